@@ -1,0 +1,27 @@
+#!/usr/bin/env node
+// Entry point: bsched runs its TypeScript sources directly (Node strips the types).
+import { spawnSync } from "node:child_process";
+import module from "node:module";
+
+const [major, minor] = process.versions.node.split(".").map(Number);
+if (major < 22 || (major === 22 && minor < 15)) {
+  process.stderr.write(
+    `bsched: error: Node.js ${process.versions.node} is too old; bsched needs Node.js 22.15 or later (24 LTS recommended).\n` +
+      "  hint: run it as `npx bsched` inside the bsched folder after `npm ci`: that uses the project's own Node 24.\n",
+  );
+  process.exit(2);
+}
+if (!process.features.typescript) {
+  // Node 22.15–22.17: type stripping exists but is behind a flag.
+  const r = spawnSync(
+    process.execPath,
+    ["--experimental-strip-types", "--no-warnings", ...process.argv.slice(1)],
+    {
+      stdio: "inherit",
+    },
+  );
+  process.exit(r.status ?? 1);
+}
+module.enableCompileCache?.();
+const { main } = await import("../src/cli/main.ts");
+process.exitCode = await main(process.argv);

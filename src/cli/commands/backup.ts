@@ -1,0 +1,71 @@
+import type { Command } from "commander";
+import { runBackup } from "../../backup/run.ts";
+import { getSet, loadConfig } from "../../config/load.ts";
+import { BschedError, EXIT } from "../../core/errors.ts";
+import type { BackupMode, BackupType } from "../../core/types.ts";
+import { systemClock } from "../../platform/clock.ts";
+import type { ExitBox } from "../main.ts";
+import { formatBytes, printJson, printWarning, say } from "../output.ts";
+import { terminalProgress } from "../progress.ts";
+import { action } from "../run-action.ts";
+
+export function parseChoice<T extends string>(
+  value: string | undefined,
+  allowed: readonly T[],
+  flag: string,
+): T | undefined {
+  if (value === undefined) return undefined;
+  if (!(allowed as readonly string[]).includes(value)) {
+    throw new BschedError("USAGE", `${flag} ${JSON.stringify(value)} is not allowed`, {
+      hint: `use one of: ${allowed.join(", ")}`,
+    });
+  }
+  return value as T;
+}
+
+export function registerBackup(program: Command, exit: ExitBox): void {
+  program
+    .command("backup")
+    .description("make one backup of SET now")
+    .argument("<set>", "the set id (e.g. data, archive, inout, video)")
+    .option("--mode <mode>", "full | incremental (default: the set's mode)")
+    .option("--type <type>", "separate | compressed (default: the set's type)")
+    .option("--config <file>", "config file (default: $BSCHED_CONFIG or ./bsched.yaml)")
+    .option("--json", "print the result as JSON on stdout")
+    .action(
+      action(
+        exit,
+        async (setId: string, opts: { mode?: string; type?: string; config?: string; json?: boolean }) => {
+          const mode = parseChoice<BackupMode>(opts.mode, ["full", "incremental"], "--mode");
+          const type = parseChoice<BackupType>(opts.type, ["separate", "compressed"], "--type");
+          const config = loadConfig(opts.config);
+          const set = getSet(config, setId);
+          const progress = terminalProgress();
+          const result = await runBackup({
+            set,
+            timezone: config.timezone,
+            clock: systemClock,
+            mode,
+            type,
+            onProgress: progress.onProgress,
+            onWarning: (w) => {
+              progress.end();
+              printWarning(w);
+            },
+          }).finally(() => progress.end());
+          const s = result.summary;
+          for (const c of result.cleaned) say(`removed the leftover of an interrupted run: ${c}`);
+          if (opts.json) printJson(s);
+          else {
+            say(
+              `${s.name}: ${s.mode} ${s.type} backup of set ${s.set}${s.parent ? ` (parent ${s.parent})` : ""}: ` +
+                `${s.files} files, ${formatBytes(s.bytes)}; stored ${s.storedFiles} files, ${formatBytes(s.storedBytes)}`,
+            );
+            say(`  in ${s.path}`);
+            if (s.warnings.length > 0) say(`  ${s.warnings.length} warning(s): see above; exit code 3`);
+          }
+          return s.warnings.length > 0 ? EXIT.warnings : EXIT.ok;
+        },
+      ),
+    );
+}

@@ -1,0 +1,73 @@
+import path from "node:path";
+import type { Command } from "commander";
+import { getSet, loadConfig } from "../../config/load.ts";
+import { BschedError, EXIT } from "../../core/errors.ts";
+import { locateForSet, locateFromPath } from "../../restore/locate.ts";
+import { restoreState } from "../../restore/restore.ts";
+import type { ExitBox } from "../main.ts";
+import { formatBytes, printJson, say } from "../output.ts";
+import { terminalProgress } from "../progress.ts";
+import { action } from "../run-action.ts";
+
+interface RestoreFlags {
+  to?: string;
+  backup?: string;
+  from?: string;
+  overwrite?: boolean;
+  config?: string;
+  json?: boolean;
+}
+
+export function registerRestore(program: Command, exit: ExitBox): void {
+  program
+    .command("restore")
+    .description("restore a backup (its whole chain, oldest first) into a folder")
+    .argument("[set]", "the set whose backup to restore (not with --from)")
+    .requiredOption("--to <dir>", "the folder to restore into (must be empty unless --overwrite)")
+    .option("--backup <name>", "the backup to restore (default: the newest)")
+    .option("--from <path>", "a backup folder to restore with no config: its chain is found beside it")
+    .option("--overwrite", "restore into a non-empty folder, replacing what the backup holds")
+    .option("--config <file>", "config file (default: $BSCHED_CONFIG or ./bsched.yaml)")
+    .option("--json", "print the result as JSON on stdout")
+    .action(
+      action(exit, async (setId: string | undefined, opts: RestoreFlags) => {
+        if (!setId && !opts.from)
+          throw new BschedError("USAGE", "restore needs a SET or --from PATH", {
+            hint: "bsched restore data --to /tmp/out",
+          });
+        if (setId && opts.from) throw new BschedError("USAGE", "give a SET or --from PATH, not both");
+        if (opts.from && opts.backup)
+          throw new BschedError(
+            "USAGE",
+            "--backup goes with a SET; with --from, name the backup folder itself",
+          );
+        const located = opts.from
+          ? await locateFromPath(opts.from)
+          : await locateForSet(getSet(loadConfig(opts.config), setId as string), opts.backup);
+        const target = path.resolve(opts.to as string);
+        const progress = terminalProgress();
+        const r = await restoreState({
+          chain: located.chain,
+          manifest: located.manifest,
+          target,
+          overwrite: opts.overwrite,
+          onProgress: progress.onProgress,
+        }).finally(() => progress.end());
+        const names = located.chain.map((l) => l.name);
+        if (opts.json) {
+          printJson({ backup: located.manifest.name, chain: names, target, ...r });
+        } else {
+          say(`restored ${located.manifest.name} (chain: ${names.join(" → ")}) into ${target}`);
+          say(`  ${r.files} files, ${r.dirs} folders, ${r.symlinks} symlinks, ${formatBytes(r.bytes)}`);
+        }
+        for (const p of r.problems) say(`bsched: error: ${p.path} (from ${p.backup}): ${p.problem}`);
+        if (r.problems.length > 0) {
+          say(
+            `bsched: error: ${r.problems.length} file(s) did not restore exactly; run \`bsched verify\` on this chain`,
+          );
+          return EXIT.failed;
+        }
+        return EXIT.ok;
+      }),
+    );
+}

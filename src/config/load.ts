@@ -1,0 +1,164 @@
+import { existsSync, readFileSync } from "node:fs";
+import path from "node:path";
+import { parse as parseYaml } from "yaml";
+import type { z } from "zod";
+import { BschedError } from "../core/errors.ts";
+import type { BackupMode, BackupType, Frequency } from "../core/types.ts";
+import { configSchema, type RawConfig } from "./schema.ts";
+
+export interface SetConfig {
+  id: string;
+  letter: string;
+  /** Absolute source folder. */
+  source: string;
+  automatic: boolean;
+  /** Absolute folder that holds this set's backups. */
+  folder: string;
+  type: BackupType;
+  mode: BackupMode;
+  frequency: Frequency;
+  /** weekly: monday..sunday; monthly: 1..31 or "last"; absent for daily/now. */
+  day: string | number | undefined;
+  time: string;
+  compression: "zstd" | "gzip";
+  catchUp: "once" | "skip";
+  keep: RawConfig["sets"][string]["keep"];
+  hooks: RawConfig["sets"][string]["hooks"];
+  notify: RawConfig["sets"][string]["notify"];
+}
+
+export interface Config {
+  /** Absolute path of the file the config was read from. */
+  file: string;
+  root: string;
+  backupFolder: string;
+  timezone: string;
+  state: string;
+  concurrency: number;
+  sets: Map<string, SetConfig>;
+}
+
+export function findConfigFile(explicit: string | undefined, env: NodeJS.ProcessEnv = process.env): string {
+  const candidate = explicit ?? env.BSCHED_CONFIG ?? "bsched.yaml";
+  const file = path.resolve(candidate);
+  if (!existsSync(file)) {
+    const how = explicit ? "--config" : env.BSCHED_CONFIG ? "$BSCHED_CONFIG" : "the default ./bsched.yaml";
+    throw new BschedError("CONFIG_NOT_FOUND", `config file not found: ${file} (from ${how})`, {
+      hint: "create one with `bsched init --root DIR`, or pass --config FILE",
+      exitCode: 2,
+    });
+  }
+  return file;
+}
+
+export function loadConfig(explicit?: string): Config {
+  const file = findConfigFile(explicit);
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch (e) {
+    throw new BschedError("CONFIG_INVALID", `cannot read config ${file}: ${(e as Error).message}`, {
+      cause: e,
+    });
+  }
+  return parseConfig(text, file);
+}
+
+export function parseConfig(text: string, file: string): Config {
+  let doc: unknown;
+  try {
+    doc = parseYaml(text, { prettyErrors: true });
+  } catch (e) {
+    throw new BschedError("CONFIG_INVALID", `${file}: not valid YAML: ${(e as Error).message}`, {
+      hint: "fix the YAML syntax at the line shown",
+    });
+  }
+  const result = configSchema.safeParse(doc ?? {});
+  if (!result.success) {
+    throw new BschedError(
+      "CONFIG_INVALID",
+      `${file}: invalid config:\n${describeIssues(result.error, doc)}`,
+      {
+        hint: "fix the keys named above; `bsched init` writes a valid example",
+      },
+    );
+  }
+  return resolveConfig(result.data, file);
+}
+
+function valueAt(doc: unknown, keyPath: readonly PropertyKey[]): unknown {
+  let v: unknown = doc;
+  for (const k of keyPath) {
+    if (v === null || typeof v !== "object") return undefined;
+    v = (v as Record<PropertyKey, unknown>)[k];
+  }
+  return v;
+}
+
+function describeIssues(error: z.ZodError, doc: unknown): string {
+  return error.issues
+    .map((issue) => {
+      const key = issue.path.map(String).join(".") || "(top level)";
+      const value = valueAt(doc, issue.path);
+      const got = value === undefined ? "missing" : `got ${JSON.stringify(value)}`;
+      let allowed = issue.message;
+      if (issue.code === "invalid_value" && "values" in issue) {
+        allowed = `one of ${(issue.values as unknown[]).map((x) => JSON.stringify(x)).join(", ")}`;
+      } else if (issue.code === "unrecognized_keys") {
+        return `  ${key}: unknown key(s) ${issue.keys.map((k) => JSON.stringify(k)).join(", ")} (check the spelling; see README "Config")`;
+      }
+      return `  ${key}: ${got}; allowed: ${allowed}`;
+    })
+    .join("\n");
+}
+
+function resolveConfig(raw: RawConfig, file: string): Config {
+  const base = path.dirname(file);
+  const root = path.resolve(base, raw.server.root);
+  const backupFolder = path.resolve(root, raw.server.backupFolder);
+  const timezone = raw.server.timezone ?? Intl.DateTimeFormat().resolvedOptions().timeZone ?? "UTC";
+  const sets = new Map<string, SetConfig>();
+  for (const [id, s] of Object.entries(raw.sets)) {
+    let day: string | number | undefined;
+    if (s.frequency === "weekly") day = s.day ?? "sunday";
+    else if (s.frequency === "monthly")
+      day = s.day === undefined ? 1 : s.day === "last" ? "last" : Number(s.day);
+    sets.set(id, {
+      id,
+      letter: s.letter,
+      source: path.resolve(root, s.source),
+      automatic: s.automatic,
+      folder: s.folder === "default" ? backupFolder : path.resolve(s.folder),
+      type: s.type,
+      mode: s.mode,
+      frequency: s.frequency,
+      day,
+      time: s.time,
+      compression: s.compression,
+      catchUp: s.catchUp,
+      keep: s.keep,
+      hooks: s.hooks,
+      notify: s.notify,
+    });
+  }
+  return {
+    file,
+    root,
+    backupFolder,
+    timezone,
+    state: raw.server.state ? path.resolve(root, raw.server.state) : path.join(root, ".bsched"),
+    concurrency: raw.server.concurrency,
+    sets,
+  };
+}
+
+export function getSet(config: Config, id: string): SetConfig {
+  const set = config.sets.get(id);
+  if (!set) {
+    const known = [...config.sets.keys()].join(", ") || "(none)";
+    throw new BschedError("SET_UNKNOWN", `unknown set "${id}" in ${config.file}`, {
+      hint: `known sets: ${known}`,
+    });
+  }
+  return set;
+}

@@ -1,0 +1,116 @@
+import { z } from "zod";
+
+export const WEEKDAYS = [
+  "monday",
+  "tuesday",
+  "wednesday",
+  "thursday",
+  "friday",
+  "saturday",
+  "sunday",
+] as const;
+
+function isTimeZone(tz: string): boolean {
+  try {
+    new Intl.DateTimeFormat("en-US", { timeZone: tz });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const timeOfDay = z
+  .string()
+  .regex(/^([01]\d|2[0-3]):[0-5]\d$/, { message: 'a 24-hour time "HH:MM" from "00:00" to "23:59"' });
+
+const dayValue = z.union([
+  z.enum(WEEKDAYS),
+  z.literal("last"),
+  z.number().int().min(1).max(31),
+  z.string().regex(/^([1-9]|[12]\d|3[01])$/),
+]);
+
+const keepSchema = z.strictObject({
+  last: z.number().int().min(0).optional(),
+  daily: z.number().int().min(0).optional(),
+  weekly: z.number().int().min(0).optional(),
+  monthly: z.number().int().min(0).optional(),
+});
+
+const hooksSchema = z.strictObject({
+  before: z.string().optional(),
+  after: z.string().optional(),
+  timeout: z.number().positive().optional(),
+});
+
+const notifySchema = z.strictObject({
+  webhook: z.url(),
+  on: z.array(z.enum(["failure", "success", "missed"])).optional(),
+});
+
+export const setSchema = z
+  .strictObject({
+    letter: z.string().regex(/^[A-Z]$/, { message: "one capital letter A-Z" }),
+    source: z.string().min(1),
+    automatic: z.boolean().default(true),
+    folder: z.string().min(1).default("default"),
+    type: z.enum(["separate", "compressed"]).default("separate"),
+    mode: z.enum(["full", "incremental"]).default("full"),
+    frequency: z.enum(["daily", "weekly", "monthly", "now"]).default("weekly"),
+    day: dayValue.optional(),
+    time: timeOfDay.default("04:00"),
+    compression: z.enum(["zstd", "gzip"]).default("zstd"),
+    catchUp: z.enum(["once", "skip"]).default("once"),
+    keep: keepSchema.optional(),
+    hooks: hooksSchema.optional(),
+    notify: notifySchema.optional(),
+  })
+  .superRefine((s, ctx) => {
+    if (s.folder !== "default" && !s.folder.startsWith("/")) {
+      ctx.addIssue({ code: "custom", path: ["folder"], message: '"default" or an absolute path' });
+    }
+    const day = s.day;
+    if (s.frequency === "weekly" && day !== undefined && !(WEEKDAYS as readonly unknown[]).includes(day)) {
+      ctx.addIssue({ code: "custom", path: ["day"], message: "with frequency weekly: monday..sunday" });
+    }
+    if (s.frequency === "monthly" && day !== undefined && (WEEKDAYS as readonly unknown[]).includes(day)) {
+      ctx.addIssue({ code: "custom", path: ["day"], message: 'with frequency monthly: 1..31 or "last"' });
+    }
+  });
+
+export const configSchema = z.strictObject({
+  server: z.strictObject({
+    root: z.string().min(1),
+    backupFolder: z.string().min(1).default("Backup"),
+    timezone: z
+      .string()
+      .refine(isTimeZone, { message: "an IANA time zone name such as Europe/Paris or UTC" })
+      .optional(),
+    state: z.string().min(1).optional(),
+    concurrency: z.number().int().min(1).max(16).default(1),
+  }),
+  sets: z
+    .record(
+      z
+        .string()
+        .regex(/^[a-z0-9][a-z0-9_-]*$/, { message: "a set id of lowercase letters, digits, - and _" }),
+      setSchema,
+    )
+    .superRefine((sets, ctx) => {
+      const seen = new Map<string, string>();
+      for (const [id, s] of Object.entries(sets)) {
+        const other = seen.get(s.letter);
+        if (other !== undefined) {
+          ctx.addIssue({
+            code: "custom",
+            path: [id, "letter"],
+            message: `a letter no other set uses (set "${other}" already uses ${s.letter})`,
+          });
+        }
+        seen.set(s.letter, id);
+      }
+    }),
+});
+
+export type RawConfig = z.output<typeof configSchema>;
+export type RawSet = z.output<typeof setSchema>;

@@ -1,0 +1,49 @@
+/**
+ * Every failure the user can act on is a BschedError with a stable code. The CLI maps
+ * `exitCode` to the process exit status (SPEC: 1 failed, 2 bad usage or config).
+ */
+export type ErrorCode =
+  | "CONFIG_NOT_FOUND"
+  | "CONFIG_INVALID"
+  | "CONFIG_EXISTS"
+  | "USAGE"
+  | "SET_UNKNOWN"
+  | "SOURCE_MISSING"
+  | "BACKUP_NOT_FOUND"
+  | "CHAIN_BROKEN"
+  | "MANIFEST_INVALID"
+  | "UNSAFE_PATH"
+  | "TARGET_NOT_EMPTY"
+  | "RESTORE_MISMATCH"
+  | "LOCKED"
+  | "IO";
+
+export class BschedError extends Error {
+  readonly code: ErrorCode;
+  readonly exitCode: number;
+  /** What the user can do about it; printed under the message. */
+  readonly hint: string | undefined;
+
+  constructor(
+    code: ErrorCode,
+    message: string,
+    options: { hint?: string; exitCode?: number; cause?: unknown } = {},
+  ) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = "BschedError";
+    this.code = code;
+    this.hint = options.hint;
+    this.exitCode =
+      options.exitCode ?? (code.startsWith("CONFIG") || code === "USAGE" || code === "SET_UNKNOWN" ? 2 : 1);
+  }
+}
+
+export const EXIT = { ok: 0, failed: 1, usage: 2, warnings: 3 } as const;
+
+export function isErrnoException(e: unknown): e is NodeJS.ErrnoException {
+  return e instanceof Error && typeof (e as NodeJS.ErrnoException).code === "string";
+}
+
+export function errnoCode(e: unknown): string | undefined {
+  return isErrnoException(e) ? e.code : undefined;
+}

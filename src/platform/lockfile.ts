@@ -1,0 +1,132 @@
+import { randomBytes } from "node:crypto";
+import { constants as C } from "node:fs";
+import fs from "node:fs/promises";
+import { BschedError, errnoCode } from "../core/errors.ts";
+import type { Clock } from "./clock.ts";
+import { hostName, isProcessAlive } from "./host.ts";
+
+/** Content of a lock file (documented in docs/design.md "Locks"). */
+export interface LockInfo {
+  tool: "bsched";
+  what: string;
+  pid: number;
+  host: string;
+  since: string;
+  /** The lease: past this instant the lock is stale even if its owner cannot be checked. */
+  expires: string;
+  token: string;
+}
+
+export interface Lock {
+  readonly file: string;
+  readonly info: LockInfo;
+  release(): Promise<void>;
+}
+
+const LEASE_MS = 120_000;
+const RENEW_MS = 30_000;
+
+export function isStale(info: LockInfo, now: Date): boolean {
+  if (Date.parse(info.expires) < now.getTime()) return true;
+  return info.host === hostName() && !isProcessAlive(info.pid);
+}
+
+async function readLock(file: string): Promise<LockInfo | undefined> {
+  try {
+    return JSON.parse(await fs.readFile(file, "utf8")) as LockInfo;
+  } catch (e) {
+    if (errnoCode(e) === "ENOENT") return undefined;
+    // Unreadable or half-written: treat as stale only if old enough (the writer may be mid-write).
+    const st = await fs.stat(file).catch(() => undefined);
+    if (!st) return undefined;
+    return {
+      tool: "bsched",
+      what: "unknown",
+      pid: -1,
+      host: "",
+      since: st.mtime.toISOString(),
+      expires: new Date(st.mtimeMs + 10_000).toISOString(),
+      token: "",
+    };
+  }
+}
+
+/**
+ * Take a lock file atomically (O_EXCL). A lock whose owner died on this host, or whose lease
+ * ran out, is taken over; a live one makes this fail with LOCKED naming its owner.
+ */
+export async function acquireLock(file: string, what: string, clock: Clock): Promise<Lock> {
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const now = clock.now();
+    const info: LockInfo = {
+      tool: "bsched",
+      what,
+      pid: process.pid,
+      host: hostName(),
+      since: now.toISOString(),
+      expires: new Date(now.getTime() + LEASE_MS).toISOString(),
+      token: randomBytes(8).toString("hex"),
+    };
+    try {
+      const fh = await fs.open(file, C.O_WRONLY | C.O_CREAT | C.O_EXCL, 0o644);
+      try {
+        await fh.writeFile(`${JSON.stringify(info)}\n`);
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+      return startLease(file, info, clock);
+    } catch (e) {
+      if (errnoCode(e) !== "EEXIST") throw e;
+    }
+    const held = await readLock(file);
+    if (!held) continue;
+    if (!isStale(held, now)) {
+      throw new BschedError(
+        "LOCKED",
+        `${what}: locked by ${held.what} (pid ${held.pid} on ${held.host} since ${held.since})`,
+        {
+          hint: `wait for it to finish; if that process is gone, the lock expires at ${held.expires} or remove ${file}`,
+        },
+      );
+    }
+    // Move the stale lock aside, then check we moved the one we judged, not a fresh one.
+    const aside = `${file}.stale-${randomBytes(4).toString("hex")}`;
+    try {
+      await fs.rename(file, aside);
+    } catch (e) {
+      if (errnoCode(e) === "ENOENT") continue;
+      throw e;
+    }
+    const moved = await readLock(aside);
+    if (moved && moved.token !== held.token) {
+      await fs.link(aside, file).catch(() => undefined);
+    }
+    await fs.rm(aside, { force: true });
+  }
+  throw new BschedError("LOCKED", `${what}: could not take the lock ${file} (contended)`, {
+    hint: "try again",
+  });
+}
+
+function startLease(file: string, info: LockInfo, clock: Clock): Lock {
+  let current = info;
+  const timer = setInterval(() => {
+    const now = clock.now();
+    current = { ...current, expires: new Date(now.getTime() + LEASE_MS).toISOString() };
+    // Rewrite in place: the lock file's identity (the O_EXCL create) must not change.
+    fs.writeFile(file, `${JSON.stringify(current)}\n`).catch(() => undefined);
+  }, RENEW_MS);
+  timer.unref();
+  return {
+    file,
+    get info() {
+      return current;
+    },
+    async release() {
+      clearInterval(timer);
+      const held = await readLock(file);
+      if (held && held.token === info.token) await fs.rm(file, { force: true });
+    },
+  };
+}

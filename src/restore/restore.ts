@@ -1,0 +1,203 @@
+import { constants as C } from "node:fs";
+import fs from "node:fs/promises";
+import path from "node:path";
+import { BschedError, errnoCode } from "../core/errors.ts";
+import type { Entry, Manifest, ProgressCallback } from "../core/types.ts";
+import { copyAndHash } from "../platform/copy.ts";
+import { forEachLimit } from "../platform/fsutil.ts";
+import { nsToSeconds } from "../platform/times.ts";
+import type { ChainLink } from "../snapshot/chain.ts";
+import { parentOf } from "../snapshot/paths.ts";
+import { storedPath } from "../writer/separate.ts";
+
+export interface RestoreOptions {
+  /** The chain oldest first; the last link is the backup to restore. */
+  chain: ChainLink[];
+  /** The full manifest of the last link: the state to restore. */
+  manifest: Manifest;
+  target: string;
+  overwrite?: boolean;
+  onProgress?: ProgressCallback;
+  concurrency?: number;
+}
+
+export interface RestoreProblem {
+  path: string;
+  backup: string;
+  problem: string;
+}
+
+export interface RestoreResult {
+  files: number;
+  dirs: number;
+  symlinks: number;
+  bytes: number;
+  problems: RestoreProblem[];
+}
+
+const isRoot = typeof process.getuid === "function" && process.getuid() === 0;
+
+/**
+ * Check the state before writing anything: every entry's parent must be a folder of the state
+ * itself (so nothing is ever written through a symlink the chain planted) and every file's
+ * content must come from a backup of this chain.
+ */
+export function checkState(manifest: Manifest, chain: ChainLink[]): void {
+  const kinds = new Map(manifest.entries.map((e) => [e.path, e.kind]));
+  const names = new Set(chain.map((l) => l.name));
+  for (const e of manifest.entries) {
+    const parent = parentOf(e.path);
+    if (parent !== undefined && kinds.get(parent) !== "dir") {
+      const what = kinds.get(parent) === undefined ? "is not in the backup" : `is a ${kinds.get(parent)}`;
+      throw new BschedError(
+        "UNSAFE_PATH",
+        `backup ${manifest.name}: ${JSON.stringify(e.path)} lies under ${JSON.stringify(parent)}, which ${what}; refusing to restore`,
+        {
+          hint: "the manifest was altered; restore from another backup",
+        },
+      );
+    }
+    if (e.kind === "file" && (e.from === undefined || !names.has(e.from))) {
+      throw new BschedError(
+        "UNSAFE_PATH",
+        `backup ${manifest.name}: file ${JSON.stringify(e.path)} names content in ${JSON.stringify(e.from)}, which is not part of its chain`,
+      );
+    }
+  }
+}
+
+async function prepareTarget(target: string, overwrite: boolean): Promise<void> {
+  try {
+    const st = await fs.lstat(target);
+    if (!st.isDirectory()) {
+      throw new BschedError("TARGET_NOT_EMPTY", `restore target ${target} exists and is not a folder`, {
+        hint: "choose a folder with --to",
+      });
+    }
+    const items = await fs.readdir(target);
+    if (items.length > 0 && !overwrite) {
+      throw new BschedError(
+        "TARGET_NOT_EMPTY",
+        `restore target ${target} is not empty (${items.length} entries)`,
+        {
+          hint: "restore into an empty or new folder, or pass --overwrite to replace what the backup holds",
+        },
+      );
+    }
+  } catch (e) {
+    if (errnoCode(e) !== "ENOENT") throw e;
+    await fs.mkdir(target, { recursive: true, mode: 0o700 });
+  }
+}
+
+/** Remove whatever stands at `abs` (file, link or folder) without following links. */
+async function clear(abs: string): Promise<void> {
+  await fs.rm(abs, { recursive: true, force: true });
+}
+
+async function ensureDir(abs: string, overwrite: boolean): Promise<void> {
+  try {
+    await fs.mkdir(abs, { mode: 0o700 });
+    return;
+  } catch (e) {
+    if (errnoCode(e) !== "EEXIST") throw e;
+  }
+  const st = await fs.lstat(abs);
+  if (st.isDirectory()) return;
+  if (!overwrite) throw new BschedError("IO", `${abs} appeared during the restore`);
+  await clear(abs);
+  await fs.mkdir(abs, { mode: 0o700 });
+}
+
+async function createExclusive(abs: string, overwrite: boolean) {
+  const flags = C.O_WRONLY | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW;
+  try {
+    return await fs.open(abs, flags, 0o600);
+  } catch (e) {
+    if (errnoCode(e) !== "EEXIST" || !overwrite) throw e;
+  }
+  await clear(abs);
+  return fs.open(abs, flags, 0o600);
+}
+
+export async function restoreState(opts: RestoreOptions): Promise<RestoreResult> {
+  const { manifest, chain, target } = opts;
+  const overwrite = opts.overwrite ?? false;
+  checkState(manifest, chain);
+  await prepareTarget(target, overwrite);
+  const linkByName = new Map(chain.map((l) => [l.name, l]));
+  const dirs = manifest.entries.filter((e) => e.kind === "dir");
+  const files = manifest.entries.filter((e) => e.kind === "file");
+  const links = manifest.entries.filter((e) => e.kind === "symlink");
+  const problems: RestoreProblem[] = [];
+  const abs = (e: Entry) => path.join(target, e.path);
+
+  for (const d of dirs) await ensureDir(abs(d), overwrite);
+
+  const totalBytes = files.reduce((n, e) => n + (e.size ?? 0), 0);
+  const progress = { phase: "restore" as const, files: 0, bytes: 0, totalFiles: files.length, totalBytes };
+  await forEachLimit(files, opts.concurrency ?? 8, async (e) => {
+    const from = linkByName.get(e.from as string) as ChainLink;
+    const src = storedPath(from.path, e.path);
+    let input: fs.FileHandle;
+    try {
+      input = await fs.open(src, C.O_RDONLY | C.O_NOFOLLOW);
+    } catch (err) {
+      problems.push({
+        path: e.path,
+        backup: from.name,
+        problem: `content missing from the backup: ${(err as Error).message}`,
+      });
+      return;
+    }
+    try {
+      const out = await createExclusive(abs(e), overwrite);
+      try {
+        const r = await copyAndHash(input, out, (n) => {
+          progress.bytes += n;
+        });
+        if (r.sha256 !== e.sha256 || r.bytes !== e.size) {
+          problems.push({
+            path: e.path,
+            backup: from.name,
+            problem: `restored content differs from the manifest (${r.bytes} bytes, sha256 ${r.sha256.slice(0, 12)}…; expected ${e.size} bytes, ${e.sha256?.slice(0, 12)}…)`,
+          });
+        }
+        if (isRoot) await out.chown(e.uid, e.gid);
+        await out.chmod(e.mode);
+        const t = nsToSeconds(e.mtimeNs);
+        await out.utimes(t, t);
+      } finally {
+        await out.close();
+      }
+    } finally {
+      await input.close();
+    }
+    progress.files++;
+    opts.onProgress?.({ ...progress, current: e.path });
+  });
+
+  for (const l of links) {
+    const p = abs(l);
+    try {
+      await fs.symlink(l.target ?? "", p);
+    } catch (err) {
+      if (errnoCode(err) !== "EEXIST" || !overwrite) throw err;
+      await clear(p);
+      await fs.symlink(l.target ?? "", p);
+    }
+    if (isRoot) await fs.lchown(p, l.uid, l.gid).catch(() => undefined);
+    const t = nsToSeconds(l.mtimeNs);
+    await fs.lutimes(p, t, t);
+  }
+  // Folder metadata last and deepest first: creating entries moves a folder's mtime.
+  for (const d of [...dirs].reverse()) {
+    const p = abs(d);
+    if (isRoot) await fs.chown(p, d.uid, d.gid);
+    await fs.chmod(p, d.mode);
+    const t = nsToSeconds(d.mtimeNs);
+    await fs.utimes(p, t, t);
+  }
+  opts.onProgress?.({ ...progress, phase: "done" });
+  return { files: files.length, dirs: dirs.length, symlinks: links.length, bytes: totalBytes, problems };
+}

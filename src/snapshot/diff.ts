@@ -1,0 +1,61 @@
+import type { Entry } from "../core/types.ts";
+
+/**
+ * The change-detection rule (docs/design.md): a file is unchanged since the parent when its
+ * size, mtime, ctime and inode number all match the parent's record. ctime cannot be set by
+ * user space, so a rewrite that kept size and mtime (`touch -r`) still changes it, as git and
+ * restic rely on.
+ */
+export function isUnchanged(now: Entry, before: Entry | undefined): boolean {
+  return (
+    before !== undefined &&
+    before.kind === "file" &&
+    now.kind === "file" &&
+    before.size === now.size &&
+    before.mtimeNs === now.mtimeNs &&
+    before.ctimeNs === now.ctimeNs &&
+    before.ino === now.ino &&
+    before.sha256 !== undefined &&
+    before.from !== undefined
+  );
+}
+
+export interface Plan {
+  /** The new state: unchanged files already carry the parent's sha256 and `from`. */
+  entries: Entry[];
+  /** Files whose content this backup must store. */
+  toStore: Entry[];
+  /** Folders and symlinks new or changed since the parent (created in a separate backup). */
+  newDirs: Entry[];
+  newSymlinks: Entry[];
+  /** Paths of the parent's state to remove before applying this backup: gone, or now of another kind. */
+  deletions: string[];
+}
+
+export function planBackup(scanned: Entry[], parent: Entry[] | undefined): Plan {
+  const before = new Map<string, Entry>();
+  for (const e of parent ?? []) before.set(e.path, e);
+  const toStore: Entry[] = [];
+  const newDirs: Entry[] = [];
+  const newSymlinks: Entry[] = [];
+  const deletions: string[] = [];
+  const entries = scanned.map((e) => {
+    const old = before.get(e.path);
+    if (old && old.kind !== e.kind) deletions.push(e.path);
+    if (e.kind === "file") {
+      if (isUnchanged(e, old)) return { ...e, sha256: old?.sha256, from: old?.from };
+      toStore.push(e);
+    } else if (e.kind === "dir") {
+      if (old?.kind !== "dir") newDirs.push(e);
+    } else if (old?.kind !== "symlink" || old.target !== e.target) {
+      newSymlinks.push(e);
+    }
+    return e;
+  });
+  if (parent) {
+    const present = new Set(scanned.map((e) => e.path));
+    for (const e of parent) if (!present.has(e.path)) deletions.push(e.path);
+    deletions.sort();
+  }
+  return { entries, toStore, newDirs, newSymlinks, deletions };
+}

@@ -1,0 +1,209 @@
+import { createHash } from "node:crypto";
+import fs from "node:fs/promises";
+import path from "node:path";
+import { z } from "zod";
+import { BschedError, errnoCode } from "../core/errors.ts";
+import type { BackupRef, BackupSummary, Entry, Manifest } from "../core/types.ts";
+import { isBackupName } from "./naming.ts";
+import { checkRelativePath } from "./paths.ts";
+
+export const MANIFEST_FILE = "manifest.json";
+/** Folder inside a separate backup that holds the copied files under their relative paths. */
+export const FILES_DIR = "files";
+
+const sha256Hex = z.string().regex(/^[0-9a-f]{64}$/);
+const nsString = z.string().regex(/^-?\d{1,25}$/);
+const backupName = z
+  .string()
+  .refine((n) => isBackupName(n), { message: "a backup name L_YYYY_MM_DD_HH_MM_SS" });
+
+const entrySchema = z.object({
+  path: z.string(),
+  kind: z.enum(["file", "dir", "symlink"]),
+  mode: z.number().int().min(0).max(0o7777),
+  mtimeNs: nsString,
+  uid: z.number().int().min(0),
+  gid: z.number().int().min(0),
+  size: z.number().int().min(0).optional(),
+  sha256: sha256Hex.optional(),
+  from: backupName.optional(),
+  target: z.string().optional(),
+  ino: z.string().optional(),
+  ctimeNs: nsString.optional(),
+});
+
+const warningSchema = z.object({ path: z.string(), code: z.string(), message: z.string() });
+
+/** Everything but the entries and deletions: the manifest's first line, enough to list a backup. */
+const headerSchema = z.object({
+  format: z.literal("bsched-manifest"),
+  formatVersion: z.number().int(),
+  tool: z.object({ name: z.literal("bsched"), version: z.string() }),
+  host: z.string(),
+  set: z.string(),
+  letter: z.string().regex(/^[A-Z]$/),
+  name: backupName,
+  type: z.enum(["separate", "compressed"]),
+  mode: z.enum(["full", "incremental"]),
+  timezone: z.string(),
+  startedAt: z.string(),
+  finishedAt: z.string(),
+  parent: z.object({ name: backupName, digest: sha256Hex }).nullable(),
+  totals: z.object({
+    files: z.number(),
+    dirs: z.number(),
+    symlinks: z.number(),
+    bytes: z.number(),
+    storedFiles: z.number(),
+    storedBytes: z.number(),
+    deletions: z.number(),
+  }),
+  warnings: z.array(warningSchema),
+});
+
+export type ManifestHeader = Omit<Manifest, "entries" | "deletions">;
+
+/**
+ * The manifest is one JSON document laid out so that its first line holds the header
+ * (`{"header":{…},`), then one entry per line: `list` reads only the first line of each backup.
+ */
+export function serializeManifest(m: Manifest): string {
+  const { entries, deletions, ...header } = m;
+  const lines = [`{"header":${JSON.stringify(header)},`, `"entries":[`];
+  for (let i = 0; i < entries.length; i++) {
+    lines.push(JSON.stringify(entries[i]) + (i < entries.length - 1 ? "," : ""));
+  }
+  lines.push(`],`, `"deletions":${JSON.stringify(deletions)}}`, "");
+  return lines.join("\n");
+}
+
+export function digestOf(bytes: Uint8Array | string): string {
+  return createHash("sha256").update(bytes).digest("hex");
+}
+
+function invalid(file: string, why: string): BschedError {
+  return new BschedError("MANIFEST_INVALID", `${file}: damaged or foreign manifest: ${why}`, {
+    hint: "this backup cannot be trusted; run `bsched verify` and restore from another backup",
+  });
+}
+
+function checkHeader(raw: unknown, file: string): ManifestHeader {
+  const r = headerSchema.safeParse(raw);
+  if (!r.success) {
+    const i = r.error.issues[0];
+    throw invalid(file, `${i?.path.join(".")}: ${i?.message}`);
+  }
+  if (r.data.formatVersion !== 1) {
+    throw new BschedError(
+      "MANIFEST_INVALID",
+      `${file}: manifest format version ${r.data.formatVersion} is not supported`,
+      {
+        hint: "it was written by a newer bsched; restore with that version",
+      },
+    );
+  }
+  return r.data as ManifestHeader;
+}
+
+/** Parse and validate an untrusted manifest; every path is checked for safety. */
+export function parseManifest(text: string, file: string): Manifest {
+  let raw: { header?: unknown; entries?: unknown; deletions?: unknown };
+  try {
+    raw = JSON.parse(text);
+  } catch (e) {
+    throw invalid(file, (e as Error).message);
+  }
+  const header = checkHeader(raw.header, file);
+  const entries = z.array(entrySchema).safeParse(raw.entries);
+  if (!entries.success) throw invalid(file, `entries: ${entries.error.issues[0]?.message}`);
+  const deletions = z.array(z.string()).safeParse(raw.deletions);
+  if (!deletions.success) throw invalid(file, "deletions: not a list of paths");
+  const seen = new Set<string>();
+  for (const e of entries.data) {
+    checkRelativePath(e.path, file);
+    if (seen.has(e.path)) throw invalid(file, `path listed twice: ${JSON.stringify(e.path)}`);
+    seen.add(e.path);
+    if (e.kind === "file" && (e.size === undefined || e.sha256 === undefined || e.from === undefined)) {
+      throw invalid(file, `file ${JSON.stringify(e.path)} lacks size, sha256 or from`);
+    }
+    if (e.kind === "symlink" && e.target === undefined)
+      throw invalid(file, `symlink ${JSON.stringify(e.path)} lacks its target`);
+  }
+  for (const d of deletions.data) checkRelativePath(d, file);
+  return { ...header, entries: entries.data as Entry[], deletions: deletions.data };
+}
+
+export async function readManifest(dir: string): Promise<BackupRef> {
+  const file = path.join(dir, MANIFEST_FILE);
+  const bytes = await fs.readFile(file);
+  const manifest = parseManifest(bytes.toString("utf8"), file);
+  if (manifest.name !== path.basename(dir)) {
+    throw invalid(file, `it names backup ${manifest.name} but lies in folder ${path.basename(dir)}`);
+  }
+  return { name: manifest.name, path: dir, manifest, digest: digestOf(bytes) };
+}
+
+/** Parse the first line of a manifest (`{"header":{…},`) on its own. */
+export function parseHeaderLine(line: string, file: string): ManifestHeader {
+  let raw: { header?: unknown };
+  try {
+    raw = JSON.parse(`${line.replace(/,\s*$/, "")}}`);
+  } catch (e) {
+    throw invalid(file, (e as Error).message);
+  }
+  return checkHeader(raw.header, file);
+}
+
+/** Read only the header line of a backup's manifest (cheap: for listing). */
+export async function readManifestHeader(dir: string): Promise<ManifestHeader> {
+  const file = path.join(dir, MANIFEST_FILE);
+  const fh = await fs.open(file, "r");
+  try {
+    const chunks: Buffer[] = [];
+    let pos = 0;
+    for (;;) {
+      const buf = Buffer.alloc(64 * 1024);
+      const { bytesRead } = await fh.read(buf, 0, buf.length, pos);
+      if (bytesRead === 0) break;
+      const piece = buf.subarray(0, bytesRead);
+      const nl = piece.indexOf(10);
+      if (nl >= 0) {
+        chunks.push(piece.subarray(0, nl));
+        break;
+      }
+      chunks.push(piece);
+      pos += bytesRead;
+    }
+    return parseHeaderLine(Buffer.concat(chunks).toString("utf8"), file);
+  } finally {
+    await fh.close();
+  }
+}
+
+export function summarize(header: ManifestHeader, dir: string): BackupSummary {
+  return {
+    name: header.name,
+    path: dir,
+    set: header.set,
+    type: header.type,
+    mode: header.mode,
+    parent: header.parent?.name ?? null,
+    files: header.totals.files,
+    bytes: header.totals.bytes,
+    warnings: header.warnings,
+    startedAt: header.startedAt,
+    finishedAt: header.finishedAt,
+    storedFiles: header.totals.storedFiles,
+    storedBytes: header.totals.storedBytes,
+  };
+}
+
+export async function hasManifest(dir: string): Promise<boolean> {
+  try {
+    await fs.access(path.join(dir, MANIFEST_FILE));
+    return true;
+  } catch (e) {
+    if (errnoCode(e) === "ENOENT" || errnoCode(e) === "ENOTDIR") return false;
+    throw e;
+  }
+}
