@@ -1,7 +1,7 @@
 import fs from "node:fs/promises";
 import path from "node:path";
 import type { SetConfig } from "../config/load.ts";
-import { BschedError, errnoCode } from "../core/errors.ts";
+import { BschedError } from "../core/errors.ts";
 import type {
   BackupMode,
   BackupSummary,
@@ -15,24 +15,19 @@ import type {
 } from "../core/types.ts";
 import { listFolder, loadLink, readManifest, removeLeftovers } from "../destination/local/folder.ts";
 import type { Clock } from "../platform/clock.ts";
-import {
-  forEachLimit,
-  fsyncDir,
-  pathExists,
-  syncTree,
-  tempName,
-  writeFileAtomic,
-} from "../platform/fsutil.ts";
+import { fsyncDir, pathExists, syncTree, tempName, writeFileAtomic } from "../platform/fsutil.ts";
 import { hostName } from "../platform/host.ts";
 import { acquireLock } from "../platform/lockfile.ts";
 import { resolveChain } from "../snapshot/chain.ts";
-import { planBackup } from "../snapshot/diff.ts";
-import { FILES_DIR, MANIFEST_FILE, serializeManifest, summarize } from "../snapshot/manifest.ts";
+import { type Plan, planBackup } from "../snapshot/diff.ts";
+import { MANIFEST_FILE, serializeManifest, summarize } from "../snapshot/manifest.ts";
 import { backupBaseName, uniqueName } from "../snapshot/naming.ts";
 import { parentOf } from "../snapshot/paths.ts";
+import { plainReader } from "../source/reader.ts";
 import { scanTree } from "../source/scan.ts";
 import { VERSION } from "../version.ts";
-import { finishDirs, makeDir, makeSymlink, storeFile } from "../writer/separate.ts";
+import { separateWriter } from "../writer/separate.ts";
+import type { BackupWriter, WriteJob } from "../writer/types.ts";
 
 export interface BackupOptions {
   set: SetConfig;
@@ -42,8 +37,6 @@ export interface BackupOptions {
   type?: BackupType;
   onProgress?: ProgressCallback;
   onWarning?: (w: Warning) => void;
-  /** Files copied at once. */
-  concurrency?: number;
 }
 
 export interface BackupResult {
@@ -52,8 +45,6 @@ export interface BackupResult {
   /** Crashed runs' leftovers removed before this run. */
   cleaned: string[];
 }
-
-const COPY_CONCURRENCY = 8;
 
 /** The parent of a new incremental: the newest complete backup of the set, if its chain is whole. */
 async function findParent(set: SetConfig, warn: (w: Warning) => void) {
@@ -137,25 +128,7 @@ export async function runBackup(opts: BackupOptions): Promise<BackupResult> {
     const existing = new Set(await fs.readdir(set.folder));
     const name = uniqueName(backupBaseName(set.letter, started, opts.timezone), (n) => existing.has(n));
     tmp = path.join(set.folder, tempName(name));
-    const filesRoot = path.join(tmp, FILES_DIR);
-    await fs.mkdir(filesRoot, { recursive: true });
-
-    // Folders first (every folder in a full; in an incremental the new ones and those that hold new content).
-    const state = new Map(plan.entries.map((e) => [e.path, e]));
-    const madeDirs = new Map<string, Entry>();
-    const needDir = (p: string | undefined) => {
-      for (let d = p; d !== undefined && !madeDirs.has(d); d = parentOf(d)) {
-        const e = state.get(d);
-        if (e) madeDirs.set(d, e);
-      }
-    };
-    for (const e of mode === "full" ? plan.entries.filter((x) => x.kind === "dir") : plan.newDirs)
-      needDir(e.path);
-    for (const e of plan.toStore) needDir(parentOf(e.path));
-    const links = mode === "full" ? plan.entries.filter((x) => x.kind === "symlink") : plan.newSymlinks;
-    for (const e of links) needDir(parentOf(e.path));
-    const dirList = [...madeDirs.values()].sort((a, b) => (a.path < b.path ? -1 : 1));
-    for (const d of dirList) await makeDir(path.join(filesRoot, d.path));
+    await fs.mkdir(tmp);
 
     const totalBytes = plan.toStore.reduce((n, e) => n + (e.size ?? 0), 0);
     const progress = {
@@ -165,55 +138,45 @@ export async function runBackup(opts: BackupOptions): Promise<BackupResult> {
       totalFiles: plan.toStore.length,
       totalBytes,
     };
-    const stored = new Map<string, Entry>();
-    const dropped = new Set<string>();
-    const parentState = new Map((parent?.ref.manifest.entries ?? []).map((e) => [e.path, e]));
-    await forEachLimit(plan.toStore, opts.concurrency ?? COPY_CONCURRENCY, async (e) => {
-      try {
-        const r = await storeFile(path.join(set.source, e.path), path.join(filesRoot, e.path), e, (n) => {
-          progress.bytes += n;
-        });
-        stored.set(e.path, { ...r.entry, from: name });
-        if (r.changedWhileRead) {
-          warn({
-            path: e.path,
-            code: "CHANGED_WHILE_READ",
-            message: "file changed while it was read; the copy may be inconsistent",
-          });
-        }
-      } catch (err) {
-        const code = errnoCode(err);
-        if (
-          code !== "ENOENT" &&
-          code !== "EACCES" &&
-          code !== "EPERM" &&
-          code !== "ELOOP" &&
-          code !== "EISDIR"
-        )
-          throw err;
-        const old = parentState.get(e.path);
-        const kept = old?.kind === "file" ? "; the previous backup's copy is kept" : "";
-        warn({
-          path: e.path,
-          code: code === "ENOENT" ? "VANISHED" : "UNREADABLE",
-          message: `${(err as Error).message}${kept}`,
-        });
-        if (old?.kind === "file") stored.set(e.path, old);
-        else dropped.add(e.path);
-        await fs.rm(path.join(filesRoot, e.path), { force: true });
-      }
-      progress.files++;
-      opts.onProgress?.({ ...progress, current: e.path });
-    });
-    for (const e of links) await makeSymlink(e, path.join(filesRoot, e.path));
-    await finishDirs(filesRoot, dirList);
+    const links = mode === "full" ? plan.entries.filter((x) => x.kind === "symlink") : plan.newSymlinks;
+    const job: WriteJob = {
+      tmp,
+      name,
+      reader: plainReader(set.source),
+      dirs: dirsToCreate(plan, mode, links),
+      files: plan.toStore,
+      symlinks: links,
+      deletions: plan.deletions,
+      warn,
+      onBytes: (n) => {
+        progress.bytes += n;
+      },
+      onFile: (e) => {
+        progress.files++;
+        opts.onProgress?.({ ...progress, current: e.path });
+      },
+    };
+    const writer = writerFor(type);
+    const { stored, failed } = await writer.write(job);
 
+    const parentState = new Map((parent?.ref.manifest.entries ?? []).map((e) => [e.path, e]));
     const entries: Entry[] = [];
     for (const e of plan.entries) {
-      if (dropped.has(e.path)) continue;
-      const s = e.kind === "file" && !e.sha256 ? stored.get(e.path) : e;
-      if (!s) continue;
-      entries.push(s.kind === "file" ? s : stripFileKeys(s));
+      if (e.kind !== "file") entries.push(stripFileKeys(e));
+      else if (e.sha256) entries.push(e);
+      else if (!failed.has(e.path)) entries.push(stored.get(e.path) as Entry);
+      else {
+        // Unreadable now: the parent's copy is better than nothing, and the warning says so.
+        const old = parentState.get(e.path);
+        if (old?.kind === "file") {
+          entries.push(old);
+          warn({
+            path: e.path,
+            code: "KEPT_PREVIOUS",
+            message: `unreadable; the copy from ${old.from} is kept`,
+          });
+        }
+      }
     }
     const parentRef: ParentRef | null = parent ? { name: parent.ref.name, digest: parent.digest } : null;
     const manifest: Manifest = {
@@ -235,8 +198,10 @@ export async function runBackup(opts: BackupOptions): Promise<BackupResult> {
       totals: totalsOf(entries, name, plan.deletions.length),
       warnings,
     };
+    const manifestText = serializeManifest(manifest);
+    await writer.finish(job, manifest, manifestText);
     await syncTree(tmp);
-    await writeFileAtomic(path.join(tmp, MANIFEST_FILE), serializeManifest(manifest));
+    await writeFileAtomic(path.join(tmp, MANIFEST_FILE), manifestText);
     const final = path.join(set.folder, name);
     if (await pathExists(final)) {
       throw new BschedError("IO", `backup folder ${final} appeared during the run`, {
@@ -253,6 +218,29 @@ export async function runBackup(opts: BackupOptions): Promise<BackupResult> {
     if (tmp) await fs.rm(tmp, { recursive: true, force: true }).catch(() => undefined);
     await lock.release();
   }
+}
+
+/** Folders a backup creates, parents first: all in a full; in an incremental the new ones and those holding new content. */
+function dirsToCreate(plan: Plan, mode: BackupMode, links: Entry[]): Entry[] {
+  const state = new Map(plan.entries.map((e) => [e.path, e]));
+  const made = new Map<string, Entry>();
+  const need = (p: string | undefined) => {
+    for (let d = p; d !== undefined && !made.has(d); d = parentOf(d)) {
+      const e = state.get(d);
+      if (e) made.set(d, e);
+    }
+  };
+  for (const e of mode === "full" ? plan.entries.filter((x) => x.kind === "dir") : plan.newDirs) need(e.path);
+  for (const e of plan.toStore) need(parentOf(e.path));
+  for (const e of links) need(parentOf(e.path));
+  return [...made.values()].sort((a, b) => (a.path < b.path ? -1 : 1));
+}
+
+function writerFor(type: BackupType): BackupWriter {
+  if (type === "separate") return separateWriter;
+  throw new BschedError("USAGE", `type "${type}" is not available yet in this version`, {
+    hint: "use type separate",
+  });
 }
 
 function stripFileKeys(e: Entry): Entry {

@@ -1,11 +1,22 @@
 import { constants as C } from "node:fs";
 import fs from "node:fs/promises";
 import path from "node:path";
+import { errnoCode } from "../core/errors.ts";
 import type { Entry } from "../core/types.ts";
 import { copyAndHash } from "../platform/copy.ts";
+import { forEachLimit } from "../platform/fsutil.ts";
 import { nsToSeconds } from "../platform/times.ts";
 import { FILES_DIR } from "../snapshot/manifest.ts";
-import { changedSince, openSource, refreshEntry } from "../source/consistent.ts";
+import { refreshEntry } from "../source/consistent.ts";
+import type { SourceReader } from "../source/reader.ts";
+import { type BackupWriter, isSkippableReadError, type WriteJob, type WriteResult } from "./types.ts";
+
+const COPY_CONCURRENCY = 8;
+
+/** Where a separate backup keeps the content of the file at relative path `rel`. */
+export function storedPath(backupDir: string, rel: string): string {
+  return path.join(backupDir, FILES_DIR, rel);
+}
 
 export interface StoredFile {
   entry: Entry;
@@ -17,18 +28,18 @@ export interface StoredFile {
  * and mtime so that the backup folder can be browsed and copied back by hand.
  */
 export async function storeFile(
-  srcAbs: string,
-  dest: string,
+  reader: SourceReader,
   entry: Entry,
+  dest: string,
   onBytes?: (n: number) => void,
 ): Promise<StoredFile> {
-  const { fh: src, st } = await openSource(srcAbs);
+  const src = await reader.open(entry);
   try {
     const out = await fs.open(dest, C.O_WRONLY | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW, 0o600);
     try {
-      const { sha256, bytes } = await copyAndHash(src, out, onBytes);
-      const changedWhileRead = (await changedSince(src, st)) || BigInt(bytes) !== st.size;
-      const fresh = refreshEntry(entry, st);
+      const { sha256, bytes } = await copyAndHash(src.fh, out, onBytes);
+      const changedWhileRead = (await src.changed()) || BigInt(bytes) !== src.st.size;
+      const fresh = refreshEntry(entry, src.st);
       await out.chmod(fresh.mode);
       const mtime = nsToSeconds(fresh.mtimeNs);
       await out.utimes(mtime, mtime);
@@ -41,28 +52,54 @@ export async function storeFile(
   }
 }
 
-export async function makeDir(dest: string): Promise<void> {
-  await fs.mkdir(dest, { recursive: true, mode: 0o700 });
-}
-
-export async function makeSymlink(entry: Entry, dest: string): Promise<void> {
-  await fs.mkdir(path.dirname(dest), { recursive: true, mode: 0o700 });
+async function makeSymlink(entry: Entry, dest: string): Promise<void> {
   await fs.symlink(entry.target ?? "", dest);
   const t = nsToSeconds(entry.mtimeNs);
-  await fs.lutimes(dest, t, t).catch(() => undefined);
+  await fs.lutimes(dest, t, t);
 }
 
-/** Give the copied folders their source mode and mtime, deepest first (writing into a folder moves its mtime). */
-export async function finishDirs(root: string, dirs: Entry[]): Promise<void> {
-  for (const d of [...dirs].reverse()) {
-    const p = path.join(root, d.path);
-    await fs.chmod(p, d.mode | 0o700);
-    const t = nsToSeconds(d.mtimeNs);
-    await fs.utimes(p, t, t);
-  }
-}
-
-/** Where a separate backup keeps the content of the file at relative path `rel`. */
-export function storedPath(backupDir: string, rel: string): string {
-  return path.join(backupDir, FILES_DIR, rel);
-}
+/** The `separate` type: every file copied one by one under `files/`, browsable by hand. */
+export const separateWriter: BackupWriter = {
+  type: "separate",
+  async write(job: WriteJob): Promise<WriteResult> {
+    const root = path.join(job.tmp, FILES_DIR);
+    await fs.mkdir(root, { recursive: true });
+    for (const d of job.dirs) await fs.mkdir(path.join(root, d.path), { mode: 0o700 });
+    const stored = new Map<string, Entry>();
+    const failed = new Set<string>();
+    await forEachLimit(job.files, COPY_CONCURRENCY, async (e) => {
+      const dest = path.join(root, e.path);
+      try {
+        const r = await storeFile(job.reader, e, dest, job.onBytes);
+        stored.set(e.path, { ...r.entry, from: job.name });
+        if (r.changedWhileRead) {
+          job.warn({
+            path: e.path,
+            code: "CHANGED_WHILE_READ",
+            message: "file changed while it was read; the copy may be inconsistent",
+          });
+        }
+      } catch (err) {
+        if (!isSkippableReadError(errnoCode(err))) throw err;
+        failed.add(e.path);
+        job.warn({
+          path: e.path,
+          code: errnoCode(err) === "ENOENT" ? "VANISHED" : "UNREADABLE",
+          message: (err as Error).message,
+        });
+        await fs.rm(dest, { force: true });
+      }
+      job.onFile(e);
+    });
+    for (const l of job.symlinks) await makeSymlink(l, path.join(root, l.path));
+    // Folder modes and mtimes last, deepest first: writing into a folder moves its mtime.
+    for (const d of [...job.dirs].reverse()) {
+      const p = path.join(root, d.path);
+      await fs.chmod(p, d.mode | 0o700);
+      const t = nsToSeconds(d.mtimeNs);
+      await fs.utimes(p, t, t);
+    }
+    return { stored, failed };
+  },
+  async finish() {},
+};

@@ -1,0 +1,32 @@
+import type { BigIntStats } from "node:fs";
+import type { FileHandle } from "node:fs/promises";
+import path from "node:path";
+import type { Entry } from "../core/types.ts";
+import { changedSince, openSource } from "./consistent.ts";
+
+/** An open source file, ready to be read once from offset 0. */
+export interface OpenedSource {
+  fh: FileHandle;
+  /** The file's state when opened; the content read must be checked against it afterwards. */
+  st: BigIntStats;
+  /** True when the file moved (size, mtime, ctime) since it was opened. */
+  changed(): Promise<boolean>;
+  close(): Promise<void>;
+}
+
+/**
+ * How writers read source files. The plain reader opens the file itself; a consistent reader
+ * may substitute a point-in-time copy (e.g. SQLite's online backup) behind the same interface.
+ */
+export interface SourceReader {
+  open(entry: Entry): Promise<OpenedSource>;
+}
+
+export function plainReader(root: string): SourceReader {
+  return {
+    async open(entry) {
+      const { fh, st } = await openSource(path.join(root, entry.path));
+      return { fh, st, changed: () => changedSince(fh, st), close: () => fh.close() };
+    },
+  };
+}

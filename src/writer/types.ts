@@ -1,0 +1,38 @@
+import type { BackupType, Entry, Manifest, Warning } from "../core/types.ts";
+import type { SourceReader } from "../source/reader.ts";
+
+export interface WriteJob {
+  /** The temporary backup folder, renamed into place by the pipeline once the manifest is in it. */
+  tmp: string;
+  /** The backup's final name (what file entries' `from` must say). */
+  name: string;
+  reader: SourceReader;
+  /** Folders to create (parents first), files to store, symlinks to record. */
+  dirs: Entry[];
+  files: Entry[];
+  symlinks: Entry[];
+  deletions: string[];
+  warn(w: Warning): void;
+  onBytes(n: number): void;
+  onFile(e: Entry): void;
+}
+
+export interface WriteResult {
+  /** Stored files with their sha256, size and `from` set to the backup's name. */
+  stored: Map<string, Entry>;
+  /** Files that could not be read: the pipeline keeps the parent's copy or leaves them out. */
+  failed: Set<string>;
+}
+
+/** The two backup types are two writers behind one interface; the pipeline does not know which. */
+export interface BackupWriter {
+  readonly type: BackupType;
+  write(job: WriteJob): Promise<WriteResult>;
+  /** Called with the finished manifest before the folder is made durable and renamed. */
+  finish(job: WriteJob, manifest: Manifest, manifestText: string): Promise<void>;
+}
+
+/** Read errors that make a file a warning, not a failed run. */
+export function isSkippableReadError(code: string | undefined): boolean {
+  return code === "ENOENT" || code === "EACCES" || code === "EPERM" || code === "ELOOP" || code === "EISDIR";
+}
