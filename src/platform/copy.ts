@@ -4,24 +4,38 @@ import type { FileHandle } from "node:fs/promises";
 const CHUNK = 1 << 20;
 
 export interface CopyResult {
+  /** Bytes read from `src` (padding excluded). */
   bytes: number;
+  /** sha256 of everything given to the sink, padding included. */
   sha256: string;
 }
 
+export interface CopyLimits {
+  /** Read at most this many bytes (a tar member's size is fixed by its header). */
+  limit?: number;
+  /** If `src` ends early, give the sink zero bytes up to this size (what GNU tar does for a shrunk file). */
+  padTo?: number;
+}
+
+/** Where copied bytes go: a file, or a function that must copy the chunk before it resolves. */
+export type Sink = FileHandle | ((chunk: Buffer) => Promise<void>);
+
 /**
- * Copy `src` to `dst` (either may be absent to only hash, or only write) while hashing, in
- * constant memory: two 1 MiB buffers, the next read in flight while the current chunk is
- * hashed and written.
+ * Copy `src` to `sink` (absent: only hash) while hashing, in constant memory: two 1 MiB
+ * buffers, the next read in flight while the current chunk is hashed and written.
  */
 export async function copyAndHash(
   src: FileHandle,
-  dst: FileHandle | undefined,
+  sink: Sink | undefined,
   onBytes?: (n: number) => void,
+  limits: CopyLimits = {},
 ): Promise<CopyResult> {
+  const limit = limits.limit ?? Number.POSITIVE_INFINITY;
   const hash = createHash("sha256");
   let bufs = [Buffer.allocUnsafe(CHUNK), Buffer.allocUnsafe(CHUNK)] as const;
   let pos = 0;
-  let pending = src.read(bufs[0], 0, CHUNK, 0);
+  const want = () => Math.min(CHUNK, limit - pos);
+  let pending = want() > 0 ? src.read(bufs[0], 0, want(), 0) : Promise.resolve({ bytesRead: 0 });
   try {
     for (;;) {
       const { bytesRead } = await pending;
@@ -29,21 +43,34 @@ export async function copyAndHash(
       const cur = bufs[0].subarray(0, bytesRead);
       pos += bytesRead;
       bufs = [bufs[1], bufs[0]];
-      pending = src.read(bufs[0], 0, CHUNK, pos);
+      pending = want() > 0 ? src.read(bufs[0], 0, want(), pos) : Promise.resolve({ bytesRead: 0 });
       hash.update(cur);
-      if (dst) await writeAll(dst, cur);
+      if (typeof sink === "function") await sink(cur);
+      else if (sink) await writeAll(sink, cur);
       onBytes?.(bytesRead);
     }
   } finally {
     pending.catch(() => undefined);
   }
+  for (let padded = pos; padded < (limits.padTo ?? 0); ) {
+    const zeros = Buffer.alloc(Math.min(CHUNK, (limits.padTo ?? 0) - padded));
+    hash.update(zeros);
+    if (typeof sink === "function") await sink(zeros);
+    else if (sink) await writeAll(sink, zeros);
+    padded += zeros.length;
+  }
   return { bytes: pos, sha256: hash.digest("hex") };
 }
 
-async function writeAll(fh: FileHandle, data: Buffer): Promise<void> {
+export async function writeAll(fh: FileHandle, data: Buffer, position?: number): Promise<void> {
   let off = 0;
   while (off < data.length) {
-    const { bytesWritten } = await fh.write(data, off, data.length - off);
+    const { bytesWritten } = await fh.write(
+      data,
+      off,
+      data.length - off,
+      position === undefined ? null : position + off,
+    );
     off += bytesWritten;
   }
 }

@@ -1,4 +1,4 @@
-import type { BackupType, Entry, Manifest, Warning } from "../core/types.ts";
+import type { BackupMode, BackupType, Entry, Manifest, Warning } from "../core/types.ts";
 import type { SourceReader } from "../source/reader.ts";
 
 export interface WriteJob {
@@ -6,6 +6,11 @@ export interface WriteJob {
   tmp: string;
   /** The backup's final name (what file entries' `from` must say). */
   name: string;
+  set: string;
+  mode: BackupMode;
+  parent: string | null;
+  /** The manifest as it will roughly be (placeholder digests): lets a writer size room for it. */
+  draftManifest(): string;
   reader: SourceReader;
   /** Folders to create (parents first), files to store, symlinks to record. */
   dirs: Entry[];

@@ -1,0 +1,147 @@
+import { createHash } from "node:crypto";
+import { once } from "node:events";
+import { createReadStream } from "node:fs";
+import fs from "node:fs/promises";
+import { promisify } from "node:util";
+import zlib from "node:zlib";
+import { Parser, type ReadEntry } from "tar";
+import { BschedError } from "../../core/errors.ts";
+import { ZstdFrameSplitter } from "../../platform/zstd-frames.ts";
+import { type ParsedHeader, parseHeader } from "./header.ts";
+
+const zstdDecompress = promisify(zlib.zstdDecompress);
+const READ_CHUNK = 1 << 20;
+const FRAMES_IN_FLIGHT = 3;
+
+/** Read and check the header of a self-extracting backup file. */
+export async function readSelfExtractingHeader(file: string): Promise<ParsedHeader> {
+  const fh = await fs.open(file, "r");
+  try {
+    const buf = Buffer.alloc(16384);
+    const { bytesRead } = await fh.read(buf, 0, buf.length, 0);
+    const header = parseHeader(buf.subarray(0, bytesRead).toString("latin1"));
+    if (!header) {
+      throw new BschedError(
+        "MANIFEST_INVALID",
+        `${file} is not a bsched self-extracting backup (its header is missing or damaged)`,
+        {
+          hint: "give a backup folder or its .sh file",
+        },
+      );
+    }
+    return header;
+  } finally {
+    await fh.close();
+  }
+}
+
+/** The payload decompressed, in order. zstd frames are decoded several at once on the thread pool. */
+async function* decompressed(file: string, h: ParsedHeader): AsyncGenerator<Buffer> {
+  const raw = createReadStream(file, { start: h.payloadOffset, highWaterMark: READ_CHUNK });
+  if (h.compressor === "gzip") {
+    yield* raw.pipe(zlib.createGunzip());
+    return;
+  }
+  const splitter = new ZstdFrameSplitter();
+  const queue: Promise<Buffer>[] = [];
+  try {
+    for await (const chunk of raw) {
+      for (const frame of splitter.push(chunk as Buffer)) {
+        queue.push(zstdDecompress(frame));
+        while (queue.length >= FRAMES_IN_FLIGHT) yield await (queue.shift() as Promise<Buffer>);
+      }
+    }
+    splitter.end();
+    while (queue.length > 0) yield await (queue.shift() as Promise<Buffer>);
+  } finally {
+    for (const p of queue) p.catch(() => undefined);
+    raw.destroy();
+  }
+}
+
+export interface MemberVisitor {
+  /** Called once per member, in payload order; must consume or ignore (resume) `entry`. Return false to stop. */
+  (entry: ReadEntry): Promise<boolean | undefined>;
+}
+
+/**
+ * Walk the members of a self-extracting file's payload. Every warning of the tar parser is an
+ * error (a damaged or hostile payload), and so is a payload that ends early.
+ */
+export async function forEachMember(file: string, h: ParsedHeader, visit: MemberVisitor): Promise<void> {
+  const parser = new Parser({ strict: true });
+  let failure: Error | undefined;
+  let stop = false;
+  let current: Promise<void> = Promise.resolve();
+  const fail = (e: unknown) => {
+    failure ??= e instanceof Error ? e : new Error(String(e));
+  };
+  parser.on("warn", (code: string, message: string | Error) =>
+    fail(new Error(`${code}: ${String(message)}`)),
+  );
+  parser.on("error", fail);
+  parser.on("entry", (entry: ReadEntry) => {
+    if (stop || failure) {
+      entry.resume();
+      return;
+    }
+    current = current.then(async () => {
+      try {
+        if ((await visit(entry)) === false) stop = true;
+      } catch (e) {
+        fail(e);
+      } finally {
+        entry.resume();
+      }
+    });
+  });
+  const ended = once(parser, "end").catch(() => undefined);
+  try {
+    for await (const chunk of decompressed(file, h)) {
+      if (stop || failure) break;
+      if (!parser.write(chunk)) await Promise.race([once(parser, "drain"), ended]);
+    }
+  } catch (e) {
+    fail(new Error(`payload damaged: ${(e as Error).message}`));
+  }
+  if (!stop && !failure) {
+    parser.end();
+    await ended;
+  }
+  await current;
+  if (failure)
+    throw new BschedError("MANIFEST_INVALID", `${file}: ${failure.message}`, {
+      hint: "run `bsched verify` on this backup",
+    });
+}
+
+/** The manifest embedded as the payload's first member (for a file found without its folder). */
+export async function readEmbeddedManifest(file: string): Promise<Buffer> {
+  const h = await readSelfExtractingHeader(file);
+  let found: Buffer | undefined;
+  await forEachMember(file, h, async (entry) => {
+    if (entry.path === h.manifestMember) {
+      const parts: Buffer[] = [];
+      for await (const c of entry) parts.push(c as Buffer);
+      found = Buffer.concat(parts);
+    }
+    return false;
+  });
+  if (!found)
+    throw new BschedError("MANIFEST_INVALID", `${file}: its payload does not start with its manifest`);
+  return found;
+}
+
+/** Size and sha256 of the payload as it is on disk, to compare with the header's record. */
+export async function payloadDigest(
+  file: string,
+  h: ParsedHeader,
+): Promise<{ size: number; sha256: string }> {
+  const hash = createHash("sha256");
+  let size = 0;
+  for await (const chunk of createReadStream(file, { start: h.payloadOffset, highWaterMark: READ_CHUNK })) {
+    hash.update(chunk as Buffer);
+    size += (chunk as Buffer).length;
+  }
+  return { size, sha256: hash.digest("hex") };
+}

@@ -1,0 +1,231 @@
+import { createHash } from "node:crypto";
+import { constants as C } from "node:fs";
+import fs, { type FileHandle } from "node:fs/promises";
+import path from "node:path";
+import { errnoCode } from "../../core/errors.ts";
+import type { Entry, Manifest } from "../../core/types.ts";
+import { copyAndHash, writeAll } from "../../platform/copy.ts";
+import { nsToSeconds } from "../../platform/times.ts";
+import { refreshEntry } from "../../source/consistent.ts";
+import { type BackupWriter, isSkippableReadError, type WriteJob, type WriteResult } from "../types.ts";
+import { type Compressor, compressFrameSync, FrameWriter, paddingFrames } from "./frames.ts";
+import { renderHeader, SIZE_WIDTH } from "./header.ts";
+import { blockPadding, END_OF_ARCHIVE, memberHeader } from "./tar-entry.ts";
+
+/** Tries per file that keeps changing while read; each retry appends a member that supersedes the last. */
+const READ_ATTEMPTS = 3;
+
+export function selfExtractingName(backupName: string): string {
+  return `${backupName}.sh`;
+}
+
+export function manifestMemberName(backupName: string): string {
+  return `.bsched-${backupName}.manifest.json`;
+}
+
+const mtimeOf = (e: Entry) => new Date(nsToSeconds(e.mtimeNs) * 1000);
+
+function manifestMember(name: string, text: string, mtime: Date): Buffer {
+  const data = Buffer.from(text);
+  const head = memberHeader({
+    path: manifestMemberName(name),
+    type: "File",
+    mode: 0o644,
+    uid: 0,
+    gid: 0,
+    size: data.length,
+    mtime,
+  });
+  return Buffer.concat([head, data, blockPadding(data.length)]);
+}
+
+/**
+ * The `compressed` type: one self-extracting file per backup (docs/design.md). The manifest
+ * must be the payload's first member but is only known at the end, so room for it is
+ * reserved up front from a draft of it; the file contents' frames follow that room.
+ */
+export function compressedWriter(compressor: Compressor): BackupWriter {
+  let fh: FileHandle | undefined;
+  let file = "";
+  let headerLen = 0;
+  let sizeAt = 0;
+  let digestAt = 0;
+  let reserved = 0;
+  let contentEnd = 0;
+
+  const write = async (job: WriteJob): Promise<WriteResult> => {
+    file = path.join(job.tmp, selfExtractingName(job.name));
+    fh = await fs.open(file, C.O_RDWR | C.O_CREAT | C.O_EXCL, 0o755);
+    const header = renderHeader({
+      name: job.name,
+      set: job.set,
+      mode: job.mode,
+      parent: job.parent,
+      compressor,
+      manifestMember: manifestMemberName(job.name),
+      deletions: job.deletions,
+    });
+    headerLen = header.bytes.length;
+    sizeAt = header.sizeAt;
+    digestAt = header.digestAt;
+    await writeAll(fh, header.bytes, 0);
+    const draft = compressFrameSync(compressor, manifestMember(job.name, job.draftManifest(), new Date(0)));
+    reserved = Math.ceil(draft.length * 1.25) + 16384;
+
+    const frames = new FrameWriter(fh, headerLen + reserved, compressor);
+    const stored = new Map<string, Entry>();
+    const failed = new Set<string>();
+    try {
+      for (const d of job.dirs) {
+        await frames.write(
+          memberHeader({
+            path: d.path,
+            type: "Directory",
+            mode: d.mode,
+            uid: d.uid,
+            gid: d.gid,
+            size: 0,
+            mtime: mtimeOf(d),
+          }),
+        );
+      }
+      const sink = (chunk: Buffer) => frames.write(chunk);
+      for (const e of job.files) {
+        let result: Entry | undefined;
+        for (let attempt = 1; attempt <= READ_ATTEMPTS && !result; attempt++) {
+          let src: Awaited<ReturnType<typeof job.reader.open>>;
+          try {
+            src = await job.reader.open(e);
+          } catch (err) {
+            if (!isSkippableReadError(errnoCode(err))) throw err;
+            failed.add(e.path);
+            job.warn({
+              path: e.path,
+              code: errnoCode(err) === "ENOENT" ? "VANISHED" : "UNREADABLE",
+              message: (err as Error).message,
+            });
+            break;
+          }
+          try {
+            const fresh = refreshEntry(e, src.st);
+            const size = Number(src.st.size);
+            await frames.write(
+              memberHeader({
+                path: e.path,
+                type: "File",
+                mode: fresh.mode,
+                uid: fresh.uid,
+                gid: fresh.gid,
+                size,
+                mtime: mtimeOf(fresh),
+              }),
+            );
+            const r = await copyAndHash(src.fh, sink, job.onBytes, { limit: size, padTo: size });
+            await frames.write(blockPadding(size));
+            const changed = r.bytes !== size || (await src.changed());
+            if (!changed || attempt === READ_ATTEMPTS) {
+              result = { ...fresh, size, sha256: r.sha256, from: job.name };
+              if (changed) {
+                job.warn({
+                  path: e.path,
+                  code: "CHANGED_WHILE_READ",
+                  message: `file kept changing while read (${READ_ATTEMPTS} tries); the last copy is kept and may be inconsistent`,
+                });
+              }
+            }
+          } finally {
+            await src.close();
+          }
+        }
+        if (result) stored.set(e.path, result);
+        job.onFile(e);
+      }
+      for (const l of job.symlinks) {
+        await frames.write(
+          memberHeader({
+            path: l.path,
+            type: "SymbolicLink",
+            mode: l.mode,
+            uid: l.uid,
+            gid: l.gid,
+            size: 0,
+            mtime: mtimeOf(l),
+            linkpath: l.target ?? "",
+          }),
+        );
+      }
+      await frames.write(END_OF_ARCHIVE);
+      contentEnd = await frames.close();
+    } catch (err) {
+      frames.abandon();
+      await fh.close();
+      fh = undefined;
+      throw err;
+    }
+    return { stored, failed };
+  };
+
+  const finish = async (job: WriteJob, manifest: Manifest, manifestText: string): Promise<void> => {
+    if (!fh) throw new Error("compressed writer: finish without write");
+    const first = compressFrameSync(
+      compressor,
+      manifestMember(job.name, manifestText, new Date(manifest.finishedAt)),
+    );
+    const pad = paddingFrames(compressor, reserved - first.length);
+    if (pad) {
+      await writeAll(fh, first, headerLen);
+      await writeAll(fh, pad, headerLen + first.length);
+    } else {
+      // The manifest outgrew its room (many warnings): rebuild the file with the frames moved up.
+      fh = await reassemble(fh, file, headerLen, reserved, contentEnd, first);
+      contentEnd = contentEnd - reserved + first.length;
+    }
+    const size = contentEnd - headerLen;
+    const digest = await hashRange(fh, headerLen, contentEnd);
+    await writeAll(fh, Buffer.from(String(size).padEnd(SIZE_WIDTH)), sizeAt);
+    await writeAll(fh, Buffer.from(digest), digestAt);
+    await fh.sync();
+    await fh.close();
+    fh = undefined;
+  };
+
+  return { type: "compressed", write, finish };
+}
+
+async function hashRange(fh: FileHandle, start: number, end: number): Promise<string> {
+  const hash = createHash("sha256");
+  const buf = Buffer.allocUnsafe(1 << 20);
+  for (let pos = start; pos < end; ) {
+    const { bytesRead } = await fh.read(buf, 0, Math.min(buf.length, end - pos), pos);
+    if (bytesRead === 0) throw new Error(`file ended at ${pos}, expected ${end}`);
+    hash.update(buf.subarray(0, bytesRead));
+    pos += bytesRead;
+  }
+  return hash.digest("hex");
+}
+
+async function reassemble(
+  old: FileHandle,
+  file: string,
+  headerLen: number,
+  reserved: number,
+  contentEnd: number,
+  first: Buffer,
+): Promise<FileHandle> {
+  const next = `${file}.reassemble`;
+  const fh = await fs.open(next, C.O_RDWR | C.O_CREAT | C.O_EXCL, 0o755);
+  const buf = Buffer.allocUnsafe(1 << 20);
+  const { bytesRead } = await old.read(buf, 0, headerLen, 0);
+  await writeAll(fh, buf.subarray(0, bytesRead), 0);
+  await writeAll(fh, first, headerLen);
+  let to = headerLen + first.length;
+  for (let pos = headerLen + reserved; pos < contentEnd; ) {
+    const r = await old.read(buf, 0, Math.min(buf.length, contentEnd - pos), pos);
+    await writeAll(fh, buf.subarray(0, r.bytesRead), to);
+    pos += r.bytesRead;
+    to += r.bytesRead;
+  }
+  await old.close();
+  await fs.rename(next, file);
+  return fh;
+}
