@@ -154,6 +154,7 @@ export async function runBackup(opts: BackupOptions): Promise<BackupResult> {
       onFile: (e) => {
         progress.files++;
         opts.onProgress?.({ ...progress, current: e.path });
+        testPauseAfterFiles(progress.files);
       },
     };
     const writer = writerFor(type);
@@ -246,4 +247,15 @@ function writerFor(type: BackupType): BackupWriter {
 function stripFileKeys(e: Entry): Entry {
   const { ino: _i, ctimeNs: _c, size: _s, sha256: _h, from: _f, ...rest } = e;
   return rest;
+}
+
+/**
+ * Fault injection for test/crash.test.ts only: with BSCHED_TEST_PAUSE_AFTER_FILES=N the run
+ * announces itself after N stored files and blocks its thread for good, so the test can
+ * `kill -9` it at a known point mid-run. Unset in production: a no-op.
+ */
+function testPauseAfterFiles(files: number): void {
+  if (files !== Number(process.env.BSCHED_TEST_PAUSE_AFTER_FILES)) return;
+  process.stderr.write("bsched-test: paused\n");
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0);
 }

@@ -23,12 +23,11 @@ const timeOfDay = z
   .string()
   .regex(/^([01]\d|2[0-3]):[0-5]\d$/, { message: 'a 24-hour time "HH:MM" from "00:00" to "23:59"' });
 
-const dayValue = z.union([
-  z.enum(WEEKDAYS),
-  z.literal("last"),
-  z.number().int().min(1).max(31),
-  z.string().regex(/^([1-9]|[12]\d|3[01])$/),
-]);
+// The day's allowed values depend on the frequency: checked (with a message saying so) below.
+const dayValue = z.union([z.string(), z.number()], { error: 'monday..sunday, 1..31 or "last"' });
+const isMonthDay = (d: string | number) =>
+  d === "last" ||
+  (typeof d === "number" ? Number.isInteger(d) && d >= 1 && d <= 31 : /^([1-9]|[12]\d|3[01])$/.test(d));
 
 const keepSchema = z.strictObject({
   last: z.number().int().min(0).optional(),
@@ -73,8 +72,20 @@ export const setSchema = z
     if (s.frequency === "weekly" && day !== undefined && !(WEEKDAYS as readonly unknown[]).includes(day)) {
       ctx.addIssue({ code: "custom", path: ["day"], message: "with frequency weekly: monday..sunday" });
     }
-    if (s.frequency === "monthly" && day !== undefined && (WEEKDAYS as readonly unknown[]).includes(day)) {
+    if (s.frequency === "monthly" && day !== undefined && !isMonthDay(day)) {
       ctx.addIssue({ code: "custom", path: ["day"], message: 'with frequency monthly: 1..31 or "last"' });
+    }
+    if (
+      (s.frequency === "daily" || s.frequency === "now") &&
+      day !== undefined &&
+      !(WEEKDAYS as readonly unknown[]).includes(day) &&
+      !isMonthDay(day)
+    ) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["day"],
+        message: 'monday..sunday (weekly) or 1..31 or "last" (monthly); unused with this frequency',
+      });
     }
   });
 

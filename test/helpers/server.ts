@@ -1,0 +1,64 @@
+import fs from "node:fs/promises";
+import path from "node:path";
+import { type CliResult, runCli, tempDir } from "./cli.ts";
+
+export interface TestServer {
+  /** The temp folder holding everything (config, root, outputs). */
+  dir: string;
+  config: string;
+  root: string;
+  /** Source folder of the set "data" (letter D). */
+  data: string;
+  /** The default backup folder. */
+  backups: string;
+  cli(args: string[], env?: NodeJS.ProcessEnv): Promise<CliResult>;
+  /** `backup data --json`, asserting success (or exit 3 when `allowWarnings`); returns the summary. */
+  backup(args?: string[]): Promise<{
+    name: string;
+    mode: string;
+    parent: string | null;
+    storedFiles: number;
+    files: number;
+    warnings: unknown[];
+    path: string;
+  }>;
+}
+
+/** A server root with one set `data` (D, source Data, incremental) and a config in UTC. */
+export async function makeServer(
+  opts: { mode?: "full" | "incremental"; prefix?: string } = {},
+): Promise<TestServer> {
+  const dir = await tempDir(opts.prefix);
+  const root = path.join(dir, "srv");
+  const data = path.join(root, "Data");
+  await fs.mkdir(data, { recursive: true });
+  const config = path.join(dir, "bsched.yaml");
+  await fs.writeFile(
+    config,
+    `server:
+  root: srv
+  timezone: UTC
+sets:
+  data:
+    letter: D
+    source: Data
+    mode: ${opts.mode ?? "incremental"}
+    frequency: now
+`,
+  );
+  const cli = (args: string[], env?: NodeJS.ProcessEnv) =>
+    runCli([...args, "--config", config], { cwd: dir, env });
+  return {
+    dir,
+    config,
+    root,
+    data,
+    backups: path.join(root, "Backup"),
+    cli,
+    async backup(args = []) {
+      const r = await cli(["backup", "data", "--json", ...args]);
+      if (r.code !== 0) throw new Error(`backup exited ${r.code}: ${r.stderr}`);
+      return JSON.parse(r.stdout);
+    },
+  };
+}
