@@ -16,6 +16,8 @@ export type ErrorCode =
   | "TARGET_NOT_EMPTY"
   | "RESTORE_MISMATCH"
   | "LOCKED"
+  | "CATALOG"
+  | "HOOK_FAILED"
   | "IO";
 
 export class BschedError extends Error {

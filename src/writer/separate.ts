@@ -9,6 +9,7 @@ import { nsToSeconds } from "../platform/times.ts";
 import { FILES_DIR } from "../snapshot/manifest.ts";
 import { refreshEntry } from "../source/consistent.ts";
 import type { SourceReader } from "../source/reader.ts";
+import { retryWhileChanged } from "./retry.ts";
 import { type BackupWriter, isSkippableReadError, type WriteJob, type WriteResult } from "./types.ts";
 
 const COPY_CONCURRENCY = 8;
@@ -70,13 +71,16 @@ export const separateWriter: BackupWriter = {
     await forEachLimit(job.files, COPY_CONCURRENCY, async (e) => {
       const dest = path.join(root, e.path);
       try {
-        const r = await storeFile(job.reader, e, dest, job.onBytes);
+        const r = await retryWhileChanged(
+          () => storeFile(job.reader, e, dest, job.onBytes),
+          () => fs.rm(dest, { force: true }),
+        );
         stored.set(e.path, { ...r.entry, from: job.name });
         if (r.changedWhileRead) {
           job.warn({
             path: e.path,
             code: "CHANGED_WHILE_READ",
-            message: "file changed while it was read; the copy may be inconsistent",
+            message: `changed during backup: it moved while read ${r.attempts} times; the last copy is kept and may be inconsistent`,
           });
         }
       } catch (err) {

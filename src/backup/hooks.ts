@@ -1,0 +1,175 @@
+import { spawn } from "node:child_process";
+import { BschedError } from "../core/errors.ts";
+
+/** `hooks:` of a set or of `server:` (docs/live-databases.md "Hooks"). */
+export interface HooksConfig {
+  before?: string | undefined;
+  after?: string | undefined;
+  /** Seconds; default HOOK_TIMEOUT_S. */
+  timeout?: number | undefined;
+}
+
+export const HOOK_TIMEOUT_S = 300;
+/** After SIGTERM on timeout, the hook's process group gets this long before SIGKILL. */
+const KILL_GRACE_MS = 2_000;
+
+export type HookPhase = "before" | "after";
+export type RunStatus = "success" | "failure" | "warnings";
+
+export interface HookContext {
+  set: string;
+  source: string;
+  /** The backup's name, when known (an `after` hook of a run that made one). */
+  backup?: string | undefined;
+  status?: RunStatus | undefined;
+  /** Where each line of the hook's output goes (the log). */
+  log: (line: string) => void;
+}
+
+export interface HookOutcome {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  timedOut: boolean;
+  ms: number;
+}
+
+/**
+ * Run one hook command with `sh -c` in its own process group, its output sent line by line to
+ * the log. On timeout the whole group (the shell and whatever it started) is terminated. The
+ * outcome is returned, not thrown: the caller decides what a failure means for the run.
+ */
+export function runHookCommand(
+  cmd: string,
+  phase: HookPhase,
+  ctx: HookContext,
+  timeoutS = HOOK_TIMEOUT_S,
+  scope = "set",
+): Promise<HookOutcome> {
+  const label = `hook ${scope} ${phase}`;
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    BSCHED_SET: ctx.set,
+    BSCHED_SOURCE: ctx.source,
+    BSCHED_PHASE: phase,
+    BSCHED_BACKUP: ctx.backup ?? "",
+    BSCHED_HOOK_SCOPE: scope,
+  };
+  if (phase === "after") env.BSCHED_STATUS = ctx.status ?? "failure";
+  else delete env.BSCHED_STATUS;
+  const t0 = performance.now();
+  return new Promise((resolve) => {
+    const child = spawn(cmd, {
+      shell: true,
+      detached: true,
+      env,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    const lines = (stream: NodeJS.ReadableStream) => {
+      let rest = "";
+      stream.setEncoding?.("utf8");
+      stream.on("data", (chunk: string) => {
+        rest += chunk;
+        const parts = rest.split("\n");
+        rest = parts.pop() ?? "";
+        for (const p of parts) ctx.log(`${label}: ${p}`);
+      });
+      stream.on("end", () => {
+        if (rest) ctx.log(`${label}: ${rest}`);
+      });
+    };
+    lines(child.stdout);
+    lines(child.stderr);
+    let timedOut = false;
+    let killTimer: NodeJS.Timeout | undefined;
+    const killGroup = (sig: NodeJS.Signals) => {
+      try {
+        if (child.pid) process.kill(-child.pid, sig);
+      } catch {
+        // Already gone.
+      }
+    };
+    const timer = setTimeout(() => {
+      timedOut = true;
+      ctx.log(`${label}: still running after ${timeoutS} s: terminating it`);
+      killGroup("SIGTERM");
+      killTimer = setTimeout(() => killGroup("SIGKILL"), KILL_GRACE_MS);
+    }, timeoutS * 1000);
+    const done = (code: number | null, signal: NodeJS.Signals | null) => {
+      clearTimeout(timer);
+      if (killTimer) clearTimeout(killTimer);
+      // A hook may leave a service running in the background that still holds our pipes:
+      // stop waiting on them, without closing them under it.
+      (child.stdout as unknown as { unref?: () => void }).unref?.();
+      (child.stderr as unknown as { unref?: () => void }).unref?.();
+      resolve({ code, signal, timedOut, ms: performance.now() - t0 });
+    };
+    child.on("error", (e) => {
+      ctx.log(`${label}: cannot start: ${e.message}`);
+      done(127, null);
+    });
+    child.on("exit", done);
+  });
+}
+
+function describe(o: HookOutcome, timeoutS: number): string {
+  if (o.timedOut) return `did not finish within ${timeoutS} s and was terminated`;
+  if (o.signal) return `was killed by ${o.signal}`;
+  return `exited with code ${o.code}`;
+}
+
+export interface HookLayer {
+  scope: "server" | "set";
+  hooks: HooksConfig | undefined;
+}
+
+/**
+ * Run `body` between the `before` and `after` hooks of every layer (server first, then set; the
+ * `after` hooks in reverse). A `before` that fails or hangs aborts the run before anything is
+ * written, with HOOK_FAILED; every `after` whose `before` ran (or had none) runs whatever
+ * happened, told the outcome in BSCHED_STATUS. A failing `after` does not undo a backup: it is
+ * returned in `afterFailures` for the caller to report.
+ */
+export async function withHooks<T>(
+  layers: HookLayer[],
+  ctx: Omit<HookContext, "status" | "backup">,
+  body: () => Promise<T>,
+  outcome: (r: T) => { status: RunStatus; backup?: string },
+): Promise<{ result: T; afterFailures: string[] }> {
+  const entered: HookLayer[] = [];
+  let result: { ok: true; value: T } | { ok: false; error: unknown } | undefined;
+  try {
+    for (const layer of layers) {
+      const cmd = layer.hooks?.before;
+      entered.push(layer);
+      if (!cmd) continue;
+      const timeoutS = layer.hooks?.timeout ?? HOOK_TIMEOUT_S;
+      const o = await runHookCommand(cmd, "before", ctx, timeoutS, layer.scope);
+      if (o.code !== 0 || o.timedOut) {
+        throw new BschedError(
+          "HOOK_FAILED",
+          `set ${ctx.set}: the ${layer.scope} "before" hook ${describe(o, timeoutS)}; no backup was made`,
+          { hint: `fix the command (${JSON.stringify(cmd)}) or its timeout, then run the backup again` },
+        );
+      }
+    }
+    result = { ok: true, value: await body() };
+  } catch (e) {
+    result = { ok: false, error: e };
+  }
+  const afterFailures: string[] = [];
+  const end = result.ok ? outcome(result.value) : { status: "failure" as const };
+  for (const layer of [...entered].reverse()) {
+    const cmd = layer.hooks?.after;
+    if (!cmd) continue;
+    const timeoutS = layer.hooks?.timeout ?? HOOK_TIMEOUT_S;
+    const o = await runHookCommand(cmd, "after", { ...ctx, ...end }, timeoutS, layer.scope);
+    if (o.code !== 0 || o.timedOut) {
+      afterFailures.push(`the ${layer.scope} "after" hook ${describe(o, timeoutS)}`);
+    }
+  }
+  if (!result.ok) {
+    if (afterFailures.length > 0) ctx.log(`set ${ctx.set}: also, ${afterFailures.join("; ")}`);
+    throw result.error;
+  }
+  return { result: result.value, afterFailures };
+}

@@ -1,0 +1,138 @@
+import type { BigIntStats } from "node:fs";
+import fs, { type FileHandle } from "node:fs/promises";
+import path from "node:path";
+import { backup, DatabaseSync } from "node:sqlite";
+import { errnoCode } from "../core/errors.ts";
+import type { Entry } from "../core/types.ts";
+
+/** The first 16 bytes of every SQLite 3 database file (https://sqlite.org/fileformat.html). */
+export const SQLITE_HEADER = Buffer.from("SQLite format 3\0", "latin1");
+/** The header is 100 bytes: a shorter file cannot be a database holding anything. */
+const MIN_DB_SIZE = 100;
+/** Files SQLite keeps beside a database while it is in use; never copied raw (see docs/live-databases.md). */
+export const SQLITE_COMPANIONS = ["-wal", "-journal", "-shm"] as const;
+/**
+ * How long our read connection waits for the application's write lock before giving up. In
+ * rollback-journal mode a writer holds it only while it commits; in WAL mode readers never wait.
+ */
+const BUSY_TIMEOUT_MS = 15_000;
+/** All pages in one step: the copy is one read transaction, so other connections cannot restart it. */
+const ALL_PAGES = 0x7fffffff;
+
+export async function hasSqliteHeader(fh: FileHandle, size: bigint | number): Promise<boolean> {
+  if (Number(size) < MIN_DB_SIZE) return false;
+  const buf = Buffer.alloc(SQLITE_HEADER.length);
+  const { bytesRead } = await fh.read(buf, 0, buf.length, 0);
+  return bytesRead === buf.length && buf.equals(SQLITE_HEADER);
+}
+
+export async function isSqliteFile(abs: string): Promise<boolean> {
+  let fh: FileHandle | undefined;
+  try {
+    fh = await fs.open(abs, "r");
+    return await hasSqliteHeader(fh, (await fh.stat()).size);
+  } catch {
+    return false;
+  } finally {
+    await fh?.close();
+  }
+}
+
+export interface SnapshotResult {
+  pages: number;
+  /** Time the copy ran, i.e. how long the read transaction (a SHARED lock in rollback mode) was held. */
+  ms: number;
+}
+
+/**
+ * Copy a live SQLite database to `dest` with SQLite's online backup API. The copy is one read
+ * transaction: a consistent point in time in WAL and rollback-journal modes, whatever the
+ * application commits meanwhile. The source is opened read-only so that closing our connection
+ * never checkpoints or deletes the application's WAL; a read-write connection is the fallback
+ * (e.g. a hot journal left by a crash must be rolled back before anything can be read).
+ */
+export async function snapshotSqlite(abs: string, dest: string): Promise<SnapshotResult> {
+  try {
+    return await snapshotWith(abs, dest, true);
+  } catch (first) {
+    await fs.rm(dest, { force: true });
+    try {
+      return await snapshotWith(abs, dest, false);
+    } catch {
+      throw first;
+    }
+  }
+}
+
+async function snapshotWith(abs: string, dest: string, readOnly: boolean): Promise<SnapshotResult> {
+  const db = new DatabaseSync(abs, { readOnly, timeout: BUSY_TIMEOUT_MS });
+  try {
+    // Our own read transaction first: taking it waits out a committing writer through the busy
+    // timeout, and the backup step then copies inside it (SQLite only opens one if none is open).
+    db.exec("BEGIN");
+    db.prepare("SELECT count(*) FROM sqlite_schema").get();
+    const t0 = performance.now();
+    try {
+      const pages = await backup(db, dest, { rate: ALL_PAGES });
+      return { pages, ms: performance.now() - t0 };
+    } finally {
+      db.exec("COMMIT");
+    }
+  } finally {
+    db.close();
+  }
+}
+
+/**
+ * The database's change key: the newest ctime of the file and its WAL. In WAL mode commits only
+ * touch `-wal` (the main file changes at checkpoints), so the main file's own ctime would let an
+ * incremental backup miss committed data.
+ */
+export async function sqliteChangeKey(abs: string, st: BigIntStats): Promise<bigint> {
+  try {
+    const wal = await fs.stat(`${abs}-wal`, { bigint: true });
+    // bigint: Math.max does not take them.
+    if (wal.ctimeNs > st.ctimeNs) return wal.ctimeNs;
+    return st.ctimeNs;
+  } catch (e) {
+    if (errnoCode(e) === "ENOENT") return st.ctimeNs;
+    throw e;
+  }
+}
+
+/**
+ * Scanned entries as a live-database backup sees them: recognised SQLite databases carry their
+ * change key, and their `-wal`/`-journal`/`-shm` companions are left out (the snapshot already
+ * holds their committed content; a raw copy would be torn, and a stale `-wal` restored beside a
+ * database can corrupt it).
+ */
+export async function withSqliteKeys(root: string, entries: Entry[]): Promise<Entry[]> {
+  const byPath = new Set(entries.map((e) => e.path));
+  const dbs = new Set<string>();
+  const out: Entry[] = [];
+  for (const e of entries) {
+    if (e.kind !== "file" || (e.size ?? 0) < MIN_DB_SIZE) {
+      out.push(e);
+      continue;
+    }
+    const abs = path.join(root, e.path);
+    let fh: FileHandle | undefined;
+    try {
+      fh = await fs.open(abs, "r");
+      const st = await fh.stat({ bigint: true });
+      if (await hasSqliteHeader(fh, st.size)) {
+        dbs.add(e.path);
+        out.push({ ...e, ctimeNs: (await sqliteChangeKey(abs, st)).toString() });
+        continue;
+      }
+    } catch {
+      // Unreadable or gone: the writer reports it when it tries to copy the file.
+    } finally {
+      await fh?.close();
+    }
+    out.push(e);
+  }
+  const companions = new Set<string>();
+  for (const db of dbs) for (const s of SQLITE_COMPANIONS) if (byPath.has(db + s)) companions.add(db + s);
+  return out.filter((e) => !(e.kind === "file" && companions.has(e.path)));
+}
