@@ -52,8 +52,9 @@ export class ZstdFrameSplitter {
     const singleSegment = (fhd >> 5) & 1;
     const checksum = (fhd >> 2) & 1;
     const dictFlag = fhd & 3;
-    let pos = 5 + (singleSegment ? 0 : 1) + [0, 1, 2, 4][dictFlag]!;
-    pos += fcsFlag === 0 ? (singleSegment ? 1 : 0) : [0, 2, 4, 8][fcsFlag]!;
+    const dictBytes = [0, 1, 2, 4][dictFlag] ?? 0;
+    const fcsBytes = fcsFlag === 0 ? singleSegment : ([0, 2, 4, 8][fcsFlag] ?? 0);
+    let pos = 5 + (singleSegment ? 0 : 1) + dictBytes + fcsBytes;
     for (;;) {
       if (b.length < pos + 3) return undefined;
       const h = b.readUIntLE(pos, 3);

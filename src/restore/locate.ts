@@ -5,11 +5,41 @@ import { BschedError } from "../core/errors.ts";
 import type { Manifest } from "../core/types.ts";
 import { listFolder, loadLink, readManifest } from "../destination/local/folder.ts";
 import { type ChainLink, resolveChain } from "../snapshot/chain.ts";
+import { digestOf, parseManifest } from "../snapshot/manifest.ts";
+import { isBackupName } from "../snapshot/naming.ts";
+import { readEmbeddedManifest, readSelfExtractingHeader } from "../writer/compressed/reader.ts";
+import { selfExtractingName } from "../writer/compressed/writer.ts";
 
 export interface LocatedChain {
   folder: string;
   chain: ChainLink[];
   manifest: Manifest;
+}
+
+/**
+ * A backup of a chain beside another: its folder, or else its self-extracting file lying alone
+ * (copied to a USB disk without its folder), whose manifest is the payload's first member.
+ */
+export async function loadBeside(dir: string, name: string): Promise<ChainLink | undefined> {
+  const link = await loadLink(dir, name);
+  if (link || !isBackupName(name)) return link;
+  const file = path.join(dir, selfExtractingName(name));
+  const st = await fs.stat(file).catch(() => undefined);
+  return st?.isFile() ? loneFileLink(file) : undefined;
+}
+
+async function loneFileLink(file: string): Promise<ChainLink & { manifest: Manifest }> {
+  const bytes = await readEmbeddedManifest(file);
+  const manifest = parseManifest(bytes.toString("utf8"), file);
+  const { entries: _e, deletions: _d, ...header } = manifest;
+  return {
+    name: manifest.name,
+    path: path.dirname(file),
+    header,
+    digest: digestOf(bytes),
+    payload: file,
+    manifest,
+  };
 }
 
 async function chainAt(folder: string, name: string): Promise<LocatedChain> {
@@ -23,7 +53,7 @@ async function chainAt(folder: string, name: string): Promise<LocatedChain> {
       },
     );
   }
-  const chain = await resolveChain(link, (n) => loadLink(folder, n));
+  const chain = await resolveChain(link, (n) => loadBeside(folder, n));
   const { manifest } = await readManifest(link.path);
   return { folder, chain, manifest };
 }
@@ -55,10 +85,13 @@ export async function locateFromPath(p: string): Promise<LocatedChain> {
     throw new BschedError("BACKUP_NOT_FOUND", `${abs} does not exist`, {
       hint: "give the path of a backup folder",
     });
-  if (!st.isDirectory()) {
-    throw new BschedError("BACKUP_NOT_FOUND", `${abs} is not a backup folder`, {
-      hint: "give the folder named like D_2026_01_31_04_00_00",
-    });
-  }
-  return chainAt(path.dirname(abs), path.basename(abs));
+  if (st.isDirectory()) return chainAt(path.dirname(abs), path.basename(abs));
+  // A self-extracting file: in its own folder, or alone.
+  const { name } = await readSelfExtractingHeader(abs);
+  const dir = path.dirname(abs);
+  if (path.basename(dir) === name && (await loadLink(path.dirname(dir), name)))
+    return chainAt(path.dirname(dir), name);
+  const link = await loneFileLink(abs);
+  const chain = await resolveChain(link, (n) => loadBeside(dir, n));
+  return { folder: dir, chain, manifest: link.manifest };
 }

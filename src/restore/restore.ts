@@ -3,12 +3,15 @@ import fs from "node:fs/promises";
 import path from "node:path";
 import { BschedError, errnoCode } from "../core/errors.ts";
 import type { Entry, Manifest, ProgressCallback } from "../core/types.ts";
-import { copyAndHash } from "../platform/copy.ts";
+import { type Clock, systemClock } from "../platform/clock.ts";
+import { type CopyResult, copyAndHash } from "../platform/copy.ts";
 import { forEachLimit } from "../platform/fsutil.ts";
 import { nsToSeconds } from "../platform/times.ts";
 import type { ChainLink } from "../snapshot/chain.ts";
 import { parentOf } from "../snapshot/paths.ts";
+import { isSetLockName, lockFolder } from "../source/setlock.ts";
 import { storedPath } from "../writer/separate.ts";
+import { forEachPayloadFile, hashStream } from "./from-payload.ts";
 
 export interface RestoreOptions {
   /** The chain oldest first; the last link is the backup to restore. */
@@ -19,6 +22,7 @@ export interface RestoreOptions {
   overwrite?: boolean;
   onProgress?: ProgressCallback;
   concurrency?: number;
+  clock?: Clock;
 }
 
 export interface RestoreProblem {
@@ -74,7 +78,7 @@ async function prepareTarget(target: string, overwrite: boolean): Promise<void> 
         hint: "choose a folder with --to",
       });
     }
-    const items = await fs.readdir(target);
+    const items = (await fs.readdir(target)).filter((n) => !isSetLockName(n));
     if (items.length > 0 && !overwrite) {
       throw new BschedError(
         "TARGET_NOT_EMPTY",
@@ -120,10 +124,49 @@ async function createExclusive(abs: string, overwrite: boolean) {
   return fs.open(abs, flags, 0o600);
 }
 
+/** Create the file at `dest` (never through a link), fill it, then give it the entry's owner, mode and mtime. */
+async function writeFile(
+  dest: string,
+  e: Entry,
+  overwrite: boolean,
+  fill: (out: fs.FileHandle) => Promise<CopyResult>,
+): Promise<CopyResult> {
+  const out = await createExclusive(dest, overwrite);
+  try {
+    const r = await fill(out);
+    if (isRoot) await out.chown(e.uid, e.gid);
+    await out.chmod(e.mode);
+    const t = nsToSeconds(e.mtimeNs);
+    await out.utimes(t, t);
+    return r;
+  } finally {
+    await out.close();
+  }
+}
+
+/**
+ * Restore a state into `opts.target`, holding the target's lock file (docs/live-databases.md)
+ * for the whole restore so that an application pointed at it can see it must wait.
+ */
 export async function restoreState(opts: RestoreOptions): Promise<RestoreResult> {
+  checkState(opts.manifest, opts.chain);
+  const made = await fs.mkdir(opts.target, { recursive: true, mode: 0o700 }).then(
+    () => true,
+    () => false,
+  );
+  const held = made
+    ? await lockFolder(opts.target, `restore of backup ${opts.manifest.name}`, opts.clock ?? systemClock)
+    : undefined;
+  try {
+    return await restoreLocked(opts);
+  } finally {
+    await held?.lock?.release();
+  }
+}
+
+async function restoreLocked(opts: RestoreOptions): Promise<RestoreResult> {
   const { manifest, chain, target } = opts;
   const overwrite = opts.overwrite ?? false;
-  checkState(manifest, chain);
   await prepareTarget(target, overwrite);
   const linkByName = new Map(chain.map((l) => [l.name, l]));
   const dirs = manifest.entries.filter((e) => e.kind === "dir");
@@ -136,12 +179,28 @@ export async function restoreState(opts: RestoreOptions): Promise<RestoreResult>
 
   const totalBytes = files.reduce((n, e) => n + (e.size ?? 0), 0);
   const progress = { phase: "restore" as const, files: 0, bytes: 0, totalFiles: files.length, totalBytes };
-  await forEachLimit(files, opts.concurrency ?? 8, async (e) => {
+  const onBytes = (n: number) => {
+    progress.bytes += n;
+  };
+  const done = (e: Entry) => {
+    progress.files++;
+    opts.onProgress?.({ ...progress, current: e.path });
+  };
+  const check = (e: Entry, backup: string, r: CopyResult) => {
+    if (r.sha256 !== e.sha256 || r.bytes !== e.size) {
+      problems.push({
+        path: e.path,
+        backup,
+        problem: `restored content differs from the manifest (${r.bytes} bytes, sha256 ${r.sha256.slice(0, 12)}…; expected ${e.size} bytes, ${e.sha256?.slice(0, 12)}…)`,
+      });
+    }
+  };
+  const fromSeparate = files.filter((e) => linkByName.get(e.from as string)?.header.type !== "compressed");
+  await forEachLimit(fromSeparate, opts.concurrency ?? 8, async (e) => {
     const from = linkByName.get(e.from as string) as ChainLink;
-    const src = storedPath(from.path, e.path);
     let input: fs.FileHandle;
     try {
-      input = await fs.open(src, C.O_RDONLY | C.O_NOFOLLOW);
+      input = await fs.open(storedPath(from.path, e.path), C.O_RDONLY | C.O_NOFOLLOW);
     } catch (err) {
       problems.push({
         path: e.path,
@@ -151,31 +210,32 @@ export async function restoreState(opts: RestoreOptions): Promise<RestoreResult>
       return;
     }
     try {
-      const out = await createExclusive(abs(e), overwrite);
-      try {
-        const r = await copyAndHash(input, out, (n) => {
-          progress.bytes += n;
-        });
-        if (r.sha256 !== e.sha256 || r.bytes !== e.size) {
-          problems.push({
-            path: e.path,
-            backup: from.name,
-            problem: `restored content differs from the manifest (${r.bytes} bytes, sha256 ${r.sha256.slice(0, 12)}…; expected ${e.size} bytes, ${e.sha256?.slice(0, 12)}…)`,
-          });
-        }
-        if (isRoot) await out.chown(e.uid, e.gid);
-        await out.chmod(e.mode);
-        const t = nsToSeconds(e.mtimeNs);
-        await out.utimes(t, t);
-      } finally {
-        await out.close();
-      }
+      check(e, from.name, await writeFile(abs(e), e, overwrite, (out) => copyAndHash(input, out, onBytes)));
     } finally {
       await input.close();
     }
-    progress.files++;
-    opts.onProgress?.({ ...progress, current: e.path });
+    done(e);
   });
+  // A compressed backup is read once, front to back; a member met twice (a file re-read because it
+  // changed) is written again: the last one is what the manifest describes.
+  for (const link of chain.filter((l) => l.header.type === "compressed")) {
+    const wanted = new Map(files.filter((e) => e.from === link.name).map((e) => [e.path, e]));
+    if (wanted.size === 0) continue;
+    const results = new Map<string, CopyResult>();
+    await forEachPayloadFile(link, wanted, async (e, entry) => {
+      const r = await writeFile(abs(e), e, overwrite || results.has(e.path), (out) =>
+        hashStream(entry, out, onBytes),
+      );
+      if (!results.has(e.path)) done(e);
+      results.set(e.path, r);
+    });
+    for (const [p, e] of wanted) {
+      const r = results.get(p);
+      if (r) check(e, link.name, r);
+      else
+        problems.push({ path: p, backup: link.name, problem: "content missing from the backup's payload" });
+    }
+  }
 
   for (const l of links) {
     const p = abs(l);

@@ -3,9 +3,12 @@ import type { ManifestHeader } from "./manifest.ts";
 
 export interface ChainLink {
   name: string;
+  /** The backup's folder (for a self-extracting file found alone: the folder holding the file). */
   path: string;
   header: ManifestHeader;
   digest: string;
+  /** A compressed backup's self-extracting file when it was found alone, without its folder. */
+  payload?: string;
 }
 
 /**

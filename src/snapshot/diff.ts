@@ -25,7 +25,7 @@ export interface Plan {
   entries: Entry[];
   /** Files whose content this backup must store. */
   toStore: Entry[];
-  /** Folders and symlinks new or changed since the parent (created in a separate backup). */
+  /** Folders new or changed (mode, mtime) and symlinks new or retargeted since the parent: an incremental holds them. */
   newDirs: Entry[];
   newSymlinks: Entry[];
   /** Paths of the parent's state to remove before applying this backup: gone, or now of another kind. */
@@ -41,12 +41,14 @@ export function planBackup(scanned: Entry[], parent: Entry[] | undefined): Plan 
   const deletions: string[] = [];
   const entries = scanned.map((e) => {
     const old = before.get(e.path);
-    if (old && old.kind !== e.kind) deletions.push(e.path);
+    // Removed before applying this backup by hand: a path that changed kind, or a symlink that
+    // changed target (tar will not always replace a link in place).
+    if (old && (old.kind !== e.kind || (e.kind === "symlink" && old.target !== e.target))) deletions.push(e.path);
     if (e.kind === "file") {
       if (isUnchanged(e, old)) return { ...e, sha256: old?.sha256, from: old?.from };
       toStore.push(e);
     } else if (e.kind === "dir") {
-      if (old?.kind !== "dir") newDirs.push(e);
+      if (old?.kind !== "dir" || old.mode !== e.mode || old.mtimeNs !== e.mtimeNs) newDirs.push(e);
     } else if (old?.kind !== "symlink" || old.target !== e.target) {
       newSymlinks.push(e);
     }

@@ -1,11 +1,16 @@
 import { constants as C } from "node:fs";
 import fs from "node:fs/promises";
+import path from "node:path";
 import { errnoCode } from "../core/errors.ts";
-import type { ProgressCallback } from "../core/types.ts";
+import type { Entry, ProgressCallback } from "../core/types.ts";
 import { loadLink, readManifest } from "../destination/local/folder.ts";
-import { copyAndHash } from "../platform/copy.ts";
+import { type CopyResult, copyAndHash } from "../platform/copy.ts";
 import { forEachLimit } from "../platform/fsutil.ts";
+import { hashStream } from "../restore/from-payload.ts";
 import { resolveChain } from "../snapshot/chain.ts";
+import { digestOf, MANIFEST_FILE } from "../snapshot/manifest.ts";
+import { forEachMember, payloadDigest, readSelfExtractingHeader } from "../writer/compressed/reader.ts";
+import { selfExtractingName } from "../writer/compressed/writer.ts";
 import { storedPath } from "../writer/separate.ts";
 
 export interface VerifyProblem {
@@ -52,28 +57,40 @@ export async function verifyBackups(
     const own = ref.manifest.entries.filter((e) => e.kind === "file" && e.from === name);
     progress.totalFiles += own.length;
     progress.totalBytes += own.reduce((n, e) => n + (e.size ?? 0), 0);
+    const compare = (e: Entry, r: CopyResult) => {
+      result.bytes += r.bytes;
+      if (r.bytes !== e.size) {
+        problems.push({
+          backup: name,
+          path: e.path,
+          problem: `damaged: ${r.bytes} bytes, the manifest says ${e.size}`,
+        });
+      } else if (r.sha256 !== e.sha256) {
+        problems.push({
+          backup: name,
+          path: e.path,
+          problem: "damaged: content differs from its sha256 in the manifest",
+        });
+      }
+    };
+    const counted = (e: Entry) => {
+      result.files++;
+      progress.files++;
+      onProgress?.({ ...progress, current: e.path });
+    };
+    const onBytes = (n: number) => {
+      progress.bytes += n;
+    };
+    if (ref.manifest.type === "compressed") {
+      await verifyPayload(ref.path, name, own, problems, compare, counted, onBytes);
+      continue;
+    }
     await forEachLimit(own, 4, async (e) => {
       const p = storedPath(ref.path, e.path);
       try {
         const fh = await fs.open(p, C.O_RDONLY | C.O_NOFOLLOW);
         try {
-          const r = await copyAndHash(fh, undefined, (n) => {
-            progress.bytes += n;
-          });
-          result.bytes += r.bytes;
-          if (r.bytes !== e.size) {
-            problems.push({
-              backup: name,
-              path: e.path,
-              problem: `damaged: ${r.bytes} bytes, the manifest says ${e.size}`,
-            });
-          } else if (r.sha256 !== e.sha256) {
-            problems.push({
-              backup: name,
-              path: e.path,
-              problem: "damaged: content differs from its sha256 in the manifest",
-            });
-          }
+          compare(e, await copyAndHash(fh, undefined, onBytes));
         } finally {
           await fh.close();
         }
@@ -81,11 +98,79 @@ export async function verifyBackups(
         const why = errnoCode(err) === "ENOENT" ? "missing" : `unreadable (${(err as Error).message})`;
         problems.push({ backup: name, path: e.path, problem: why });
       }
-      result.files++;
-      progress.files++;
-      onProgress?.({ ...progress, current: e.path });
+      counted(e);
     });
   }
   problems.sort((a, b) => (a.backup + (a.path ?? "") < b.backup + (b.path ?? "") ? -1 : 1));
   return result;
+}
+
+/**
+ * A compressed backup: the payload's size and sha256 against its header, the embedded manifest
+ * against the one beside the file, then every stored file re-hashed from the payload. When the
+ * payload breaks off, every file not reached is named.
+ */
+async function verifyPayload(
+  dir: string,
+  name: string,
+  own: Entry[],
+  problems: VerifyProblem[],
+  compare: (e: Entry, r: CopyResult) => void,
+  counted: (e: Entry) => void,
+  onBytes: (n: number) => void,
+): Promise<void> {
+  const file = path.join(dir, selfExtractingName(name));
+  let header: Awaited<ReturnType<typeof readSelfExtractingHeader>>;
+  try {
+    header = await readSelfExtractingHeader(file);
+  } catch (e) {
+    problems.push({
+      backup: name,
+      problem: errnoCode(e) === "ENOENT" ? `self-extracting file missing: ${file}` : (e as Error).message,
+    });
+    return;
+  }
+  const d = await payloadDigest(file, header);
+  if (d.size !== header.payloadSize) {
+    problems.push({
+      backup: name,
+      path: path.basename(file),
+      problem: `damaged: payload is ${d.size} bytes, its header says ${header.payloadSize} (truncated or extended)`,
+    });
+  } else if (d.sha256 !== header.payloadSha256) {
+    problems.push({
+      backup: name,
+      path: path.basename(file),
+      problem: "damaged: payload sha256 differs from its header",
+    });
+  }
+  const wanted = new Map(own.map((e) => [e.path, e]));
+  const last = new Map<string, CopyResult>();
+  const manifestBeside = await fs.readFile(path.join(dir, MANIFEST_FILE));
+  try {
+    await forEachMember(file, header, async (entry) => {
+      if (entry.path === header.manifestMember) {
+        const r = await hashStream(entry, undefined);
+        if (r.sha256 !== digestOf(manifestBeside)) {
+          problems.push({
+            backup: name,
+            path: header.manifestMember,
+            problem: "the manifest inside the payload differs from manifest.json beside it",
+          });
+        }
+        return undefined;
+      }
+      const e = entry.type === "File" ? wanted.get(entry.path) : undefined;
+      if (e) last.set(e.path, await hashStream(entry, undefined, onBytes));
+      return undefined;
+    });
+  } catch (err) {
+    problems.push({ backup: name, problem: `payload unreadable: ${(err as Error).message}` });
+  }
+  for (const e of own) {
+    const r = last.get(e.path);
+    if (r) compare(e, r);
+    else problems.push({ backup: name, path: e.path, problem: "missing or unreadable in the payload" });
+    counted(e);
+  }
 }

@@ -59,10 +59,8 @@ async function* decompressed(file: string, h: ParsedHeader): AsyncGenerator<Buff
   }
 }
 
-export interface MemberVisitor {
-  /** Called once per member, in payload order; must consume or ignore (resume) `entry`. Return false to stop. */
-  (entry: ReadEntry): Promise<boolean | undefined>;
-}
+/** Called once per member, in payload order; consumes `entry` or leaves it. Returning false stops the walk. */
+export type MemberVisitor = (entry: ReadEntry) => Promise<boolean | undefined>;
 
 /**
  * Walk the members of a self-extracting file's payload. Every warning of the tar parser is an
