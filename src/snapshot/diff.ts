@@ -43,7 +43,8 @@ export function planBackup(scanned: Entry[], parent: Entry[] | undefined): Plan 
     const old = before.get(e.path);
     // Removed before applying this backup by hand: a path that changed kind, or a symlink that
     // changed target (tar will not always replace a link in place).
-    if (old && (old.kind !== e.kind || (e.kind === "symlink" && old.target !== e.target))) deletions.push(e.path);
+    if (old && (old.kind !== e.kind || (e.kind === "symlink" && old.target !== e.target)))
+      deletions.push(e.path);
     if (e.kind === "file") {
       if (isUnchanged(e, old)) return { ...e, sha256: old?.sha256, from: old?.from };
       toStore.push(e);
