@@ -1,9 +1,15 @@
 import { Command, CommanderError } from "commander";
 import { VERSION } from "../version.ts";
 import { registerBackup } from "./commands/backup.ts";
+import { registerCatalog } from "./commands/catalog.ts";
+import { registerDaemon } from "./commands/daemon.ts";
+import { registerHistory } from "./commands/history.ts";
 import { registerInit } from "./commands/init.ts";
 import { registerList } from "./commands/list.ts";
+import { registerNext } from "./commands/next.ts";
+import { registerPrune } from "./commands/prune.ts";
 import { registerRestore } from "./commands/restore.ts";
+import { registerStatus } from "./commands/status.ts";
 import { registerVerify } from "./commands/verify.ts";
 import { reportError } from "./output.ts";
 
@@ -23,6 +29,12 @@ export function buildProgram(exit: ExitBox): Command {
   registerList(program, exit);
   registerRestore(program, exit);
   registerVerify(program, exit);
+  registerDaemon(program, exit);
+  registerNext(program, exit);
+  registerStatus(program, exit);
+  registerHistory(program, exit);
+  registerPrune(program, exit);
+  registerCatalog(program, exit);
   return program;
 }
 

@@ -29,12 +29,17 @@ const isMonthDay = (d: string | number) =>
   d === "last" ||
   (typeof d === "number" ? Number.isInteger(d) && d >= 1 && d <= 31 : /^([1-9]|[12]\d|3[01])$/.test(d));
 
-const keepSchema = z.strictObject({
-  last: z.number().int().min(0).optional(),
-  daily: z.number().int().min(0).optional(),
-  weekly: z.number().int().min(0).optional(),
-  monthly: z.number().int().min(0).optional(),
-});
+const keepSchema = z
+  .strictObject({
+    last: z.number().int().min(0).optional(),
+    daily: z.number().int().min(0).optional(),
+    weekly: z.number().int().min(0).optional(),
+    monthly: z.number().int().min(0).optional(),
+  })
+  .refine((k) => [k.last, k.daily, k.weekly, k.monthly].some((n) => (n ?? 0) > 0), {
+    message:
+      "a policy that keeps something: at least one of last, daily, weekly, monthly above 0 (remove `keep` to keep every backup)",
+  });
 
 const hooksSchema = z.strictObject({
   before: z.string().optional(),

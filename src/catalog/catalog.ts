@@ -1,0 +1,76 @@
+import type { BackupMode, BackupType } from "../core/types.ts";
+
+/** How a run ended; `running` until it does. `missed`: slots passed while down, not run (catchUp: skip). */
+export type RunStatus = "running" | "ok" | "warnings" | "failed" | "missed" | "aborted";
+
+/** Why a run started. `rebuild`: reconstructed from a backup folder by `catalog rebuild` / repair. */
+export type RunTrigger = "schedule" | "catch-up" | "manual" | "rebuild";
+
+export interface RunRecord {
+  id: number;
+  set: string;
+  /** The schedule slot this run is for (ISO instant); null for runs not from a schedule. */
+  planned: string | null;
+  trigger: RunTrigger;
+  startedAt: string | null;
+  finishedAt: string | null;
+  status: RunStatus;
+  warnings: number;
+  files: number;
+  bytes: number;
+  backup: string | null;
+  error: string | null;
+  /** Slots this run stands for (a catch-up of 3 missed slots: 3). */
+  slots: number;
+}
+
+export type NewRun = Pick<RunRecord, "set" | "planned" | "trigger" | "startedAt"> &
+  Partial<Pick<RunRecord, "status" | "slots" | "finishedAt" | "error">>;
+
+export type RunOutcome = Pick<RunRecord, "finishedAt" | "status"> &
+  Partial<Pick<RunRecord, "warnings" | "files" | "bytes" | "backup" | "error">>;
+
+export interface BackupRecord {
+  set: string;
+  name: string;
+  path: string;
+  type: BackupType;
+  mode: BackupMode;
+  parent: string | null;
+  startedAt: string;
+  finishedAt: string;
+  files: number;
+  bytes: number;
+  storedBytes: number;
+  warnings: number;
+}
+
+/**
+ * What the daemon remembers between runs. The backup folders stay the truth for backups
+ * (src/catalog/reconcile.ts repairs this from them); runs and schedule marks live only here.
+ */
+export interface Catalog {
+  startRun(run: NewRun): number;
+  finishRun(id: number, outcome: RunOutcome): void;
+  getRun(id: number): RunRecord | undefined;
+  /** Newest first; `limit` newest only. */
+  runs(filter?: { set?: string; limit?: number }): RunRecord[];
+  /**
+   * The newest schedule slot handled for the set (run, caught up, skipped), or the mark set when
+   * the set was first scheduled: slots after it and before now were missed.
+   */
+  lastPlanned(set: string): string | undefined;
+  /** Record that the schedule of `set` has been handled up to `planned` (never moves back). */
+  markPlanned(set: string, planned: string): void;
+  putBackup(b: BackupRecord): void;
+  removeBackup(set: string, name: string): void;
+  /** Oldest first. */
+  backups(set?: string): BackupRecord[];
+  close(): void;
+}
+
+export function maxIso(a: string | undefined, b: string | undefined): string | undefined {
+  if (a === undefined) return b;
+  if (b === undefined) return a;
+  return Date.parse(a) >= Date.parse(b) ? a : b;
+}

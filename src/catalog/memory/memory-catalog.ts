@@ -1,0 +1,89 @@
+import {
+  type BackupRecord,
+  type Catalog,
+  maxIso,
+  type NewRun,
+  type RunOutcome,
+  type RunRecord,
+} from "../catalog.ts";
+
+/** The same contract as the SQLite catalog, in memory: for tests and `--no-state` runs. */
+export function memoryCatalog(): Catalog {
+  const runs: RunRecord[] = [];
+  const marks = new Map<string, string>();
+  const backups = new Map<string, BackupRecord>();
+  let closed = false;
+  const open = () => {
+    if (closed) throw new Error("catalog is closed");
+  };
+  return {
+    startRun(r: NewRun) {
+      open();
+      const rec: RunRecord = {
+        id: runs.length + 1,
+        set: r.set,
+        planned: r.planned,
+        trigger: r.trigger,
+        startedAt: r.startedAt,
+        finishedAt: r.finishedAt ?? null,
+        status: r.status ?? "running",
+        warnings: 0,
+        files: 0,
+        bytes: 0,
+        backup: null,
+        error: r.error ?? null,
+        slots: r.slots ?? 1,
+      };
+      runs.push(rec);
+      if (r.planned) marks.set(r.set, maxIso(marks.get(r.set), r.planned) as string);
+      return rec.id;
+    },
+    finishRun(id: number, o: RunOutcome) {
+      open();
+      const rec = runs[id - 1];
+      if (!rec) throw new Error(`no run ${id}`);
+      Object.assign(rec, Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)));
+    },
+    getRun(id) {
+      open();
+      const r = runs[id - 1];
+      return r ? { ...r } : undefined;
+    },
+    runs(filter = {}) {
+      open();
+      const all = runs
+        .filter((r) => filter.set === undefined || r.set === filter.set)
+        .map((r) => ({ ...r }))
+        .reverse();
+      return filter.limit === undefined ? all : all.slice(0, filter.limit);
+    },
+    lastPlanned(set) {
+      open();
+      return marks.get(set);
+    },
+    markPlanned(set, planned) {
+      open();
+      marks.set(set, maxIso(marks.get(set), planned) as string);
+    },
+    putBackup(b) {
+      open();
+      backups.set(`${b.set}\0${b.name}`, { ...b });
+    },
+    removeBackup(set, name) {
+      open();
+      backups.delete(`${set}\0${name}`);
+    },
+    backups(set) {
+      open();
+      return [...backups.values()]
+        .filter((b) => set === undefined || b.set === set)
+        .map((b) => ({ ...b }))
+        .sort((a, b) =>
+          a.startedAt < b.startedAt ? -1 : a.startedAt > b.startedAt ? 1 : a.name < b.name ? -1 : 1,
+        );
+    },
+    close() {
+      closed = true;
+    },
+  };
+}

@@ -1,0 +1,248 @@
+import fs from "node:fs";
+import path from "node:path";
+import { DatabaseSync } from "node:sqlite";
+import { BschedError } from "../../core/errors.ts";
+import type {
+  BackupRecord,
+  Catalog,
+  NewRun,
+  RunOutcome,
+  RunRecord,
+  RunStatus,
+  RunTrigger,
+} from "../catalog.ts";
+
+export const CATALOG_FILE = "catalog.db";
+/** Bump with a migration step in `migrate` whenever the tables change. */
+export const SCHEMA_VERSION = 1;
+
+const SCHEMA_V1 = `
+CREATE TABLE runs (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  set_id TEXT NOT NULL,
+  planned TEXT,
+  trigger TEXT NOT NULL,
+  started_at TEXT,
+  finished_at TEXT,
+  status TEXT NOT NULL,
+  warnings INTEGER NOT NULL DEFAULT 0,
+  files INTEGER NOT NULL DEFAULT 0,
+  bytes INTEGER NOT NULL DEFAULT 0,
+  backup TEXT,
+  error TEXT,
+  slots INTEGER NOT NULL DEFAULT 1
+);
+CREATE INDEX runs_set ON runs(set_id, id);
+CREATE TABLE marks (
+  set_id TEXT PRIMARY KEY,
+  planned TEXT NOT NULL
+);
+CREATE TABLE backups (
+  set_id TEXT NOT NULL,
+  name TEXT NOT NULL,
+  path TEXT NOT NULL,
+  type TEXT NOT NULL,
+  mode TEXT NOT NULL,
+  parent TEXT,
+  started_at TEXT NOT NULL,
+  finished_at TEXT NOT NULL,
+  files INTEGER NOT NULL,
+  bytes INTEGER NOT NULL,
+  stored_bytes INTEGER NOT NULL,
+  warnings INTEGER NOT NULL,
+  PRIMARY KEY (set_id, name)
+);
+`;
+
+function migrate(db: DatabaseSync, file: string): void {
+  const row = db.prepare("PRAGMA user_version").get() as { user_version: number };
+  const v = row.user_version;
+  if (v > SCHEMA_VERSION) {
+    throw new BschedError(
+      "CATALOG",
+      `catalog ${file} has schema version ${v}; this bsched knows up to ${SCHEMA_VERSION}`,
+      {
+        hint: "run the newer bsched that wrote it, or `bsched catalog rebuild` to recreate it from the backup folders",
+      },
+    );
+  }
+  if (v === SCHEMA_VERSION) return;
+  db.exec("BEGIN IMMEDIATE");
+  try {
+    if (v < 1) db.exec(SCHEMA_V1);
+    db.exec(`PRAGMA user_version = ${SCHEMA_VERSION}`);
+    db.exec("COMMIT");
+  } catch (e) {
+    db.exec("ROLLBACK");
+    throw e;
+  }
+}
+
+function toRun(r: Record<string, unknown>): RunRecord {
+  return {
+    id: Number(r.id),
+    set: String(r.set_id),
+    planned: (r.planned as string | null) ?? null,
+    trigger: r.trigger as RunTrigger,
+    startedAt: (r.started_at as string | null) ?? null,
+    finishedAt: (r.finished_at as string | null) ?? null,
+    status: r.status as RunStatus,
+    warnings: Number(r.warnings),
+    files: Number(r.files),
+    bytes: Number(r.bytes),
+    backup: (r.backup as string | null) ?? null,
+    error: (r.error as string | null) ?? null,
+    slots: Number(r.slots),
+  };
+}
+
+function toBackup(r: Record<string, unknown>): BackupRecord {
+  return {
+    set: String(r.set_id),
+    name: String(r.name),
+    path: String(r.path),
+    type: r.type as BackupRecord["type"],
+    mode: r.mode as BackupRecord["mode"],
+    parent: (r.parent as string | null) ?? null,
+    startedAt: String(r.started_at),
+    finishedAt: String(r.finished_at),
+    files: Number(r.files),
+    bytes: Number(r.bytes),
+    storedBytes: Number(r.stored_bytes),
+    warnings: Number(r.warnings),
+  };
+}
+
+/**
+ * The catalog in `<state>/catalog.db`: WAL so `status` reads while the daemon writes, a busy
+ * timeout so two writers wait for each other instead of failing.
+ */
+export function openSqliteCatalog(file: string): Catalog {
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  let db: DatabaseSync;
+  try {
+    db = new DatabaseSync(file, { timeout: 10_000 });
+    db.exec("PRAGMA journal_mode = WAL");
+    db.exec("PRAGMA synchronous = NORMAL");
+    migrate(db, file);
+  } catch (e) {
+    if (e instanceof BschedError) throw e;
+    throw new BschedError("CATALOG", `cannot open the catalog ${file}: ${(e as Error).message}`, {
+      hint: "`bsched catalog rebuild` recreates it from the backup folders (the backups themselves are not touched)",
+      cause: e,
+    });
+  }
+  const q = {
+    start: db.prepare(
+      `INSERT INTO runs (set_id, planned, trigger, started_at, finished_at, status, error, slots)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+    ),
+    finish: db.prepare(
+      `UPDATE runs SET finished_at = ?, status = ?, warnings = COALESCE(?, warnings), files = COALESCE(?, files),
+       bytes = COALESCE(?, bytes), backup = COALESCE(?, backup), error = COALESCE(?, error) WHERE id = ?`,
+    ),
+    get: db.prepare("SELECT * FROM runs WHERE id = ?"),
+    mark: db.prepare(
+      `INSERT INTO marks (set_id, planned) VALUES (?, ?)
+       ON CONFLICT(set_id) DO UPDATE SET planned = excluded.planned
+       WHERE julianday(excluded.planned) > julianday(marks.planned)`,
+    ),
+    lastMark: db.prepare("SELECT planned FROM marks WHERE set_id = ?"),
+    putBackup: db.prepare(
+      `INSERT OR REPLACE INTO backups (set_id, name, path, type, mode, parent, started_at, finished_at, files, bytes,
+       stored_bytes, warnings) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    ),
+    removeBackup: db.prepare("DELETE FROM backups WHERE set_id = ? AND name = ?"),
+  };
+  const tx = <T>(fn: () => T): T => {
+    db.exec("BEGIN IMMEDIATE");
+    try {
+      const r = fn();
+      db.exec("COMMIT");
+      return r;
+    } catch (e) {
+      db.exec("ROLLBACK");
+      throw e;
+    }
+  };
+  return {
+    startRun(r: NewRun) {
+      return tx(() => {
+        const res = q.start.run(
+          r.set,
+          r.planned,
+          r.trigger,
+          r.startedAt,
+          r.finishedAt ?? null,
+          r.status ?? "running",
+          r.error ?? null,
+          r.slots ?? 1,
+        );
+        if (r.planned) q.mark.run(r.set, r.planned);
+        return Number(res.lastInsertRowid);
+      });
+    },
+    finishRun(id: number, o: RunOutcome) {
+      const res = q.finish.run(
+        o.finishedAt,
+        o.status,
+        o.warnings ?? null,
+        o.files ?? null,
+        o.bytes ?? null,
+        o.backup ?? null,
+        o.error ?? null,
+        id,
+      );
+      if (Number(res.changes) !== 1) throw new Error(`no run ${id}`);
+    },
+    getRun(id) {
+      const r = q.get.get(id) as Record<string, unknown> | undefined;
+      return r ? toRun(r) : undefined;
+    },
+    runs(filter = {}) {
+      const where = filter.set === undefined ? "" : "WHERE set_id = ?";
+      const limit = filter.limit === undefined ? "" : `LIMIT ${Math.max(0, Math.floor(filter.limit))}`;
+      const stmt = db.prepare(`SELECT * FROM runs ${where} ORDER BY id DESC ${limit}`);
+      const rows = (filter.set === undefined ? stmt.all() : stmt.all(filter.set)) as Record<
+        string,
+        unknown
+      >[];
+      return rows.map(toRun);
+    },
+    lastPlanned(set) {
+      const r = q.lastMark.get(set) as { planned: string } | undefined;
+      return r?.planned;
+    },
+    markPlanned(set, planned) {
+      q.mark.run(set, planned);
+    },
+    putBackup(b) {
+      q.putBackup.run(
+        b.set,
+        b.name,
+        b.path,
+        b.type,
+        b.mode,
+        b.parent,
+        b.startedAt,
+        b.finishedAt,
+        b.files,
+        b.bytes,
+        b.storedBytes,
+        b.warnings,
+      );
+    },
+    removeBackup(set, name) {
+      q.removeBackup.run(set, name);
+    },
+    backups(set) {
+      const where = set === undefined ? "" : "WHERE set_id = ?";
+      const stmt = db.prepare(`SELECT * FROM backups ${where} ORDER BY started_at, name`);
+      const rows = (set === undefined ? stmt.all() : stmt.all(set)) as Record<string, unknown>[];
+      return rows.map(toBackup);
+    },
+    close() {
+      if (db.isOpen) db.close();
+    },
+  };
+}

@@ -1,0 +1,62 @@
+import type { Command } from "commander";
+import { openCatalog, rebuildCatalog, reconcile } from "../../catalog/reconcile.ts";
+import { loadConfig } from "../../config/load.ts";
+import { lockState } from "../../daemon/daemon.ts";
+import { systemClock } from "../../platform/clock.ts";
+import type { ExitBox } from "../main.ts";
+import { printJson, say } from "../output.ts";
+import { action } from "../run-action.ts";
+
+export function registerCatalog(program: Command, exit: ExitBox): void {
+  const cmd = program.command("catalog").description("the run history and backup catalog in server.state");
+  cmd
+    .command("rebuild")
+    .description(
+      "recreate the catalog from the backup folders (the old file is kept aside); refused while a daemon runs",
+    )
+    .option("--config <file>", "config file (default: $BSCHED_CONFIG or ./bsched.yaml)")
+    .option("--json", "print {file, backups, movedAside} as JSON")
+    .action(
+      action(exit, async (opts: { config?: string; json?: boolean }) => {
+        const config = loadConfig(opts.config);
+        const lock = await lockState(config, systemClock);
+        try {
+          const r = await rebuildCatalog(config, systemClock.now());
+          if (opts.json) printJson({ file: r.file, backups: r.backups, movedAside: r.movedAside ?? null });
+          else {
+            say(`catalog ${r.file} rebuilt from the backup folders: ${r.backups} backup(s)`);
+            if (r.movedAside) say(`  the previous file is kept as ${r.movedAside}`);
+          }
+          return 0;
+        } finally {
+          await lock.release();
+        }
+      }),
+    );
+  cmd
+    .command("check")
+    .description("compare the catalog with the backup folders and repair it")
+    .option("--config <file>", "config file (default: $BSCHED_CONFIG or ./bsched.yaml)")
+    .option("--json", "print the repairs as JSON")
+    .action(
+      action(exit, async (opts: { config?: string; json?: boolean }) => {
+        const config = loadConfig(opts.config);
+        const catalog = openCatalog(config);
+        try {
+          const repairs = await reconcile(catalog, config);
+          if (opts.json) printJson(repairs);
+          else
+            for (const r of repairs)
+              say(
+                `${r.set}: ${r.added.length} added, ${r.removed.length} removed, ${r.updated.length} updated` +
+                  (r.added.length + r.removed.length + r.updated.length === 0
+                    ? " (in agreement)"
+                    : " (repaired)"),
+              );
+          return 0;
+        } finally {
+          catalog.close();
+        }
+      }),
+    );
+}

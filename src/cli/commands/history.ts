@@ -1,0 +1,50 @@
+import type { Command } from "commander";
+import { openCatalog } from "../../catalog/reconcile.ts";
+import { getSet, loadConfig } from "../../config/load.ts";
+import type { ExitBox } from "../main.ts";
+import { formatBytes, printJson, say } from "../output.ts";
+import { action } from "../run-action.ts";
+import { parseCount } from "./next.ts";
+
+export function registerHistory(program: Command, exit: ExitBox): void {
+  program
+    .command("history")
+    .description("past runs, newest first (from the catalog in server.state)")
+    .argument("[set]", "only this set")
+    .option("--limit <n>", "at most this many runs", "50")
+    .option("--config <file>", "config file (default: $BSCHED_CONFIG or ./bsched.yaml)")
+    .option(
+      "--json",
+      "print an array of {id, set, planned, trigger, startedAt, finishedAt, status, warnings, files, bytes, backup, error, slots}",
+    )
+    .action(
+      action(
+        exit,
+        async (setId: string | undefined, opts: { limit?: string; config?: string; json?: boolean }) => {
+          const limit = parseCount(opts.limit, "--limit", 50);
+          const config = loadConfig(opts.config);
+          if (setId) getSet(config, setId);
+          const catalog = openCatalog(config);
+          try {
+            const runs = catalog.runs({ ...(setId ? { set: setId } : {}), limit });
+            if (opts.json) {
+              printJson(runs);
+              return 0;
+            }
+            if (runs.length === 0) say("no runs recorded yet");
+            for (const r of runs) {
+              const when = r.startedAt ?? r.finishedAt ?? "";
+              const what = r.backup ? `${r.backup} ${r.files} files ${formatBytes(r.bytes)}` : "";
+              const slots = r.slots > 1 ? ` (${r.slots} slots)` : "";
+              process.stdout.write(
+                `${when}  ${r.set}  ${r.trigger}${slots}  ${r.status}  ${what}${r.error ? `  ${r.error}` : ""}\n`,
+              );
+            }
+            return 0;
+          } finally {
+            catalog.close();
+          }
+        },
+      ),
+    );
+}

@@ -1,0 +1,102 @@
+import fs from "node:fs/promises";
+import path from "node:path";
+import type { Command } from "commander";
+import { openCatalog } from "../../catalog/reconcile.ts";
+import { loadConfig } from "../../config/load.ts";
+import { DAEMON_LOCK } from "../../daemon/daemon.ts";
+import { listFolder } from "../../destination/local/folder.ts";
+import { systemClock } from "../../platform/clock.ts";
+import { isStale, type LockInfo } from "../../platform/lockfile.ts";
+import { nextRun } from "../../schedule/schedule.ts";
+import type { ExitBox } from "../main.ts";
+import { formatBytes, printJson } from "../output.ts";
+import { action } from "../run-action.ts";
+import { localTime } from "./next.ts";
+
+export function registerStatus(program: Command, exit: ExitBox): void {
+  program
+    .command("status")
+    .description("per set: next run, last run and its result, backups count and size; and the daemon")
+    .option("--config <file>", "config file (default: $BSCHED_CONFIG or ./bsched.yaml)")
+    .option("--json", "print {daemon, sets: [...]} as JSON")
+    .action(
+      action(exit, async (opts: { config?: string; json?: boolean }) => {
+        const config = loadConfig(opts.config);
+        const now = systemClock.now();
+        let daemon: { running: boolean; pid: number | null; host: string | null; since: string | null } = {
+          running: false,
+          pid: null,
+          host: null,
+          since: null,
+        };
+        try {
+          const info = JSON.parse(
+            await fs.readFile(path.join(config.state, DAEMON_LOCK), "utf8"),
+          ) as LockInfo;
+          if (!isStale(info, now))
+            daemon = { running: true, pid: info.pid, host: info.host, since: info.since };
+        } catch {}
+        const catalog = openCatalog(config);
+        try {
+          const sets = [];
+          for (const set of config.sets.values()) {
+            const { backups } = await listFolder(set.folder, set.letter, set.id);
+            const last = catalog.runs({ set: set.id, limit: 1 })[0];
+            const scheduled = set.automatic && set.frequency !== "now";
+            const next = scheduled ? nextRun(set, now, config.timezone) : undefined;
+            sets.push({
+              set: set.id,
+              automatic: set.automatic,
+              schedule: {
+                frequency: set.frequency,
+                day: set.day ?? null,
+                time: set.time,
+                timezone: config.timezone,
+              },
+              nextRun: next?.toISOString() ?? null,
+              lastRun: last
+                ? {
+                    status: last.status,
+                    trigger: last.trigger,
+                    planned: last.planned,
+                    startedAt: last.startedAt,
+                    finishedAt: last.finishedAt,
+                    backup: last.backup,
+                    error: last.error,
+                  }
+                : null,
+              backups: {
+                count: backups.length,
+                storedBytes: backups.reduce((n, b) => n + b.header.totals.storedBytes, 0),
+                newest: backups.at(-1)?.name ?? null,
+              },
+            });
+          }
+          if (opts.json) {
+            printJson({ daemon, sets });
+            return 0;
+          }
+          const out = (l: string) => process.stdout.write(`${l}\n`);
+          out(
+            daemon.running
+              ? `daemon: running (pid ${daemon.pid} on ${daemon.host}, since ${daemon.since})`
+              : "daemon: not running",
+          );
+          for (const s of sets) {
+            out(`${s.set}:`);
+            out(
+              `  next run:  ${s.nextRun ? localTime(new Date(s.nextRun), config.timezone) : "none (on demand only)"}`,
+            );
+            const l = s.lastRun;
+            out(
+              `  last run:  ${l ? `${l.status}${l.finishedAt ? ` at ${localTime(new Date(l.finishedAt), config.timezone)}` : ""}${l.backup ? ` (${l.backup})` : ""}${l.error ? `: ${l.error}` : ""}` : "never"}`,
+            );
+            out(`  backups:   ${s.backups.count}, ${formatBytes(s.backups.storedBytes)}`);
+          }
+          return 0;
+        } finally {
+          catalog.close();
+        }
+      }),
+    );
+}

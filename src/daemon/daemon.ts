@@ -1,0 +1,204 @@
+import fs from "node:fs";
+import fsp from "node:fs/promises";
+import path from "node:path";
+import { runBackup } from "../backup/run.ts";
+import type { Catalog } from "../catalog/catalog.ts";
+import { openCatalog, rebuildCatalog, reconcile } from "../catalog/reconcile.ts";
+import { type Config, loadConfig } from "../config/load.ts";
+import { BschedError, errnoCode } from "../core/errors.ts";
+import { postWebhook } from "../notify/webhook.ts";
+import type { Clock } from "../platform/clock.ts";
+import { acquireLock, type Lock } from "../platform/lockfile.ts";
+import { pruneSet } from "../retention/prune.ts";
+import { isBackupName } from "../snapshot/naming.ts";
+import { type Log, realTimer, Scheduler, type Timer } from "./scheduler.ts";
+
+export const DAEMON_LOCK = "daemon.lock";
+
+export interface DaemonOptions {
+  configFile?: string | undefined;
+  clock: Clock;
+  log: Log;
+  timer?: Timer;
+  /** How long SIGTERM waits for running backups before aborting them. */
+  stopGraceMs?: number;
+  /** Polling interval of the config file (a change reloads it). */
+  watchMs?: number;
+}
+
+/** Take the state folder for this daemon, or say clearly which daemon has it. */
+export async function lockState(config: Config, clock: Clock): Promise<Lock> {
+  await fsp.mkdir(config.state, { recursive: true });
+  const file = path.join(config.state, DAEMON_LOCK);
+  try {
+    return await acquireLock(file, `bsched daemon for ${config.state}`, clock);
+  } catch (e) {
+    if (e instanceof BschedError && e.code === "LOCKED") {
+      let who = "";
+      try {
+        const info = JSON.parse(fs.readFileSync(file, "utf8"));
+        who = ` (pid ${info.pid} on ${info.host}, since ${info.since})`;
+      } catch {}
+      throw new BschedError(
+        "LOCKED",
+        `another bsched daemon is already running on the state folder ${config.state}${who}`,
+        {
+          hint: `stop it first (kill -TERM its pid); a killed daemon's lock is taken over automatically, or expires; lock file: ${file}`,
+        },
+      );
+    }
+    throw e;
+  }
+}
+
+function openOrRebuild(config: Config, clock: Clock, log: Log): Promise<Catalog> | Catalog {
+  try {
+    return openCatalog(config);
+  } catch (e) {
+    if (!(e instanceof BschedError) || e.code !== "CATALOG") throw e;
+    log.error({ err: e.message }, "catalog unusable: rebuilding it from the backup folders");
+    return rebuildCatalog(config, clock.now()).then(() => openCatalog(config));
+  }
+}
+
+/** Remove this process's temporary backup folders (an aborted run's), so nothing partial stays. */
+async function removeOwnTemps(config: Config): Promise<string[]> {
+  const removed: string[] = [];
+  const folders = new Set([...config.sets.values()].map((s) => s.folder));
+  for (const folder of folders) {
+    const names = await fsp.readdir(folder).catch(() => [] as string[]);
+    for (const n of names) {
+      const m = /^\.(.+)\.tmp-(\d+)-[0-9a-f]+$/.exec(n);
+      if (m?.[1] && isBackupName(m[1]) && Number(m[2]) === process.pid) {
+        await fsp.rm(path.join(folder, n), { recursive: true, force: true });
+        removed.push(path.join(folder, n));
+      }
+    }
+  }
+  return removed;
+}
+
+/**
+ * `bsched daemon`: one per state folder; runs until SIGTERM/SIGINT; SIGHUP or a changed config
+ * file reloads. Resolves with the exit code.
+ */
+export async function runDaemon(opts: DaemonOptions): Promise<number> {
+  const { clock, log } = opts;
+  let config = loadConfig(opts.configFile);
+  const lock = await lockState(config, clock);
+  let catalog: Catalog | undefined;
+  try {
+    catalog = await openOrRebuild(config, clock, log);
+    const cat = catalog;
+    for (const r of cat.runs()) {
+      if (r.status === "running") {
+        cat.finishRun(r.id, {
+          finishedAt: clock.now().toISOString(),
+          status: "aborted",
+          error: "the daemon stopped during this run; nothing partial was kept",
+        });
+      }
+    }
+    for (const r of await reconcile(cat, config)) {
+      if (r.added.length + r.removed.length + r.updated.length > 0)
+        log.warn({ ...r }, "catalog repaired from the backup folders");
+    }
+    const scheduler = new Scheduler(config, {
+      clock,
+      timer: opts.timer ?? realTimer,
+      catalog: cat,
+      log,
+      backup: async (set, timezone) => runBackup({ set, timezone, clock }),
+      prune: async (set, timezone) => {
+        const r = await pruneSet(set, { timezone, clock, catalog: cat });
+        if (r.removed.length > 0)
+          log.info({ set: set.id, removed: r.removed, freedBytes: r.freedBytes }, "pruned");
+        return r;
+      },
+      notify: (set, payload) =>
+        set.notify ? postWebhook(set.notify.webhook, payload, { log }) : Promise.resolve(false),
+    });
+
+    const reload = (why: string) => {
+      try {
+        const next = loadConfig(config.file);
+        if (next.state !== config.state)
+          log.warn({ state: next.state }, "server.state changes take effect when the daemon restarts");
+        config = { ...next, state: config.state };
+        scheduler.reload(config);
+        log.info({ why, file: config.file }, "config reloaded");
+      } catch (e) {
+        log.error({ why, err: (e as Error).message }, "config NOT reloaded (keeping the previous one)");
+      }
+    };
+    let lastStat = fs.statSync(config.file, { throwIfNoEntry: false });
+    const onFileChange = (cur: fs.Stats) => {
+      if (lastStat && cur.mtimeMs === lastStat.mtimeMs && cur.size === lastStat.size) return;
+      lastStat = cur;
+      if (cur.nlink === 0 && cur.size === 0) return;
+      reload("config file changed");
+    };
+    fs.watchFile(config.file, { interval: opts.watchMs ?? 2000 }, onFileChange);
+
+    let stopRequested: ((sig: string) => void) | undefined;
+    const stopped = new Promise<string>((r) => {
+      stopRequested = r;
+    });
+    let signals = 0;
+    const onStop = (sig: NodeJS.Signals) => {
+      signals++;
+      if (signals > 1) {
+        log.warn({ signal: sig }, "second stop signal: aborting now");
+        void removeOwnTemps(config).finally(() => process.exit(1));
+        return;
+      }
+      stopRequested?.(sig);
+    };
+    const onHup = () => reload("SIGHUP");
+    process.on("SIGTERM", onStop);
+    process.on("SIGINT", onStop);
+    process.on("SIGHUP", onHup);
+    log.info(
+      {
+        pid: process.pid,
+        state: config.state,
+        config: config.file,
+        timezone: config.timezone,
+        sets: scheduler.automaticSets().map((s) => s.id),
+      },
+      "daemon started",
+    );
+    const loop = scheduler.start();
+    const sig = await Promise.race([stopped, loop.then(() => "end")]);
+    log.info({ signal: sig, running: scheduler.runningSets() }, "stopping: letting running backups finish");
+    const grace = opts.stopGraceMs ?? 300_000;
+    const finished = await scheduler.stop(grace);
+    await loop;
+    fs.unwatchFile(config.file, onFileChange);
+    process.off("SIGTERM", onStop);
+    process.off("SIGINT", onStop);
+    process.off("SIGHUP", onHup);
+    if (!finished) {
+      for (const id of scheduler.runningRunIds()) {
+        cat.finishRun(id, {
+          finishedAt: clock.now().toISOString(),
+          status: "aborted",
+          error: `stopped by ${sig}: did not finish within ${Math.round(grace / 1000)} s; nothing partial was kept`,
+        });
+      }
+      const removed = await removeOwnTemps(config);
+      log.warn({ removed }, "running backups aborted; their temporary folders were removed");
+      cat.close();
+      await lock.release();
+      // The aborted backup's promise still holds the event loop: leave now, cleanly recorded.
+      process.exit(1);
+    }
+    log.info({}, "daemon stopped");
+    return 0;
+  } finally {
+    catalog?.close();
+    await lock.release().catch((e) => {
+      if (errnoCode(e) !== "ENOENT") throw e;
+    });
+  }
+}

@@ -1,0 +1,405 @@
+import type { BackupResult } from "../backup/run.ts";
+import type { BackupRecord, Catalog, RunStatus, RunTrigger } from "../catalog/catalog.ts";
+import type { Config, SetConfig } from "../config/load.ts";
+import type { NotifyEvent, NotifyPayload } from "../notify/webhook.ts";
+import type { Clock } from "../platform/clock.ts";
+import { hostName } from "../platform/host.ts";
+import { nextRun, slotsBetween } from "../schedule/schedule.ts";
+
+/** Sleeps; `signal` wakes it early (a reload, a stop). Tests pass one that moves a fake clock. */
+export interface Timer {
+  sleep(ms: number, signal: AbortSignal): Promise<void>;
+}
+
+/** pino's call shape, so pino or a test recorder can be passed. */
+export interface Log {
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+  error(obj: object, msg: string): void;
+}
+
+export interface SchedulerDeps {
+  clock: Clock;
+  timer: Timer;
+  catalog: Catalog;
+  log: Log;
+  /** Runs one backup (the daemon passes src/backup/run.ts runBackup). */
+  backup(set: SetConfig, timezone: string): Promise<BackupResult>;
+  /** Applies retention after a successful backup. */
+  prune?(set: SetConfig, timezone: string): Promise<unknown>;
+  notify?(set: SetConfig, payload: NotifyPayload): Promise<unknown>;
+  /**
+   * The longest sleep: a real clock can jump (NTP, suspend) while a timer runs on monotonic time,
+   * so the daemon re-reads the clock at least this often. Default 60 s.
+   */
+  maxSleepMs?: number;
+  /** A slot noticed later than this (a suspended machine) counts as missed. Default 10 min. */
+  lateMs?: number;
+}
+
+interface Job {
+  set: string;
+  planned: Date;
+  trigger: RunTrigger;
+  slots: number;
+}
+
+export interface RunEnd {
+  set: string;
+  runId: number;
+  status: RunStatus;
+}
+
+/**
+ * The schedule loop. For each automatic set it remembers the newest slot handled (persisted in
+ * the catalog when a run starts), so every slot is handled exactly once whatever the clock does:
+ * slots in (handled, now] are due; several due at once, or one noticed late, were missed and run
+ * once or not at all (catchUp); a clock that goes back finds nothing due until it passes the
+ * handled slot again.
+ */
+export class Scheduler {
+  private config: Config;
+  private readonly deps: SchedulerDeps;
+  private readonly handled = new Map<string, Date>();
+  private readonly queue: Job[] = [];
+  private readonly running = new Map<string, Promise<void>>();
+  private readonly runIds = new Map<string, number>();
+  private readonly background = new Set<Promise<unknown>>();
+  private wake = new AbortController();
+  private stopping = false;
+  private loopDone: Promise<void> | undefined;
+  readonly ended: RunEnd[] = [];
+
+  constructor(config: Config, deps: SchedulerDeps) {
+    this.config = config;
+    this.deps = deps;
+  }
+
+  /** Sets the daemon schedules. */
+  automaticSets(): SetConfig[] {
+    return [...this.config.sets.values()].filter((s) => s.automatic && s.frequency !== "now");
+  }
+
+  /** Start the loop; the returned promise ends after stop(). */
+  start(): Promise<void> {
+    this.loopDone ??= this.loop();
+    return this.loopDone;
+  }
+
+  private async loop(): Promise<void> {
+    while (!this.stopping) {
+      this.tick();
+      if (this.stopping) break;
+      const ms = this.msToNext();
+      this.wake = new AbortController();
+      await this.deps.timer.sleep(ms, this.wake.signal);
+    }
+  }
+
+  /** How long to sleep before the next slot of any set (at most maxSleepMs). */
+  msToNext(): number {
+    const now = this.deps.clock.now();
+    const cap = this.deps.maxSleepMs ?? 60_000;
+    let best = cap;
+    for (const set of this.automaticSets()) {
+      const from = this.handledFor(set, now);
+      const base = from.getTime() > now.getTime() ? from : now;
+      const next = nextRun(set, base, this.config.timezone);
+      if (next) best = Math.min(best, next.getTime() - now.getTime());
+    }
+    return Math.max(0, best);
+  }
+
+  private handledFor(set: SetConfig, now: Date): Date {
+    let h = this.handled.get(set.id);
+    if (h) return h;
+    const mark = this.deps.catalog.lastPlanned(set.id);
+    if (mark) h = new Date(mark);
+    else {
+      // First time this set is scheduled: nothing before now was ever due.
+      h = now;
+      this.deps.catalog.markPlanned(set.id, now.toISOString());
+      this.deps.log.info({ set: set.id }, "set scheduled for the first time");
+    }
+    this.handled.set(set.id, h);
+    return h;
+  }
+
+  /** Look at the clock and queue what is due. Called by the loop on every wake. */
+  tick(): void {
+    if (this.stopping) return;
+    const now = this.deps.clock.now();
+    const tz = this.config.timezone;
+    for (const set of this.automaticSets()) {
+      const from = this.handledFor(set, now);
+      const { count, newest } = slotsBetween(set, from, now, tz);
+      if (count === 0 || !newest) continue;
+      this.handled.set(set.id, newest);
+      const late = now.getTime() - newest.getTime() > (this.deps.lateMs ?? 600_000);
+      if (count === 1 && !late) {
+        this.enqueue({ set: set.id, planned: newest, trigger: "schedule", slots: 1 });
+        continue;
+      }
+      this.deps.log.warn(
+        { set: set.id, missedSlots: count, newest: newest.toISOString(), catchUp: set.catchUp },
+        set.catchUp === "once" ? "missed slots: running once now" : "missed slots: skipped (catchUp: skip)",
+      );
+      this.notify(set, {
+        event: "missed",
+        planned: newest.toISOString(),
+        status: set.catchUp === "once" ? "catch-up" : "missed",
+        missedSlots: count,
+      });
+      if (set.catchUp === "once") {
+        this.enqueue({ set: set.id, planned: newest, trigger: "catch-up", slots: count });
+      } else {
+        const at = now.toISOString();
+        this.deps.catalog.startRun({
+          set: set.id,
+          planned: newest.toISOString(),
+          trigger: "schedule",
+          startedAt: null,
+          finishedAt: at,
+          status: "missed",
+          slots: count,
+          error: `${count} slot(s) passed while the daemon was not running`,
+        });
+      }
+    }
+    this.pump();
+  }
+
+  private enqueue(job: Job): void {
+    const waiting = this.queue.find((j) => j.set === job.set);
+    if (waiting) {
+      // One pending run per set: a slot that comes while the previous one still waits joins it.
+      waiting.planned = job.planned;
+      waiting.slots += job.slots;
+      this.deps.log.warn(
+        { set: job.set, planned: job.planned.toISOString() },
+        "previous run still waiting: merged",
+      );
+      return;
+    }
+    this.queue.push(job);
+  }
+
+  private pump(): void {
+    const limit = this.config.concurrency;
+    for (let i = 0; i < this.queue.length && this.running.size < limit; ) {
+      const job = this.queue[i] as Job;
+      if (this.running.has(job.set) || this.stopping) {
+        i++;
+        continue;
+      }
+      this.queue.splice(i, 1);
+      const set = this.config.sets.get(job.set);
+      if (!set) continue;
+      const p = this.runJob(set, job).finally(() => {
+        this.running.delete(job.set);
+        this.pump();
+      });
+      this.running.set(job.set, p);
+    }
+  }
+
+  private async runJob(set: SetConfig, job: Job): Promise<void> {
+    const { catalog, clock, log } = this.deps;
+    const tz = this.config.timezone;
+    const startedAt = clock.now().toISOString();
+    const runId = catalog.startRun({
+      set: set.id,
+      planned: job.planned.toISOString(),
+      trigger: job.trigger,
+      startedAt,
+      slots: job.slots,
+    });
+    this.runIds.set(set.id, runId);
+    log.info(
+      { set: set.id, runId, planned: job.planned.toISOString(), trigger: job.trigger },
+      "backup started",
+    );
+    let status: RunStatus;
+    try {
+      const result = await this.deps.backup(set, tz);
+      const s = result.summary;
+      status = s.warnings.length > 0 ? "warnings" : "ok";
+      catalog.finishRun(runId, {
+        finishedAt: clock.now().toISOString(),
+        status,
+        warnings: s.warnings.length,
+        files: s.files,
+        bytes: s.bytes,
+        backup: s.name,
+      });
+      const rec: BackupRecord = {
+        set: set.id,
+        name: s.name,
+        path: s.path,
+        type: s.type,
+        mode: s.mode,
+        parent: s.parent,
+        startedAt: s.startedAt,
+        finishedAt: s.finishedAt,
+        files: s.files,
+        bytes: s.bytes,
+        storedBytes: s.storedBytes,
+        warnings: s.warnings.length,
+      };
+      catalog.putBackup(rec);
+      log.info(
+        { set: set.id, runId, backup: s.name, files: s.files, bytes: s.bytes, status },
+        "backup finished",
+      );
+      if (set.keep && this.deps.prune) {
+        // Only now, with the new backup complete, may older ones go.
+        try {
+          await this.deps.prune(set, tz);
+        } catch (e) {
+          log.error({ set: set.id, err: (e as Error).message }, "retention failed; backups kept");
+        }
+      }
+    } catch (e) {
+      status = "failed";
+      const msg = (e as Error).message ?? String(e);
+      catalog.finishRun(runId, { finishedAt: clock.now().toISOString(), status, error: msg });
+      log.error({ set: set.id, runId, err: msg }, "backup failed");
+    }
+    this.runIds.delete(set.id);
+    this.ended.push({ set: set.id, runId, status });
+    const run = catalog.getRun(runId);
+    if (run) {
+      this.notify(set, {
+        event: status === "failed" ? "failure" : "success",
+        planned: run.planned,
+        status,
+        startedAt: run.startedAt,
+        finishedAt: run.finishedAt,
+        backup: run.backup,
+        files: run.files,
+        bytes: run.bytes,
+        warnings: run.warnings,
+        error: run.error,
+      });
+    }
+  }
+
+  private notify(
+    set: SetConfig,
+    p: Partial<NotifyPayload> & { event: NotifyEvent; status: string; planned: string | null },
+  ): void {
+    if (!this.deps.notify || !set.notify) return;
+    const on = set.notify.on ?? ["failure", "missed"];
+    if (!on.includes(p.event)) return;
+    const payload: NotifyPayload = {
+      tool: "bsched",
+      set: set.id,
+      host: hostName(),
+      startedAt: null,
+      finishedAt: null,
+      backup: null,
+      files: 0,
+      bytes: 0,
+      warnings: 0,
+      error: null,
+      ...p,
+    };
+    const pending = this.deps.notify(set, payload).catch((e) => {
+      this.deps.log.warn({ set: set.id, err: (e as Error).message }, "notification failed");
+    });
+    this.background.add(pending);
+    pending.finally(() => this.background.delete(pending));
+  }
+
+  /** New config (SIGHUP, changed file): running backups keep theirs; the schedule is re-read. */
+  reload(config: Config): void {
+    const old = this.config;
+    this.config = config;
+    const now = this.deps.clock.now();
+    for (const set of this.automaticSets()) {
+      const before = old.sets.get(set.id);
+      const same =
+        before?.automatic &&
+        before.frequency === set.frequency &&
+        String(before.day) === String(set.day) &&
+        before.time === set.time &&
+        old.timezone === config.timezone;
+      const h = this.handled.get(set.id);
+      if (!same && h && h.getTime() < now.getTime()) {
+        // Slots a new schedule would have had before it existed were never due.
+        this.handled.set(set.id, now);
+        this.deps.catalog.markPlanned(set.id, now.toISOString());
+      }
+    }
+    for (const id of old.sets.keys()) {
+      const now = config.sets.get(id);
+      if (!now?.automatic || now.frequency === "now") {
+        // A set no longer scheduled forgets its queued run; if scheduled again it starts fresh.
+        for (let i = this.queue.length - 1; i >= 0; i--)
+          if (this.queue[i]?.set === id) this.queue.splice(i, 1);
+      }
+    }
+    this.deps.log.info({ sets: this.automaticSets().map((s) => s.id) }, "config reloaded");
+    this.wake.abort();
+  }
+
+  /** Wake the loop now (re-check the clock). */
+  poke(): void {
+    this.wake.abort();
+  }
+
+  runningSets(): string[] {
+    return [...this.running.keys()];
+  }
+
+  /** Catalog ids of the runs in progress. */
+  runningRunIds(): number[] {
+    return [...this.runIds.values()];
+  }
+
+  queuedSets(): string[] {
+    return this.queue.map((j) => j.set);
+  }
+
+  /** Resolves when nothing runs, nothing waits, and notifications are sent. */
+  async idle(): Promise<void> {
+    while (this.running.size > 0 || this.background.size > 0) {
+      await Promise.all([...this.running.values(), ...this.background]);
+    }
+  }
+
+  /**
+   * Stop scheduling; queued runs are dropped (their slots stay unhandled in the catalog, so the
+   * next start catches them up). Resolves true when running backups finished within `graceMs`.
+   */
+  async stop(graceMs: number): Promise<boolean> {
+    this.stopping = true;
+    this.queue.length = 0;
+    this.wake.abort();
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<false>((r) => {
+      timer = setTimeout(() => r(false), graceMs);
+    });
+    const done = Promise.all([...this.running.values()]).then(() => true as const);
+    const ok = await Promise.race([done, timeout]);
+    clearTimeout(timer);
+    await this.loopDone;
+    return ok;
+  }
+}
+
+/** A real timer: setTimeout, woken by the signal. */
+export const realTimer: Timer = {
+  sleep(ms, signal) {
+    return new Promise<void>((resolve) => {
+      if (signal.aborted) return resolve();
+      const t = setTimeout(done, ms);
+      function done() {
+        clearTimeout(t);
+        signal.removeEventListener("abort", done);
+        resolve();
+      }
+      signal.addEventListener("abort", done, { once: true });
+    });
+  },
+};

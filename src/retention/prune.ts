@@ -1,0 +1,103 @@
+import { randomBytes } from "node:crypto";
+import fs from "node:fs/promises";
+import path from "node:path";
+import type { Catalog } from "../catalog/catalog.ts";
+import type { SetConfig } from "../config/load.ts";
+import { BschedError, errnoCode } from "../core/errors.ts";
+import { listFolder } from "../destination/local/folder.ts";
+import type { Clock } from "../platform/clock.ts";
+import { fsyncDir } from "../platform/fsutil.ts";
+import { acquireLock } from "../platform/lockfile.ts";
+import { isBackupName } from "../snapshot/naming.ts";
+import { planRetention, type RetentionPlan } from "./policy.ts";
+
+export interface PruneResult {
+  set: string;
+  dryRun: boolean;
+  plan: RetentionPlan;
+  /** Backups actually deleted (empty on a dry run). */
+  removed: string[];
+  /** Bytes the removed backups stored themselves. */
+  freedBytes: number;
+}
+
+const DELETING_RE = /^\.(.+)\.deleting-\d+-[0-9a-f]+$/;
+
+/**
+ * Delete one backup folder so that a crash at any point never leaves something that looks like
+ * a backup: first rename it to a hidden `.<name>.deleting-…` (one atomic step), then remove that.
+ */
+export async function deleteBackupFolder(folder: string, name: string): Promise<void> {
+  const doomed = path.join(folder, `.${name}.deleting-${process.pid}-${randomBytes(4).toString("hex")}`);
+  await fs.rename(path.join(folder, name), doomed);
+  await fsyncDir(folder);
+  await fs.rm(doomed, { recursive: true, force: true });
+}
+
+async function removeDeletingLeftovers(folder: string, letter: string): Promise<void> {
+  const names = await fs.readdir(folder).catch((e) => {
+    if (errnoCode(e) === "ENOENT") return [] as string[];
+    throw e;
+  });
+  for (const n of names) {
+    const m = DELETING_RE.exec(n);
+    if (m?.[1] && isBackupName(m[1], letter))
+      await fs.rm(path.join(folder, n), { recursive: true, force: true });
+  }
+}
+
+/**
+ * Apply the set's `keep` policy under the set's lock (so no backup runs meanwhile). Deletes
+ * newest first: at every moment each remaining backup's chain is whole.
+ */
+export async function pruneSet(
+  set: SetConfig,
+  opts: { timezone: string; clock: Clock; dryRun?: boolean; catalog?: Catalog | undefined },
+): Promise<PruneResult> {
+  if (!set.keep) {
+    throw new BschedError("USAGE", `set "${set.id}" has no keep policy: every backup is kept`, {
+      hint: `add sets.${set.id}.keep (e.g. keep: { daily: 7, weekly: 4, monthly: 12 }) to the config`,
+    });
+  }
+  const policy = set.keep;
+  const plan = async (): Promise<{ plan: RetentionPlan; stored: Map<string, number> }> => {
+    const { backups } = await listFolder(set.folder, set.letter, set.id);
+    return {
+      plan: planRetention(
+        backups.map((b) => ({
+          name: b.name,
+          startedAt: b.header.startedAt,
+          parent: b.header.parent?.name ?? null,
+        })),
+        policy,
+        opts.timezone,
+      ),
+      stored: new Map(backups.map((b) => [b.name, b.header.totals.storedBytes])),
+    };
+  };
+  if (opts.dryRun) {
+    const p = await plan();
+    return { set: set.id, dryRun: true, plan: p.plan, removed: [], freedBytes: 0 };
+  }
+  await fs.mkdir(set.folder, { recursive: true });
+  const lock = await acquireLock(
+    path.join(set.folder, `.bsched-${set.id}.lock`),
+    `prune of set ${set.id}`,
+    opts.clock,
+  );
+  try {
+    await removeDeletingLeftovers(set.folder, set.letter);
+    const p = await plan();
+    const removed: string[] = [];
+    let freedBytes = 0;
+    for (const name of p.plan.remove) {
+      await deleteBackupFolder(set.folder, name);
+      opts.catalog?.removeBackup(set.id, name);
+      removed.push(name);
+      freedBytes += p.stored.get(name) ?? 0;
+    }
+    return { set: set.id, dryRun: false, plan: p.plan, removed, freedBytes };
+  } finally {
+    await lock.release();
+  }
+}

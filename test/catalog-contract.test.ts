@@ -1,0 +1,229 @@
+import assert from "node:assert/strict";
+import fs from "node:fs/promises";
+import path from "node:path";
+import { DatabaseSync } from "node:sqlite";
+import { after, describe, test } from "node:test";
+import type { BackupRecord, Catalog } from "../src/catalog/catalog.ts";
+import { memoryCatalog } from "../src/catalog/memory/memory-catalog.ts";
+import { openSqliteCatalog, SCHEMA_VERSION } from "../src/catalog/sqlite/sqlite-catalog.ts";
+import { tempDir } from "./helpers/cli.ts";
+
+const dirs: string[] = [];
+after(async () => {
+  for (const d of dirs) await fs.rm(d, { recursive: true, force: true });
+});
+
+function backup(name: string, over: Partial<BackupRecord> = {}): BackupRecord {
+  return {
+    set: "data",
+    name,
+    path: `/b/${name}`,
+    type: "separate",
+    mode: "full",
+    parent: null,
+    startedAt: "2026-01-01T04:00:00.000Z",
+    finishedAt: "2026-01-01T04:01:00.000Z",
+    files: 3,
+    bytes: 300,
+    storedBytes: 300,
+    warnings: 0,
+    ...over,
+  };
+}
+
+/** One contract, two implementations: whatever the daemon relies on holds for both. */
+function contract(kind: string, make: () => Promise<{ catalog: Catalog; reopen?: () => Catalog }>) {
+  describe(`catalog contract: ${kind}`, () => {
+    test("a run goes from running to its outcome; runs list newest first and filter by set", async () => {
+      const { catalog: c } = await make();
+      const a = c.startRun({
+        set: "data",
+        planned: "2026-01-01T04:00:00.000Z",
+        trigger: "schedule",
+        startedAt: "2026-01-01T04:00:01.000Z",
+      });
+      const b = c.startRun({
+        set: "video",
+        planned: null,
+        trigger: "manual",
+        startedAt: "2026-01-01T05:00:00.000Z",
+      });
+      assert.equal(c.getRun(a)?.status, "running");
+      c.finishRun(a, {
+        finishedAt: "2026-01-01T04:02:00.000Z",
+        status: "warnings",
+        warnings: 2,
+        files: 10,
+        bytes: 1000,
+        backup: "D_2026_01_01_04_00_01",
+      });
+      c.finishRun(b, { finishedAt: "2026-01-01T05:00:01.000Z", status: "failed", error: "source missing" });
+      const ra = c.getRun(a);
+      assert.deepEqual(
+        {
+          status: ra?.status,
+          warnings: ra?.warnings,
+          files: ra?.files,
+          bytes: ra?.bytes,
+          backup: ra?.backup,
+          error: ra?.error,
+          slots: ra?.slots,
+        },
+        {
+          status: "warnings",
+          warnings: 2,
+          files: 10,
+          bytes: 1000,
+          backup: "D_2026_01_01_04_00_01",
+          error: null,
+          slots: 1,
+        },
+      );
+      assert.equal(c.getRun(b)?.error, "source missing");
+      assert.deepEqual(
+        c.runs().map((r) => r.id),
+        [b, a],
+      );
+      assert.deepEqual(
+        c.runs({ set: "data" }).map((r) => r.id),
+        [a],
+      );
+      assert.deepEqual(
+        c.runs({ limit: 1 }).map((r) => r.id),
+        [b],
+      );
+      assert.equal(c.getRun(9999), undefined);
+      c.close();
+    });
+
+    test("lastPlanned: the newest slot handled, from runs and marks, never moving back", async () => {
+      const { catalog: c } = await make();
+      assert.equal(c.lastPlanned("data"), undefined);
+      c.markPlanned("data", "2026-01-01T00:00:00.000Z");
+      assert.equal(c.lastPlanned("data"), "2026-01-01T00:00:00.000Z");
+      c.startRun({
+        set: "data",
+        planned: "2026-01-02T04:00:00.000Z",
+        trigger: "schedule",
+        startedAt: "2026-01-02T04:00:00.000Z",
+      });
+      assert.equal(c.lastPlanned("data"), "2026-01-02T04:00:00.000Z");
+      c.markPlanned("data", "2025-12-01T00:00:00.000Z");
+      c.startRun({
+        set: "data",
+        planned: "2025-06-01T04:00:00.000Z",
+        trigger: "schedule",
+        startedAt: null,
+        status: "missed",
+        slots: 3,
+      });
+      assert.equal(c.lastPlanned("data"), "2026-01-02T04:00:00.000Z");
+      assert.equal(c.lastPlanned("video"), undefined);
+      assert.equal(c.runs({ limit: 1 })[0]?.slots, 3);
+      assert.equal(c.runs({ limit: 1 })[0]?.status, "missed");
+      c.close();
+    });
+
+    test("backups: put (replace), remove, oldest first, by set", async () => {
+      const { catalog: c } = await make();
+      c.putBackup(
+        backup("D_2026_01_02_04_00_00", {
+          startedAt: "2026-01-02T04:00:00.000Z",
+          mode: "incremental",
+          parent: "D_2026_01_01_04_00_00",
+        }),
+      );
+      c.putBackup(backup("D_2026_01_01_04_00_00"));
+      c.putBackup(backup("V_2026_01_01_04_00_00", { set: "video" }));
+      c.putBackup(backup("D_2026_01_01_04_00_00", { files: 4 }));
+      assert.deepEqual(
+        c.backups("data").map((b) => b.name),
+        ["D_2026_01_01_04_00_00", "D_2026_01_02_04_00_00"],
+      );
+      assert.equal(c.backups("data")[0]?.files, 4);
+      assert.equal(c.backups("data")[1]?.parent, "D_2026_01_01_04_00_00");
+      assert.equal(c.backups().length, 3);
+      c.removeBackup("data", "D_2026_01_01_04_00_00");
+      c.removeBackup("data", "nope");
+      assert.deepEqual(
+        c.backups("data").map((b) => b.name),
+        ["D_2026_01_02_04_00_00"],
+      );
+      assert.deepEqual(
+        c.backups("data")[0],
+        backup("D_2026_01_02_04_00_00", {
+          startedAt: "2026-01-02T04:00:00.000Z",
+          mode: "incremental",
+          parent: "D_2026_01_01_04_00_00",
+        }),
+      );
+      c.close();
+    });
+
+    test("finishing an unknown run is an error, not a silent no-op", async () => {
+      const { catalog: c } = await make();
+      assert.throws(() => c.finishRun(42, { finishedAt: "2026-01-01T00:00:00.000Z", status: "ok" }));
+      c.close();
+    });
+  });
+}
+
+contract("memory", async () => ({ catalog: memoryCatalog() }));
+contract("sqlite", async () => {
+  const d = await tempDir("bsched-catalog-");
+  dirs.push(d);
+  return { catalog: openSqliteCatalog(path.join(d, "state", "catalog.db")) };
+});
+
+describe("sqlite catalog specifics", () => {
+  test("persists across reopen; schema version in user_version; WAL mode", async () => {
+    const d = await tempDir("bsched-catalog-");
+    dirs.push(d);
+    const file = path.join(d, "catalog.db");
+    const c = openSqliteCatalog(file);
+    const id = c.startRun({
+      set: "data",
+      planned: "2026-01-01T04:00:00.000Z",
+      trigger: "catch-up",
+      startedAt: "2026-01-01T05:00:00.000Z",
+      slots: 2,
+    });
+    c.putBackup(backup("D_2026_01_01_04_00_00"));
+    c.close();
+    const again = openSqliteCatalog(file);
+    assert.equal(again.getRun(id)?.trigger, "catch-up");
+    assert.equal(again.getRun(id)?.slots, 2);
+    assert.equal(again.lastPlanned("data"), "2026-01-01T04:00:00.000Z");
+    assert.equal(again.backups().length, 1);
+    again.close();
+    const raw = new DatabaseSync(file);
+    assert.equal(
+      (raw.prepare("PRAGMA user_version").get() as { user_version: number }).user_version,
+      SCHEMA_VERSION,
+    );
+    assert.equal((raw.prepare("PRAGMA journal_mode").get() as { journal_mode: string }).journal_mode, "wal");
+    raw.close();
+  });
+
+  test("a catalog from a newer bsched is refused with a clear message", async () => {
+    const d = await tempDir("bsched-catalog-");
+    dirs.push(d);
+    const file = path.join(d, "catalog.db");
+    const raw = new DatabaseSync(file);
+    raw.exec("PRAGMA user_version = 99");
+    raw.close();
+    assert.throws(() => openSqliteCatalog(file), /schema version 99.*catalog rebuild|schema version 99/s);
+  });
+
+  test("a damaged file is refused with a hint to rebuild", async () => {
+    const d = await tempDir("bsched-catalog-");
+    dirs.push(d);
+    const file = path.join(d, "catalog.db");
+    await fs.writeFile(file, "this is not a database, just some bytes that are long enough ".repeat(100));
+    assert.throws(
+      () => openSqliteCatalog(file),
+      (e: Error & { hint?: string }) =>
+        /cannot open the catalog/.test(e.message) && /catalog rebuild/.test(e.hint ?? ""),
+    );
+  });
+});
