@@ -93,7 +93,9 @@ export class FrameWriter {
     const chunk = this.staging.subarray(0, this.used);
     this.staging = Buffer.allocUnsafe(this.frameSize);
     this.used = 0;
-    this.queue.push(compressFrame(this.compressor, chunk));
+    const frame = compressFrame(this.compressor, chunk);
+    frame.catch(() => undefined); // a failure surfaces when awaited in order, not as unhandled
+    this.queue.push(frame);
     while (this.queue.length >= this.inFlight) await this.drainOne();
   }
 

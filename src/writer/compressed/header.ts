@@ -71,7 +71,7 @@ need() {
   exit 3
 }
 payload() { tail -c +"$PAYLOAD_START" "$me"; }
-unpack() { need; payload | "$COMPRESSOR" -dc; }
+unpack() { payload | "$COMPRESSOR" -dc; }
 sha256_of() {
   if command -v sha256sum >/dev/null 2>&1; then sha256sum | cut -d ' ' -f 1
   elif command -v shasum >/dev/null 2>&1; then shasum -a 256 | cut -d ' ' -f 1
@@ -101,9 +101,9 @@ extract() {
   echo "extracted $BACKUP_NAME into $1"
 }
 case "\${1:-}" in
-  --target) [ $# -ge 2 ] || die "usage: sh $me --target DIR"; extract "$2" ;;
-  --list) unpack | tar -tvf - ;;
-  --check) check ;;
+  --target) [ $# -ge 2 ] || die "usage: sh $me --target DIR"; need; extract "$2" ;;
+  --list) need; unpack | tar -tvf - ;;
+  --check) need; check ;;
   --help|-h|"") usage ;;
   *) die "unknown option $1 (see: sh $me --help)" ;;
 esac

@@ -47,7 +47,9 @@ async function* decompressed(file: string, h: ParsedHeader): AsyncGenerator<Buff
   try {
     for await (const chunk of raw) {
       for (const frame of splitter.push(chunk as Buffer)) {
-        queue.push(zstdDecompress(frame));
+        const out = zstdDecompress(frame);
+        out.catch(() => undefined); // rejections surface when awaited in order, not as unhandled
+        queue.push(out);
         while (queue.length >= FRAMES_IN_FLIGHT) yield await (queue.shift() as Promise<Buffer>);
       }
     }
@@ -78,11 +80,13 @@ export async function forEachMember(file: string, h: ParsedHeader, visit: Member
     fail(new Error(`${code}: ${String(message)}`)),
   );
   parser.on("error", fail);
+  let active: ReadEntry | undefined;
   parser.on("entry", (entry: ReadEntry) => {
     if (stop || failure) {
       entry.resume();
       return;
     }
+    active = entry;
     current = current.then(async () => {
       try {
         if ((await visit(entry)) === false) stop = true;
@@ -106,6 +110,8 @@ export async function forEachMember(file: string, h: ParsedHeader, visit: Member
     parser.end();
     await ended;
   }
+  // The payload broke off inside a member: end it, so its visitor sees a short member and returns.
+  if (failure && active && !active.emittedEnd) active.end();
   await current;
   if (failure)
     throw new BschedError("MANIFEST_INVALID", `${file}: ${failure.message}`, {

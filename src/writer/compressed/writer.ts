@@ -23,6 +23,12 @@ export function manifestMemberName(backupName: string): string {
   return `.bsched-${backupName}.manifest.json`;
 }
 
+function treeOrder(a: Entry, b: Entry): number {
+  const x = a.path.replaceAll("/", "\0");
+  const y = b.path.replaceAll("/", "\0");
+  return x < y ? -1 : x > y ? 1 : 0;
+}
+
 const mtimeOf = (e: Entry) => new Date(nsToSeconds(e.mtimeNs) * 1000);
 
 function manifestMember(name: string, text: string, mtime: Date): Buffer {
@@ -71,26 +77,15 @@ export function compressedWriter(compressor: Compressor): BackupWriter {
     await writeAll(fh, header.bytes, 0);
     const draft = compressFrameSync(compressor, manifestMember(job.name, job.draftManifest(), new Date(0)));
     reserved = Math.ceil(draft.length * 1.25) + 16384;
+    // Fault injection for tests: force the rare path where the manifest outgrows its room.
+    if (process.env.BSCHED_TEST_MANIFEST_RESERVE) reserved = Number(process.env.BSCHED_TEST_MANIFEST_RESERVE);
 
     const frames = new FrameWriter(fh, headerLen + reserved, compressor);
     const stored = new Map<string, Entry>();
     const failed = new Set<string>();
     try {
-      for (const d of job.dirs) {
-        await frames.write(
-          memberHeader({
-            path: d.path,
-            type: "Directory",
-            mode: d.mode,
-            uid: d.uid,
-            gid: d.gid,
-            size: 0,
-            mtime: mtimeOf(d),
-          }),
-        );
-      }
       const sink = (chunk: Buffer) => frames.write(chunk);
-      for (const e of job.files) {
+      const storeOne = async (e: Entry) => {
         let result: Entry | undefined;
         for (let attempt = 1; attempt <= READ_ATTEMPTS && !result; attempt++) {
           let src: Awaited<ReturnType<typeof job.reader.open>>;
@@ -139,20 +134,36 @@ export function compressedWriter(compressor: Compressor): BackupWriter {
         }
         if (result) stored.set(e.path, result);
         job.onFile(e);
-      }
-      for (const l of job.symlinks) {
-        await frames.write(
-          memberHeader({
-            path: l.path,
-            type: "SymbolicLink",
-            mode: l.mode,
-            uid: l.uid,
-            gid: l.gid,
-            size: 0,
-            mtime: mtimeOf(l),
-            linkpath: l.target ?? "",
-          }),
-        );
+      };
+      // Tree order (a folder, then everything under it): GNU tar sets a folder's mtime once it
+      // meets a member outside it, so a later member inside would move it again.
+      for (const e of [...job.dirs, ...job.files, ...job.symlinks].sort(treeOrder)) {
+        if (e.kind === "dir") {
+          await frames.write(
+            memberHeader({
+              path: e.path,
+              type: "Directory",
+              mode: e.mode,
+              uid: e.uid,
+              gid: e.gid,
+              size: 0,
+              mtime: mtimeOf(e),
+            }),
+          );
+        } else if (e.kind === "symlink") {
+          await frames.write(
+            memberHeader({
+              path: e.path,
+              type: "SymbolicLink",
+              mode: e.mode,
+              uid: e.uid,
+              gid: e.gid,
+              size: 0,
+              mtime: mtimeOf(e),
+              linkpath: e.target ?? "",
+            }),
+          );
+        } else await storeOne(e);
       }
       await frames.write(END_OF_ARCHIVE);
       contentEnd = await frames.close();
