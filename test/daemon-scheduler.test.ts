@@ -25,16 +25,17 @@ describe("two simulated years through DST, run by the daemon loop on a fake cloc
       const start = "2026-01-01T00:00:00.000Z";
       const end = Date.parse("2028-01-01T00:00:00.000Z");
       const clock = new FakeClock(start);
-      let h: ReturnType<typeof harness> | undefined;
+      const box: { stop?: () => void } = {};
       // The timer sleeps exactly as asked, letting started backups finish first.
       const timer: Timer = {
         async sleep(ms) {
           await flush();
           clock.t += ms;
-          if (clock.t > end) void h?.sched.stop(1000);
+          if (clock.t > end) box.stop?.();
         },
       };
-      h = harness(config(sets, tz), clock, { timer });
+      const h = harness(config(sets, tz), clock, { timer });
+      box.stop = () => void h.sched.stop(1000);
       await h.sched.start();
       await h.sched.idle();
       for (const s of sets) {

@@ -339,7 +339,7 @@ export class Scheduler {
           if (this.queue[i]?.set === id) this.queue.splice(i, 1);
       }
     }
-    this.deps.log.info({ sets: this.automaticSets().map((s) => s.id) }, "config reloaded");
+    this.deps.log.info({ sets: this.automaticSets().map((s) => s.id) }, "schedule updated");
     this.wake.abort();
   }
 
@@ -384,6 +384,15 @@ export class Scheduler {
     const ok = await Promise.race([done, timeout]);
     clearTimeout(timer);
     await this.loopDone;
+    // Let notifications already under way be sent (each is bounded by its own retries and timeouts).
+    let t2: NodeJS.Timeout | undefined;
+    await Promise.race([
+      Promise.all([...this.background]),
+      new Promise((r) => {
+        t2 = setTimeout(r, Math.min(graceMs, 15_000));
+      }),
+    ]);
+    clearTimeout(t2);
     return ok;
   }
 }

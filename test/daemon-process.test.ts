@@ -1,0 +1,189 @@
+import assert from "node:assert/strict";
+import { type ChildProcess, spawn } from "node:child_process";
+import fs from "node:fs/promises";
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+import path from "node:path";
+import { after, test } from "node:test";
+import { BIN, runCli, tempDir } from "./helpers/cli.ts";
+
+/*
+ * The real `bsched daemon` process. BSCHED_TEST_CLOCK_OFFSET_MS (a test-only hook, like
+ * BSCHED_TEST_PAUSE_AFTER_FILES) shifts its clock so that a slot is a few seconds ahead, or
+ * days behind, without waiting for them.
+ */
+
+const dirs: string[] = [];
+const children: ChildProcess[] = [];
+after(async () => {
+  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill("SIGKILL");
+  for (const d of dirs) await fs.rm(d, { recursive: true, force: true });
+});
+
+interface Daemon {
+  child: ChildProcess;
+  log: () => { msg: string; [k: string]: unknown }[];
+  waitLog(msg: string, timeoutMs?: number): Promise<{ [k: string]: unknown }>;
+  exited: Promise<number | null>;
+}
+
+function startDaemon(config: string, cwd: string, offsetMs: number): Daemon {
+  const child = spawn(process.execPath, [BIN, "daemon", "--config", config], {
+    cwd,
+    env: { ...process.env, BSCHED_CONFIG: undefined, BSCHED_TEST_CLOCK_OFFSET_MS: String(offsetMs) },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  children.push(child);
+  let stderr = "";
+  child.stderr?.on("data", (d) => {
+    stderr += d;
+  });
+  child.stdout?.resume();
+  const exited = new Promise<number | null>((r) => child.on("close", (code) => r(code)));
+  const log = () =>
+    stderr
+      .split("\n")
+      .filter((l) => l.startsWith("{"))
+      .map((l) => JSON.parse(l));
+  return {
+    child,
+    log,
+    exited,
+    async waitLog(msg, timeoutMs = 30_000) {
+      const until = Date.now() + timeoutMs;
+      for (;;) {
+        const hit = log().find((l) => l.msg === msg);
+        if (hit) return hit;
+        if (Date.now() > until || child.exitCode !== null)
+          throw new Error(`no log "${msg}" (exit ${child.exitCode}); stderr:\n${stderr}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    },
+  };
+}
+
+const backupsIn = async (folder: string) =>
+  (await fs.readdir(folder).catch(() => [] as string[])).filter((n) => /^D_\d{4}(_\d\d){5}$/.test(n)).sort();
+
+test("real daemon: runs on time, refuses a second daemon, reloads on SIGHUP, stops on SIGTERM, catches up exactly once", async () => {
+  const dir = await tempDir("bsched-daemon-");
+  dirs.push(dir);
+  await fs.mkdir(path.join(dir, "srv", "Data"), { recursive: true });
+  await fs.writeFile(path.join(dir, "srv", "Data", "db.dat"), "cardholders");
+  const posts: { event: string; set: string; status: string; missedSlots?: number }[] = [];
+  const hook = http.createServer((req, res) => {
+    let body = "";
+    req.on("data", (d) => {
+      body += d;
+    });
+    req.on("end", () => {
+      posts.push(JSON.parse(body));
+      res.end();
+    });
+  });
+  await new Promise<void>((r) => hook.listen(0, "127.0.0.1", r));
+  after(() => new Promise<void>((r) => hook.close(() => r())));
+  const port = (hook.address() as AddressInfo).port;
+  const config = path.join(dir, "bsched.yaml");
+  const yaml = `server:
+  root: srv
+  timezone: UTC
+sets:
+  data:
+    letter: D
+    source: Data
+    frequency: daily
+    time: "04:00"
+    notify: { webhook: "http://127.0.0.1:${port}/hook", on: [success, missed, failure] }
+`;
+  await fs.writeFile(config, yaml);
+  const backups = path.join(dir, "srv", "Backup");
+
+  // Phase 1: the daemon's clock reads 4 s before tomorrow's 04:00 UTC slot.
+  const slot = new Date();
+  slot.setUTCDate(slot.getUTCDate() + 1);
+  slot.setUTCHours(4, 0, 0, 0);
+  const d1 = startDaemon(config, dir, slot.getTime() - 4000 - Date.now());
+  await d1.waitLog("daemon started");
+
+  const second = await runCli(["daemon", "--config", config], { cwd: dir });
+  assert.equal(second.code, 1);
+  assert.match(
+    second.stderr,
+    /another bsched daemon is already running on the state folder .*\.bsched \(pid \d+/,
+  );
+
+  const finished = await d1.waitLog("backup finished");
+  const names = await backupsIn(backups);
+  assert.equal(names.length, 1);
+  const ymd = slot.toISOString().slice(0, 10).replaceAll("-", "_");
+  assert.match(
+    names[0] as string,
+    new RegExp(`^D_${ymd}_04_00_0\\d$`),
+    "made at the slot, by the daemon's clock",
+  );
+  assert.equal(finished.backup, names[0]);
+
+  // SIGHUP with a changed config: reloaded, the daemon keeps running.
+  await fs.writeFile(config, `${yaml}    keep: { last: 10 }\n`);
+  d1.child.kill("SIGHUP");
+  await d1.waitLog("config reloaded");
+  d1.child.kill("SIGTERM");
+  assert.equal(await d1.exited, 0);
+  assert.ok(d1.log().some((l) => l.msg === "daemon stopped"));
+
+  // Phase 2: down for two more slots; on restart exactly one catch-up run.
+  const d2 = startDaemon(config, dir, slot.getTime() + 2 * 86_400_000 + 3_600_000 - Date.now());
+  const missed = await d2.waitLog("missed slots: running once now");
+  assert.equal(missed.missedSlots, 2);
+  await d2.waitLog("backup finished");
+  await new Promise((r) => setTimeout(r, 1500));
+  d2.child.kill("SIGTERM");
+  assert.equal(await d2.exited, 0);
+  assert.equal(d2.log().filter((l) => l.msg === "backup started").length, 1);
+  assert.equal((await backupsIn(backups)).length, 2);
+
+  const hist = await runCli(["history", "data", "--json", "--config", config], { cwd: dir });
+  assert.equal(hist.code, 0, hist.stderr);
+  const runs = JSON.parse(hist.stdout) as {
+    trigger: string;
+    planned: string;
+    slots: number;
+    status: string;
+  }[];
+  assert.deepEqual(
+    runs.map((r) => [r.trigger, r.planned, r.slots, r.status]),
+    [
+      ["catch-up", new Date(slot.getTime() + 2 * 86_400_000).toISOString(), 2, "ok"],
+      ["schedule", slot.toISOString(), 1, "ok"],
+    ],
+  );
+
+  // Phase 3: a killed daemon's lock is taken over by the next one.
+  const d3 = startDaemon(config, dir, slot.getTime() + 2 * 86_400_000 + 7_200_000 - Date.now());
+  await d3.waitLog("daemon started");
+  d3.child.kill("SIGKILL");
+  await d3.exited;
+  const d4 = startDaemon(config, dir, slot.getTime() + 2 * 86_400_000 + 7_300_000 - Date.now());
+  await d4.waitLog("daemon started");
+  d4.child.kill("SIGTERM");
+  assert.equal(await d4.exited, 0);
+  assert.equal((await backupsIn(backups)).length, 2, "no run for slots already handled");
+
+  assert.deepEqual(
+    posts.map((p) => [p.event, p.set, p.status, p.missedSlots]),
+    [
+      ["success", "data", "ok", undefined],
+      ["missed", "data", "catch-up", 2],
+      ["success", "data", "ok", undefined],
+    ],
+    "the webhook heard each outcome",
+  );
+
+  const status = await runCli(["status", "--json", "--config", config], { cwd: dir });
+  assert.equal(status.code, 0, status.stderr);
+  const st = JSON.parse(status.stdout);
+  assert.equal(st.daemon.running, false);
+  assert.equal(st.sets[0].backups.count, 2);
+  assert.equal(st.sets[0].lastRun.trigger, "catch-up");
+});
