@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import fs from "node:fs/promises";
 import path from "node:path";
 import type { SetConfig } from "../config/load.ts";
@@ -23,11 +24,15 @@ import { type Plan, planBackup } from "../snapshot/diff.ts";
 import { MANIFEST_FILE, serializeManifest, summarize } from "../snapshot/manifest.ts";
 import { backupBaseName, uniqueName } from "../snapshot/naming.ts";
 import { parentOf } from "../snapshot/paths.ts";
-import { plainReader } from "../source/reader.ts";
+import { consistentReader, liveSource } from "../source/consistent-reader.ts";
 import { scanTree } from "../source/scan.ts";
+import { lockFolder } from "../source/setlock.ts";
 import { VERSION } from "../version.ts";
+import type { Compressor } from "../writer/compressed/frames.ts";
+import { compressedWriter } from "../writer/compressed/writer.ts";
 import { separateWriter } from "../writer/separate.ts";
 import type { BackupWriter, WriteJob } from "../writer/types.ts";
+import { withHooks } from "./hooks.ts";
 
 export interface BackupOptions {
   set: SetConfig;
@@ -37,7 +42,12 @@ export interface BackupOptions {
   type?: BackupType;
   onProgress?: ProgressCallback;
   onWarning?: (w: Warning) => void;
+  /** Lines for the log (hooks' output); default: stderr. */
+  onLog?: (line: string) => void;
 }
+
+/** In the backup's temporary folder: SQLite snapshots waiting to be stored; gone before the manifest. */
+const SCRATCH_DIR = ".scratch";
 
 export interface BackupResult {
   summary: BackupSummary;
@@ -82,15 +92,56 @@ function totalsOf(entries: Entry[], name: string, deletions: number): Totals {
   return t;
 }
 
+/**
+ * One backup of a set as a live server needs it (docs/live-databases.md): the set's lock file in
+ * its source folder for the whole run, then the server's and the set's hooks around the backup.
+ * The lock comes first: a run refused because another holds the set must not run hooks (its
+ * `after` could restart a service the other run stopped).
+ */
 export async function runBackup(opts: BackupOptions): Promise<BackupResult> {
+  const { set } = opts;
+  const log = opts.onLog ?? ((line: string) => process.stderr.write(`bsched: ${line}\n`));
+  const early: Warning[] = [];
+  const isDir = await fs.stat(set.source).then(
+    (s) => s.isDirectory(),
+    () => false,
+  );
+  const held = isDir ? await lockFolder(set.source, `backup of set ${set.id}`, opts.clock) : undefined;
+  if (held?.reason) {
+    const w = {
+      path: ".",
+      code: "SOURCE_NOT_LOCKED",
+      message: `${held.reason}: the application was not told this set was being backed up`,
+    };
+    early.push(w);
+    opts.onWarning?.(w);
+  }
+  try {
+    const { result, afterFailures } = await withHooks(
+      [
+        { scope: "server", hooks: set.serverHooks },
+        { scope: "set", hooks: set.hooks },
+      ],
+      { set: set.id, source: set.source, log },
+      () => backupSet(opts, early),
+      (r) => ({ status: r.warnings.length > 0 ? "warnings" : "success", backup: r.summary.name }),
+    );
+    for (const f of afterFailures) {
+      // The manifest is written: the warning reaches the exit code and the log, not the backup.
+      const w = { path: ".", code: "HOOK_FAILED", message: `${f}; the backup itself is complete` };
+      result.warnings.push(w);
+      opts.onWarning?.(w);
+    }
+    return result;
+  } finally {
+    await held?.lock?.release();
+  }
+}
+
+async function backupSet(opts: BackupOptions, early: Warning[]): Promise<BackupResult> {
   const { set, clock } = opts;
   const type = opts.type ?? set.type;
   const wantMode = opts.mode ?? set.mode;
-  if (type !== "separate") {
-    throw new BschedError("USAGE", `type "${type}" is not available yet in this version`, {
-      hint: "use type separate",
-    });
-  }
   const srcStat = await fs.stat(set.source).catch(() => undefined);
   if (!srcStat?.isDirectory()) {
     throw new BschedError(
@@ -107,7 +158,7 @@ export async function runBackup(opts: BackupOptions): Promise<BackupResult> {
     `backup of set ${set.id}`,
     clock,
   );
-  const warnings: Warning[] = [];
+  const warnings: Warning[] = [...early];
   const warn = (w: Warning) => {
     warnings.push(w);
     opts.onWarning?.(w);
@@ -119,8 +170,11 @@ export async function runBackup(opts: BackupOptions): Promise<BackupResult> {
     const parent = wantMode === "incremental" ? await findParent(set, warn) : undefined;
     const mode: BackupMode = parent ? "incremental" : "full";
 
-    const scan = await scanTree(set.source, (n) =>
-      opts.onProgress?.({ phase: "scan", files: n, bytes: 0, totalFiles: 0, totalBytes: 0 }),
+    const scan = await liveSource(
+      set.source,
+      await scanTree(set.source, (n) =>
+        opts.onProgress?.({ phase: "scan", files: n, bytes: 0, totalFiles: 0, totalBytes: 0 }),
+      ),
     );
     for (const w of scan.warnings) warn(w);
     const plan = planBackup(scan.entries, parent?.ref.manifest.entries);
@@ -139,10 +193,34 @@ export async function runBackup(opts: BackupOptions): Promise<BackupResult> {
       totalBytes,
     };
     const links = mode === "full" ? plan.entries.filter((x) => x.kind === "symlink") : plan.newSymlinks;
+    const parentRef: ParentRef | null = parent ? { name: parent.ref.name, digest: parent.digest } : null;
+    const makeManifest = (entries: Entry[], finishedAt: Date): Manifest => ({
+      format: "bsched-manifest",
+      formatVersion: 1,
+      tool: { name: "bsched", version: VERSION },
+      host: hostName(),
+      set: set.id,
+      letter: set.letter,
+      name,
+      type,
+      mode,
+      timezone: opts.timezone,
+      startedAt: started.toISOString(),
+      finishedAt: finishedAt.toISOString(),
+      parent: parentRef,
+      entries,
+      deletions: plan.deletions,
+      totals: totalsOf(entries, name, plan.deletions.length),
+      warnings,
+    });
     const job: WriteJob = {
       tmp,
       name,
-      reader: plainReader(set.source),
+      set: set.id,
+      mode,
+      parent: parentRef?.name ?? null,
+      draftManifest: () => serializeManifest(makeManifest(draftEntries(plan.entries, name), started)),
+      reader: consistentReader(set.source, path.join(tmp, SCRATCH_DIR), { warn }),
       dirs: dirsToCreate(plan, mode, links),
       files: plan.toStore,
       symlinks: links,
@@ -157,8 +235,9 @@ export async function runBackup(opts: BackupOptions): Promise<BackupResult> {
         testPauseAfterFiles(progress.files);
       },
     };
-    const writer = writerFor(type);
+    const writer = writerFor(type, set.compression);
     const { stored, failed } = await writer.write(job);
+    await fs.rm(path.join(tmp, SCRATCH_DIR), { recursive: true, force: true });
 
     const parentState = new Map((parent?.ref.manifest.entries ?? []).map((e) => [e.path, e]));
     const entries: Entry[] = [];
@@ -179,26 +258,7 @@ export async function runBackup(opts: BackupOptions): Promise<BackupResult> {
         }
       }
     }
-    const parentRef: ParentRef | null = parent ? { name: parent.ref.name, digest: parent.digest } : null;
-    const manifest: Manifest = {
-      format: "bsched-manifest",
-      formatVersion: 1,
-      tool: { name: "bsched", version: VERSION },
-      host: hostName(),
-      set: set.id,
-      letter: set.letter,
-      name,
-      type,
-      mode,
-      timezone: opts.timezone,
-      startedAt: started.toISOString(),
-      finishedAt: clock.now().toISOString(),
-      parent: parentRef,
-      entries,
-      deletions: plan.deletions,
-      totals: totalsOf(entries, name, plan.deletions.length),
-      warnings,
-    };
+    const manifest = makeManifest(entries, clock.now());
     const manifestText = serializeManifest(manifest);
     await writer.finish(job, manifest, manifestText);
     await syncTree(tmp);
@@ -237,11 +297,17 @@ function dirsToCreate(plan: Plan, mode: BackupMode, links: Entry[]): Entry[] {
   return [...made.values()].sort((a, b) => (a.path < b.path ? -1 : 1));
 }
 
-function writerFor(type: BackupType): BackupWriter {
-  if (type === "separate") return separateWriter;
-  throw new BschedError("USAGE", `type "${type}" is not available yet in this version`, {
-    hint: "use type separate",
-  });
+function writerFor(type: BackupType, compression: Compressor): BackupWriter {
+  return type === "separate" ? separateWriter : compressedWriter(compression);
+}
+
+/** The state with a stand-in digest for each file still to store: as long as the real manifest will be. */
+function draftEntries(entries: Entry[], name: string): Entry[] {
+  return entries.map((e) =>
+    e.kind === "file" && !e.sha256
+      ? { ...e, sha256: createHash("sha256").update(e.path).digest("hex"), from: name }
+      : e,
+  );
 }
 
 function stripFileKeys(e: Entry): Entry {

@@ -3,6 +3,7 @@ import { VERSION } from "../version.ts";
 import { registerBackup } from "./commands/backup.ts";
 import { registerCatalog } from "./commands/catalog.ts";
 import { registerDaemon } from "./commands/daemon.ts";
+import { registerDemo } from "./commands/demo.ts";
 import { registerHistory } from "./commands/history.ts";
 import { registerInit } from "./commands/init.ts";
 import { registerList } from "./commands/list.ts";
@@ -28,6 +29,7 @@ export function buildProgram(exit: ExitBox): Command {
   registerBackup(program, exit);
   registerList(program, exit);
   registerRestore(program, exit);
+  registerDemo(program, exit);
   registerVerify(program, exit);
   registerDaemon(program, exit);
   registerNext(program, exit);

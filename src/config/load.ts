@@ -25,6 +25,8 @@ export interface SetConfig {
   keep: RawConfig["sets"][string]["keep"];
   hooks: RawConfig["sets"][string]["hooks"];
   notify: RawConfig["sets"][string]["notify"];
+  /** `server.hooks`, run around this set's hooks (docs/live-databases.md "Hooks"). */
+  serverHooks?: RawConfig["server"]["hooks"];
 }
 
 export interface Config {
@@ -139,6 +141,7 @@ function resolveConfig(raw: RawConfig, file: string): Config {
       keep: s.keep,
       hooks: s.hooks,
       notify: s.notify,
+      serverHooks: raw.server.hooks,
     });
   }
   return {

@@ -104,6 +104,7 @@ export const configSchema = z.strictObject({
       .optional(),
     state: z.string().min(1).optional(),
     concurrency: z.number().int().min(1).max(16).default(1),
+    hooks: hooksSchema.optional(),
   }),
   sets: z
     .record(

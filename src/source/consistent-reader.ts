@@ -4,6 +4,7 @@ import path from "node:path";
 import type { Entry, Warning } from "../core/types.ts";
 import { changedSince, openSource } from "./consistent.ts";
 import type { OpenedSource, SourceReader } from "./reader.ts";
+import type { ScanResult } from "./scan.ts";
 import { isSetLockName } from "./setlock.ts";
 import {
   hasSqliteHeader,
@@ -21,13 +22,16 @@ export interface ConsistentReaderOptions {
 
 /**
  * The scanned source as a live backup stores it: without our own lock file, with SQLite
- * databases keyed on their WAL too and their companion files left out.
+ * databases keyed on their WAL too and their companion files left out, silently (a `-journal`
+ * that vanished between listing and stat is SQLite at work, not news).
  */
-export async function liveSourceEntries(root: string, entries: Entry[]): Promise<Entry[]> {
-  return withSqliteKeys(
+export async function liveSource(root: string, scan: ScanResult): Promise<ScanResult> {
+  const { entries, isCompanion } = await withSqliteKeys(
     root,
-    entries.filter((e) => !isSetLockName(e.path)),
+    scan.entries.filter((e) => !isSetLockName(e.path)),
   );
+  const warnings = scan.warnings.filter((w) => !isSetLockName(w.path) && !isCompanion(w.path));
+  return { entries, warnings };
 }
 
 /**

@@ -106,8 +106,10 @@ export async function sqliteChangeKey(abs: string, st: BigIntStats): Promise<big
  * holds their committed content; a raw copy would be torn, and a stale `-wal` restored beside a
  * database can corrupt it).
  */
-export async function withSqliteKeys(root: string, entries: Entry[]): Promise<Entry[]> {
-  const byPath = new Set(entries.map((e) => e.path));
+export async function withSqliteKeys(
+  root: string,
+  entries: Entry[],
+): Promise<{ entries: Entry[]; isCompanion: (rel: string) => boolean }> {
   const dbs = new Set<string>();
   const out: Entry[] = [];
   for (const e of entries) {
@@ -132,7 +134,7 @@ export async function withSqliteKeys(root: string, entries: Entry[]): Promise<En
     }
     out.push(e);
   }
-  const companions = new Set<string>();
-  for (const db of dbs) for (const s of SQLITE_COMPANIONS) if (byPath.has(db + s)) companions.add(db + s);
-  return out.filter((e) => !(e.kind === "file" && companions.has(e.path)));
+  const isCompanion = (rel: string) =>
+    SQLITE_COMPANIONS.some((s) => rel.endsWith(s) && dbs.has(rel.slice(0, -s.length)));
+  return { entries: out.filter((e) => !(e.kind === "file" && isCompanion(e.path))), isCompanion };
 }

@@ -1,0 +1,85 @@
+import { spawn } from "node:child_process";
+import { existsSync } from "node:fs";
+import fs from "node:fs/promises";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import type { Command } from "commander";
+import { loadConfig } from "../../config/load.ts";
+import { EXIT } from "../../core/errors.ts";
+import { DEMO_SCHEDULE, startDemoLoop } from "../../demo/loop.ts";
+import { createDemoDatabases, demoConfigText } from "../../demo/seed.ts";
+import { systemClock } from "../../platform/clock.ts";
+import { writeFileAtomic } from "../../platform/fsutil.ts";
+import type { ExitBox } from "../main.ts";
+import { say } from "../output.ts";
+import { action } from "../run-action.ts";
+
+const APP = fileURLToPath(new URL("../../demo/app.ts", import.meta.url));
+
+function stamp(line: string): string {
+  return `[${new Date().toISOString().slice(11, 19)}] ${line}`;
+}
+
+export function registerDemo(program: Command, exit: ExitBox): void {
+  program
+    .command("demo")
+    .description("run a sample server with live databases, its config, and scheduled backups (Ctrl-C stops)")
+    .option("--dir <dir>", "where to create the demo (reused if it exists)", "bsched-demo")
+    .action(
+      action(exit, async (opts: { dir: string }) => {
+        const dir = path.resolve(opts.dir);
+        const configFile = path.join(dir, "bsched.yaml");
+        const root = path.join(dir, "server");
+        if (existsSync(configFile)) {
+          say(`reusing the demo in ${dir}`);
+        } else {
+          await fs.mkdir(dir, { recursive: true });
+          await createDemoDatabases(root);
+          const tz = Intl.DateTimeFormat().resolvedOptions().timeZone ?? "UTC";
+          await writeFileAtomic(configFile, demoConfigText(tz), { exclusive: true });
+          say(`created a demo server in ${root} (Data, Archive, Time, Video: SQLite databases)`);
+        }
+        const config = loadConfig(configFile);
+        say(`config: ${configFile}`);
+        say(`backups go to: ${config.backupFolder}`);
+
+        const app = spawn(process.execPath, [APP, root], { stdio: ["ignore", "inherit", "inherit"] });
+        const appExited = new Promise<void>((resolve) => app.on("exit", () => resolve()));
+        say("demo server: writing card swipes, punches and video events (4 per second)");
+        const plan = Object.entries(DEMO_SCHEDULE)
+          .map(([id, w]) => `${id} every ${w.everyS} s`)
+          .join(", ");
+        say(
+          `demo schedule: ${plan} (the config's own schedule, weekly on Sunday 04:00, is for \`bsched daemon\`)`,
+        );
+        say(`try, in another terminal: npx bsched list --config ${configFile}`);
+        say(`                          npx bsched restore data --config ${configFile} --to /tmp/restored`);
+        say("Ctrl-C stops everything.");
+        const loop = startDemoLoop(config, systemClock, (l) => say(stamp(l)));
+
+        let stopping = false;
+        await new Promise<void>((resolve) => {
+          const onSignal = () => {
+            stopping = true;
+            resolve();
+          };
+          process.once("SIGINT", onSignal);
+          process.once("SIGTERM", onSignal);
+          appExited.then(() => {
+            // A terminal's Ctrl-C reaches the demo server too: only an exit of its own is news.
+            if (!stopping) say("demo server: exited on its own; stopping");
+            resolve();
+          });
+        });
+        say("stopping: waiting for running backups to finish (Ctrl-C again to quit at once)");
+        const quit = () => process.exit(EXIT.failed);
+        process.once("SIGINT", quit);
+        await loop.stop();
+        if (app.exitCode === null && app.signalCode === null) app.kill("SIGTERM");
+        await appExited;
+        process.removeListener("SIGINT", quit);
+        say(`stopped. The demo stays in ${dir}; run \`bsched demo --dir ${opts.dir}\` again to continue.`);
+        return EXIT.ok;
+      }),
+    );
+}
