@@ -1,0 +1,223 @@
+import { median } from "./measure.ts";
+import type { Op } from "./tools.ts";
+
+/** Every run of one tool doing one operation on one dataset. */
+export interface Result {
+  op: Op;
+  tool: string;
+  seconds: number[];
+  rssMb: number[];
+  /** Bytes this operation added to the tool's store, per run (empty for restore and verify). */
+  stored: number[];
+  /** Bytes of the dataset state the operation worked on (for MB/s). */
+  dataBytes: number;
+}
+
+export const OP_LABEL: Record<Op, string> = {
+  full: "full backup",
+  incremental: "incremental, 1 % changed",
+  nochange: "incremental, no change",
+  restore: "restore newest",
+  verify: "verify",
+};
+
+/** Which bsched row each peer is compared with, per operation. */
+export const PAIRS: { op: Op; bsched: string; peers: string[] }[] = [
+  { op: "full", bsched: "bsched separate", peers: ["cp -a", "rsync -a"] },
+  { op: "full", bsched: "bsched compressed", peers: ["tar | zstd -3 -T0", "tar | pigz", "restic"] },
+  {
+    op: "incremental",
+    bsched: "bsched separate",
+    peers: ["rsync --link-dest", "tar --listed-incremental", "restic", "borg (lz4)"],
+  },
+  {
+    op: "nochange",
+    bsched: "bsched separate",
+    peers: ["restic", "borg (lz4)", "tar --listed-incremental", "rsync --link-dest"],
+  },
+  { op: "restore", bsched: "bsched separate", peers: ["restic", "borg extract", "tar --listed-incremental"] },
+  {
+    op: "verify",
+    bsched: "bsched separate",
+    peers: ["restic check --read-data", "borg check --verify-data"],
+  },
+];
+
+/** a / b, or undefined when either is missing or b is zero. */
+export function ratio(a: number | undefined, b: number | undefined): number | undefined {
+  if (a === undefined || b === undefined || !Number.isFinite(a) || !Number.isFinite(b) || b === 0)
+    return undefined;
+  return a / b;
+}
+
+/** A table cell: a pipe would end the cell early. */
+export function cell(s: string): string {
+  return s.replaceAll("|", "\\|");
+}
+
+export function fmtRatio(r: number | undefined): string {
+  return r === undefined ? "–" : `${r.toFixed(2)}×`;
+}
+
+export function fmtSeconds(s: number): string {
+  return s < 10 ? s.toFixed(2) : s.toFixed(1);
+}
+
+export function fmtBytes(n: number | undefined): string {
+  if (n === undefined || !Number.isFinite(n)) return "–";
+  if (n >= 1e9) return `${(n / 1e9).toFixed(2)} GB`;
+  if (n >= 1e6) return `${(n / 1e6).toFixed(1)} MB`;
+  if (n >= 1e3) return `${(n / 1e3).toFixed(1)} kB`;
+  return `${n} B`;
+}
+
+export interface Summary {
+  seconds: number;
+  rssMb: number;
+  stored: number | undefined;
+}
+
+export function summarize(r: Result): Summary {
+  return {
+    seconds: median(r.seconds),
+    rssMb: Math.max(...r.rssMb),
+    stored: r.stored.length > 0 ? median(r.stored) : undefined,
+  };
+}
+
+function find(results: Result[], op: Op, tool: string): Result | undefined {
+  return results.find((r) => r.op === op && r.tool === tool);
+}
+
+/** bsched's time and size over `peer`'s, for the pair the peer belongs to in `op`. */
+export function pairRatios(
+  results: Result[],
+  op: Op,
+  peer: string,
+): { time?: number; size?: number; against?: string } {
+  for (const p of PAIRS) {
+    if (p.op !== op || !p.peers.includes(peer)) continue;
+    const b = find(results, op, p.bsched);
+    const x = find(results, op, peer);
+    if (!b || !x) continue;
+    const sb = summarize(b);
+    const sx = summarize(x);
+    return { time: ratio(sb.seconds, sx.seconds), size: ratio(sb.stored, sx.stored), against: p.bsched };
+  }
+  return {};
+}
+
+/** One Markdown table: a row per (operation, tool), in the order measured. */
+export function renderTable(results: Result[]): string {
+  const head =
+    "| operation | tool | median s | MB/s | stored | peak RSS MB | runs | bsched/peer time | bsched/peer size |\n" +
+    "|---|---|--:|--:|--:|--:|--:|--:|--:|";
+  const lines = results.map((r) => {
+    const s = summarize(r);
+    const mbps = r.dataBytes / 1e6 / s.seconds;
+    const pr = r.tool.startsWith("bsched") ? {} : pairRatios(results, r.op, r.tool);
+    const vs =
+      pr.against && pr.against !== "bsched separate" ? ` (${pr.against.replace("bsched ", "")})` : "";
+    return `| ${OP_LABEL[r.op]} | ${cell(r.tool)} | ${fmtSeconds(s.seconds)} | ${mbps.toFixed(0)} | ${fmtBytes(s.stored)} | ${s.rssMb.toFixed(0)} | ${r.seconds.length} | ${fmtRatio(pr.time)}${pr.time !== undefined ? vs : ""} | ${fmtRatio(pr.size)} |`;
+  });
+  return [head, ...lines].join("\n");
+}
+
+export interface Target {
+  dataset: "A" | "B";
+  text: string;
+  limit: number;
+  value: (results: Result[]) => number | undefined;
+}
+
+const timeRatio = (op: Op, bsched: string, peer: string) => (rs: Result[]) => {
+  const b = find(rs, op, bsched);
+  const p = find(rs, op, peer);
+  return b && p ? ratio(summarize(b).seconds, summarize(p).seconds) : undefined;
+};
+const sizeRatio = (op: Op, bsched: string, peer: string) => (rs: Result[]) => {
+  const b = find(rs, op, bsched);
+  const p = find(rs, op, peer);
+  return b && p ? ratio(summarize(b).stored, summarize(p).stored) : undefined;
+};
+const peakRss = (rs: Result[]) => {
+  const b = rs.filter((r) => r.tool.startsWith("bsched"));
+  return b.length > 0 ? Math.max(...b.map((r) => summarize(r).rssMb)) : undefined;
+};
+
+/** The issue's targets (they guide work; they are not assertions). */
+export const TARGETS: Target[] = [
+  {
+    dataset: "A",
+    text: "full separate ≤ 1.2 × rsync -a",
+    limit: 1.2,
+    value: timeRatio("full", "bsched separate", "rsync -a"),
+  },
+  {
+    dataset: "A",
+    text: "full compressed ≤ 1.0 × tar|zstd -T0 (time)",
+    limit: 1.0,
+    value: timeRatio("full", "bsched compressed", "tar | zstd -3 -T0"),
+  },
+  {
+    dataset: "A",
+    text: "full compressed ≤ 1.02 × tar|zstd -T0 (size)",
+    limit: 1.02,
+    value: sizeRatio("full", "bsched compressed", "tar | zstd -3 -T0"),
+  },
+  {
+    dataset: "A",
+    text: "full compressed ≤ 0.5 × restic",
+    limit: 0.5,
+    value: timeRatio("full", "bsched compressed", "restic"),
+  },
+  {
+    dataset: "A",
+    text: "1 % incremental ≤ 1.0 × borg",
+    limit: 1.0,
+    value: timeRatio("incremental", "bsched separate", "borg (lz4)"),
+  },
+  {
+    dataset: "A",
+    text: "restore ≤ 1.0 × borg extract",
+    limit: 1.0,
+    value: timeRatio("restore", "bsched separate", "borg extract"),
+  },
+  { dataset: "A", text: "peak RSS ≤ 120 MB (MB)", limit: 120, value: peakRss },
+  {
+    dataset: "B",
+    text: "full separate ≤ 2 × cp -a",
+    limit: 2,
+    value: timeRatio("full", "bsched separate", "cp -a"),
+  },
+  {
+    dataset: "B",
+    text: "full compressed ≤ 1.2 × tar|zstd -T0",
+    limit: 1.2,
+    value: timeRatio("full", "bsched compressed", "tar | zstd -3 -T0"),
+  },
+  {
+    dataset: "B",
+    text: "no-change incremental ≤ 0.25 × restic",
+    limit: 0.25,
+    value: timeRatio("nochange", "bsched separate", "restic"),
+  },
+  {
+    dataset: "B",
+    text: "no-change incremental ≤ 2.5 × tar --listed-incremental",
+    limit: 2.5,
+    value: timeRatio("nochange", "bsched separate", "tar --listed-incremental"),
+  },
+  { dataset: "B", text: "peak RSS ≤ 120 MB (MB)", limit: 120, value: peakRss },
+];
+
+/** The targets of `dataset` with the measured value and whether it is met. */
+export function renderTargets(dataset: "A" | "B", results: Result[]): string {
+  const lines = TARGETS.filter((t) => t.dataset === dataset).map((t) => {
+    const v = t.value(results);
+    const verdict = v === undefined ? "not measured" : v <= t.limit ? "met" : "MISSED";
+    const shown = v === undefined ? "–" : t.text.endsWith("(MB)") ? v.toFixed(0) : `${v.toFixed(2)}×`;
+    return `| ${cell(t.text)} | ${shown} | ${verdict} |`;
+  });
+  return ["| target | measured | |", "|---|--:|---|", ...lines].join("\n");
+}
