@@ -24,6 +24,11 @@ interface Daemon {
   child: ChildProcess;
   log: () => { msg: string; [k: string]: unknown }[];
   waitLog(msg: string, timeoutMs?: number): Promise<{ [k: string]: unknown }>;
+  waitFor(
+    pred: (l: { msg: string; [k: string]: unknown }) => boolean,
+    timeoutMs?: number,
+    what?: string,
+  ): Promise<{ [k: string]: unknown }>;
   exited: Promise<number | null>;
 }
 
@@ -49,13 +54,16 @@ function startDaemon(config: string, cwd: string, offsetMs: number): Daemon {
     child,
     log,
     exited,
-    async waitLog(msg, timeoutMs = 30_000) {
+    waitLog(msg, timeoutMs = 30_000) {
+      return this.waitFor((l) => l.msg === msg, timeoutMs, msg);
+    },
+    async waitFor(pred, timeoutMs = 30_000, what = "matching log line") {
       const until = Date.now() + timeoutMs;
       for (;;) {
-        const hit = log().find((l) => l.msg === msg);
+        const hit = log().find(pred);
         if (hit) return hit;
         if (Date.now() > until || child.exitCode !== null)
-          throw new Error(`no log "${msg}" (exit ${child.exitCode}); stderr:\n${stderr}`);
+          throw new Error(`no ${what} (exit ${child.exitCode}); stderr:\n${stderr}`);
         await new Promise((r) => setTimeout(r, 100));
       }
     },
@@ -124,10 +132,15 @@ sets:
   );
   assert.equal(finished.backup, names[0]);
 
-  // SIGHUP with a changed config: reloaded, the daemon keeps running.
-  await fs.writeFile(config, `${yaml}    keep: { last: 10 }\n`);
+  // SIGHUP reloads; so does a changed file; a broken file is refused and the old config kept.
   d1.child.kill("SIGHUP");
   await d1.waitLog("config reloaded");
+  assert.equal(d1.log().find((l) => l.msg === "config reloaded")?.why, "SIGHUP");
+  await fs.writeFile(config, yaml.replace('"04:00"', '"25:00"'));
+  const refused = await d1.waitLog("config NOT reloaded (keeping the previous one)");
+  assert.match(String(refused.err), /sets\.data\.time/);
+  await fs.writeFile(config, `${yaml}    keep: { last: 10 }\n`);
+  await d1.waitFor((l) => l.msg === "config reloaded" && l.why === "config file changed");
   d1.child.kill("SIGTERM");
   assert.equal(await d1.exited, 0);
   assert.ok(d1.log().some((l) => l.msg === "daemon stopped"));

@@ -14,6 +14,8 @@ import { isBackupName } from "../snapshot/naming.ts";
 import { type Log, realTimer, Scheduler, type Timer } from "./scheduler.ts";
 
 export const DAEMON_LOCK = "daemon.lock";
+/** 20 × 15 s: a manual backup of the set may hold its lock for 5 minutes before a run gives up. */
+const LOCKED_RETRIES = 20;
 
 export interface DaemonOptions {
   configFile?: string | undefined;
@@ -87,6 +89,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
   let config = loadConfig(opts.configFile);
   const lock = await lockState(config, clock);
   let catalog: Catalog | undefined;
+  const stopping = new AbortController();
   try {
     catalog = await openOrRebuild(config, clock, log);
     const cat = catalog;
@@ -108,7 +111,19 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
       timer: opts.timer ?? realTimer,
       catalog: cat,
       log,
-      backup: async (set, timezone) => runBackup({ set, timezone, clock }),
+      backup: async (set, timezone) => {
+        // A manual `bsched backup` (or prune) of the set holds its lock: wait for it, not fail.
+        for (let attempt = 1; ; attempt++) {
+          try {
+            return await runBackup({ set, timezone, clock });
+          } catch (e) {
+            const locked = e instanceof BschedError && e.code === "LOCKED";
+            if (!locked || attempt >= LOCKED_RETRIES || stopping.signal.aborted) throw e;
+            log.warn({ set: set.id, err: (e as Error).message, attempt }, "set busy: retrying in 15 s");
+            await (opts.timer ?? realTimer).sleep(15_000, stopping.signal);
+          }
+        }
+      },
       prune: async (set, timezone) => {
         const r = await pruneSet(set, { timezone, clock, catalog: cat });
         if (r.removed.length > 0)
@@ -171,6 +186,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
     const loop = scheduler.start();
     const sig = await Promise.race([stopped, loop.then(() => "end")]);
     log.info({ signal: sig, running: scheduler.runningSets() }, "stopping: letting running backups finish");
+    stopping.abort();
     const grace = opts.stopGraceMs ?? 300_000;
     const finished = await scheduler.stop(grace);
     await loop;
