@@ -1,17 +1,5 @@
 import { Command, CommanderError } from "commander";
 import { VERSION } from "../version.ts";
-import { registerBackup } from "./commands/backup.ts";
-import { registerCatalog } from "./commands/catalog.ts";
-import { registerDaemon } from "./commands/daemon.ts";
-import { registerDemo } from "./commands/demo.ts";
-import { registerHistory } from "./commands/history.ts";
-import { registerInit } from "./commands/init.ts";
-import { registerList } from "./commands/list.ts";
-import { registerNext } from "./commands/next.ts";
-import { registerPrune } from "./commands/prune.ts";
-import { registerRestore } from "./commands/restore.ts";
-import { registerStatus } from "./commands/status.ts";
-import { registerVerify } from "./commands/verify.ts";
 import { reportError } from "./output.ts";
 
 /** A command's action returns its exit code through this box (commander actions return nothing). */
@@ -19,31 +7,45 @@ export interface ExitBox {
   code: number;
 }
 
-export function buildProgram(exit: ExitBox): Command {
+type Register = (program: Command, exit: ExitBox) => void;
+
+/**
+ * Each command's module, loaded only when that command runs (or for --help): a backup started
+ * at 4 AM should not pay for the daemon's, the catalog's or the demo's dependencies.
+ */
+const COMMANDS: Record<string, () => Promise<Register>> = {
+  init: async () => (await import("./commands/init.ts")).registerInit,
+  backup: async () => (await import("./commands/backup.ts")).registerBackup,
+  list: async () => (await import("./commands/list.ts")).registerList,
+  restore: async () => (await import("./commands/restore.ts")).registerRestore,
+  verify: async () => (await import("./commands/verify.ts")).registerVerify,
+  daemon: async () => (await import("./commands/daemon.ts")).registerDaemon,
+  next: async () => (await import("./commands/next.ts")).registerNext,
+  status: async () => (await import("./commands/status.ts")).registerStatus,
+  history: async () => (await import("./commands/history.ts")).registerHistory,
+  prune: async () => (await import("./commands/prune.ts")).registerPrune,
+  catalog: async () => (await import("./commands/catalog.ts")).registerCatalog,
+  demo: async () => (await import("./commands/demo.ts")).registerDemo,
+};
+
+/** The program with every command, or only `only` when it names one. */
+export async function buildProgram(exit: ExitBox, only?: string): Promise<Command> {
   const program = new Command("bsched")
     .description("Backup scheduler for application servers' databases")
     .version(VERSION)
     .showHelpAfterError("(run `bsched --help` for usage)")
     .exitOverride();
-  registerInit(program, exit);
-  registerBackup(program, exit);
-  registerList(program, exit);
-  registerRestore(program, exit);
-  registerDemo(program, exit);
-  registerVerify(program, exit);
-  registerDaemon(program, exit);
-  registerNext(program, exit);
-  registerStatus(program, exit);
-  registerHistory(program, exit);
-  registerPrune(program, exit);
-  registerCatalog(program, exit);
+  const names = only !== undefined && only in COMMANDS ? [only] : Object.keys(COMMANDS);
+  for (const register of await Promise.all(names.map((n) => (COMMANDS[n] as () => Promise<Register>)()))) {
+    register(program, exit);
+  }
   return program;
 }
 
 export async function main(argv: string[]): Promise<number> {
   const exit: ExitBox = { code: 0 };
-  const program = buildProgram(exit);
   try {
+    const program = await buildProgram(exit, argv[2]);
     await program.parseAsync(argv);
   } catch (e) {
     if (e instanceof CommanderError) {
