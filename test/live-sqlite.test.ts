@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import fs from "node:fs/promises";
 import path from "node:path";
+import { DatabaseSync } from "node:sqlite";
 import { test } from "node:test";
 import { checkDb, makeLiveServer, startWriter } from "./helpers/live.ts";
 
@@ -68,4 +69,49 @@ test("SQLite databases in WAL and rollback-journal mode back up consistently whi
     (counts.at(-1) as number) > (counts[0] as number),
     `rows grew across backups: ${counts.join(", ")}`,
   );
+});
+
+test("a WAL database whose commits sit in its -wal only is stored again by the next incremental", async () => {
+  const s = await makeLiveServer();
+  const file = path.join(s.data, "cards.db");
+  const db = new DatabaseSync(file);
+  // No automatic checkpoint: the main file stays as it is; every commit lands in cards.db-wal.
+  db.exec(
+    "PRAGMA journal_mode=WAL; PRAGMA wal_autocheckpoint=0; CREATE TABLE c (id INTEGER PRIMARY KEY, name TEXT);",
+  );
+  db.exec("INSERT INTO c (name) VALUES ('first')");
+  // Everything in the main file: its size is the database's, as the snapshot's will be.
+  db.exec("PRAGMA wal_checkpoint(TRUNCATE)");
+  // Companion-looking names of no SQLite database are ordinary files.
+  await fs.writeFile(path.join(s.data, "notes.txt-wal"), "not a companion");
+  try {
+    const full = await s.cli(["backup", "data", "--json", "--mode", "full"]);
+    assert.equal(full.code, 0, full.stderr);
+    const mainBefore = await fs.stat(file, { bigint: true });
+    // Same size, same main file: only the -wal knows.
+    db.exec("UPDATE c SET name = 'changed' WHERE id = 1");
+    const mainAfter = await fs.stat(file, { bigint: true });
+    assert.equal(mainAfter.mtimeNs, mainBefore.mtimeNs, "the commit did not touch the main file");
+    const inc = await s.cli(["backup", "data", "--json"]);
+    assert.equal(inc.code, 0, inc.stderr);
+    const summary = JSON.parse(inc.stdout);
+    assert.equal(summary.mode, "incremental");
+    assert.equal(summary.storedFiles, 1, "the database is stored again");
+    const out = path.join(s.dir, "out");
+    const r = await s.cli(["restore", "data", "--to", out]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual((await fs.readdir(out)).sort(), ["cards.db", "notes.txt-wal"]);
+    const copy = new DatabaseSync(path.join(out, "cards.db"), { readOnly: true });
+    assert.deepEqual(
+      copy
+        .prepare("SELECT name FROM c ORDER BY id")
+        .all()
+        .map((x) => (x as { name: string }).name),
+      ["changed"],
+    );
+    copy.close();
+  } finally {
+    db.close();
+  }
+  await fs.rm(s.dir, { recursive: true, force: true });
 });
