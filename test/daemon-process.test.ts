@@ -200,3 +200,57 @@ sets:
   assert.equal(st.sets[0].backups.count, 2);
   assert.equal(st.sets[0].lastRun.trigger, "catch-up");
 });
+
+test("real daemon: SIGTERM aborts a run that outlives --stop-timeout, records it, keeps nothing partial", async () => {
+  const dir = await tempDir("bsched-daemon-abort-");
+  dirs.push(dir);
+  await fs.mkdir(path.join(dir, "srv", "Data"), { recursive: true });
+  await fs.writeFile(path.join(dir, "srv", "Data", "db.dat"), "x");
+  const config = path.join(dir, "bsched.yaml");
+  // The set's before-hook keeps the run busy for longer than the stop bound.
+  await fs.writeFile(
+    config,
+    `server:
+  root: srv
+  timezone: UTC
+sets:
+  data:
+    letter: D
+    source: Data
+    frequency: daily
+    time: "04:00"
+    hooks: { before: "sleep 4" }
+`,
+  );
+  const slot = new Date();
+  slot.setUTCDate(slot.getUTCDate() + 1);
+  slot.setUTCHours(4, 0, 0, 0);
+  const child = spawn(process.execPath, [BIN, "daemon", "--config", config, "--stop-timeout", "1"], {
+    cwd: dir,
+    env: {
+      ...process.env,
+      BSCHED_CONFIG: undefined,
+      BSCHED_TEST_CLOCK_OFFSET_MS: String(slot.getTime() - 1000 - Date.now()),
+    },
+    stdio: ["ignore", "ignore", "pipe"],
+  });
+  children.push(child);
+  let stderr = "";
+  child.stderr?.on("data", (d) => {
+    stderr += d;
+  });
+  const exited = new Promise<number | null>((r) => child.on("close", (c) => r(c)));
+  while (!stderr.includes('"backup started"')) {
+    if (child.exitCode !== null) throw new Error(stderr);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  child.kill("SIGTERM");
+  assert.equal(await exited, 1, stderr);
+  assert.match(stderr, /running backups aborted/);
+  const hist = await runCli(["history", "--json", "--config", config], { cwd: dir });
+  const [run] = JSON.parse(hist.stdout);
+  assert.equal(run.status, "aborted");
+  assert.match(run.error, /did not finish within 1 s/);
+  const left = await fs.readdir(path.join(dir, "srv", "Backup")).catch(() => [] as string[]);
+  assert.deepEqual(left, [], "no backup, no temporary folder, no set lock of ours");
+});

@@ -63,7 +63,7 @@ function openOrRebuild(config: Config, clock: Clock, log: Log): Promise<Catalog>
   }
 }
 
-/** Remove this process's temporary backup folders (an aborted run's), so nothing partial stays. */
+/** Remove this process's temporary backup folders and set locks (an aborted run's), so nothing partial stays. */
 async function removeOwnTemps(config: Config): Promise<string[]> {
   const removed: string[] = [];
   const folders = new Set([...config.sets.values()].map((s) => s.folder));
@@ -74,6 +74,18 @@ async function removeOwnTemps(config: Config): Promise<string[]> {
       if (m?.[1] && isBackupName(m[1]) && Number(m[2]) === process.pid) {
         await fsp.rm(path.join(folder, n), { recursive: true, force: true });
         removed.push(path.join(folder, n));
+      }
+      // The aborted run's set lock: ours, so released here rather than left to go stale.
+      if (/^\.bsched-.+\.lock$/.test(n)) {
+        const file = path.join(folder, n);
+        const pid = await fsp
+          .readFile(file, "utf8")
+          .then((t) => JSON.parse(t).pid as number)
+          .catch(() => undefined);
+        if (pid === process.pid) {
+          await fsp.rm(file, { force: true });
+          removed.push(file);
+        }
       }
     }
   }
@@ -115,7 +127,13 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
         // A manual `bsched backup` (or prune) of the set holds its lock: wait for it, not fail.
         for (let attempt = 1; ; attempt++) {
           try {
-            return await runBackup({ set, timezone, clock });
+            return await runBackup({
+              set,
+              timezone,
+              clock,
+              onLog: (line) => log.info({ set: set.id }, line),
+              onWarning: (w) => log.warn({ set: set.id, path: w.path, code: w.code }, w.message),
+            });
           } catch (e) {
             const locked = e instanceof BschedError && e.code === "LOCKED";
             if (!locked || attempt >= LOCKED_RETRIES || stopping.signal.aborted) throw e;
@@ -175,7 +193,6 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
     process.on("SIGHUP", onHup);
     log.info(
       {
-        pid: process.pid,
         state: config.state,
         config: config.file,
         timezone: config.timezone,
