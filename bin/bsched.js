@@ -2,6 +2,7 @@
 // Entry point: bsched runs its TypeScript sources directly (Node strips the types).
 import { spawnSync } from "node:child_process";
 import module from "node:module";
+import v8 from "node:v8";
 
 const [major, minor] = process.versions.node.split(".").map(Number);
 if (major < 22 || (major === 22 && minor < 15)) {
@@ -23,5 +24,8 @@ if (!process.features.typescript) {
   process.exit(r.status ?? 1);
 }
 module.enableCompileCache?.();
+// Keep V8's young generation at its small initial size: left to grow, it added ~40 MB of peak
+// memory over a backup of 20,000 files for no measurable speed (test/large.test.ts, < 150 MB).
+v8.setFlagsFromString("--semi-space-growth-factor=1");
 const { main } = await import("../src/cli/main.ts");
 process.exitCode = await main(process.argv);

@@ -13,6 +13,9 @@ const ODD_NAMES = [
   "é 漢字 ✓.txt",
   "tab\there",
   "*?[glob]",
+  "back\\slash",
+  "emoji 🦀",
+  "\u00e9 vs e\u0301",
 ];
 
 async function setTime(p: string, when: Date): Promise<void> {
