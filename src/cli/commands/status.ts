@@ -1,7 +1,7 @@
 import fs from "node:fs/promises";
 import path from "node:path";
 import type { Command } from "commander";
-import { openCatalog } from "../../catalog/reconcile.ts";
+import { openCatalog, reconcile } from "../../catalog/reconcile.ts";
 import { loadConfig } from "../../config/load.ts";
 import { DAEMON_LOCK } from "../../daemon/daemon.ts";
 import { listFolder } from "../../destination/local/folder.ts";
@@ -38,6 +38,8 @@ export function registerStatus(program: Command, exit: ExitBox): void {
         } catch {}
         const catalog = openCatalog(config);
         try {
+          // The folders are the truth: bring the catalog in line before reporting from it.
+          await reconcile(catalog, config);
           const sets = [];
           for (const set of config.sets.values()) {
             const { backups } = await listFolder(set.folder, set.letter, set.id);
