@@ -43,7 +43,9 @@ export function registerDemo(program: Command, exit: ExitBox): void {
         say(`config: ${configFile}`);
         say(`backups go to: ${config.backupFolder}`);
 
-        const app = spawn(process.execPath, [APP, root], { stdio: ["ignore", "inherit", "inherit"] });
+        const app = spawn(process.execPath, [...process.execArgv, APP, root], {
+          stdio: ["ignore", "inherit", "inherit"],
+        });
         const appExited = new Promise<void>((resolve) => app.on("exit", () => resolve()));
         say("demo server: writing card swipes, punches and video events (4 per second)");
         const plan = Object.entries(DEMO_SCHEDULE)
