@@ -178,6 +178,11 @@ const BAD: { name: string; yaml: string; expect: RegExp[] }[] = [
     expect: [/sets\.data\.folder/, /backups/, /absolute/],
   },
   {
+    name: "backup folder inside the source",
+    yaml: GOOD.replace("timezone: UTC", "timezone: UTC\n  backupFolder: Data/Backup"),
+    expect: [/sets\.data/, /Data\/Backup lies inside the source folder/, /outside/],
+  },
+  {
     name: "missing root",
     yaml: "server:\n  timezone: UTC\nsets: {}\n",
     expect: [/server\.root/, /missing/],

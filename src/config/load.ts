@@ -114,6 +114,12 @@ function describeIssues(error: z.ZodError, doc: unknown): string {
     .join("\n");
 }
 
+/** True when `child` is `parent` or lies under it (paths already absolute and normalized). */
+function isInside(child: string, parent: string): boolean {
+  const rel = path.relative(parent, child);
+  return rel === "" || (rel !== ".." && !rel.startsWith(`..${path.sep}`) && !path.isAbsolute(rel));
+}
+
 function resolveConfig(raw: RawConfig, file: string): Config {
   const base = path.dirname(file);
   const root = path.resolve(base, raw.server.root);
@@ -125,12 +131,26 @@ function resolveConfig(raw: RawConfig, file: string): Config {
     if (s.frequency === "weekly") day = s.day ?? "sunday";
     else if (s.frequency === "monthly")
       day = s.day === undefined ? 1 : s.day === "last" ? "last" : Number(s.day);
+    const source = path.resolve(root, s.source);
+    const folder = s.folder === "default" ? backupFolder : path.resolve(s.folder);
+    if (isInside(folder, source)) {
+      throw new BschedError(
+        "CONFIG_INVALID",
+        `${file}: sets.${id}: the backup folder ${folder} lies inside the source folder ${source}; each backup would copy the ones before it`,
+        {
+          hint:
+            s.folder === "default"
+              ? "set server.backupFolder, or this set's folder, to a folder outside the source"
+              : `set sets.${id}.folder to a folder outside ${source}`,
+        },
+      );
+    }
     sets.set(id, {
       id,
       letter: s.letter,
-      source: path.resolve(root, s.source),
+      source,
       automatic: s.automatic,
-      folder: s.folder === "default" ? backupFolder : path.resolve(s.folder),
+      folder,
       type: s.type,
       mode: s.mode,
       frequency: s.frequency,
