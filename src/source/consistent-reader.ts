@@ -2,13 +2,14 @@ import type { BigIntStats } from "node:fs";
 import fs from "node:fs/promises";
 import path from "node:path";
 import type { Entry, Warning } from "../core/types.ts";
-import { changedSince, openSource } from "./consistent.ts";
+import { changedSince, openSource, readSmallSync } from "./consistent.ts";
 import type { OpenedSource, SourceReader } from "./reader.ts";
 import type { ScanResult } from "./scan.ts";
 import { isSetLockName } from "./setlock.ts";
 import {
   hasSqliteHeader,
   type SnapshotResult,
+  SQLITE_HEADER,
   snapshotSqlite,
   sqliteChangeKey,
   withSqliteKeys,
@@ -48,7 +49,15 @@ export function consistentReader(
 ): SourceReader {
   let seq = 0;
   let made = false;
+  // A re-read (the writer's retry) must not repeat the warning.
+  const copiedRaw = new Set<string>();
   return {
+    // A database is never read in place: it goes through open() and its snapshot.
+    readSmall: (entry) =>
+      readSmallSync(
+        path.join(root, entry.path),
+        (d) => !(d.length >= 100 && d.subarray(0, 16).equals(SQLITE_HEADER)),
+      ),
     async open(entry): Promise<OpenedSource> {
       const abs = path.join(root, entry.path);
       const { fh, st } = await openSource(abs);
@@ -73,11 +82,14 @@ export function consistentReader(
         opts.onSnapshot?.(entry, snapped);
       } catch (e) {
         await fs.rm(copy, { force: true });
-        opts.warn?.({
-          path: entry.path,
-          code: "SQLITE_COPIED_RAW",
-          message: `has a SQLite header but SQLite could not copy it (${(e as Error).message}); copied byte for byte instead`,
-        });
+        if (!copiedRaw.has(entry.path)) {
+          copiedRaw.add(entry.path);
+          opts.warn?.({
+            path: entry.path,
+            code: "SQLITE_COPIED_RAW",
+            message: `has a SQLite header but SQLite could not copy it (${(e as Error).message}); copied byte for byte instead`,
+          });
+        }
         const raw = await openSource(abs);
         return { ...raw, changed: () => changedSince(raw.fh, raw.st), close: () => raw.fh.close() };
       }

@@ -2,7 +2,7 @@ import type { BigIntStats } from "node:fs";
 import type { FileHandle } from "node:fs/promises";
 import path from "node:path";
 import type { Entry } from "../core/types.ts";
-import { changedSince, openSource } from "./consistent.ts";
+import { changedSince, openSource, readSmallSync, type SmallRead } from "./consistent.ts";
 
 /** An open source file, ready to be read once from offset 0. */
 export interface OpenedSource {
@@ -20,6 +20,8 @@ export interface OpenedSource {
  */
 export interface SourceReader {
   open(entry: Entry): Promise<OpenedSource>;
+  /** A small file read whole, synchronously, when it can be read in place; else undefined (use open). */
+  readSmall?(entry: Entry): SmallRead | undefined;
 }
 
 export function plainReader(root: string): SourceReader {
@@ -28,5 +30,6 @@ export function plainReader(root: string): SourceReader {
       const { fh, st } = await openSource(path.join(root, entry.path));
       return { fh, st, changed: () => changedSince(fh, st), close: () => fh.close() };
     },
+    readSmall: (entry) => readSmallSync(path.join(root, entry.path), () => true),
   };
 }

@@ -1,4 +1,5 @@
-import { constants as C } from "node:fs";
+import { createHash } from "node:crypto";
+import { constants as C, closeSync, fchmodSync, futimesSync, openSync, writeSync } from "node:fs";
 import fs from "node:fs/promises";
 import path from "node:path";
 import { errnoCode } from "../core/errors.ts";
@@ -7,7 +8,7 @@ import { copyAndHash } from "../platform/copy.ts";
 import { forEachLimit } from "../platform/fsutil.ts";
 import { nsToSeconds } from "../platform/times.ts";
 import { FILES_DIR } from "../snapshot/manifest.ts";
-import { refreshEntry } from "../source/consistent.ts";
+import { refreshEntry, SMALL_FILE_MAX, type SmallRead } from "../source/consistent.ts";
 import type { SourceReader } from "../source/reader.ts";
 import { retryWhileChanged } from "./retry.ts";
 import { type BackupWriter, isSkippableReadError, type WriteJob, type WriteResult } from "./types.ts";
@@ -34,6 +35,9 @@ export async function storeFile(
   dest: string,
   onBytes?: (n: number) => void,
 ): Promise<StoredFile> {
+  const small =
+    (entry.size ?? Number.POSITIVE_INFINITY) <= SMALL_FILE_MAX ? reader.readSmall?.(entry) : undefined;
+  if (small) return storeSmall(small, entry, dest, onBytes);
   const src = await reader.open(entry);
   try {
     const out = await fs.open(dest, C.O_WRONLY | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW, 0o600);
@@ -51,6 +55,23 @@ export async function storeFile(
   } finally {
     await src.close();
   }
+}
+
+/** The same for a file already read whole: synchronous calls, no thread-pool round trips. */
+function storeSmall(small: SmallRead, entry: Entry, dest: string, onBytes?: (n: number) => void): StoredFile {
+  const fresh = refreshEntry(entry, small.st);
+  const fd = openSync(dest, C.O_WRONLY | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW, 0o600);
+  try {
+    for (let off = 0; off < small.data.length; ) off += writeSync(fd, small.data, off);
+    fchmodSync(fd, fresh.mode);
+    const mtime = nsToSeconds(fresh.mtimeNs);
+    futimesSync(fd, mtime, mtime);
+  } finally {
+    closeSync(fd);
+  }
+  onBytes?.(small.data.length);
+  const sha256 = createHash("sha256").update(small.data).digest("hex");
+  return { entry: { ...fresh, size: small.data.length, sha256 }, changedWhileRead: small.changed };
 }
 
 async function makeSymlink(entry: Entry, dest: string): Promise<void> {

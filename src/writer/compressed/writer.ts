@@ -6,7 +6,7 @@ import { errnoCode } from "../../core/errors.ts";
 import type { Entry, Manifest } from "../../core/types.ts";
 import { copyAndHash, writeAll } from "../../platform/copy.ts";
 import { nsToSeconds } from "../../platform/times.ts";
-import { refreshEntry } from "../../source/consistent.ts";
+import { refreshEntry, SMALL_FILE_MAX } from "../../source/consistent.ts";
 import { type BackupWriter, isSkippableReadError, type WriteJob, type WriteResult } from "../types.ts";
 import { type Compressor, compressFrameSync, FrameWriter, paddingFrames } from "./frames.ts";
 import { renderHeader, SIZE_WIDTH } from "./header.ts";
@@ -87,9 +87,44 @@ export function compressedWriter(compressor: Compressor): BackupWriter {
       const sink = (chunk: Buffer) => frames.write(chunk);
       const storeOne = async (e: Entry) => {
         let result: Entry | undefined;
+        const settle = (fresh: Entry, size: number, sha256: string, changed: boolean, attempt: number) => {
+          if (changed && attempt < READ_ATTEMPTS) return;
+          result = { ...fresh, size, sha256, from: job.name };
+          if (changed) {
+            job.warn({
+              path: e.path,
+              code: "CHANGED_WHILE_READ",
+              message: `file kept changing while read (${READ_ATTEMPTS} tries); the last copy is kept and may be inconsistent`,
+            });
+          }
+        };
         for (let attempt = 1; attempt <= READ_ATTEMPTS && !result; attempt++) {
           let src: Awaited<ReturnType<typeof job.reader.open>>;
           try {
+            const small =
+              (e.size ?? Number.POSITIVE_INFINITY) <= SMALL_FILE_MAX ? job.reader.readSmall?.(e) : undefined;
+            if (small) {
+              // Hashed first: small.data is a shared buffer, reused by the next small read.
+              const sha256 = createHash("sha256").update(small.data).digest("hex");
+              const fresh = refreshEntry(e, small.st);
+              const size = small.data.length;
+              await frames.write(
+                memberHeader({
+                  path: e.path,
+                  type: "File",
+                  mode: fresh.mode,
+                  uid: fresh.uid,
+                  gid: fresh.gid,
+                  size,
+                  mtime: mtimeOf(fresh),
+                }),
+              );
+              await frames.write(small.data);
+              await frames.write(blockPadding(size));
+              job.onBytes(size);
+              settle(fresh, size, sha256, small.changed, attempt);
+              continue;
+            }
             src = await job.reader.open(e);
           } catch (err) {
             if (!isSkippableReadError(errnoCode(err))) throw err;
@@ -117,17 +152,7 @@ export function compressedWriter(compressor: Compressor): BackupWriter {
             );
             const r = await copyAndHash(src.fh, sink, job.onBytes, { limit: size, padTo: size });
             await frames.write(blockPadding(size));
-            const changed = r.bytes !== size || (await src.changed());
-            if (!changed || attempt === READ_ATTEMPTS) {
-              result = { ...fresh, size, sha256: r.sha256, from: job.name };
-              if (changed) {
-                job.warn({
-                  path: e.path,
-                  code: "CHANGED_WHILE_READ",
-                  message: `file kept changing while read (${READ_ATTEMPTS} tries); the last copy is kept and may be inconsistent`,
-                });
-              }
-            }
+            settle(fresh, size, r.sha256, r.bytes !== size || (await src.changed()), attempt);
           } finally {
             await src.close();
           }
