@@ -1,7 +1,7 @@
 import type { BackupResult } from "../backup/run.ts";
 import type { BackupRecord, Catalog, RunStatus, RunTrigger } from "../catalog/catalog.ts";
 import type { Config, SetConfig } from "../config/load.ts";
-import type { NotifyEvent, NotifyPayload } from "../notify/webhook.ts";
+import { type NotifyEvent, type NotifyPayload, wants } from "../notify/webhook.ts";
 import type { Clock } from "../platform/clock.ts";
 import { hostName } from "../platform/host.ts";
 import { nextRun, slotsBetween } from "../schedule/schedule.ts";
@@ -288,9 +288,7 @@ export class Scheduler {
     set: SetConfig,
     p: Partial<NotifyPayload> & { event: NotifyEvent; status: string; planned: string | null },
   ): void {
-    if (!this.deps.notify || !set.notify) return;
-    const on = set.notify.on ?? ["failure", "missed"];
-    if (!on.includes(p.event)) return;
+    if (!this.deps.notify || !wants(set.notify, p.event)) return;
     const payload: NotifyPayload = {
       tool: "bsched",
       set: set.id,
