@@ -6,7 +6,7 @@ import type { Entry, Manifest, ProgressCallback } from "../core/types.ts";
 import { type Clock, systemClock } from "../platform/clock.ts";
 import { type CopyResult, copyAndHash } from "../platform/copy.ts";
 import { forEachLimit } from "../platform/fsutil.ts";
-import { nsToSeconds } from "../platform/times.ts";
+import { utimesArg } from "../platform/times.ts";
 import type { ChainLink } from "../snapshot/chain.ts";
 import { parentOf } from "../snapshot/paths.ts";
 import { isSetLockName, lockFolder } from "../source/setlock.ts";
@@ -136,7 +136,7 @@ async function writeFile(
     const r = await fill(out);
     if (isRoot) await out.chown(e.uid, e.gid);
     await out.chmod(e.mode);
-    const t = nsToSeconds(e.mtimeNs);
+    const t = utimesArg(e.mtimeNs);
     await out.utimes(t, t);
     return r;
   } finally {
@@ -247,7 +247,7 @@ async function restoreLocked(opts: RestoreOptions): Promise<RestoreResult> {
       await fs.symlink(l.target ?? "", p);
     }
     if (isRoot) await fs.lchown(p, l.uid, l.gid).catch(() => undefined);
-    const t = nsToSeconds(l.mtimeNs);
+    const t = utimesArg(l.mtimeNs);
     await fs.lutimes(p, t, t);
   }
   // Folder metadata last and deepest first: creating entries moves a folder's mtime.
@@ -255,7 +255,7 @@ async function restoreLocked(opts: RestoreOptions): Promise<RestoreResult> {
     const p = abs(d);
     if (isRoot) await fs.chown(p, d.uid, d.gid);
     await fs.chmod(p, d.mode);
-    const t = nsToSeconds(d.mtimeNs);
+    const t = utimesArg(d.mtimeNs);
     await fs.utimes(p, t, t);
   }
   opts.onProgress?.({ ...progress, phase: "done" });

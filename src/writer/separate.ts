@@ -6,7 +6,7 @@ import { errnoCode } from "../core/errors.ts";
 import type { Entry } from "../core/types.ts";
 import { copyAndHash } from "../platform/copy.ts";
 import { forEachLimit } from "../platform/fsutil.ts";
-import { nsToSeconds } from "../platform/times.ts";
+import { utimesArg } from "../platform/times.ts";
 import { FILES_DIR } from "../snapshot/manifest.ts";
 import { refreshEntry, SMALL_FILE_MAX, type SmallRead } from "../source/consistent.ts";
 import type { SourceReader } from "../source/reader.ts";
@@ -46,7 +46,7 @@ export async function storeFile(
       const changedWhileRead = (await src.changed()) || BigInt(bytes) !== src.st.size;
       const fresh = refreshEntry(entry, src.st);
       await out.chmod(fresh.mode);
-      const mtime = nsToSeconds(fresh.mtimeNs);
+      const mtime = utimesArg(fresh.mtimeNs);
       await out.utimes(mtime, mtime);
       return { entry: { ...fresh, size: bytes, sha256 }, changedWhileRead };
     } finally {
@@ -64,7 +64,7 @@ function storeSmall(small: SmallRead, entry: Entry, dest: string, onBytes?: (n: 
   try {
     for (let off = 0; off < small.data.length; ) off += writeSync(fd, small.data, off);
     fchmodSync(fd, fresh.mode);
-    const mtime = nsToSeconds(fresh.mtimeNs);
+    const mtime = utimesArg(fresh.mtimeNs);
     futimesSync(fd, mtime, mtime);
   } finally {
     closeSync(fd);
@@ -76,7 +76,7 @@ function storeSmall(small: SmallRead, entry: Entry, dest: string, onBytes?: (n: 
 
 async function makeSymlink(entry: Entry, dest: string): Promise<void> {
   await fs.symlink(entry.target ?? "", dest);
-  const t = nsToSeconds(entry.mtimeNs);
+  const t = utimesArg(entry.mtimeNs);
   await fs.lutimes(dest, t, t);
 }
 
@@ -121,7 +121,7 @@ export const separateWriter: BackupWriter = {
     for (const d of [...job.dirs].reverse()) {
       const p = path.join(root, d.path);
       await fs.chmod(p, d.mode | 0o700);
-      const t = nsToSeconds(d.mtimeNs);
+      const t = utimesArg(d.mtimeNs);
       await fs.utimes(p, t, t);
     }
     return { stored, failed };
