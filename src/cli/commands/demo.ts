@@ -5,7 +5,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Command } from "commander";
 import { loadConfig } from "../../config/load.ts";
-import { EXIT } from "../../core/errors.ts";
+import { BschedError, EXIT } from "../../core/errors.ts";
 import { DEMO_SCHEDULE, startDemoLoop } from "../../demo/loop.ts";
 import { createDemoDatabases, demoConfigText } from "../../demo/seed.ts";
 import { systemClock } from "../../platform/clock.ts";
@@ -33,6 +33,12 @@ export function registerDemo(program: Command, exit: ExitBox): void {
         if (existsSync(configFile)) {
           say(`reusing the demo in ${dir}`);
         } else {
+          if (existsSync(root)) {
+            // A demo interrupted while it was being created (the config is written last).
+            throw new BschedError("USAGE", `${root} exists but ${configFile} does not`, {
+              hint: `remove ${dir}, or choose another folder with --dir`,
+            });
+          }
           await fs.mkdir(dir, { recursive: true });
           await createDemoDatabases(root);
           const tz = Intl.DateTimeFormat().resolvedOptions().timeZone ?? "UTC";
