@@ -11,7 +11,11 @@ import { diffTrees, snapshotTree } from "./helpers/tree.ts";
  * Start a backup that stops dead after `files` stored files (the BSCHED_TEST_PAUSE_AFTER_FILES
  * fault-injection hook of src/backup/run.ts), then kill -9 it there.
  */
-async function backupKilledMidway(s: TestServer, files: number): Promise<void> {
+async function backupKilledMidway(
+  s: TestServer,
+  files: number,
+  whilePaused?: () => Promise<void>,
+): Promise<void> {
   const child = spawn(process.execPath, [BIN, "backup", "data", "--config", s.config], {
     cwd: s.dir,
     env: { ...process.env, BSCHED_CONFIG: undefined, BSCHED_TEST_PAUSE_AFTER_FILES: String(files) },
@@ -28,7 +32,11 @@ async function backupKilledMidway(s: TestServer, files: number): Promise<void> {
     });
     child.on("close", () => reject(new Error(`backup ended before pausing: ${stderr}`)));
   });
-  child.kill("SIGKILL");
+  try {
+    await whilePaused?.();
+  } finally {
+    child.kill("SIGKILL");
+  }
   const end = await closed;
   assert.equal(end.signal, "SIGKILL");
 }
@@ -118,5 +126,42 @@ test("a folder named like a backup but without a manifest is ignored by list and
   assert.match(l.stderr, /not a complete backup/);
   const inc = await s.backup();
   assert.equal(inc.parent, full.name);
+  await fs.rm(s.dir, { recursive: true, force: true });
+});
+
+test("two backups of one set never overlap: the second is refused with LOCKED naming the first", async () => {
+  const s = await makeServer();
+  await fillSource(s, 10, "v1");
+  await backupKilledMidway(s, 3, async () => {
+    const r = await s.cli(["backup", "data", "--json"]);
+    assert.equal(r.code, 1, r.stderr);
+    assert.equal(JSON.parse(r.stdout).error.code, "LOCKED");
+    assert.match(r.stderr, /locked by backup of set data \(pid \d+/);
+  });
+  const ok = await s.backup();
+  assert.equal(ok.mode, "full");
+  await fs.rm(s.dir, { recursive: true, force: true });
+});
+
+test("an incremental whose parent chain was damaged by hand falls back to a full, with a warning", async () => {
+  const s = await makeServer();
+  await fillSource(s, 3, "v1");
+  const full = await s.backup();
+  await fs.writeFile(path.join(s.data, "new"), "n");
+  const inc = await s.backup();
+  await fs.rm(path.join(s.backups, full.name), { recursive: true });
+  const r = await s.cli(["backup", "data", "--json"]);
+  assert.equal(r.code, 3, r.stderr);
+  const b = JSON.parse(r.stdout);
+  assert.equal(b.mode, "full");
+  assert.match(r.stderr, new RegExp(`${inc.name}.*full backup instead`));
+  const snap = await snapshotTree(s.data);
+  const out = path.join(s.dir, "out");
+  const rr = await s.cli(["restore", "data", "--to", out]);
+  assert.equal(rr.code, 0, rr.stderr);
+  assert.deepEqual(diffTrees(snap, await snapshotTree(out)), []);
+  const missing = await s.cli(["restore", "data", "--to", out, "--backup", "D_2000_01_01_00_00_00"]);
+  assert.equal(missing.code, 1);
+  assert.match(missing.stderr, /no backup D_2000_01_01_00_00_00/);
   await fs.rm(s.dir, { recursive: true, force: true });
 });
