@@ -39,7 +39,7 @@ export async function readSelfExtractingHeader(file: string): Promise<ParsedHead
 async function* decompressed(file: string, h: ParsedHeader): AsyncGenerator<Buffer> {
   const raw = createReadStream(file, { start: h.payloadOffset, highWaterMark: READ_CHUNK });
   if (h.compressor === "gzip") {
-    yield* raw.pipe(zlib.createGunzip());
+    yield* raw.pipe(zlib.createGunzip({ chunkSize: 1 << 20 }));
     return;
   }
   const splitter = new ZstdFrameSplitter();
@@ -47,7 +47,7 @@ async function* decompressed(file: string, h: ParsedHeader): AsyncGenerator<Buff
   try {
     for await (const chunk of raw) {
       for (const frame of splitter.push(chunk as Buffer)) {
-        const out = zstdDecompress(frame);
+        const out = zstdDecompress(frame, { chunkSize: 1 << 20 });
         out.catch(() => undefined); // rejections surface when awaited in order, not as unhandled
         queue.push(out);
         while (queue.length >= FRAMES_IN_FLIGHT) yield await (queue.shift() as Promise<Buffer>);
