@@ -253,4 +253,21 @@ sets:
   assert.match(run.error, /did not finish within 1 s/);
   const left = await fs.readdir(path.join(dir, "srv", "Backup")).catch(() => [] as string[]);
   assert.deepEqual(left, [], "no backup, no temporary folder, no set lock of ours");
+
+  // The slot is not lost: the next start runs it once.
+  await fs.writeFile(config, (await fs.readFile(config, "utf8")).replace(/ {4}hooks:.*\n/, ""));
+  const d = startDaemon(config, dir, slot.getTime() + 60_000 - Date.now());
+  await d.waitLog("the last run was aborted: its slot is due again");
+  const done = await d.waitLog("backup finished");
+  d.child.kill("SIGTERM");
+  assert.equal(await d.exited, 0);
+  const again = JSON.parse((await runCli(["history", "--json", "--config", config], { cwd: dir })).stdout);
+  assert.deepEqual(
+    again.map((r: { trigger: string; status: string; planned: string }) => [r.trigger, r.status, r.planned]),
+    [
+      ["catch-up", "ok", slot.toISOString()],
+      ["schedule", "aborted", slot.toISOString()],
+    ],
+  );
+  assert.deepEqual(await fs.readdir(path.join(dir, "srv", "Backup")), [done.backup]);
 });

@@ -61,6 +61,8 @@ export class Scheduler {
   private config: Config;
   private readonly deps: SchedulerDeps;
   private readonly handled = new Map<string, Date>();
+  /** Sets whose last run was aborted: their due slot is a catch-up, not an ordinary run. */
+  private readonly retry = new Set<string>();
   private readonly queue: Job[] = [];
   private readonly running = new Map<string, Promise<void>>();
   private readonly runIds = new Map<string, number>();
@@ -114,8 +116,16 @@ export class Scheduler {
     let h = this.handled.get(set.id);
     if (h) return h;
     const mark = this.deps.catalog.lastPlanned(set.id);
-    if (mark) h = new Date(mark);
-    else {
+    if (mark) {
+      h = new Date(mark);
+      const last = this.deps.catalog.runs({ set: set.id, limit: 1 })[0];
+      if (last?.status === "aborted" && last.planned === mark) {
+        // The slot's run was cut short (daemon killed or stopped mid-run): not done, so due again.
+        h = new Date(h.getTime() - 1);
+        this.retry.add(set.id);
+        this.deps.log.warn({ set: set.id, planned: mark }, "the last run was aborted: its slot is due again");
+      }
+    } else {
       // First time this set is scheduled: nothing before now was ever due.
       h = now;
       this.deps.catalog.markPlanned(set.id, now.toISOString());
@@ -136,7 +146,8 @@ export class Scheduler {
       if (count === 0 || !newest) continue;
       this.handled.set(set.id, newest);
       const late = now.getTime() - newest.getTime() > (this.deps.lateMs ?? 600_000);
-      if (count === 1 && !late) {
+      const retried = this.retry.delete(set.id);
+      if (count === 1 && !late && !retried) {
         this.enqueue({ set: set.id, planned: newest, trigger: "schedule", slots: 1 });
         continue;
       }
