@@ -115,3 +115,15 @@ test("a WAL database whose commits sit in its -wal only is stored again by the n
   }
   await fs.rm(s.dir, { recursive: true, force: true });
 });
+
+test("backing up a database no one has open leaves its folder as it was (no -wal/-shm left behind)", async () => {
+  const s = await makeLiveServer();
+  const db = new DatabaseSync(path.join(s.data, "closed.db"));
+  db.exec("PRAGMA journal_mode=WAL; CREATE TABLE t (x); INSERT INTO t VALUES (1);");
+  db.close();
+  assert.deepEqual(await fs.readdir(s.data), ["closed.db"]);
+  const r = await s.cli(["backup", "data", "--json"]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.deepEqual(await fs.readdir(s.data), ["closed.db"]);
+  await fs.rm(s.dir, { recursive: true, force: true });
+});

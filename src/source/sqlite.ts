@@ -2,6 +2,7 @@ import { type BigIntStats, closeSync, fstatSync, openSync, readSync } from "node
 import fs, { type FileHandle } from "node:fs/promises";
 import path from "node:path";
 import { backup, DatabaseSync } from "node:sqlite";
+import { pathToFileURL } from "node:url";
 import { errnoCode } from "../core/errors.ts";
 import type { Entry } from "../core/types.ts";
 
@@ -44,17 +45,21 @@ export interface SnapshotResult {
 /**
  * Copy a live SQLite database to `dest` with SQLite's online backup API. The copy is one read
  * transaction: a consistent point in time in WAL and rollback-journal modes, whatever the
- * application commits meanwhile. The source is opened read-only so that closing our connection
- * never checkpoints or deletes the application's WAL; a read-write connection is the fallback
- * (e.g. a hot journal left by a crash must be rolled back before anything can be read).
+ * application commits meanwhile.
+ *
+ * The connection is read-write but never creates a file (URI `mode=rw`): like any SQLite
+ * client it may then have to recover what a crashed application left (roll back a hot journal),
+ * and when no one else has the database open it removes on close the `-wal`/`-shm` files it had
+ * to create. A read-only connection would leave those behind in the source folder, and cannot
+ * recover; it is the fallback for a database bsched may only read.
  */
 export async function snapshotSqlite(abs: string, dest: string): Promise<SnapshotResult> {
   try {
-    return await snapshotWith(abs, dest, true);
+    return await snapshotWith(`${pathToFileURL(abs).href}?mode=rw`, dest, false);
   } catch (first) {
     await fs.rm(dest, { force: true });
     try {
-      return await snapshotWith(abs, dest, false);
+      return await snapshotWith(abs, dest, true);
     } catch {
       throw first;
     }
@@ -78,8 +83,8 @@ function headerStat(abs: string): BigIntStats | undefined {
   }
 }
 
-async function snapshotWith(abs: string, dest: string, readOnly: boolean): Promise<SnapshotResult> {
-  const db = new DatabaseSync(abs, { readOnly, timeout: BUSY_TIMEOUT_MS });
+async function snapshotWith(location: string, dest: string, readOnly: boolean): Promise<SnapshotResult> {
+  const db = new DatabaseSync(location, { readOnly, timeout: BUSY_TIMEOUT_MS });
   try {
     // Our own read transaction first: taking it waits out a committing writer through the busy
     // timeout, and the backup step then copies inside it (SQLite only opens one if none is open).
