@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
 import fs from "node:fs/promises";
 import path from "node:path";
 import { test } from "node:test";
@@ -51,10 +52,12 @@ test("hooks: a failing before aborts the run with nothing written, and after sti
   assert.equal(JSON.parse(r.stdout).error.code, "HOOK_FAILED");
   assert.deepEqual(await backupsIn(s.backups), [], "no backup and no temporary folder");
   assert.match(await fs.readFile(log, "utf8"), /^after phase=after set=data backup= status=failure/);
-  await fs.rm(path.join(s.data, ".bsched-lock")).then(
-    () => assert.fail("the set lock must be released"),
-    () => undefined,
+  await assert.rejects(
+    fs.lstat(path.join(s.data, ".bsched-lock")),
+    { code: "ENOENT" },
+    "the set lock is released",
   );
+
   await fs.rm(probe.dir, { recursive: true, force: true });
   await fs.rm(s.dir, { recursive: true, force: true });
 });
@@ -91,5 +94,27 @@ test("hooks: a failing after keeps the backup and exits 3 with a warning", async
   assert.deepEqual(await backupsIn(s.backups), [summary.name]);
   const manifest = await fs.readFile(path.join(summary.path, "manifest.json"), "utf8");
   assert.doesNotMatch(manifest, /HOOK_FAILED/, "the backup's own manifest is about its content only");
+  await fs.rm(s.dir, { recursive: true, force: true });
+});
+
+test("hooks: after is told 'warnings' when the backup had some; a service a hook leaves running is not waited for", async () => {
+  const probe = await makeLiveServer();
+  const log = path.join(probe.dir, "hooks.log");
+  const pidFile = path.join(probe.dir, "service.pid");
+  const s = await makeLiveServer({
+    setExtra: `    hooks:\n      after: ${JSON.stringify(`${recorder(log, "after")}; sleep 60 & echo $! > '${pidFile}'`)}\n`,
+  });
+  await fs.writeFile(path.join(s.data, "a.txt"), "a");
+  // A FIFO is skipped with a warning: the run ends with warnings.
+  await new Promise<void>((resolve, reject) =>
+    execFile("mkfifo", [path.join(s.data, "pipe")], (e) => (e ? reject(e) : resolve())),
+  );
+  const r = await s.cli(["backup", "data", "--json"]);
+  assert.equal(r.code, 3, r.stderr);
+  assert.match(await fs.readFile(log, "utf8"), /status=warnings/);
+  const pid = Number(await fs.readFile(pidFile, "utf8"));
+  assert.equal(isAlive(pid), true, "the backup ended while the hook's background service still runs");
+  process.kill(pid, "SIGKILL");
+  await fs.rm(probe.dir, { recursive: true, force: true });
   await fs.rm(s.dir, { recursive: true, force: true });
 });
