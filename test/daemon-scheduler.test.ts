@@ -380,3 +380,17 @@ describe("a run cut short", () => {
     assert.equal(h.calls.length + h2.calls.length, 1, "done now: not again");
   });
 });
+
+test("reload: a set that becomes automatic starts from the reload, not from an old mark", async () => {
+  const catalog = memoryCatalog();
+  catalog.markPlanned("data", "2026-01-01T04:00:00.000Z"); // scheduled long ago, then set to `now`
+  const clock = new FakeClock("2026-03-01T10:00:00.000Z");
+  const h = harness(config([set("data", { frequency: "now" })]), clock, { catalog });
+  await h.at("2026-03-01T10:00:00.000Z");
+  h.sched.reload(config([set("data")]));
+  await h.at("2026-03-01T10:00:01.000Z");
+  assert.equal(h.calls.length, 0);
+  await h.at("2026-03-02T04:00:00.000Z");
+  await h.sched.idle();
+  assert.equal(h.calls.length, 1);
+});

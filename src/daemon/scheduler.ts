@@ -334,7 +334,7 @@ export class Scheduler {
         before.time === set.time &&
         old.timezone === config.timezone;
       const h = this.handled.get(set.id);
-      if (!same && h && h.getTime() < now.getTime()) {
+      if (!same && (!h || h.getTime() < now.getTime())) {
         // Slots a new schedule would have had before it existed were never due.
         this.handled.set(set.id, now);
         this.deps.catalog.markPlanned(set.id, now.toISOString());
