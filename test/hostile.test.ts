@@ -167,3 +167,29 @@ test("a `from` naming a backup outside the chain, or a path, is refused", async 
   await expectRefused(h, b.name, /damaged or foreign manifest/, "MANIFEST_INVALID");
   await cleanup(h);
 });
+
+test("a symlink planted inside a backup's files/ folder is not read through", async () => {
+  const h = await setup();
+  await fs.mkdir(path.join(h.s.data, "sub"));
+  await fs.writeFile(path.join(h.s.data, "sub/secret"), "the backed-up content");
+  const b = await h.s.backup();
+  // The attacker swaps the stored folder for a link to a folder holding another "secret".
+  await fs.writeFile(path.join(h.outside, "secret"), "a file from outside the backup");
+  const stored = path.join(h.s.backups, b.name, "files/sub");
+  await fs.rm(stored, { recursive: true });
+  await fs.symlink(h.outside, stored);
+  const r = await h.s.cli(["restore", "data", "--to", h.target]);
+  assert.equal(r.code, 1, r.stderr);
+  assert.match(r.stderr, /sub\/secret/);
+  const restored = await fs.readFile(path.join(h.target, "sub/secret"), "utf8").catch(() => "(absent)");
+  assert.notEqual(
+    restored,
+    "a file from outside the backup",
+    "content from outside the backup is not restored",
+  );
+  assert.deepEqual(await listAll(h.outside), ["secret"], "and nothing was written there");
+  const v = await h.s.cli(["verify", "data"]);
+  assert.equal(v.code, 1);
+  assert.match(v.stderr, /sub\/secret/);
+  await cleanup(h);
+});

@@ -121,3 +121,23 @@ export async function forEachLimit<T>(
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
   if (failed !== undefined) throw failed;
 }
+
+/**
+ * Open `rel` (a checked relative path) under `root` for reading, refusing a symlink at any
+ * step: backup folders are untrusted input, and a folder swapped for a link would make a
+ * restore or verify read from elsewhere. `realDirs` remembers folders already checked.
+ */
+export async function openBeneath(root: string, rel: string, realDirs: Set<string>): Promise<fs.FileHandle> {
+  let dir = root;
+  for (const part of rel.split("/").slice(0, -1)) {
+    dir = path.join(dir, part);
+    if (realDirs.has(dir)) continue;
+    if (!(await fs.lstat(dir)).isDirectory()) {
+      throw Object.assign(new Error(`${dir} is not a folder (a link or file stands in its place)`), {
+        code: "ELOOP",
+      });
+    }
+    realDirs.add(dir);
+  }
+  return fs.open(path.join(root, rel), C.O_RDONLY | C.O_NOFOLLOW);
+}

@@ -5,12 +5,12 @@ import { BschedError, errnoCode } from "../core/errors.ts";
 import type { Entry, Manifest, ProgressCallback } from "../core/types.ts";
 import { type Clock, systemClock } from "../platform/clock.ts";
 import { type CopyResult, copyAndHash } from "../platform/copy.ts";
-import { forEachLimit } from "../platform/fsutil.ts";
+import { forEachLimit, openBeneath } from "../platform/fsutil.ts";
 import { utimesArg } from "../platform/times.ts";
 import type { ChainLink } from "../snapshot/chain.ts";
+import { FILES_DIR } from "../snapshot/manifest.ts";
 import { parentOf } from "../snapshot/paths.ts";
 import { isSetLockName, lockFolder } from "../source/setlock.ts";
-import { storedPath } from "../writer/separate.ts";
 import { forEachPayloadFile, hashStream } from "./from-payload.ts";
 
 export interface RestoreOptions {
@@ -196,11 +196,12 @@ async function restoreLocked(opts: RestoreOptions): Promise<RestoreResult> {
     }
   };
   const fromSeparate = files.filter((e) => linkByName.get(e.from as string)?.header.type !== "compressed");
+  const realDirs = new Set<string>();
   await forEachLimit(fromSeparate, opts.concurrency ?? 8, async (e) => {
     const from = linkByName.get(e.from as string) as ChainLink;
     let input: fs.FileHandle;
     try {
-      input = await fs.open(storedPath(from.path, e.path), C.O_RDONLY | C.O_NOFOLLOW);
+      input = await openBeneath(path.join(from.path, FILES_DIR), e.path, realDirs);
     } catch (err) {
       problems.push({
         path: e.path,

@@ -1,17 +1,15 @@
-import { constants as C } from "node:fs";
 import fs from "node:fs/promises";
 import path from "node:path";
 import { errnoCode } from "../core/errors.ts";
 import type { Entry, ProgressCallback } from "../core/types.ts";
 import { loadLink, readManifest } from "../destination/local/folder.ts";
 import { type CopyResult, copyAndHash } from "../platform/copy.ts";
-import { forEachLimit } from "../platform/fsutil.ts";
+import { forEachLimit, openBeneath } from "../platform/fsutil.ts";
 import { hashStream } from "../restore/from-payload.ts";
 import { resolveChain } from "../snapshot/chain.ts";
-import { digestOf, MANIFEST_FILE } from "../snapshot/manifest.ts";
+import { digestOf, FILES_DIR, MANIFEST_FILE } from "../snapshot/manifest.ts";
 import { forEachMember, payloadDigest, readSelfExtractingHeader } from "../writer/compressed/reader.ts";
 import { selfExtractingName } from "../writer/compressed/writer.ts";
-import { storedPath } from "../writer/separate.ts";
 
 export interface VerifyProblem {
   backup: string;
@@ -85,10 +83,10 @@ export async function verifyBackups(
       await verifyPayload(ref.path, name, own, problems, compare, counted, onBytes);
       continue;
     }
+    const realDirs = new Set<string>();
     await forEachLimit(own, 4, async (e) => {
-      const p = storedPath(ref.path, e.path);
       try {
-        const fh = await fs.open(p, C.O_RDONLY | C.O_NOFOLLOW);
+        const fh = await openBeneath(path.join(ref.path, FILES_DIR), e.path, realDirs);
         try {
           compare(e, await copyAndHash(fh, undefined, onBytes));
         } finally {
