@@ -2,7 +2,6 @@ import { createHash } from "node:crypto";
 import { constants as C, closeSync, fchmodSync, futimesSync, openSync, writeSync } from "node:fs";
 import fs from "node:fs/promises";
 import path from "node:path";
-import { errnoCode } from "../core/errors.ts";
 import type { Entry } from "../core/types.ts";
 import { copyAndHash } from "../platform/copy.ts";
 import { forEachLimit } from "../platform/fsutil.ts";
@@ -11,7 +10,7 @@ import { FILES_DIR } from "../snapshot/manifest.ts";
 import { refreshEntry, SMALL_FILE_MAX, type SmallRead } from "../source/consistent.ts";
 import type { SourceReader } from "../source/reader.ts";
 import { retryWhileChanged } from "./retry.ts";
-import { type BackupWriter, isSkippableReadError, type WriteJob, type WriteResult } from "./types.ts";
+import { type BackupWriter, skipUnreadable, type WriteJob, type WriteResult } from "./types.ts";
 
 const COPY_CONCURRENCY = 8;
 
@@ -105,13 +104,7 @@ export const separateWriter: BackupWriter = {
           });
         }
       } catch (err) {
-        if (!isSkippableReadError(errnoCode(err))) throw err;
-        failed.add(e.path);
-        job.warn({
-          path: e.path,
-          code: errnoCode(err) === "ENOENT" ? "VANISHED" : "UNREADABLE",
-          message: (err as Error).message,
-        });
+        skipUnreadable(job, failed, e.path, err);
         await fs.rm(dest, { force: true });
       }
       job.onFile(e);

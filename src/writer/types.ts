@@ -37,6 +37,17 @@ export interface BackupWriter {
   finish(job: WriteJob, manifest: Manifest, manifestText: string): Promise<void>;
 }
 
+/**
+ * A file that could not be read: a warning and a failed file when the error is one a run goes
+ * on after (gone, permission denied…), else the error is thrown and the run fails.
+ */
+export function skipUnreadable(job: WriteJob, failed: Set<string>, path: string, err: unknown): void {
+  const code = (err as NodeJS.ErrnoException)?.code;
+  if (!isSkippableReadError(code)) throw err;
+  failed.add(path);
+  job.warn({ path, code: code === "ENOENT" ? "VANISHED" : "UNREADABLE", message: (err as Error).message });
+}
+
 /** Read errors that make a file a warning, not a failed run. */
 export function isSkippableReadError(code: string | undefined): boolean {
   return code === "ENOENT" || code === "EACCES" || code === "EPERM" || code === "ELOOP" || code === "EISDIR";

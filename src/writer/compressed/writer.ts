@@ -2,12 +2,11 @@ import { createHash } from "node:crypto";
 import { constants as C } from "node:fs";
 import fs, { type FileHandle } from "node:fs/promises";
 import path from "node:path";
-import { errnoCode } from "../../core/errors.ts";
 import type { Entry, Manifest } from "../../core/types.ts";
 import { copyAndHash, writeAll } from "../../platform/copy.ts";
 import { nsToSeconds } from "../../platform/times.ts";
 import { refreshEntry, SMALL_FILE_MAX } from "../../source/consistent.ts";
-import { type BackupWriter, isSkippableReadError, type WriteJob, type WriteResult } from "../types.ts";
+import { type BackupWriter, skipUnreadable, type WriteJob, type WriteResult } from "../types.ts";
 import { type Compressor, compressFrameSync, FrameWriter, paddingFrames } from "./frames.ts";
 import { renderHeader, SIZE_WIDTH } from "./header.ts";
 import { blockPadding, END_OF_ARCHIVE, memberHeader } from "./tar-entry.ts";
@@ -27,6 +26,22 @@ function treeOrder(a: Entry, b: Entry): number {
   const x = a.path.replaceAll("/", "\0");
   const y = b.path.replaceAll("/", "\0");
   return x < y ? -1 : x > y ? 1 : 0;
+}
+
+const TAR_TYPE = { file: "File", dir: "Directory", symlink: "SymbolicLink" } as const;
+
+/** The tar header of an entry of the state (a file's `size` is the content that follows). */
+function entryHeader(e: Entry, size: number): Buffer {
+  return memberHeader({
+    path: e.path,
+    type: TAR_TYPE[e.kind],
+    mode: e.mode,
+    uid: e.uid,
+    gid: e.gid,
+    size,
+    mtime: mtimeOf(e),
+    linkpath: e.kind === "symlink" ? (e.target ?? "") : undefined,
+  });
 }
 
 const mtimeOf = (e: Entry) => new Date(nsToSeconds(e.mtimeNs) * 1000);
@@ -108,17 +123,7 @@ export function compressedWriter(compressor: Compressor): BackupWriter {
               const sha256 = createHash("sha256").update(small.data).digest("hex");
               const fresh = refreshEntry(e, small.st);
               const size = small.data.length;
-              await frames.write(
-                memberHeader({
-                  path: e.path,
-                  type: "File",
-                  mode: fresh.mode,
-                  uid: fresh.uid,
-                  gid: fresh.gid,
-                  size,
-                  mtime: mtimeOf(fresh),
-                }),
-              );
+              await frames.write(entryHeader(fresh, size));
               await frames.write(small.data);
               await frames.write(blockPadding(size));
               job.onBytes(size);
@@ -127,29 +132,13 @@ export function compressedWriter(compressor: Compressor): BackupWriter {
             }
             src = await job.reader.open(e);
           } catch (err) {
-            if (!isSkippableReadError(errnoCode(err))) throw err;
-            failed.add(e.path);
-            job.warn({
-              path: e.path,
-              code: errnoCode(err) === "ENOENT" ? "VANISHED" : "UNREADABLE",
-              message: (err as Error).message,
-            });
+            skipUnreadable(job, failed, e.path, err);
             break;
           }
           try {
             const fresh = refreshEntry(e, src.st);
             const size = Number(src.st.size);
-            await frames.write(
-              memberHeader({
-                path: e.path,
-                type: "File",
-                mode: fresh.mode,
-                uid: fresh.uid,
-                gid: fresh.gid,
-                size,
-                mtime: mtimeOf(fresh),
-              }),
-            );
+            await frames.write(entryHeader(fresh, size));
             const r = await copyAndHash(src.fh, sink, job.onBytes, { limit: size, padTo: size });
             await frames.write(blockPadding(size));
             settle(fresh, size, r.sha256, r.bytes !== size || (await src.changed()), attempt);
@@ -163,32 +152,8 @@ export function compressedWriter(compressor: Compressor): BackupWriter {
       // Tree order (a folder, then everything under it): GNU tar sets a folder's mtime once it
       // meets a member outside it, so a later member inside would move it again.
       for (const e of [...job.dirs, ...job.files, ...job.symlinks].sort(treeOrder)) {
-        if (e.kind === "dir") {
-          await frames.write(
-            memberHeader({
-              path: e.path,
-              type: "Directory",
-              mode: e.mode,
-              uid: e.uid,
-              gid: e.gid,
-              size: 0,
-              mtime: mtimeOf(e),
-            }),
-          );
-        } else if (e.kind === "symlink") {
-          await frames.write(
-            memberHeader({
-              path: e.path,
-              type: "SymbolicLink",
-              mode: e.mode,
-              uid: e.uid,
-              gid: e.gid,
-              size: 0,
-              mtime: mtimeOf(e),
-              linkpath: e.target ?? "",
-            }),
-          );
-        } else await storeOne(e);
+        if (e.kind === "file") await storeOne(e);
+        else await frames.write(entryHeader(e, 0));
       }
       await frames.write(END_OF_ARCHIVE);
       contentEnd = await frames.close();
