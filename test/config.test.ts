@@ -233,3 +233,22 @@ test('valid days are accepted: weekly monday, monthly 15, "31" and last', async 
   assert.equal(r.code, 0, r.stderr);
   await fs.rm(dir, { recursive: true, force: true });
 });
+
+test("a set with a specific (absolute) folder keeps its backups there, named the same way", async () => {
+  const dir = await tempDir();
+  const specific = path.join(dir, "elsewhere/backups");
+  await fs.mkdir(path.join(dir, "srv/Data"), { recursive: true });
+  await fs.writeFile(path.join(dir, "srv/Data/f"), "f");
+  await fs.writeFile(path.join(dir, "bsched.yaml"), `${GOOD}    folder: ${specific}\n`);
+  const r = await runCli(["backup", "data", "--json"], { cwd: dir });
+  assert.equal(r.code, 0, r.stderr);
+  const b = JSON.parse(r.stdout);
+  assert.equal(path.dirname(b.path), specific);
+  assert.match(path.basename(b.path), /^D_\d{4}(_\d{2}){5}$/);
+  assert.equal(await fs.stat(path.join(dir, "srv/Backup")).catch(() => undefined), undefined);
+  const out = path.join(dir, "out");
+  const rr = await runCli(["restore", "data", "--to", out], { cwd: dir });
+  assert.equal(rr.code, 0, rr.stderr);
+  assert.equal(await fs.readFile(path.join(out, "f"), "utf8"), "f");
+  await fs.rm(dir, { recursive: true, force: true });
+});
