@@ -55,6 +55,17 @@ export function cell(s: string): string {
   return s.replaceAll("|", "\\|");
 }
 
+/**
+ * bsched's time over a peer's. With one time per run on both sides, the median of the per-run
+ * ratios: the two ran minutes apart in the same run, so the machine's slow drift cancels out.
+ */
+export function pairedRatio(bsched: readonly number[], peer: readonly number[]): number | undefined {
+  if (bsched.length === 0 || bsched.length !== peer.length) return ratio(median(bsched), median(peer));
+  const rs = bsched.map((b, i) => ratio(b, peer[i]));
+  if (rs.some((r) => r === undefined)) return ratio(median(bsched), median(peer));
+  return median(rs as number[]);
+}
+
 export function fmtRatio(r: number | undefined): string {
   return r === undefined ? "–" : `${r.toFixed(2)}×`;
 }
@@ -102,7 +113,7 @@ export function pairRatios(
     if (!b || !x) continue;
     const sb = summarize(b);
     const sx = summarize(x);
-    return { time: ratio(sb.seconds, sx.seconds), size: ratio(sb.stored, sx.stored), against: p.bsched };
+    return { time: pairedRatio(b.seconds, x.seconds), size: ratio(sb.stored, sx.stored), against: p.bsched };
   }
   return {};
 }
@@ -133,7 +144,7 @@ export interface Target {
 const timeRatio = (op: Op, bsched: string, peer: string) => (rs: Result[]) => {
   const b = find(rs, op, bsched);
   const p = find(rs, op, peer);
-  return b && p ? ratio(summarize(b).seconds, summarize(p).seconds) : undefined;
+  return b && p ? pairedRatio(b.seconds, p.seconds) : undefined;
 };
 const sizeRatio = (op: Op, bsched: string, peer: string) => (rs: Result[]) => {
   const b = find(rs, op, bsched);
@@ -220,4 +231,29 @@ export function renderTargets(dataset: "A" | "B", results: Result[]): string {
     return `| ${cell(t.text)} | ${shown} | ${verdict} |`;
   });
   return ["| target | measured | |", "|---|--:|---|", ...lines].join("\n");
+}
+
+/** Everything one run measured, as saved beside its Markdown (re-rendered with `--render`). */
+export interface RunRecord {
+  title: string;
+  /** Markdown lines about the machine and the run. */
+  notes: string[];
+  datasets: { name: "A" | "B"; info: string; results: Result[] }[];
+}
+
+const TITLES = {
+  A: "Dataset A: databases (SQLite files with realistic rows, logs, a WAL-like file)",
+  B: "Dataset B: many small files (an installed npm tree, bench/dataset-b)",
+};
+
+export function renderDocument(rec: RunRecord): string {
+  const howTo = [
+    "- cells: median seconds of the runs; MB/s = the dataset's size over that time; stored = bytes the operation added to the tool's store (hard links counted once); peak RSS = the largest process of the command, for a pipeline (tar | zstd) the sum of its parts, the highest of the runs",
+    "- bsched/peer time: the median of the per-run ratios (bsched and the peer ran minutes apart in the same run); below 1 means bsched is faster. Size: ratio of the stored bytes",
+  ];
+  const sections = rec.datasets.map(
+    (d) =>
+      `## ${TITLES[d.name]}\n\n${d.info}.\n\n${renderTable(d.results)}\n\n### Targets (dataset ${d.name})\n\n${renderTargets(d.name, d.results)}\n`,
+  );
+  return [`# ${rec.title}`, "", ...rec.notes, ...howTo, "", ...sections].join("\n");
 }

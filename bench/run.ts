@@ -20,7 +20,7 @@ import {
   warm,
 } from "./datasets.ts";
 import { measure, run, spawnCollect } from "./measure.ts";
-import { fmtBytes, type Result, renderTable, renderTargets } from "./report.ts";
+import { fmtBytes, type Result, type RunRecord, renderDocument } from "./report.ts";
 import {
   borg,
   bsched,
@@ -51,6 +51,7 @@ const { values: args } = parseArgs({
     profile: { type: "string" },
     bsched: { type: "string" },
     rev: { type: "string" },
+    render: { type: "string" },
     "no-install": { type: "boolean", default: false },
   },
 });
@@ -149,7 +150,7 @@ interface DatasetPlan {
 
 async function runDataset(ds: DatasetPlan, tools: Tool[]): Promise<{ results: Result[]; info: string }> {
   const out = path.join(dir, "out", ds.name);
-  await fs.rm(out, { recursive: true, force: true });
+  await fs.rm(out, { recursive: true, force: true }); // a crashed run's leftovers
   const results: Result[] = [];
   const record = (op: Op, tool: string, dataBytes: number) => {
     let r = results.find((x) => x.op === op && x.tool === tool);
@@ -213,8 +214,6 @@ async function runDataset(ds: DatasetPlan, tools: Tool[]): Promise<{ results: Re
       }
     }
   }
-  // Deleted only now: deleting many files right before timing makes the next creates slow here.
-  await fs.rm(out, { recursive: true, force: true });
   return { results, info };
 }
 
@@ -236,6 +235,11 @@ async function machine(): Promise<string> {
 }
 
 async function main(): Promise<void> {
+  if (args.render) {
+    const rec = JSON.parse(await fs.readFile(args.render, "utf8")) as RunRecord;
+    process.stdout.write(`${renderDocument(rec)}\n`);
+    return;
+  }
   const started = new Date();
   const load0 = os.loadavg();
   await fs.mkdir(dir, { recursive: true });
@@ -270,31 +274,28 @@ async function main(): Promise<void> {
     await ensurePristine(pristine, `B v1 ${maxFilesB ?? "all"}`, (d) => buildB(nm, d, maxFilesB));
     plans.push({ name: "B", pristine, data: path.join(dir, "B", "data"), change: (d) => changeB(d) });
   }
-  const sections: string[] = [];
+  const datasets: RunRecord["datasets"] = [];
   for (const p of plans) {
     const { results, info } = await runDataset(p, tools);
-    const title =
-      p.name === "A"
-        ? "Dataset A: databases (SQLite files with realistic rows, logs, a WAL-like file)"
-        : "Dataset B: many small files (an installed npm tree, bench/dataset-b)";
-    sections.push(
-      `## ${title}\n\n${info}.\n\n${renderTable(results)}\n\n### Targets (dataset ${p.name})\n\n${renderTargets(p.name, results)}\n`,
-    );
+    datasets.push({ name: p.name, info, results });
   }
+  // Outputs are deleted only at the end: deleting many files makes the next creates slow for
+  // minutes here, and freeing gigabytes of page cache makes the next run's memory slow to touch.
+  await fs.rm(path.join(dir, "out"), { recursive: true, force: true });
   const load1 = os.loadavg();
   const secs = ((Date.now() - started.getTime()) / 1000).toFixed(0);
-  const doc = [
-    `# bsched benchmark, ${started.toISOString().slice(0, 10)}${quick ? " (quick)" : ""}`,
-    "",
-    await machine(),
-    `- runs: median of ${runs} per cell, tools alternated (each run starts one tool later), dataset read once before each timed run; took ${secs} s`,
-    `- load average at start ${load0.map((x) => x.toFixed(1)).join(" ")}, at end ${load1.map((x) => x.toFixed(1)).join(" ")}: other work shares this machine, so absolute times are noisy; the ratios (measured in the same run, alternated) are what to read`,
-    `- bsched compressed type: ${hasCompressed ? "measured" : "not available in this build: its rows and targets are left out"}`,
-    "- peak RSS: the largest process of the command; for a pipeline (tar | zstd) the sum of its parts",
-    "- every restore was compared with the source (kinds, modes, symlink targets, SHA-256 of every file; in SQLite files the header fields that SQLite's online backup rewrites — change counter, schema cookie, version-valid-for — are left out, every page must match): all equal",
-    "",
-    ...sections,
-  ].join("\n");
+  const rec: RunRecord = {
+    title: `bsched benchmark, ${started.toISOString().slice(0, 10)}${quick ? " (quick)" : ""}`,
+    notes: [
+      await machine(),
+      `- runs: ${runs} per cell, tools alternated (each run starts one tool later), dataset read once before each timed run; took ${secs} s`,
+      `- load average at start ${load0.map((x) => x.toFixed(1)).join(" ")}, at end ${load1.map((x) => x.toFixed(1)).join(" ")}: other work shares this machine, so absolute times are noisy; the ratios (measured in the same run, alternated) are what to read`,
+      `- bsched compressed type: ${hasCompressed ? "measured" : "not available in this build: its rows and targets are left out"}`,
+      "- every restore was compared with the source (kinds, modes, symlink targets, SHA-256 of every file; in SQLite files the header fields that SQLite's online backup rewrites — change counter, schema cookie, version-valid-for — are left out, every page must match): all equal",
+    ],
+    datasets,
+  };
+  const doc = renderDocument(rec);
   process.stdout.write(`${doc}\n`);
   const outFile = args.out
     ? path.resolve(args.out)
@@ -303,7 +304,8 @@ async function main(): Promise<void> {
       : path.join(REPO, "bench", "results", `${started.toISOString().slice(0, 10)}.md`);
   await fs.mkdir(path.dirname(outFile), { recursive: true });
   await fs.writeFile(outFile, `${doc}\n`);
-  log(`written to ${outFile}`);
+  await fs.writeFile(`${outFile.replace(/\.md$/, "")}.json`, `${JSON.stringify(rec, null, 1)}\n`);
+  log(`written to ${outFile} (raw times beside it, .json: re-render with --render FILE.json)`);
 }
 
 main().catch((e: unknown) => {
