@@ -96,7 +96,11 @@ test("a WAL database whose commits sit in its -wal only is stored again by the n
     assert.equal(inc.code, 0, inc.stderr);
     const summary = JSON.parse(inc.stdout);
     assert.equal(summary.mode, "incremental");
-    assert.equal(summary.storedFiles, 1, "the database is stored again");
+    const manifest = await fs.readFile(path.join(summary.path, "manifest.json"), "utf8");
+    const entry = (JSON.parse(manifest).entries as { path: string; from?: string }[]).find(
+      (e) => e.path === "cards.db",
+    );
+    assert.equal(entry?.from, summary.name, "the database is stored again by the incremental");
     const out = path.join(s.dir, "out");
     const r = await s.cli(["restore", "data", "--to", out]);
     assert.equal(r.code, 0, r.stderr);
