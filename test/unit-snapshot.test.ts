@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { BschedError } from "../src/core/errors.ts";
 import type { Entry } from "../src/core/types.ts";
-import { isUnchanged, planBackup } from "../src/snapshot/diff.ts";
+import { isRacy, isUnchanged, planBackup } from "../src/snapshot/diff.ts";
 import { backupBaseName, isBackupName, uniqueName } from "../src/snapshot/naming.ts";
 import { checkRelativePath, comparePaths, parentOf } from "../src/snapshot/paths.ts";
 
@@ -60,6 +60,24 @@ describe("planBackup", () => {
     }
     assert.equal(isUnchanged(file("f"), undefined), false);
     assert.equal(isUnchanged(file("f"), file("f")), false, "a parent entry without content is never reused");
+  });
+
+  test("a record whose ctime is within a tick of the parent's run is racily clean: read again", () => {
+    const born = 1700000000_500_000_000n;
+    const at = (ctimeNs: bigint) => stored(file("f", { ctimeNs: String(ctimeNs) }));
+    const plan = (rec: Entry) =>
+      planBackup([file("f", { ctimeNs: rec.ctimeNs })], [rec], born).toStore.length;
+    assert.equal(plan(at(born - 1_000_000_000n)), 0, "well before the run: trusted");
+    assert.equal(plan(at(born - 10_000_000n)), 1, "10 ms before the run: racy");
+    assert.equal(plan(at(born + 5n)), 1, "during the run: racy");
+    assert.equal(plan(at(1700000000_000_000_000n - 1_000_000_000n)), 1, "whole-second ctimes get a 2 s tick");
+    assert.equal(plan(at(1700000000_000_000_000n - 3_000_000_000n)), 0);
+    assert.equal(
+      planBackup([file("f")], [stored(file("f"))], undefined).toStore.length,
+      0,
+      "no birth time: no rule",
+    );
+    assert.equal(isRacy(undefined, born), false);
   });
 
   test("deletions: gone paths and paths that changed kind; new and retargeted links; new folders", () => {

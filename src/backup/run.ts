@@ -76,6 +76,12 @@ async function findParent(set: SetConfig, warn: (w: Warning) => void) {
   }
 }
 
+/** When the parent's folder was made, on the file system's own clock (isRacy in src/snapshot/diff.ts). */
+async function bornNs(dir: string): Promise<bigint | undefined> {
+  const born = (await fs.stat(dir, { bigint: true })).birthtimeNs;
+  return born > 0n ? born : undefined;
+}
+
 function totalsOf(entries: Entry[], name: string, deletions: number): Totals {
   const t: Totals = { files: 0, dirs: 0, symlinks: 0, bytes: 0, storedFiles: 0, storedBytes: 0, deletions };
   for (const e of entries) {
@@ -177,7 +183,11 @@ async function backupSet(opts: BackupOptions, early: Warning[]): Promise<BackupR
       ),
     );
     for (const w of scan.warnings) warn(w);
-    const plan = planBackup(scan.entries, parent?.ref.manifest.entries);
+    const plan = planBackup(
+      scan.entries,
+      parent?.ref.manifest.entries,
+      parent && (await bornNs(parent.ref.path)),
+    );
 
     const existing = new Set(await fs.readdir(set.folder));
     const name = uniqueName(backupBaseName(set.letter, started, opts.timezone), (n) => existing.has(n));

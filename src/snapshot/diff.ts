@@ -20,6 +20,20 @@ export function isUnchanged(now: Entry, before: Entry | undefined): boolean {
   );
 }
 
+/**
+ * A parent record cannot prove a file unchanged when its ctime lies within one timestamp tick
+ * of the parent's run (`parentBornNs`: when the parent's folder was made, before it read any
+ * file): a same-size write in the same tick right after the read leaves size, mtime and ctime
+ * as recorded ("racily clean", as git calls it). Such a file is read again. The tick: 2 s where
+ * ctimes are whole seconds (ext3, FAT, old NFS), else 50 ms (a kernel's coarse clock).
+ */
+export function isRacy(before: Entry | undefined, parentBornNs: bigint | undefined): boolean {
+  if (parentBornNs === undefined || before?.ctimeNs === undefined) return false;
+  const ctime = BigInt(before.ctimeNs);
+  const tick = ctime % 1_000_000_000n === 0n ? 2_000_000_000n : 50_000_000n;
+  return ctime >= parentBornNs - tick;
+}
+
 export interface Plan {
   /** The new state: unchanged files already carry the parent's sha256 and `from`. */
   entries: Entry[];
@@ -32,7 +46,7 @@ export interface Plan {
   deletions: string[];
 }
 
-export function planBackup(scanned: Entry[], parent: Entry[] | undefined): Plan {
+export function planBackup(scanned: Entry[], parent: Entry[] | undefined, parentBornNs?: bigint): Plan {
   const before = new Map<string, Entry>();
   for (const e of parent ?? []) before.set(e.path, e);
   const toStore: Entry[] = [];
@@ -46,7 +60,8 @@ export function planBackup(scanned: Entry[], parent: Entry[] | undefined): Plan 
     if (old && (old.kind !== e.kind || (e.kind === "symlink" && old.target !== e.target)))
       deletions.push(e.path);
     if (e.kind === "file") {
-      if (isUnchanged(e, old)) return { ...e, sha256: old?.sha256, from: old?.from };
+      if (isUnchanged(e, old) && !isRacy(old, parentBornNs))
+        return { ...e, sha256: old?.sha256, from: old?.from };
       toStore.push(e);
     } else if (e.kind === "dir") {
       if (old?.kind !== "dir" || old.mode !== e.mode || old.mtimeNs !== e.mtimeNs) newDirs.push(e);
