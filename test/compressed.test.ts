@@ -29,24 +29,11 @@ function runSh(
   });
 }
 
-async function compressedServer(compression: "zstd" | "gzip"): Promise<TestServer> {
-  const s = await makeServer({ prefix: `bsched-cz-${compression}-` });
-  await fs.writeFile(
-    s.config,
-    `server:
-  root: srv
-  timezone: UTC
-sets:
-  data:
-    letter: D
-    source: Data
-    type: compressed
-    compression: ${compression}
-    mode: incremental
-    frequency: now
-`,
-  );
-  return s;
+function compressedServer(compression: "zstd" | "gzip"): Promise<TestServer> {
+  return makeServer({
+    prefix: `bsched-cz-${compression}-`,
+    setKeys: ["type: compressed", `compression: ${compression}`],
+  });
 }
 
 /** tar keeps whole seconds: compare what the self-extractor can promise. */

@@ -24,9 +24,12 @@ export interface TestServer {
   }>;
 }
 
-/** A server root with one set `data` (D, source Data, incremental) and a config in UTC. */
+/**
+ * A server root with one set `data` (D, source Data, incremental) and a config in UTC;
+ * `setKeys` adds YAML lines to the set (e.g. "type: compressed").
+ */
 export async function makeServer(
-  opts: { mode?: "full" | "incremental"; prefix?: string } = {},
+  opts: { mode?: "full" | "incremental"; prefix?: string; setKeys?: string[] } = {},
 ): Promise<TestServer> {
   const dir = await tempDir(opts.prefix);
   const root = path.join(dir, "srv");
@@ -44,7 +47,7 @@ sets:
     source: Data
     mode: ${opts.mode ?? "incremental"}
     frequency: now
-`,
+${(opts.setKeys ?? []).map((k) => `    ${k}\n`).join("")}`,
   );
   const cli = (args: string[], env?: NodeJS.ProcessEnv) =>
     runCli([...args, "--config", config], { cwd: dir, env });
