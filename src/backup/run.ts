@@ -29,7 +29,6 @@ import { scanTree } from "../source/scan.ts";
 import { lockFolder } from "../source/setlock.ts";
 import { VERSION } from "../version.ts";
 import type { Compressor } from "../writer/compressed/frames.ts";
-import { compressedWriter } from "../writer/compressed/writer.ts";
 import { separateWriter } from "../writer/separate.ts";
 import type { BackupWriter, WriteJob } from "../writer/types.ts";
 import { withHooks } from "./hooks.ts";
@@ -245,7 +244,7 @@ async function backupSet(opts: BackupOptions, early: Warning[]): Promise<BackupR
         testPauseAfterFiles(progress.files);
       },
     };
-    const writer = writerFor(type, set.compression);
+    const writer = await writerFor(type, set.compression);
     const { stored, failed } = await writer.write(job);
     await fs.rm(path.join(tmp, SCRATCH_DIR), { recursive: true, force: true });
 
@@ -307,8 +306,11 @@ function dirsToCreate(plan: Plan, mode: BackupMode, links: Entry[]): Entry[] {
   return [...made.values()].sort((a, b) => (a.path < b.path ? -1 : 1));
 }
 
-function writerFor(type: BackupType, compression: Compressor): BackupWriter {
-  return type === "separate" ? separateWriter : compressedWriter(compression);
+async function writerFor(type: BackupType, compression: Compressor): Promise<BackupWriter> {
+  if (type === "separate") return separateWriter;
+  // Loaded only for this type: the separate type never needs tar's code.
+  const { compressedWriter } = await import("../writer/compressed/writer.ts");
+  return compressedWriter(compression);
 }
 
 /** The state with a stand-in digest for each file still to store: as long as the real manifest will be. */

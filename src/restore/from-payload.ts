@@ -5,8 +5,9 @@ import type { ReadEntry } from "tar";
 import type { Entry } from "../core/types.ts";
 import { type CopyResult, writeAll } from "../platform/copy.ts";
 import type { ChainLink } from "../snapshot/chain.ts";
-import { forEachMember, readSelfExtractingHeader } from "../writer/compressed/reader.ts";
-import { selfExtractingName } from "../writer/compressed/writer.ts";
+import { readSelfExtractingHeader } from "../writer/compressed/header.ts";
+import { selfExtractingName } from "../writer/compressed/names.ts";
+import { forEachMember } from "../writer/compressed/reader.ts";
 
 /** The self-extracting file of a compressed backup in its folder. */
 export function payloadFile(link: ChainLink): string {

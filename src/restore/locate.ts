@@ -7,8 +7,8 @@ import { listFolder, loadLink, readManifest } from "../destination/local/folder.
 import { type ChainLink, resolveChain } from "../snapshot/chain.ts";
 import { digestOf, parseManifest } from "../snapshot/manifest.ts";
 import { isBackupName } from "../snapshot/naming.ts";
-import { readEmbeddedManifest, readSelfExtractingHeader } from "../writer/compressed/reader.ts";
-import { selfExtractingName } from "../writer/compressed/writer.ts";
+import { readSelfExtractingHeader } from "../writer/compressed/header.ts";
+import { selfExtractingName } from "../writer/compressed/names.ts";
 
 export interface LocatedChain {
   folder: string;
@@ -29,6 +29,7 @@ export async function loadBeside(dir: string, name: string): Promise<ChainLink |
 }
 
 async function loneFileLink(file: string): Promise<ChainLink & { manifest: Manifest }> {
+  const { readEmbeddedManifest } = await import("../writer/compressed/reader.ts");
   const bytes = await readEmbeddedManifest(file);
   const manifest = parseManifest(bytes.toString("utf8"), file);
   const { entries: _e, deletions: _d, ...header } = manifest;

@@ -11,7 +11,6 @@ import type { ChainLink } from "../snapshot/chain.ts";
 import { FILES_DIR } from "../snapshot/manifest.ts";
 import { parentOf } from "../snapshot/paths.ts";
 import { isSetLockName, lockFolder } from "../source/setlock.ts";
-import { forEachPayloadFile, hashStream } from "./from-payload.ts";
 
 export interface RestoreOptions {
   /** The chain oldest first; the last link is the backup to restore. */
@@ -219,7 +218,11 @@ async function restoreLocked(opts: RestoreOptions): Promise<RestoreResult> {
   });
   // A compressed backup is read once, front to back; a member met twice (a file re-read because it
   // changed) is written again: the last one is what the manifest describes.
-  for (const link of chain.filter((l) => l.header.type === "compressed")) {
+  const compressed = chain.filter((l) => l.header.type === "compressed");
+  // Loaded only when the chain has a compressed backup: tar's code is not needed otherwise.
+  const { forEachPayloadFile, hashStream } =
+    compressed.length > 0 ? await import("./from-payload.ts") : ({} as never);
+  for (const link of compressed) {
     const wanted = new Map(files.filter((e) => e.from === link.name).map((e) => [e.path, e]));
     if (wanted.size === 0) continue;
     const results = new Map<string, CopyResult>();

@@ -5,11 +5,10 @@ import type { Entry, ProgressCallback } from "../core/types.ts";
 import { loadLink, readManifest } from "../destination/local/folder.ts";
 import { type CopyResult, copyAndHash } from "../platform/copy.ts";
 import { forEachLimit, openBeneath } from "../platform/fsutil.ts";
-import { hashStream } from "../restore/from-payload.ts";
 import { resolveChain } from "../snapshot/chain.ts";
 import { digestOf, FILES_DIR, MANIFEST_FILE } from "../snapshot/manifest.ts";
-import { forEachMember, payloadDigest, readSelfExtractingHeader } from "../writer/compressed/reader.ts";
-import { selfExtractingName } from "../writer/compressed/writer.ts";
+import { readSelfExtractingHeader } from "../writer/compressed/header.ts";
+import { selfExtractingName } from "../writer/compressed/names.ts";
 
 export interface VerifyProblem {
   backup: string;
@@ -128,6 +127,9 @@ async function verifyPayload(
     });
     return;
   }
+  // Loaded only for compressed backups: tar's code is not needed for the others.
+  const { forEachMember, payloadDigest } = await import("../writer/compressed/reader.ts");
+  const { hashStream } = await import("../restore/from-payload.ts");
   const d = await payloadDigest(file, header);
   if (d.size !== header.payloadSize) {
     problems.push({

@@ -8,13 +8,18 @@ import { action } from "../run-action.ts";
 import { parseCount } from "./next.ts";
 
 /**
- * Test hook, like BSCHED_TEST_PAUSE_AFTER_FILES: BSCHED_TEST_CLOCK_OFFSET_MS shifts the daemon's
- * clock so a real-process test can put a slot a few seconds ahead, or days behind. Unset: no-op.
+ * Test hook, like BSCHED_TEST_PAUSE_AFTER_FILES: with BSCHED_TEST_CLOCK_START=<ISO instant> the
+ * daemon's clock starts at that instant when the command starts and runs at real speed, so a
+ * real-process test can put a slot a few seconds ahead, or days behind, however slowly the
+ * process starts. Unset: the system clock.
  */
 function daemonClock(): Clock {
-  const offset = Number(process.env.BSCHED_TEST_CLOCK_OFFSET_MS ?? 0);
-  if (!Number.isFinite(offset) || offset === 0) return systemClock;
-  return { now: () => new Date(Date.now() + offset) };
+  const start = process.env.BSCHED_TEST_CLOCK_START;
+  if (!start) return systemClock;
+  const at = Date.parse(start);
+  if (Number.isNaN(at)) throw new Error(`BSCHED_TEST_CLOCK_START ${JSON.stringify(start)} is not an instant`);
+  const t0 = performance.now();
+  return { now: () => new Date(at + Math.round(performance.now() - t0)) };
 }
 
 export function registerDaemon(program: Command, exit: ExitBox): void {

@@ -1,3 +1,5 @@
+import fs from "node:fs/promises";
+import { BschedError } from "../../core/errors.ts";
 import type { Compressor } from "./frames.ts";
 
 /**
@@ -162,4 +164,26 @@ export function parseHeader(head: string): ParsedHeader | undefined {
     payloadSha256: sha,
     manifestMember: member,
   };
+}
+
+/** Read and check the header of a self-extracting backup file. */
+export async function readSelfExtractingHeader(file: string): Promise<ParsedHeader> {
+  const fh = await fs.open(file, "r");
+  try {
+    const buf = Buffer.alloc(16384);
+    const { bytesRead } = await fh.read(buf, 0, buf.length, 0);
+    const header = parseHeader(buf.subarray(0, bytesRead).toString("latin1"));
+    if (!header) {
+      throw new BschedError(
+        "MANIFEST_INVALID",
+        `${file} is not a bsched self-extracting backup (its header is missing or damaged)`,
+        {
+          hint: "give a backup folder or its .sh file",
+        },
+      );
+    }
+    return header;
+  } finally {
+    await fh.close();
+  }
 }

@@ -1,39 +1,16 @@
 import { createHash } from "node:crypto";
 import { once } from "node:events";
 import { createReadStream } from "node:fs";
-import fs from "node:fs/promises";
 import { promisify } from "node:util";
 import zlib from "node:zlib";
 import { Parser, type ReadEntry } from "tar";
 import { BschedError } from "../../core/errors.ts";
 import { ZstdFrameSplitter } from "../../platform/zstd-frames.ts";
-import { type ParsedHeader, parseHeader } from "./header.ts";
+import { type ParsedHeader, readSelfExtractingHeader } from "./header.ts";
 
 const zstdDecompress = promisify(zlib.zstdDecompress);
 const READ_CHUNK = 1 << 20;
 const FRAMES_IN_FLIGHT = 3;
-
-/** Read and check the header of a self-extracting backup file. */
-export async function readSelfExtractingHeader(file: string): Promise<ParsedHeader> {
-  const fh = await fs.open(file, "r");
-  try {
-    const buf = Buffer.alloc(16384);
-    const { bytesRead } = await fh.read(buf, 0, buf.length, 0);
-    const header = parseHeader(buf.subarray(0, bytesRead).toString("latin1"));
-    if (!header) {
-      throw new BschedError(
-        "MANIFEST_INVALID",
-        `${file} is not a bsched self-extracting backup (its header is missing or damaged)`,
-        {
-          hint: "give a backup folder or its .sh file",
-        },
-      );
-    }
-    return header;
-  } finally {
-    await fh.close();
-  }
-}
 
 /** The payload decompressed, in order. zstd frames are decoded several at once on the thread pool. */
 async function* decompressed(file: string, h: ParsedHeader): AsyncGenerator<Buffer> {

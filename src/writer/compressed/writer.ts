@@ -9,18 +9,11 @@ import { refreshEntry, SMALL_FILE_MAX } from "../../source/consistent.ts";
 import { type BackupWriter, skipUnreadable, type WriteJob, type WriteResult } from "../types.ts";
 import { type Compressor, compressFrameSync, FrameWriter, paddingFrames } from "./frames.ts";
 import { renderHeader, SIZE_WIDTH } from "./header.ts";
+import { manifestMemberName, selfExtractingName } from "./names.ts";
 import { blockPadding, END_OF_ARCHIVE, memberHeader } from "./tar-entry.ts";
 
 /** Tries per file that keeps changing while read; each retry appends a member that supersedes the last. */
 const READ_ATTEMPTS = 3;
-
-export function selfExtractingName(backupName: string): string {
-  return `${backupName}.sh`;
-}
-
-export function manifestMemberName(backupName: string): string {
-  return `.bsched-${backupName}.manifest.json`;
-}
 
 function treeOrder(a: Entry, b: Entry): number {
   const x = a.path.replaceAll("/", "\0");
