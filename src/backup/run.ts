@@ -14,12 +14,12 @@ import type {
   Totals,
   Warning,
 } from "../core/types.ts";
-import { listFolder, loadLink, readManifest, removeLeftovers } from "../destination/local/folder.ts";
+import { listFolder, readManifest, removeLeftovers } from "../destination/local/folder.ts";
 import type { Clock } from "../platform/clock.ts";
 import { fsyncDir, pathExists, syncTree, tempName, writeFileAtomic } from "../platform/fsutil.ts";
 import { hostName } from "../platform/host.ts";
 import { acquireLock } from "../platform/lockfile.ts";
-import { resolveChain } from "../snapshot/chain.ts";
+import { type ChainLink, resolveChain } from "../snapshot/chain.ts";
 import { type Plan, planBackup } from "../snapshot/diff.ts";
 import { MANIFEST_FILE, serializeManifest, summarize } from "../snapshot/manifest.ts";
 import { backupBaseName, uniqueName } from "../snapshot/naming.ts";
@@ -61,10 +61,14 @@ async function findParent(set: SetConfig, warn: (w: Warning) => void) {
   const newest = backups.at(-1);
   if (!newest) return undefined;
   try {
-    const link = await loadLink(set.folder, newest.name);
-    if (!link) return undefined;
-    await resolveChain(link, (n) => loadLink(set.folder, n));
-    return { ref: await readManifest(newest.path), digest: link.digest };
+    // Every ancestor must be there, complete; their digests are checked by restore and verify,
+    // not here: hashing every manifest of a long chain at each backup would grow without bound.
+    const byName = new Map(backups.map((b) => [b.name, { ...b, digest: "" }]));
+    await resolveChain(byName.get(newest.name) as ChainLink, async (n) => byName.get(n), {
+      checkDigests: false,
+    });
+    const ref = await readManifest(newest.path);
+    return { ref, digest: ref.digest };
   } catch (e) {
     warn({
       path: newest.name,

@@ -14,12 +14,15 @@ export interface ChainLink {
 /**
  * Resolve the chain ending at `newest`: follow parent references back to a full backup,
  * checking at each step that the parent exists and that its manifest digest is the one the
- * child recorded. Returns the links oldest first.
+ * child recorded (unless `checkDigests` is false: then links only need to exist). Returns the
+ * links oldest first.
  */
 export async function resolveChain(
   newest: ChainLink,
   load: (name: string) => Promise<ChainLink | undefined>,
+  opts: { checkDigests?: boolean } = {},
 ): Promise<ChainLink[]> {
+  const checkDigests = opts.checkDigests ?? true;
   const chain: ChainLink[] = [newest];
   const seen = new Set([newest.name]);
   let cur = newest;
@@ -38,7 +41,7 @@ export async function resolveChain(
         },
       );
     }
-    if (parent.digest !== ref.digest) {
+    if (checkDigests && parent.digest !== ref.digest) {
       throw new BschedError(
         "CHAIN_BROKEN",
         `backup ${cur.name}: its parent ${ref.name} is not the one it was made from (manifest digest differs)`,

@@ -11,26 +11,52 @@ export const MANIFEST_FILE = "manifest.json";
 /** Folder inside a separate backup that holds the copied files under their relative paths. */
 export const FILES_DIR = "files";
 
-const sha256Hex = z.string().regex(/^[0-9a-f]{64}$/);
-const nsString = z.string().regex(/^-?\d{1,25}$/);
+const SHA256 = /^[0-9a-f]{64}$/;
+const sha256Hex = z.string().regex(SHA256);
 const backupName = z
   .string()
   .refine((n) => isBackupName(n), { message: "a backup name L_YYYY_MM_DD_HH_MM_SS" });
 
-const entrySchema = z.object({
-  path: z.string(),
-  kind: z.enum(["file", "dir", "symlink"]),
-  mode: z.number().int().min(0).max(0o7777),
-  mtimeNs: nsString,
-  uid: z.number().int().min(0),
-  gid: z.number().int().min(0),
-  size: z.number().int().min(0).optional(),
-  sha256: sha256Hex.optional(),
-  from: backupName.optional(),
-  target: z.string().optional(),
-  ino: z.string().optional(),
-  ctimeNs: nsString.optional(),
-});
+const ENTRY_KEYS = new Set([
+  "path",
+  "kind",
+  "mode",
+  "mtimeNs",
+  "uid",
+  "gid",
+  "size",
+  "sha256",
+  "from",
+  "target",
+  "ino",
+  "ctimeNs",
+]);
+const NS = /^-?\d{1,25}$/;
+const isUint = (v: unknown) => typeof v === "number" && Number.isSafeInteger(v) && v >= 0;
+
+/**
+ * Why `e` is not a valid entry, or undefined when it is. Checked in place (a schema library
+ * would copy every entry: tens of megabytes for a large tree); unknown keys are refused, a
+ * newer format changes formatVersion.
+ */
+function entryProblem(e: unknown): string | undefined {
+  if (e === null || typeof e !== "object" || Array.isArray(e)) return "an entry is not an object";
+  const o = e as Record<string, unknown>;
+  for (const k of Object.keys(o)) if (!ENTRY_KEYS.has(k)) return `unknown key ${JSON.stringify(k)}`;
+  if (typeof o.path !== "string") return "path is not a string";
+  if (o.kind !== "file" && o.kind !== "dir" && o.kind !== "symlink")
+    return `bad kind ${JSON.stringify(o.kind)}`;
+  if (!isUint(o.mode) || (o.mode as number) > 0o7777) return "bad mode";
+  if (typeof o.mtimeNs !== "string" || !NS.test(o.mtimeNs)) return "bad mtimeNs";
+  if (!isUint(o.uid) || !isUint(o.gid)) return "bad uid or gid";
+  if (o.size !== undefined && !isUint(o.size)) return "bad size";
+  if (o.sha256 !== undefined && (typeof o.sha256 !== "string" || !SHA256.test(o.sha256))) return "bad sha256";
+  if (o.from !== undefined && (typeof o.from !== "string" || !isBackupName(o.from))) return "bad from";
+  if (o.target !== undefined && typeof o.target !== "string") return "bad target";
+  if (o.ino !== undefined && typeof o.ino !== "string") return "bad ino";
+  if (o.ctimeNs !== undefined && (typeof o.ctimeNs !== "string" || !NS.test(o.ctimeNs))) return "bad ctimeNs";
+  return undefined;
+}
 
 const warningSchema = z.object({ path: z.string(), code: z.string(), message: z.string() });
 
@@ -114,12 +140,16 @@ export function parseManifest(text: string, file: string): Manifest {
     throw invalid(file, (e as Error).message);
   }
   const header = checkHeader(raw.header, file);
-  const entries = z.array(entrySchema).safeParse(raw.entries);
-  if (!entries.success) throw invalid(file, `entries: ${entries.error.issues[0]?.message}`);
-  const deletions = z.array(z.string()).safeParse(raw.deletions);
-  if (!deletions.success) throw invalid(file, "deletions: not a list of paths");
+  if (!Array.isArray(raw.entries)) throw invalid(file, "entries: not a list");
+  const entries = raw.entries as Entry[];
+  const deletions = raw.deletions;
+  if (!Array.isArray(deletions) || deletions.some((d) => typeof d !== "string")) {
+    throw invalid(file, "deletions: not a list of paths");
+  }
   const seen = new Set<string>();
-  for (const e of entries.data) {
+  for (const e of entries) {
+    const problem = entryProblem(e);
+    if (problem) throw invalid(file, `entries: ${problem}`);
     checkRelativePath(e.path, file);
     if (seen.has(e.path)) throw invalid(file, `path listed twice: ${JSON.stringify(e.path)}`);
     seen.add(e.path);
@@ -129,8 +159,8 @@ export function parseManifest(text: string, file: string): Manifest {
     if (e.kind === "symlink" && e.target === undefined)
       throw invalid(file, `symlink ${JSON.stringify(e.path)} lacks its target`);
   }
-  for (const d of deletions.data) checkRelativePath(d, file);
-  return { ...header, entries: entries.data as Entry[], deletions: deletions.data };
+  for (const d of deletions as string[]) checkRelativePath(d, file);
+  return { ...header, entries, deletions: deletions as string[] };
 }
 
 export async function readManifest(dir: string): Promise<BackupRef> {
