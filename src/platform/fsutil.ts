@@ -1,6 +1,6 @@
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { constants as C } from "node:fs";
+import { constants as C, lstatSync } from "node:fs";
 import fs from "node:fs/promises";
 import path from "node:path";
 import { BschedError, errnoCode } from "../core/errors.ts";
@@ -123,21 +123,27 @@ export async function forEachLimit<T>(
 }
 
 /**
- * Open `rel` (a checked relative path) under `root` for reading, refusing a symlink at any
+ * The path of `rel` (a checked relative path) under `root`, refusing a symlink at any folder
  * step: backup folders are untrusted input, and a folder swapped for a link would make a
- * restore or verify read from elsewhere. `realDirs` remembers folders already checked.
+ * restore or verify read from elsewhere. `realDirs` remembers folders already checked. The
+ * last step is the caller's to open with O_NOFOLLOW.
  */
-export async function openBeneath(root: string, rel: string, realDirs: Set<string>): Promise<fs.FileHandle> {
+export function beneath(root: string, rel: string, realDirs: Set<string>): string {
   let dir = root;
   for (const part of rel.split("/").slice(0, -1)) {
     dir = path.join(dir, part);
     if (realDirs.has(dir)) continue;
-    if (!(await fs.lstat(dir)).isDirectory()) {
+    if (!lstatSync(dir).isDirectory()) {
       throw Object.assign(new Error(`${dir} is not a folder (a link or file stands in its place)`), {
         code: "ELOOP",
       });
     }
     realDirs.add(dir);
   }
-  return fs.open(path.join(root, rel), C.O_RDONLY | C.O_NOFOLLOW);
+  return path.join(root, rel);
+}
+
+/** Open `rel` under `root` for reading, with no symlink at any step (see `beneath`). */
+export async function openBeneath(root: string, rel: string, realDirs: Set<string>): Promise<fs.FileHandle> {
+  return fs.open(beneath(root, rel, realDirs), C.O_RDONLY | C.O_NOFOLLOW);
 }

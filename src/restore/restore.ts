@@ -1,15 +1,26 @@
-import { constants as C } from "node:fs";
+import { createHash } from "node:crypto";
+import {
+  constants as C,
+  closeSync,
+  fchmodSync,
+  fchownSync,
+  futimesSync,
+  openSync,
+  rmSync,
+  writeSync,
+} from "node:fs";
 import fs from "node:fs/promises";
 import path from "node:path";
 import { BschedError, errnoCode } from "../core/errors.ts";
 import type { Entry, Manifest, ProgressCallback } from "../core/types.ts";
 import { type Clock, systemClock } from "../platform/clock.ts";
 import { type CopyResult, copyAndHash } from "../platform/copy.ts";
-import { forEachLimit, openBeneath } from "../platform/fsutil.ts";
+import { beneath, forEachLimit, openBeneath } from "../platform/fsutil.ts";
 import { utimesArg } from "../platform/times.ts";
 import type { ChainLink } from "../snapshot/chain.ts";
 import { FILES_DIR } from "../snapshot/manifest.ts";
 import { parentOf } from "../snapshot/paths.ts";
+import { readSmallSync, SMALL_FILE_MAX, type SmallRead } from "../source/consistent.ts";
 import { isSetLockName, lockFolder } from "../source/setlock.ts";
 
 export interface RestoreOptions {
@@ -143,6 +154,29 @@ async function writeFile(
   }
 }
 
+/** writeFile for content already in memory, with synchronous calls. */
+function writeSmallFile(dest: string, e: Entry, overwrite: boolean, data: Buffer): CopyResult {
+  const flags = C.O_WRONLY | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW;
+  let fd: number;
+  try {
+    fd = openSync(dest, flags, 0o600);
+  } catch (err) {
+    if (errnoCode(err) !== "EEXIST" || !overwrite) throw err;
+    rmSync(dest, { recursive: true, force: true });
+    fd = openSync(dest, flags, 0o600);
+  }
+  try {
+    for (let off = 0; off < data.length; ) off += writeSync(fd, data, off);
+    if (isRoot) fchownSync(fd, e.uid, e.gid);
+    fchmodSync(fd, e.mode);
+    const t = utimesArg(e.mtimeNs);
+    futimesSync(fd, t, t);
+  } finally {
+    closeSync(fd);
+  }
+  return { bytes: data.length, sha256: createHash("sha256").update(data).digest("hex") };
+}
+
 /**
  * Restore a state into `opts.target`, holding the target's lock file (docs/live-databases.md)
  * for the whole restore so that an application pointed at it can see it must wait.
@@ -198,6 +232,26 @@ async function restoreLocked(opts: RestoreOptions): Promise<RestoreResult> {
   const realDirs = new Set<string>();
   await forEachLimit(fromSeparate, opts.concurrency ?? 8, async (e) => {
     const from = linkByName.get(e.from as string) as ChainLink;
+    if ((e.size ?? Number.POSITIVE_INFINITY) <= SMALL_FILE_MAX) {
+      // Small files: read and written whole with synchronous calls (no thread-pool round trips).
+      let small: SmallRead | undefined;
+      try {
+        small = readSmallSync(beneath(path.join(from.path, FILES_DIR), e.path, realDirs), () => true);
+      } catch (err) {
+        problems.push({
+          path: e.path,
+          backup: from.name,
+          problem: `content missing from the backup: ${(err as Error).message}`,
+        });
+        return;
+      }
+      if (small) {
+        check(e, from.name, writeSmallFile(abs(e), e, overwrite, small.data));
+        onBytes(small.data.length);
+        done(e);
+        return;
+      }
+    }
     let input: fs.FileHandle;
     try {
       input = await openBeneath(path.join(from.path, FILES_DIR), e.path, realDirs);
