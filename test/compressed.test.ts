@@ -1,32 +1,48 @@
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
+import fsSync from "node:fs";
 import fs from "node:fs/promises";
 import path from "node:path";
 import { describe, test } from "node:test";
 import { makeServer, type TestServer } from "./helpers/server.ts";
 import { diffTrees, snapshotTree, type TreeRecord } from "./helpers/tree.ts";
 
-/** Run a self-extracting file with nothing but /usr/bin:/bin on the PATH (no node). */
-function runSh(
+/** The POSIX tools a self-extracting file may use; node is deliberately not among them. */
+const SH_TOOLS = ["tail", "tar", "mkdir", "rm", "cat", "wc", "tr", "cut", "sed", "sha256sum"];
+
+/** A folder of links to `tools` only, to serve as the whole PATH. */
+async function toolsOnly(dir: string, tools: string[]): Promise<string> {
+  const bin = await fs.mkdtemp(path.join(dir, "bin-"));
+  for (const tool of tools) {
+    const found = [`/usr/bin/${tool}`, `/bin/${tool}`].find((p) => fsSync.existsSync(p));
+    if (found) await fs.symlink(found, path.join(bin, tool));
+  }
+  return bin;
+}
+
+/** Run a self-extracting file with `env -i` and a PATH of the POSIX tools and the decompressors only (no node). */
+async function runSh(
   file: string,
   args: string[],
-  pathDirs = "/usr/bin:/bin",
+  tools = [...SH_TOOLS, "zstd", "gzip"],
 ): Promise<{ code: number | null; out: string }> {
-  return new Promise((resolve, reject) => {
-    const p = spawn("/bin/sh", [file, ...args], {
-      env: { PATH: pathDirs },
-      stdio: ["ignore", "pipe", "pipe"],
+  const bin = await toolsOnly(path.dirname(file), tools);
+  try {
+    return await new Promise((resolve, reject) => {
+      const p = spawn("/bin/sh", [file, ...args], { env: { PATH: bin }, stdio: ["ignore", "pipe", "pipe"] });
+      let out = "";
+      p.stdout.on("data", (d) => {
+        out += d;
+      });
+      p.stderr.on("data", (d) => {
+        out += d;
+      });
+      p.on("error", reject);
+      p.on("close", (code) => resolve({ code, out }));
     });
-    let out = "";
-    p.stdout.on("data", (d) => {
-      out += d;
-    });
-    p.stderr.on("data", (d) => {
-      out += d;
-    });
-    p.on("error", reject);
-    p.on("close", (code) => resolve({ code, out }));
-  });
+  } finally {
+    await fs.rm(bin, { recursive: true, force: true });
+  }
 }
 
 function compressedServer(compression: "zstd" | "gzip"): Promise<TestServer> {
@@ -225,14 +241,7 @@ test("a missing decompressor is named, with how to restore instead", async () =>
   await fillTree(s.data);
   const b = await s.backup();
   // A PATH with the POSIX tools the script uses but no zstd.
-  const bin = path.join(s.dir, "bin");
-  await fs.mkdir(bin);
-  for (const tool of ["tail", "tar", "mkdir", "rm", "cat", "wc", "tr", "cut", "sed"]) {
-    await fs
-      .symlink(`/usr/bin/${tool}`, path.join(bin, tool))
-      .catch(() => fs.symlink(`/bin/${tool}`, path.join(bin, tool)));
-  }
-  const r = await runSh(path.join(b.path, `${b.name}.sh`), ["--target", path.join(s.dir, "x")], bin);
+  const r = await runSh(path.join(b.path, `${b.name}.sh`), ["--target", path.join(s.dir, "x")], SH_TOOLS);
   assert.equal(r.code, 3, r.out);
   assert.match(r.out, /compressed with zstd, which is not installed/);
   assert.match(r.out, /bsched restore --from/);
