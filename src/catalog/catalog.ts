@@ -1,4 +1,4 @@
-import type { BackupMode, BackupType } from "../core/types.ts";
+import type { BackupMode, BackupSummary, BackupType } from "../core/types.ts";
 
 /** How a run ended; `running` until it does. `missed`: slots passed while down, not run (catchUp: skip). */
 export type RunStatus = "running" | "ok" | "warnings" | "failed" | "missed" | "aborted";
@@ -73,4 +73,22 @@ export function maxIso(a: string | undefined, b: string | undefined): string | u
   if (a === undefined) return b;
   if (b === undefined) return a;
   return Date.parse(a) >= Date.parse(b) ? a : b;
+}
+
+/** The catalog's record of a backup that a run just made. */
+export function backupRecord(set: string, s: BackupSummary): BackupRecord {
+  return {
+    set,
+    name: s.name,
+    path: s.path,
+    type: s.type,
+    mode: s.mode,
+    parent: s.parent,
+    startedAt: s.startedAt,
+    finishedAt: s.finishedAt,
+    files: s.files,
+    bytes: s.bytes,
+    storedBytes: s.storedBytes,
+    warnings: s.warnings.length,
+  };
 }

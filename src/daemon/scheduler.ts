@@ -1,5 +1,5 @@
 import type { BackupResult } from "../backup/run.ts";
-import type { BackupRecord, Catalog, RunStatus, RunTrigger } from "../catalog/catalog.ts";
+import { backupRecord, type Catalog, type RunStatus, type RunTrigger } from "../catalog/catalog.ts";
 import type { Config, SetConfig } from "../config/load.ts";
 import { type NotifyEvent, type NotifyPayload, wants } from "../notify/webhook.ts";
 import type { Clock } from "../platform/clock.ts";
@@ -243,21 +243,7 @@ export class Scheduler {
         bytes: s.bytes,
         backup: s.name,
       });
-      const rec: BackupRecord = {
-        set: set.id,
-        name: s.name,
-        path: s.path,
-        type: s.type,
-        mode: s.mode,
-        parent: s.parent,
-        startedAt: s.startedAt,
-        finishedAt: s.finishedAt,
-        files: s.files,
-        bytes: s.bytes,
-        storedBytes: s.storedBytes,
-        warnings: s.warnings.length,
-      };
-      catalog.putBackup(rec);
+      catalog.putBackup(backupRecord(set.id, s));
       log.info(
         { set: set.id, runId, backup: s.name, files: s.files, bytes: s.bytes, status },
         "backup finished",

@@ -1,9 +1,11 @@
 import type { Command } from "commander";
 import { runBackup } from "../../backup/run.ts";
+import { withManualRun } from "../../catalog/manual-run.ts";
 import { getSet, loadConfig } from "../../config/load.ts";
 import { BschedError, EXIT } from "../../core/errors.ts";
 import type { BackupMode, BackupType } from "../../core/types.ts";
 import { systemClock } from "../../platform/clock.ts";
+import { pruneSet } from "../../retention/prune.ts";
 import type { ExitBox } from "../main.ts";
 import { formatBytes, printJson, printWarning, say } from "../output.ts";
 import { terminalProgress } from "../progress.ts";
@@ -41,20 +43,32 @@ export function registerBackup(program: Command, exit: ExitBox): void {
           const config = loadConfig(opts.config);
           const set = getSet(config, setId);
           const progress = terminalProgress();
-          const result = await runBackup({
+          const result = await withManualRun(
+            config,
             set,
-            timezone: config.timezone,
-            clock: systemClock,
-            mode,
-            type,
-            onProgress: progress.onProgress,
-            onWarning: (w) => {
-              progress.end();
-              printWarning(w);
-            },
-          }).finally(() => progress.end());
+            systemClock,
+            (m) => say(`bsched: warning: ${m}`),
+            () =>
+              runBackup({
+                set,
+                timezone: config.timezone,
+                clock: systemClock,
+                mode,
+                type,
+                onProgress: progress.onProgress,
+                onWarning: (w) => {
+                  progress.end();
+                  printWarning(w);
+                },
+              }).finally(() => progress.end()),
+          );
           const s = result.summary;
           for (const c of result.cleaned) say(`removed the leftover of an interrupted run: ${c}`);
+          if (set.keep) {
+            // Retention follows every successful backup, manual ones too (never before it completes).
+            const pruned = await pruneSet(set, { timezone: config.timezone, clock: systemClock });
+            for (const n of pruned.removed) say(`removed ${n} (keep policy of set ${set.id})`);
+          }
           if (opts.json) printJson(s);
           else {
             say(
