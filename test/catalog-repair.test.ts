@@ -26,7 +26,9 @@ test("the folders are the truth: check repairs a catalog that disagrees, rebuild
     assert.equal(r.code, 0, r.stderr);
     made.push(JSON.parse(r.stdout).name);
   }
-  // Manual backups are not in the catalog yet: check adds them.
+  // A catalog that lost them (here: deleted): check adds them back from the folders.
+  const db = path.join(dir, "srv", ".bsched", "catalog.db");
+  for (const ext of ["", "-wal", "-shm"]) await fs.rm(db + ext, { force: true });
   let r = await cli("catalog", "check", "--json");
   assert.equal(r.code, 0, r.stderr);
   assert.deepEqual(JSON.parse(r.stdout), [{ set: "data", added: made, removed: [], updated: [] }]);
@@ -39,7 +41,6 @@ test("the folders are the truth: check repairs a catalog that disagrees, rebuild
   assert.deepEqual(JSON.parse(r.stdout)[0].removed, [made[0]]);
 
   // A damaged catalog: commands say so and how to fix it; rebuild recreates it from the folders.
-  const db = path.join(dir, "srv", ".bsched", "catalog.db");
   for (const ext of ["-wal", "-shm"]) await fs.rm(db + ext, { force: true });
   await fs.writeFile(db, "garbage ".repeat(1000));
   r = await cli("history", "--json");

@@ -33,11 +33,15 @@ export function registerBackup(program: Command, exit: ExitBox): void {
     .option("--mode <mode>", "full | incremental (default: the set's mode)")
     .option("--type <type>", "separate | compressed (default: the set's type)")
     .option("--config <file>", "config file (default: $BSCHED_CONFIG or ./bsched.yaml)")
+    .option("--no-prune", "do not apply the set's keep policy after this backup")
     .option("--json", "print the result as JSON on stdout")
     .action(
       action(
         exit,
-        async (setId: string, opts: { mode?: string; type?: string; config?: string; json?: boolean }) => {
+        async (
+          setId: string,
+          opts: { mode?: string; type?: string; config?: string; json?: boolean; prune?: boolean },
+        ) => {
           const mode = parseChoice<BackupMode>(opts.mode, ["full", "incremental"], "--mode");
           const type = parseChoice<BackupType>(opts.type, ["separate", "compressed"], "--type");
           const config = loadConfig(opts.config);
@@ -64,7 +68,7 @@ export function registerBackup(program: Command, exit: ExitBox): void {
           );
           const s = result.summary;
           for (const c of result.cleaned) say(`removed the leftover of an interrupted run: ${c}`);
-          if (set.keep) {
+          if (set.keep && opts.prune !== false) {
             // Retention follows every successful backup, manual ones too (never before it completes).
             const pruned = await pruneSet(set, { timezone: config.timezone, clock: systemClock });
             for (const n of pruned.removed) say(`removed ${n} (keep policy of set ${set.id})`);
