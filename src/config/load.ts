@@ -4,7 +4,7 @@ import { parse as parseYaml } from "yaml";
 import type { z } from "zod";
 import { BschedError } from "../core/errors.ts";
 import type { BackupMode, BackupType, Frequency } from "../core/types.ts";
-import { configSchema, type RawConfig } from "./schema.ts";
+import { configSchema, everySeconds, type RawConfig } from "./schema.ts";
 
 export interface SetConfig {
   id: string;
@@ -17,6 +17,8 @@ export interface SetConfig {
   type: BackupType;
   mode: BackupMode;
   frequency: Frequency;
+  /** frequency every: the interval in seconds; slots are whole multiples of it since the epoch. */
+  every: number | undefined;
   /** weekly: monday..sunday; monthly: 1..31 or "last"; absent for daily/now. */
   day: string | number | undefined;
   time: string;
@@ -154,6 +156,7 @@ function resolveConfig(raw: RawConfig, file: string): Config {
       type: s.type,
       mode: s.mode,
       frequency: s.frequency,
+      every: s.every === undefined ? undefined : everySeconds(s.every),
       day,
       time: s.time,
       compression: s.compression,

@@ -23,6 +23,12 @@ const timeOfDay = z
   .string()
   .regex(/^([01]\d|2[0-3]):[0-5]\d$/, { message: 'a 24-hour time "HH:MM" from "00:00" to "23:59"' });
 
+/** Seconds of an `every` duration ("30s", "15m", "2h"). */
+export function everySeconds(d: string): number {
+  const n = Number.parseInt(d, 10);
+  return d.endsWith("h") ? n * 3600 : d.endsWith("m") ? n * 60 : n;
+}
+
 // The day's allowed values depend on the frequency: checked (with a message saying so) below.
 const dayValue = z.union([z.string(), z.number()], { error: 'monday..sunday, 1..31 or "last"' });
 const isMonthDay = (d: string | number) =>
@@ -60,7 +66,11 @@ export const setSchema = z
     folder: z.string().min(1).default("default"),
     type: z.enum(["separate", "compressed"]).default("separate"),
     mode: z.enum(["full", "incremental"]).default("full"),
-    frequency: z.enum(["daily", "weekly", "monthly", "now"]).default("weekly"),
+    frequency: z.enum(["hourly", "daily", "weekly", "monthly", "every", "now"]).default("weekly"),
+    every: z
+      .string()
+      .regex(/^[1-9]\d*(s|m|h)$/, { message: 'a duration such as "30s", "15m" or "2h"' })
+      .optional(),
     day: dayValue.optional(),
     time: timeOfDay.default("04:00"),
     compression: z.enum(["zstd", "gzip"]).default("zstd"),
@@ -73,6 +83,19 @@ export const setSchema = z
     if (s.folder !== "default" && !s.folder.startsWith("/")) {
       ctx.addIssue({ code: "custom", path: ["folder"], message: '"default" or an absolute path' });
     }
+    if (s.frequency === "every" && s.every === undefined) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["every"],
+        message: 'with frequency every: a duration such as "30s", "15m" or "2h"',
+      });
+    }
+    if (s.every !== undefined && s.frequency !== "every") {
+      ctx.addIssue({ code: "custom", path: ["every"], message: "only with frequency every" });
+    }
+    if (s.every !== undefined && everySeconds(s.every) < 10) {
+      ctx.addIssue({ code: "custom", path: ["every"], message: "at least 10s" });
+    }
     const day = s.day;
     if (s.frequency === "weekly" && day !== undefined && !(WEEKDAYS as readonly unknown[]).includes(day)) {
       ctx.addIssue({ code: "custom", path: ["day"], message: "with frequency weekly: monday..sunday" });
@@ -81,7 +104,8 @@ export const setSchema = z
       ctx.addIssue({ code: "custom", path: ["day"], message: 'with frequency monthly: 1..31 or "last"' });
     }
     if (
-      (s.frequency === "daily" || s.frequency === "now") &&
+      s.frequency !== "weekly" &&
+      s.frequency !== "monthly" &&
       day !== undefined &&
       !(WEEKDAYS as readonly unknown[]).includes(day) &&
       !isMonthDay(day)

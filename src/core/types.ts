@@ -2,7 +2,7 @@
 
 export type BackupType = "separate" | "compressed";
 export type BackupMode = "full" | "incremental";
-export type Frequency = "daily" | "weekly" | "monthly" | "now";
+export type Frequency = "hourly" | "daily" | "weekly" | "monthly" | "every" | "now";
 export type EntryKind = "file" | "dir" | "symlink";
 
 /** One path of the source tree as it was when the backup ran. */

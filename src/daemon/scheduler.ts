@@ -317,6 +317,7 @@ export class Scheduler {
         before?.automatic &&
         before.frequency === set.frequency &&
         String(before.day) === String(set.day) &&
+        before.every === set.every &&
         before.time === set.time &&
         old.timezone === config.timezone;
       const h = this.handled.get(set.id);

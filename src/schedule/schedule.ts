@@ -8,8 +8,10 @@ export interface ScheduleSpec {
   frequency: Frequency;
   /** weekly: monday..sunday; monthly: 1..31 or "last". */
   day?: string | number | undefined;
-  /** "HH:MM", 24-hour, in the server's time zone. */
+  /** "HH:MM", 24-hour, in the server's time zone (hourly: only its minutes count). */
   time: string;
+  /** frequency every: the interval in seconds. */
+  every?: number | undefined;
 }
 
 const DOW: Record<string, number> = {
@@ -49,7 +51,20 @@ function cron(pattern: string, timeZone: string): Cron {
 
 function compile(spec: ScheduleSpec, timeZone: string): Compiled | undefined {
   if (spec.frequency === "now") return undefined;
+  if (spec.frequency === "every") {
+    // Whole multiples of the interval since the epoch: the same slots on every machine and
+    // after every restart, and no DST question (an interval is not a wall-clock time).
+    const ms = (spec.every ?? 0) * 1000;
+    if (!(ms >= 1000)) {
+      throw new BschedError("CONFIG_INVALID", "frequency every needs an interval (every: 30s, 15m, 2h…)");
+    }
+    return { next: (d) => new Date((Math.floor(d.getTime() / ms) + 1) * ms) };
+  }
   const { h, m } = timeParts(spec.time);
+  if (spec.frequency === "hourly") {
+    const c = cron(`0 ${m} * * * *`, timeZone);
+    return { next: (d) => c.nextRun(d) };
+  }
   const at = `0 ${m} ${h}`;
   if (spec.frequency === "daily") {
     const c = cron(`${at} * * *`, timeZone);
@@ -112,7 +127,7 @@ function compile(spec: ScheduleSpec, timeZone: string): Compiled | undefined {
 const cache = new Map<string, Compiled | undefined>();
 
 function compiled(spec: ScheduleSpec, timeZone: string): Compiled | undefined {
-  const key = `${spec.frequency}|${spec.day ?? ""}|${spec.time}|${timeZone}`;
+  const key = `${spec.frequency}|${spec.day ?? ""}|${spec.time}|${spec.every ?? ""}|${timeZone}`;
   if (cache.has(key)) return cache.get(key);
   const c = compile(spec, timeZone);
   if (cache.size > 1000) cache.clear();
@@ -164,4 +179,12 @@ export function slotsBetween(
     from = r;
   }
   return { count, newest };
+}
+
+/** The schedule in words, for people: "weekly sunday at 04:00", "every 30 s", "hourly at :15". */
+export function describeSchedule(spec: ScheduleSpec): string {
+  if (spec.frequency === "now") return "on demand only (frequency now)";
+  if (spec.frequency === "every") return `every ${spec.every} s`;
+  if (spec.frequency === "hourly") return `hourly at :${spec.time.slice(3)}`;
+  return `${spec.frequency}${spec.day !== undefined ? ` ${spec.day}` : ""} at ${spec.time}`;
 }

@@ -1,7 +1,7 @@
 import type { Command } from "commander";
 import { getSet, loadConfig } from "../../config/load.ts";
 import { BschedError } from "../../core/errors.ts";
-import { nextRuns } from "../../schedule/schedule.ts";
+import { describeSchedule, nextRuns } from "../../schedule/schedule.ts";
 import { zonedParts } from "../../snapshot/naming.ts";
 import type { ExitBox } from "../main.ts";
 import { printJson, say } from "../output.ts";
@@ -74,10 +74,7 @@ export function registerNext(program: Command, exit: ExitBox): void {
           if (sets.length === 0) say("no automatic sets: nothing is scheduled");
           for (const s of sets) {
             const r = runs.get(s.id) ?? [];
-            const how =
-              s.frequency === "now"
-                ? "on demand only (frequency now)"
-                : `${s.frequency}${s.day !== undefined ? ` ${s.day}` : ""} at ${s.time}`;
+            const how = describeSchedule(s);
             process.stdout.write(
               `${s.id}: ${how}${s.automatic ? "" : " (automatic: false: the daemon does not run it)"}\n`,
             );
