@@ -63,6 +63,8 @@ async function writeConfig(c: Ctx, type: "separate" | "compressed"): Promise<voi
   const yaml = [
     "server:",
     `  root: ${JSON.stringify(c.source)}`,
+    // The catalog must not land inside the source it backs up (its default is <root>/.bsched).
+    `  state: ${JSON.stringify(path.join(c.store, "state"))}`,
     "  timezone: UTC",
     "sets:",
     "  bench:",
