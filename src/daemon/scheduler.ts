@@ -245,7 +245,19 @@ export class Scheduler {
       });
       catalog.putBackup(backupRecord(set.id, s));
       log.info(
-        { set: set.id, runId, backup: s.name, files: s.files, bytes: s.bytes, status },
+        {
+          set: set.id,
+          runId,
+          backup: s.name,
+          mode: s.mode,
+          type: s.type,
+          parent: s.parent,
+          files: s.files,
+          bytes: s.bytes,
+          storedFiles: s.storedFiles,
+          path: s.path,
+          status,
+        },
         "backup finished",
       );
       if (set.keep && this.deps.prune) {

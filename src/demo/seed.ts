@@ -155,9 +155,14 @@ function tx(db: DatabaseSync, body: () => void): void {
   }
 }
 
+/** The demo's short schedule: seconds between backups of each set. */
+export const DEMO_EVERY: Record<string, number> = { data: 30, archive: 20, inout: 25, video: 40 };
+
 /**
- * The demo config: the seed's defaults for every set (automatic, weekly, Sunday 04:00), with the
- * types and modes the seed's tabs offer. The demo's own short schedule is in src/demo/loop.ts.
+ * The demo config: the seed's defaults (automatic, default folder, the types and modes the seed's
+ * tabs offer), with a short schedule (`frequency: every`) in place of the seed's weekly Sunday
+ * 04:00 so that the daemon shows backups within seconds, and a keep policy so the demo's folder
+ * does not grow without end.
  */
 export function demoConfigText(timezone: string): string {
   const set = (id: string, letter: string, source: string, type: string, mode: string) => `  ${id}:
@@ -167,13 +172,12 @@ export function demoConfigText(timezone: string): string {
     folder: default
     type: ${type}
     mode: ${mode}
-    frequency: weekly
-    day: sunday
-    time: "04:00"
+    frequency: every        # the seed's default: frequency: weekly, day: sunday, time: "04:00"
+    every: ${DEMO_EVERY[id]}s
+    keep: { last: 20 }
 `;
   return `# bsched demo configuration, written by \`bsched demo\` (see README "Try it: bsched demo").
-# The seed's defaults: every set automatic, weekly on Sunday at 04:00. While \`bsched demo\` runs it
-# uses a short demo schedule instead (every 20-40 seconds); \`bsched daemon\` follows this file.
+# \`bsched demo\` runs the scheduler daemon on this file; \`bsched daemon --config THIS_FILE\` does too.
 server:
   root: server
   backupFolder: Backup

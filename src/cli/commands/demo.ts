@@ -6,7 +6,8 @@ import { fileURLToPath } from "node:url";
 import type { Command } from "commander";
 import { loadConfig } from "../../config/load.ts";
 import { BschedError, EXIT } from "../../core/errors.ts";
-import { DEMO_SCHEDULE, startDemoLoop } from "../../demo/loop.ts";
+import { runDaemon } from "../../daemon/daemon.ts";
+import { humanLog } from "../../demo/log.ts";
 import { createDemoDatabases, demoConfigText } from "../../demo/seed.ts";
 import { systemClock } from "../../platform/clock.ts";
 import { writeFileAtomic } from "../../platform/fsutil.ts";
@@ -15,10 +16,6 @@ import { say } from "../output.ts";
 import { action } from "../run-action.ts";
 
 const APP = fileURLToPath(new URL("../../demo/app.ts", import.meta.url));
-
-function stamp(line: string): string {
-  return `[${new Date().toISOString().slice(11, 19)}] ${line}`;
-}
 
 export function registerDemo(program: Command, exit: ExitBox): void {
   program
@@ -54,38 +51,39 @@ export function registerDemo(program: Command, exit: ExitBox): void {
         });
         const appExited = new Promise<void>((resolve) => app.on("exit", () => resolve()));
         say("demo server: writing card swipes, punches and video events (4 per second)");
-        const plan = Object.entries(DEMO_SCHEDULE)
-          .map(([id, w]) => `${id} every ${w.everyS} s`)
-          .join(", ");
-        say(
-          `demo schedule: ${plan} (the config's own schedule, weekly on Sunday 04:00, is for \`bsched daemon\`)`,
-        );
+        const plan = [...config.sets.values()].map((set) => `${set.id} every ${set.every} s`).join(", ");
+        say(`schedule (the daemon, on ${configFile}): ${plan}`);
         say(`try, in another terminal: npx bsched list --config ${configFile}`);
+        say(`                          npx bsched status --config ${configFile}`);
         say(`                          npx bsched restore data --config ${configFile} --to /tmp/restored`);
         say("Ctrl-C stops everything.");
-        const loop = startDemoLoop(config, systemClock, (l) => say(stamp(l)));
-
+        // A terminal's Ctrl-C reaches the demo server too: only an exit of its own is news, and
+        // then the daemon is stopped as Ctrl-C would.
         let stopping = false;
-        await new Promise<void>((resolve) => {
-          const onSignal = () => {
-            stopping = true;
-            resolve();
-          };
-          process.once("SIGINT", onSignal);
-          process.once("SIGTERM", onSignal);
-          appExited.then(() => {
-            // A terminal's Ctrl-C reaches the demo server too: only an exit of its own is news.
-            if (!stopping) say("demo server: exited on its own; stopping");
-            resolve();
-          });
+        const markStop = () => {
+          stopping = true;
+        };
+        process.on("SIGINT", markStop);
+        process.on("SIGTERM", markStop);
+        appExited.then(() => {
+          if (stopping) return;
+          say("demo server: exited on its own; stopping");
+          process.kill(process.pid, "SIGTERM");
         });
-        say("stopping: waiting for running backups to finish (Ctrl-C again to quit at once)");
-        const quit = () => process.exit(EXIT.failed);
-        process.once("SIGINT", quit);
-        await loop.stop();
+        // The real scheduler daemon on the demo's config: it handles SIGINT/SIGTERM (letting a
+        // running backup finish) and returns.
+        const code = await runDaemon({
+          configFile,
+          clock: systemClock,
+          log: humanLog(say),
+          stopGraceMs: 60_000,
+        });
+        stopping = true;
+        process.off("SIGINT", markStop);
+        process.off("SIGTERM", markStop);
         if (app.exitCode === null && app.signalCode === null) app.kill("SIGTERM");
         await appExited;
-        process.removeListener("SIGINT", quit);
+        if (code !== 0) return code;
         say(`stopped. The demo stays in ${dir}; run \`bsched demo --dir ${opts.dir}\` again to continue.`);
         return EXIT.ok;
       }),
