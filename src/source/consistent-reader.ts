@@ -58,7 +58,7 @@ export function consistentReader(
         path.join(root, entry.path),
         (d) => !(d.length >= 100 && d.subarray(0, 16).equals(SQLITE_HEADER)),
       ),
-    async open(entry): Promise<OpenedSource> {
+    async open(entry, openOpts = {}): Promise<OpenedSource> {
       const abs = path.join(root, entry.path);
       const { fh, st } = await openSource(abs);
       let isDb = false;
@@ -71,11 +71,12 @@ export function consistentReader(
       if (!isDb) return { fh, st, changed: () => changedSince(fh, st), close: () => fh.close() };
 
       const key = await sqliteChangeKey(abs, st).finally(() => fh.close());
-      if (!made) {
+      const atDest = openOpts.snapshotTo !== undefined;
+      if (!made && !atDest) {
         await fs.mkdir(scratch, { recursive: true, mode: 0o700 });
         made = true;
       }
-      const copy = path.join(scratch, `${++seq}-${path.basename(entry.path)}`);
+      const copy = openOpts.snapshotTo ?? path.join(scratch, `${++seq}-${path.basename(entry.path)}`);
       try {
         // Not inside `onSnapshot?.(…)`: an optional call skips evaluating its arguments when absent.
         const snapped = await snapshotSqlite(abs, copy);
@@ -98,11 +99,12 @@ export function consistentReader(
       return {
         fh: snap.fh,
         st: shown,
+        atDest,
         // Private to this run: only a bug could change it, and then we want to know.
         changed: () => changedSince(snap.fh, snap.st),
         async close() {
           await snap.fh.close();
-          await fs.rm(copy, { force: true });
+          if (!atDest) await fs.rm(copy, { force: true });
         },
       };
     },

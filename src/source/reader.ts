@@ -12,6 +12,16 @@ export interface OpenedSource {
   /** True when the file moved (size, mtime, ctime) since it was opened. */
   changed(): Promise<boolean>;
   close(): Promise<void>;
+  /** The content was written straight to the `snapshotTo` the caller gave: hash it, do not copy it. */
+  atDest?: boolean;
+}
+
+export interface OpenOptions {
+  /**
+   * Where the caller will store the file: a reader that must make a copy anyway (a SQLite
+   * snapshot) writes it there directly, sparing a second write of every database byte.
+   */
+  snapshotTo?: string;
 }
 
 /**
@@ -19,7 +29,7 @@ export interface OpenedSource {
  * may substitute a point-in-time copy (e.g. SQLite's online backup) behind the same interface.
  */
 export interface SourceReader {
-  open(entry: Entry): Promise<OpenedSource>;
+  open(entry: Entry, opts?: OpenOptions): Promise<OpenedSource>;
   /** A small file read whole, synchronously, when it can be read in place; else undefined (use open). */
   readSmall?(entry: Entry): SmallRead | undefined;
 }

@@ -37,8 +37,18 @@ export async function storeFile(
   const small =
     (entry.size ?? Number.POSITIVE_INFINITY) <= SMALL_FILE_MAX ? reader.readSmall?.(entry) : undefined;
   if (small) return storeSmall(small, entry, dest, onBytes);
-  const src = await reader.open(entry);
+  const src = await reader.open(entry, { snapshotTo: dest });
   try {
+    if (src.atDest) {
+      // A database snapshot already written at `dest`: hash it there (from the page cache).
+      const { sha256, bytes } = await copyAndHash(src.fh, undefined, onBytes);
+      const changedWhileRead = await src.changed(); // before chmod/utimes move the copy's ctime
+      const fresh = refreshEntry(entry, src.st);
+      await fs.chmod(dest, fresh.mode);
+      const mtime = utimesArg(fresh.mtimeNs);
+      await fs.utimes(dest, mtime, mtime);
+      return { entry: { ...fresh, size: bytes, sha256 }, changedWhileRead };
+    }
     const out = await fs.open(dest, C.O_WRONLY | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW, 0o600);
     try {
       const { sha256, bytes } = await copyAndHash(src.fh, out, onBytes);
