@@ -183,6 +183,11 @@ const BAD: { name: string; yaml: string; expect: RegExp[] }[] = [
     expect: [/sets\.data/, /Data\/Backup lies inside the source folder/, /outside/],
   },
   {
+    name: "state folder inside the source",
+    yaml: GOOD.replace("timezone: UTC", "timezone: UTC\n  state: Data/.bsched"),
+    expect: [/sets\.data/, /state folder .*Data\/\.bsched.* lies inside the source folder/, /server\.state/],
+  },
+  {
     name: "missing root",
     yaml: "server:\n  timezone: UTC\nsets: {}\n",
     expect: [/server\.root/, /missing/],

@@ -127,6 +127,7 @@ function resolveConfig(raw: RawConfig, file: string): Config {
   const root = path.resolve(base, raw.server.root);
   const backupFolder = path.resolve(root, raw.server.backupFolder);
   const timezone = raw.server.timezone ?? Intl.DateTimeFormat().resolvedOptions().timeZone ?? "UTC";
+  const state = raw.server.state ? path.resolve(root, raw.server.state) : path.join(root, ".bsched");
   const sets = new Map<string, SetConfig>();
   for (const [id, s] of Object.entries(raw.sets)) {
     let day: string | number | undefined;
@@ -145,6 +146,14 @@ function resolveConfig(raw: RawConfig, file: string): Config {
               ? "set server.backupFolder, or this set's folder, to a folder outside the source"
               : `set sets.${id}.folder to a folder outside ${source}`,
         },
+      );
+    }
+    if (isInside(state, source)) {
+      // The catalog changes while the set is read: every backup would hold a torn copy of it.
+      throw new BschedError(
+        "CONFIG_INVALID",
+        `${file}: sets.${id}: the state folder ${state} (catalog, daemon lock) lies inside the source folder ${source}`,
+        { hint: "set server.state to a folder outside every set's source (relative to root, or absolute)" },
       );
     }
     sets.set(id, {
@@ -172,7 +181,7 @@ function resolveConfig(raw: RawConfig, file: string): Config {
     root,
     backupFolder,
     timezone,
-    state: raw.server.state ? path.resolve(root, raw.server.state) : path.join(root, ".bsched"),
+    state,
     concurrency: raw.server.concurrency,
     sets,
   };
