@@ -31,6 +31,22 @@ export const PAIRS: { op: Op; bsched: string; peers: string[] }[] = [
     peers: ["rsync --link-dest", "tar --listed-incremental", "restic", "borg (lz4)"],
   },
   {
+    op: "incremental",
+    bsched: "bsched compressed",
+    peers: ["tar --listed-incremental", "restic", "borg (lz4)"],
+  },
+  {
+    op: "nochange",
+    bsched: "bsched compressed",
+    peers: ["restic", "borg (lz4)", "tar --listed-incremental"],
+  },
+  { op: "restore", bsched: "bsched compressed", peers: ["restic", "borg extract"] },
+  {
+    op: "verify",
+    bsched: "bsched compressed",
+    peers: ["restic check --read-data", "borg check --verify-data"],
+  },
+  {
     op: "nochange",
     bsched: "bsched separate",
     peers: ["restic", "borg (lz4)", "tar --listed-incremental", "rsync --link-dest"],
@@ -100,12 +116,11 @@ function find(results: Result[], op: Op, tool: string): Result | undefined {
   return results.find((r) => r.op === op && r.tool === tool);
 }
 
-/** bsched's time and size over `peer`'s, for the pair the peer belongs to in `op`. */
-export function pairRatios(
-  results: Result[],
-  op: Op,
-  peer: string,
-): { time?: number; size?: number; against?: string } {
+type PairRatio = { time?: number; size?: number; against?: string };
+
+/** bsched's time and size over `peer`'s, for every bsched row the peer is paired with in `op`. */
+export function allPairRatios(results: Result[], op: Op, peer: string): PairRatio[] {
+  const out: PairRatio[] = [];
   for (const p of PAIRS) {
     if (p.op !== op || !p.peers.includes(peer)) continue;
     const b = find(results, op, p.bsched);
@@ -113,9 +128,18 @@ export function pairRatios(
     if (!b || !x) continue;
     const sb = summarize(b);
     const sx = summarize(x);
-    return { time: pairedRatio(b.seconds, x.seconds), size: ratio(sb.stored, sx.stored), against: p.bsched };
+    out.push({
+      time: pairedRatio(b.seconds, x.seconds),
+      size: ratio(sb.stored, sx.stored),
+      against: p.bsched,
+    });
   }
-  return {};
+  return out;
+}
+
+/** The first pair of `peer` in `op` (separate before compressed). */
+export function pairRatios(results: Result[], op: Op, peer: string): PairRatio {
+  return allPairRatios(results, op, peer)[0] ?? {};
 }
 
 /** One Markdown table: a row per (operation, tool), in the order measured. */
@@ -126,10 +150,15 @@ export function renderTable(results: Result[]): string {
   const lines = results.map((r) => {
     const s = summarize(r);
     const mbps = r.dataBytes / 1e6 / s.seconds;
-    const pr = r.tool.startsWith("bsched") ? {} : pairRatios(results, r.op, r.tool);
-    const vs =
+    const prs = r.tool.startsWith("bsched") ? [] : allPairRatios(results, r.op, r.tool);
+    // One ratio per bsched row the peer is paired with; the compressed one says so.
+    const label = (pr: PairRatio) =>
       pr.against && pr.against !== "bsched separate" ? ` (${pr.against.replace("bsched ", "")})` : "";
-    return `| ${OP_LABEL[r.op]} | ${cell(r.tool)} | ${fmtSeconds(s.seconds)} | ${mbps.toFixed(0)} | ${fmtBytes(s.stored)} | ${s.rssMb.toFixed(0)} | ${r.seconds.length} | ${fmtRatio(pr.time)}${pr.time !== undefined ? vs : ""} | ${fmtRatio(pr.size)} |`;
+    const times = prs.filter((pr) => pr.time !== undefined).map((pr) => `${fmtRatio(pr.time)}${label(pr)}`);
+    const sizes = prs.filter((pr) => pr.size !== undefined).map((pr) => `${fmtRatio(pr.size)}${label(pr)}`);
+    const timeCell = times.length > 0 ? times.join(", ") : fmtRatio(undefined);
+    const sizeCell = sizes.length > 1 ? sizes.join(", ") : fmtRatio(prs[0]?.size);
+    return `| ${OP_LABEL[r.op]} | ${cell(r.tool)} | ${fmtSeconds(s.seconds)} | ${mbps.toFixed(0)} | ${fmtBytes(s.stored)} | ${s.rssMb.toFixed(0)} | ${r.seconds.length} | ${timeCell} | ${sizeCell} |`;
   });
   return [head, ...lines].join("\n");
 }

@@ -90,7 +90,7 @@ export function bsched(type: "separate" | "compressed"): Tool {
       };
     },
   };
-  if (type === "separate") {
+  {
     const incr = async (c: Ctx): Promise<Step> => ({
       cmd: { kind: "exec", argv: bschedArgv(c, ["backup", "bench", "--mode", "incremental"]) },
       measure: backups(c),
