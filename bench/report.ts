@@ -31,6 +31,18 @@ export const PAIRS: { op: Op; bsched: string; peers: string[] }[] = [
     peers: ["rsync --link-dest", "tar --listed-incremental", "restic", "borg (lz4)"],
   },
   {
+    op: "nochange",
+    bsched: "bsched separate",
+    peers: ["restic", "borg (lz4)", "tar --listed-incremental", "rsync --link-dest"],
+  },
+  { op: "restore", bsched: "bsched separate", peers: ["restic", "borg extract", "tar --listed-incremental"] },
+  {
+    op: "verify",
+    bsched: "bsched separate",
+    peers: ["restic check --read-data", "borg check --verify-data"],
+  },
+  // The compressed type against the same peers (after the separate pairs: pairRatios takes the first).
+  {
     op: "incremental",
     bsched: "bsched compressed",
     peers: ["tar --listed-incremental", "restic", "borg (lz4)"],
@@ -44,17 +56,6 @@ export const PAIRS: { op: Op; bsched: string; peers: string[] }[] = [
   {
     op: "verify",
     bsched: "bsched compressed",
-    peers: ["restic check --read-data", "borg check --verify-data"],
-  },
-  {
-    op: "nochange",
-    bsched: "bsched separate",
-    peers: ["restic", "borg (lz4)", "tar --listed-incremental", "rsync --link-dest"],
-  },
-  { op: "restore", bsched: "bsched separate", peers: ["restic", "borg extract", "tar --listed-incremental"] },
-  {
-    op: "verify",
-    bsched: "bsched separate",
     peers: ["restic check --read-data", "borg check --verify-data"],
   },
 ];
