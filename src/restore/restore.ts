@@ -232,17 +232,19 @@ async function restoreLocked(opts: RestoreOptions): Promise<RestoreResult> {
   const realDirs = new Set<string>();
   await forEachLimit(fromSeparate, opts.concurrency ?? 8, async (e) => {
     const from = linkByName.get(e.from as string) as ChainLink;
+    const missing = (err: unknown) =>
+      problems.push({
+        path: e.path,
+        backup: from.name,
+        problem: `content missing from the backup: ${(err as Error).message}`,
+      });
     if ((e.size ?? Number.POSITIVE_INFINITY) <= SMALL_FILE_MAX) {
       // Small files: read and written whole with synchronous calls (no thread-pool round trips).
       let small: SmallRead | undefined;
       try {
         small = readSmallSync(beneath(path.join(from.path, FILES_DIR), e.path, realDirs), () => true);
       } catch (err) {
-        problems.push({
-          path: e.path,
-          backup: from.name,
-          problem: `content missing from the backup: ${(err as Error).message}`,
-        });
+        missing(err);
         return;
       }
       if (small) {
@@ -256,11 +258,7 @@ async function restoreLocked(opts: RestoreOptions): Promise<RestoreResult> {
     try {
       input = await openBeneath(path.join(from.path, FILES_DIR), e.path, realDirs);
     } catch (err) {
-      problems.push({
-        path: e.path,
-        backup: from.name,
-        problem: `content missing from the backup: ${(err as Error).message}`,
-      });
+      missing(err);
       return;
     }
     try {
