@@ -279,9 +279,16 @@ async function restoreLocked(opts: RestoreOptions): Promise<RestoreResult> {
     if (wanted.size === 0) continue;
     const results = new Map<string, CopyResult>();
     await forEachPayloadFile(link, wanted, async (e, entry) => {
-      const r = await writeFile(abs(e), e, overwrite || results.has(e.path), (out) =>
-        hashStream(entry, out, onBytes),
-      );
+      const again = overwrite || results.has(e.path);
+      let r: CopyResult;
+      if (entry.size <= SMALL_FILE_MAX) {
+        // A small member: gathered in memory, then written with synchronous calls.
+        const parts: Buffer[] = [];
+        for await (const chunk of entry) parts.push(chunk as Buffer);
+        const data = Buffer.concat(parts);
+        r = writeSmallFile(abs(e), e, again, data);
+        onBytes(data.length);
+      } else r = await writeFile(abs(e), e, again, (out) => hashStream(entry, out, onBytes));
       if (!results.has(e.path)) done(e);
       results.set(e.path, r);
     });

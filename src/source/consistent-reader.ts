@@ -8,6 +8,7 @@ import type { ScanResult } from "./scan.ts";
 import { isSetLockName } from "./setlock.ts";
 import {
   hasSqliteHeader,
+  holdRollbackReadLock,
   type SnapshotResult,
   SQLITE_HEADER,
   snapshotSqlite,
@@ -71,6 +72,28 @@ export function consistentReader(
       if (!isDb) return { fh, st, changed: () => changedSince(fh, st), close: () => fh.close() };
 
       const key = await sqliteChangeKey(abs, st).finally(() => fh.close());
+      const held = holdRollbackReadLock(abs);
+      if (held) {
+        // Rollback-journal mode: read the file itself under a read lock (no snapshot copy).
+        try {
+          const raw = await openSource(abs);
+          return {
+            fh: raw.fh,
+            st: statLike(raw.st, { ctimeNs: key }),
+            changed: () => changedSince(raw.fh, raw.st),
+            async close() {
+              try {
+                await raw.fh.close();
+              } finally {
+                held.release();
+              }
+            },
+          };
+        } catch (e) {
+          held.release();
+          throw e;
+        }
+      }
       const atDest = openOpts.snapshotTo !== undefined;
       if (!made && !atDest) {
         await fs.mkdir(scratch, { recursive: true, mode: 0o700 });
