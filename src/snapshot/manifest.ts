@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import fs from "node:fs/promises";
 import path from "node:path";
 import { z } from "zod";
-import { BschedError, errnoCode } from "../core/errors.ts";
+import { BschedError } from "../core/errors.ts";
 import type { BackupRef, BackupSummary, Entry, Manifest } from "../core/types.ts";
 import { isBackupName } from "./naming.ts";
 import { checkRelativePath } from "./paths.ts";
@@ -226,14 +226,4 @@ export function summarize(header: ManifestHeader, dir: string): BackupSummary {
     storedFiles: header.totals.storedFiles,
     storedBytes: header.totals.storedBytes,
   };
-}
-
-export async function hasManifest(dir: string): Promise<boolean> {
-  try {
-    await fs.access(path.join(dir, MANIFEST_FILE));
-    return true;
-  } catch (e) {
-    if (errnoCode(e) === "ENOENT" || errnoCode(e) === "ENOTDIR") return false;
-    throw e;
-  }
 }

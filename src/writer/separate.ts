@@ -14,11 +14,6 @@ import { type BackupWriter, skipUnreadable, type WriteJob, type WriteResult } fr
 
 const COPY_CONCURRENCY = 8;
 
-/** Where a separate backup keeps the content of the file at relative path `rel`. */
-export function storedPath(backupDir: string, rel: string): string {
-  return path.join(backupDir, FILES_DIR, rel);
-}
-
 export interface StoredFile {
   entry: Entry;
   changedWhileRead: boolean;
