@@ -1,11 +1,10 @@
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import { createReadStream, existsSync, readFileSync, writeFileSync } from "node:fs";
 import fs from "node:fs/promises";
 import path from "node:path";
 import { type TestContext, test } from "node:test";
-import { BIN } from "./helpers/cli.ts";
+import { runCli } from "./helpers/cli.ts";
 import { makeServer } from "./helpers/server.ts";
 
 const TIME = "/usr/bin/time";
@@ -29,35 +28,12 @@ interface Measured {
 }
 
 /** Run the CLI under `/usr/bin/time -v` and read its peak resident set size. */
-function measured(args: string[], cwd: string): Promise<Measured> {
-  return new Promise((resolve, reject) => {
-    const started = performance.now();
-    const child = spawn(TIME, ["-v", process.execPath, BIN, ...args], {
-      cwd,
-      env: { ...process.env, BSCHED_CONFIG: undefined },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d) => {
-      stdout += d;
-    });
-    child.stderr.on("data", (d) => {
-      stderr += d;
-    });
-    child.on("error", reject);
-    child.on("close", (code) => {
-      const m = /Maximum resident set size \(kbytes\): (\d+)/.exec(stderr);
-      if (!m) return reject(new Error(`no RSS figure from ${TIME}: ${stderr}`));
-      resolve({
-        code,
-        stdout,
-        stderr,
-        seconds: (performance.now() - started) / 1000,
-        maxRssMb: Number(m[1]) / 1024,
-      });
-    });
-  });
+async function measured(args: string[], cwd: string): Promise<Measured> {
+  const started = performance.now();
+  const r = await runCli(args, { cwd, wrap: [TIME, "-v"] });
+  const m = /Maximum resident set size \(kbytes\): (\d+)/.exec(r.stderr);
+  if (!m) throw new Error(`no RSS figure from ${TIME}: ${r.stderr}`);
+  return { ...r, seconds: (performance.now() - started) / 1000, maxRssMb: Number(m[1]) / 1024 };
 }
 
 interface Rec {

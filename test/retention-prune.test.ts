@@ -2,40 +2,23 @@ import assert from "node:assert/strict";
 import fs from "node:fs/promises";
 import path from "node:path";
 import { after, test } from "node:test";
-import { runCli, tempDir } from "./helpers/cli.ts";
+import { makeServer } from "./helpers/server.ts";
 
 const dirs: string[] = [];
 after(async () => {
   for (const d of dirs) await fs.rm(d, { recursive: true, force: true });
 });
 
-async function server(keep: string, mode = "incremental") {
-  const dir = await tempDir("bsched-prune-");
-  dirs.push(dir);
-  const data = path.join(dir, "srv", "Data");
-  await fs.mkdir(data, { recursive: true });
-  const config = path.join(dir, "bsched.yaml");
-  await fs.writeFile(
-    config,
-    `server:
-  root: srv
-  timezone: UTC
-sets:
-  data:
-    letter: D
-    source: Data
-    mode: ${mode}
-    frequency: now
-${keep}`,
-  );
-  const cli = (args: string[]) => runCli([...args, "--config", config], { cwd: dir });
+async function server(keep: string, mode: "full" | "incremental" = "incremental") {
+  const s = await makeServer({ prefix: "bsched-prune-", mode, setKeys: keep ? [keep.trim()] : [] });
+  dirs.push(s.dir);
   const backup = async (mode?: string) => {
     // --no-prune: these tests build a history first and apply the policy with `prune` themselves.
-    const r = await cli(["backup", "data", "--json", "--no-prune", ...(mode ? ["--mode", mode] : [])]);
+    const r = await s.cli(["backup", "data", "--json", "--no-prune", ...(mode ? ["--mode", mode] : [])]);
     assert.equal(r.code, 0, r.stderr);
     return JSON.parse(r.stdout) as { name: string; parent: string | null };
   };
-  return { dir, data, config, cli, backup, backups: path.join(dir, "srv", "Backup") };
+  return { ...s, backup };
 }
 
 const listed = async (folder: string) => (await fs.readdir(folder)).sort();

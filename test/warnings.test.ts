@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
-import { spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import fs from "node:fs/promises";
 import path from "node:path";
 import { test } from "node:test";
-import { BIN, type CliResult } from "./helpers/cli.ts";
+import { type CliResult, runCli } from "./helpers/cli.ts";
 import { makeServer, type TestServer } from "./helpers/server.ts";
 
 const NOBODY = 65534;
@@ -15,25 +15,8 @@ const skip =
 
 /** Run the CLI as `nobody` when we are root (so chmod 000 really means unreadable), else as ourselves. */
 function runUnprivileged(args: string[], cwd: string): Promise<CliResult> {
-  const cmd = isRoot ? "setpriv" : process.execPath;
-  const pre = isRoot ? [`--reuid=${NOBODY}`, `--regid=${NOBODY}`, "--clear-groups", process.execPath] : [];
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, [...pre, BIN, ...args], {
-      cwd,
-      env: { ...process.env, BSCHED_CONFIG: undefined, NODE_COMPILE_CACHE: undefined },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d) => {
-      stdout += d;
-    });
-    child.stderr.on("data", (d) => {
-      stderr += d;
-    });
-    child.on("error", reject);
-    child.on("close", (code) => resolve({ code, stdout, stderr }));
-  });
+  const wrap = isRoot ? ["setpriv", `--reuid=${NOBODY}`, `--regid=${NOBODY}`, "--clear-groups"] : [];
+  return runCli(args, { cwd, wrap, env: { NODE_COMPILE_CACHE: undefined } });
 }
 
 async function handToNobody(s: TestServer): Promise<void> {

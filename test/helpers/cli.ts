@@ -12,13 +12,18 @@ export interface CliResult {
   stderr: string;
 }
 
-/** Run the real CLI in a child process with the Node that runs the tests. */
+/**
+ * Run the real CLI in a child process with the Node that runs the tests; `wrap` is a command
+ * that runs it (e.g. `/usr/bin/time -v`, or `setpriv` to run it as another user).
+ */
 export function runCli(
   args: string[],
-  opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {},
+  opts: { cwd?: string; env?: NodeJS.ProcessEnv; wrap?: string[] } = {},
 ): Promise<CliResult> {
+  const [cmd, ...pre] =
+    opts.wrap && opts.wrap.length > 0 ? [...opts.wrap, process.execPath] : [process.execPath];
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], {
+    const child = spawn(cmd as string, [...pre, BIN, ...args], {
       cwd: opts.cwd,
       env: { ...process.env, BSCHED_CONFIG: undefined, ...opts.env },
       stdio: ["ignore", "pipe", "pipe"],
