@@ -224,6 +224,10 @@ test("self-extracting files copied alone restore with `restore --from FILE` and 
   assert.equal(r.code, 0, r.stderr);
   assert.deepEqual(diffTrees(expected, await snapshotTree(out)), []);
 
+  const v = await s.cli(["verify", "--from", path.join(usb, `${b2.name}.sh`)]);
+  assert.equal(v.code, 0, v.stderr);
+  assert.match(v.stderr, /verified 2 backup\(s\).*no damage found/);
+
   await fs.rm(path.join(usb, `${b1.name}.sh`));
   const broken = await s.cli([
     "restore",

@@ -20,7 +20,10 @@ export interface LocatedChain {
  * A backup of a chain beside another: its folder, or else its self-extracting file lying alone
  * (copied to a USB disk without its folder), whose manifest is the payload's first member.
  */
-export async function loadBeside(dir: string, name: string): Promise<ChainLink | undefined> {
+export async function loadBeside(
+  dir: string,
+  name: string,
+): Promise<(ChainLink & { manifest?: Manifest }) | undefined> {
   const link = await loadLink(dir, name);
   if (link || !isBackupName(name)) return link;
   const file = path.join(dir, selfExtractingName(name));

@@ -3,12 +3,13 @@ import { constants as C } from "node:fs";
 import fs from "node:fs/promises";
 import path from "node:path";
 import { errnoCode } from "../core/errors.ts";
-import type { Entry, ProgressCallback } from "../core/types.ts";
-import { loadLink, readManifest } from "../destination/local/folder.ts";
+import type { Entry, Manifest, ProgressCallback } from "../core/types.ts";
+import { readManifest } from "../destination/local/folder.ts";
 import { type CopyResult, copyAndHash } from "../platform/copy.ts";
 import { beneath, forEachLimit } from "../platform/fsutil.ts";
+import { loadBeside } from "../restore/locate.ts";
 import { resolveChain } from "../snapshot/chain.ts";
-import { digestOf, FILES_DIR, MANIFEST_FILE } from "../snapshot/manifest.ts";
+import { FILES_DIR } from "../snapshot/manifest.ts";
 import { readSmallSync, SMALL_FILE_MAX } from "../source/consistent.ts";
 import { readSelfExtractingHeader } from "../writer/compressed/header.ts";
 import { selfExtractingName } from "../writer/compressed/names.ts";
@@ -41,20 +42,22 @@ export async function verifyBackups(
   const result: VerifyResult = { backups: names.length, files: 0, bytes: 0, problems };
   const progress = { phase: "verify" as const, files: 0, bytes: 0, totalFiles: 0, totalBytes: 0 };
   for (const name of names) {
-    let ref: Awaited<ReturnType<typeof readManifest>>;
+    let manifest: Manifest;
+    let link: Awaited<ReturnType<typeof loadBeside>>;
     try {
-      const link = await loadLink(folder, name);
+      // A backup folder, or a self-extracting file lying alone (its manifest is inside it).
+      link = await loadBeside(folder, name);
       if (!link) {
         problems.push({ backup: name, problem: "manifest missing: not a complete backup" });
         continue;
       }
-      ref = await readManifest(link.path);
-      await resolveChain(link, (n) => loadLink(folder, n));
+      manifest = link.manifest ?? (await readManifest(link.path)).manifest;
+      await resolveChain(link, (n) => loadBeside(folder, n));
     } catch (e) {
       problems.push({ backup: name, problem: (e as Error).message });
       continue;
     }
-    const own = ref.manifest.entries.filter((e) => e.kind === "file" && e.from === name);
+    const own = manifest.entries.filter((e) => e.kind === "file" && e.from === name);
     progress.totalFiles += own.length;
     progress.totalBytes += own.reduce((n, e) => n + (e.size ?? 0), 0);
     const compare = (e: Entry, r: CopyResult) => {
@@ -81,14 +84,15 @@ export async function verifyBackups(
     const onBytes = (n: number) => {
       progress.bytes += n;
     };
-    if (ref.manifest.type === "compressed") {
-      await verifyPayload(ref.path, name, own, problems, compare, counted, onBytes);
+    if (manifest.type === "compressed") {
+      const file = link.payload ?? path.join(link.path, selfExtractingName(name));
+      await verifyPayload(file, name, link.digest, own, problems, compare, counted, onBytes);
       continue;
     }
     const realDirs = new Set<string>();
     await forEachLimit(own, 4, async (e) => {
       try {
-        const at = beneath(path.join(ref.path, FILES_DIR), e.path, realDirs);
+        const at = beneath(path.join(link.path, FILES_DIR), e.path, realDirs);
         // Small files whole, with synchronous calls; a file that turns out larger takes the stream.
         const small =
           (e.size ?? Number.POSITIVE_INFINITY) <= SMALL_FILE_MAX ? readSmallSync(at, () => true) : undefined;
@@ -119,19 +123,19 @@ export async function verifyBackups(
 
 /**
  * A compressed backup: the payload's size and sha256 against its header, the embedded manifest
- * against the one beside the file, then every stored file re-hashed from the payload. When the
+ * against the manifest of the backup (`manifestDigest`: the one beside the file), then every stored file re-hashed from the payload. When the
  * payload breaks off, every file not reached is named.
  */
 async function verifyPayload(
-  dir: string,
+  file: string,
   name: string,
+  manifestDigest: string,
   own: Entry[],
   problems: VerifyProblem[],
   compare: (e: Entry, r: CopyResult) => void,
   counted: (e: Entry) => void,
   onBytes: (n: number) => void,
 ): Promise<void> {
-  const file = path.join(dir, selfExtractingName(name));
   let header: Awaited<ReturnType<typeof readSelfExtractingHeader>>;
   try {
     header = await readSelfExtractingHeader(file);
@@ -161,12 +165,11 @@ async function verifyPayload(
   }
   const wanted = new Map(own.map((e) => [e.path, e]));
   const last = new Map<string, CopyResult>();
-  const manifestBeside = await fs.readFile(path.join(dir, MANIFEST_FILE));
   try {
     await forEachMember(file, header, async (entry) => {
       if (entry.path === header.manifestMember) {
         const r = await hashStream(entry, undefined);
-        if (r.sha256 !== digestOf(manifestBeside)) {
+        if (r.sha256 !== manifestDigest) {
           problems.push({
             backup: name,
             path: header.manifestMember,
