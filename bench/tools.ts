@@ -167,41 +167,33 @@ function linkDest(c: Ctx, prev: string, next: string): Step {
   };
 }
 
-export const tarZstd: Tool = {
-  name: "tar | zstd -3 -T0",
-  ops: {
-    full: async (c) => {
-      await fs.mkdir(c.store, { recursive: true });
-      return {
-        cmd: {
-          kind: "pipe",
-          parts: [
-            ["tar", "-C", c.source, "-cf", "-", "."],
-            ["zstd", "-3", "-T0", "-q", "-o", path.join(c.store, "full.tar.zst")],
-          ],
-        },
-      };
+/** `tar -c` of the source piped into a compressor command that writes `file` in the store. */
+function tarInto(name: string, file: string, compressor: (out: string) => string[]): Tool {
+  return {
+    name,
+    ops: {
+      full: async (c) => {
+        await fs.mkdir(c.store, { recursive: true });
+        return {
+          cmd: {
+            kind: "pipe",
+            parts: [["tar", "-C", c.source, "-cf", "-", "."], compressor(path.join(c.store, file))],
+          },
+        };
+      },
     },
-  },
-};
+  };
+}
 
-export const tarPigz: Tool = {
-  name: "tar | pigz",
-  ops: {
-    full: async (c) => {
-      await fs.mkdir(c.store, { recursive: true });
-      return {
-        cmd: {
-          kind: "pipe",
-          parts: [
-            ["tar", "-C", c.source, "-cf", "-", "."],
-            ["bash", "-c", `exec pigz > '${path.join(c.store, "full.tar.gz")}'`],
-          ],
-        },
-      };
-    },
-  },
-};
+export const tarZstd = tarInto("tar | zstd -3 -T0", "full.tar.zst", (out) => [
+  "zstd",
+  "-3",
+  "-T0",
+  "-q",
+  "-o",
+  out,
+]);
+export const tarPigz = tarInto("tar | pigz", "full.tar.gz", (out) => ["bash", "-c", `exec pigz > '${out}'`]);
 
 /** GNU tar's own incrementals: level 0, then each level on a copy of the previous snapshot file. */
 export const tarIncremental: Tool = {
