@@ -8,7 +8,7 @@ import { type Config, loadConfig } from "../config/load.ts";
 import { BschedError, errnoCode } from "../core/errors.ts";
 import { postWebhook } from "../notify/webhook.ts";
 import type { Clock } from "../platform/clock.ts";
-import { acquireLock, type Lock } from "../platform/lockfile.ts";
+import { acquireLock, type Lock, LockedError } from "../platform/lockfile.ts";
 import { pruneSet } from "../retention/prune.ts";
 import { isBackupName } from "../snapshot/naming.ts";
 import { type Log, realTimer, Scheduler, type Timer } from "./scheduler.ts";
@@ -36,11 +36,8 @@ export async function lockState(config: Config, clock: Clock): Promise<Lock> {
     return await acquireLock(file, `bsched daemon for ${config.state}`, clock);
   } catch (e) {
     if (e instanceof BschedError && e.code === "LOCKED") {
-      let who = "";
-      try {
-        const info = JSON.parse(fs.readFileSync(file, "utf8"));
-        who = ` (pid ${info.pid} on ${info.host}, since ${info.since})`;
-      } catch {}
+      const h = e instanceof LockedError ? e.holder : undefined;
+      const who = h ? ` (pid ${h.pid} on ${h.host}, since ${h.since})` : "";
       throw new BschedError(
         "LOCKED",
         `another bsched daemon is already running on the state folder ${config.state}${who}`,

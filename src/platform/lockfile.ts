@@ -23,6 +23,22 @@ export interface Lock {
   release(): Promise<void>;
 }
 
+/** A live lock refused us; `holder` is what its file said, for callers that word it their way. */
+export class LockedError extends BschedError {
+  readonly holder: LockInfo;
+
+  constructor(what: string, file: string, holder: LockInfo) {
+    super(
+      "LOCKED",
+      `${what}: locked by ${holder.what} (pid ${holder.pid} on ${holder.host} since ${holder.since})`,
+      {
+        hint: `wait for it to finish; if that process is gone, the lock expires at ${holder.expires} or remove ${file}`,
+      },
+    );
+    this.holder = holder;
+  }
+}
+
 const LEASE_MS = 120_000;
 const RENEW_MS = 30_000;
 
@@ -81,15 +97,7 @@ export async function acquireLock(file: string, what: string, clock: Clock): Pro
     }
     const held = await readLock(file);
     if (!held) continue;
-    if (!isStale(held, now)) {
-      throw new BschedError(
-        "LOCKED",
-        `${what}: locked by ${held.what} (pid ${held.pid} on ${held.host} since ${held.since})`,
-        {
-          hint: `wait for it to finish; if that process is gone, the lock expires at ${held.expires} or remove ${file}`,
-        },
-      );
-    }
+    if (!isStale(held, now)) throw new LockedError(what, file, held);
     // Move the stale lock aside, then check we moved the one we judged, not a fresh one.
     const aside = `${file}.stale-${randomBytes(4).toString("hex")}`;
     try {
