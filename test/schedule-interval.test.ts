@@ -78,5 +78,8 @@ test("config: every needs frequency every, a unit, and at least 10 s", async () 
     cfg,
   ]);
   assert.equal(r.code, 0, r.stderr);
-  assert.deepEqual(JSON.parse(r.stdout), ["2026-01-01T00:02:00.000Z", "2026-01-01T00:04:00.000Z"]);
+  assert.deepEqual(
+    JSON.parse(r.stdout).map((x: { at: string }) => x.at),
+    ["2026-01-01T00:02:00.000Z", "2026-01-01T00:04:00.000Z"],
+  );
 });

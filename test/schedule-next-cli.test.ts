@@ -42,21 +42,22 @@ sets:
   return (...args: string[]) => runCli([...args, "--config", config], { cwd: dir });
 }
 
-test("next --json: an array for one set, an object of the automatic sets otherwise", async () => {
+test("next --json: an array of {at, mode} for one set, an object of the automatic sets otherwise", async () => {
   const cli = await setup();
   let r = await cli("next", "data", "--from", "2026-03-28T00:00:00Z", "--count", "3", "--json");
   assert.equal(r.code, 0, r.stderr);
   assert.deepEqual(JSON.parse(r.stdout), [
-    "2026-03-28T01:30:00.000Z",
-    "2026-03-29T01:00:00.000Z", // 02:30 is in the DST gap: 03:00 CEST
-    "2026-03-30T00:30:00.000Z",
+    { at: "2026-03-28T01:30:00.000Z", mode: "full" },
+    { at: "2026-03-29T01:00:00.000Z", mode: "full" }, // 02:30 is in the DST gap: 03:00 CEST
+    { at: "2026-03-30T00:30:00.000Z", mode: "full" },
   ]);
   r = await cli("next", "--from", "2026-01-31T12:00:00+01:00", "--count", "2", "--json");
   assert.equal(r.code, 0, r.stderr);
-  assert.deepEqual(JSON.parse(r.stdout), {
-    data: ["2026-02-01T01:30:00.000Z", "2026-02-02T01:30:00.000Z"],
-    archive: ["2026-02-28T03:00:00.000Z", "2026-03-31T02:00:00.000Z"],
-  });
+  const at = (xs: { at: string; mode: string }[]) => xs.map((x) => x.at);
+  const all = JSON.parse(r.stdout);
+  assert.deepEqual(Object.keys(all), ["data", "archive"]);
+  assert.deepEqual(at(all.data), ["2026-02-01T01:30:00.000Z", "2026-02-02T01:30:00.000Z"]);
+  assert.deepEqual(at(all.archive), ["2026-02-28T03:00:00.000Z", "2026-03-31T02:00:00.000Z"]);
   r = await cli("next", "inout", "--json");
   assert.deepEqual(JSON.parse(r.stdout), [], "frequency now: never scheduled");
   r = await cli("next", "--from", "2026-03-28T00:00:00Z", "--count", "1");

@@ -31,6 +31,7 @@ import { VERSION } from "../version.ts";
 import type { Compressor } from "../writer/compressed/frames.ts";
 import { separateWriter } from "../writer/separate.ts";
 import type { BackupWriter, WriteJob } from "../writer/types.ts";
+import { fullIsDue } from "./cadence.ts";
 import { withHooks } from "./hooks.ts";
 
 export interface BackupOptions {
@@ -64,11 +65,11 @@ async function findParent(set: SetConfig, warn: (w: Warning) => void) {
     // Every ancestor must be there, complete; their digests are checked by restore and verify,
     // not here: hashing every manifest of a long chain at each backup would grow without bound.
     const byName = new Map(backups.map((b) => [b.name, { ...b, digest: "" }]));
-    await resolveChain(byName.get(newest.name) as ChainLink, async (n) => byName.get(n), {
+    const chain = await resolveChain(byName.get(newest.name) as ChainLink, async (n) => byName.get(n), {
       checkDigests: false,
     });
     const ref = await readManifest(newest.path);
-    return { ref, digest: ref.digest };
+    return { ref, digest: ref.digest, chainLength: chain.length };
   } catch (e) {
     warn({
       path: newest.name,
@@ -176,7 +177,10 @@ async function backupSet(opts: BackupOptions, early: Warning[]): Promise<BackupR
   try {
     const cleaned = await removeLeftovers(set.folder, set.letter);
     const started = clock.now();
-    const parent = wantMode === "incremental" ? await findParent(set, warn) : undefined;
+    const found = wantMode === "incremental" ? await findParent(set, warn) : undefined;
+    // The set's own mode follows its full cadence; an explicit --mode is done as asked.
+    const cadenceFull = opts.mode === undefined && found && fullIsDue(set.fullEvery, found.chainLength);
+    const parent = cadenceFull ? undefined : found;
     const mode: BackupMode = parent ? "incremental" : "full";
 
     const scan = await liveSource(

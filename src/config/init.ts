@@ -20,9 +20,11 @@ export function defaultConfigText(root: string, timezone: string): string {
     folder: default         # or an absolute path (the seed's "Specific folder")
     type: separate          # separate | compressed
     mode: full              # full | incremental
-    frequency: weekly       # daily | weekly | monthly | now
-    day: sunday             # weekly: monday..sunday; monthly: 1..31 or last
-    time: "04:00"           # 24-hour HH:MM
+    # fullEvery: 7          # incremental: every 7th backup is a full (the default), so chains stay short
+    frequency: weekly       # hourly | daily | weekly | monthly | every | now (now = on demand only)
+    day: sunday             # weekly: monday..sunday; monthly: 1..31 or last; no day with other frequencies
+    time: "04:00"           # 24-hour HH:MM (hourly: only the minutes count)
+    # every: 15m            # with frequency every: 30s, 15m, 2h… (at least 10s)
 `,
   ).join("");
   return `# bsched configuration (see README "Config"). Relative paths resolve from this file's folder.

@@ -5,6 +5,7 @@ import type { z } from "zod";
 import { BschedError } from "../core/errors.ts";
 import type { BackupMode, BackupType, Frequency } from "../core/types.ts";
 import { configSchema, everySeconds, type RawConfig } from "./schema.ts";
+import { DEFAULT_FULL_EVERY, setWarnings } from "./warnings.ts";
 
 export interface SetConfig {
   id: string;
@@ -16,6 +17,8 @@ export interface SetConfig {
   folder: string;
   type: BackupType;
   mode: BackupMode;
+  /** The full cadence (mode incremental): when the chain holds this many backups, the next is a full. */
+  fullEvery: number;
   frequency: Frequency;
   /** frequency every: the interval in seconds; slots are whole multiples of it since the epoch. */
   every: number | undefined;
@@ -40,6 +43,8 @@ export interface Config {
   state: string;
   concurrency: number;
   sets: Map<string, SetConfig>;
+  /** Advice that does not stop the load ("sets.x.keep: …"): loadConfig prints it. */
+  warnings: string[];
 }
 
 export function findConfigFile(explicit: string | undefined, env: NodeJS.ProcessEnv = process.env): string {
@@ -55,7 +60,11 @@ export function findConfigFile(explicit: string | undefined, env: NodeJS.Process
   return file;
 }
 
-export function loadConfig(explicit?: string): Config {
+/** Reads the config; its warnings go to `onWarning` (default: stderr as `bsched: warning: …`). */
+export function loadConfig(
+  explicit?: string,
+  onWarning: (message: string) => void = (m) => process.stderr.write(`bsched: warning: ${m}\n`),
+): Config {
   const file = findConfigFile(explicit);
   let text: string;
   try {
@@ -65,7 +74,9 @@ export function loadConfig(explicit?: string): Config {
       cause: e,
     });
   }
-  return parseConfig(text, file);
+  const config = parseConfig(text, file);
+  for (const w of config.warnings) onWarning(`${file}: ${w}`);
+  return config;
 }
 
 export function parseConfig(text: string, file: string): Config {
@@ -129,6 +140,7 @@ function resolveConfig(raw: RawConfig, file: string): Config {
   const timezone = raw.server.timezone ?? Intl.DateTimeFormat().resolvedOptions().timeZone ?? "UTC";
   const state = raw.server.state ? path.resolve(root, raw.server.state) : path.join(root, ".bsched");
   const sets = new Map<string, SetConfig>();
+  const warnings: string[] = [];
   for (const [id, s] of Object.entries(raw.sets)) {
     let day: string | number | undefined;
     if (s.frequency === "weekly") day = s.day ?? "sunday";
@@ -164,6 +176,7 @@ function resolveConfig(raw: RawConfig, file: string): Config {
       folder,
       type: s.type,
       mode: s.mode,
+      fullEvery: s.fullEvery ?? DEFAULT_FULL_EVERY,
       frequency: s.frequency,
       every: s.every === undefined ? undefined : everySeconds(s.every),
       day,
@@ -175,6 +188,7 @@ function resolveConfig(raw: RawConfig, file: string): Config {
       notify: s.notify,
       serverHooks: raw.server.hooks,
     });
+    warnings.push(...setWarnings(id, sets.get(id) as SetConfig, s.fullEvery !== undefined));
   }
   return {
     file,
@@ -184,6 +198,7 @@ function resolveConfig(raw: RawConfig, file: string): Config {
     state,
     concurrency: raw.server.concurrency,
     sets,
+    warnings,
   };
 }
 

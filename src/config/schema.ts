@@ -66,6 +66,13 @@ export const setSchema = z
     folder: z.string().min(1).default("default"),
     type: z.enum(["separate", "compressed"]).default("separate"),
     mode: z.enum(["full", "incremental"]).default("full"),
+    // The full cadence of an incremental set (docs/design.md "The full cadence"): a chain that
+    // never ends can never be pruned and makes every restore replay more.
+    fullEvery: z
+      .number({ message: "a whole number of backups, 1 or more (every Nth backup is a full)" })
+      .int({ message: "a whole number of backups, 1 or more (every Nth backup is a full)" })
+      .min(1, { message: "a whole number of backups, 1 or more (every Nth backup is a full)" })
+      .optional(),
     frequency: z.enum(["hourly", "daily", "weekly", "monthly", "every", "now"]).default("weekly"),
     every: z
       .string()
@@ -103,17 +110,12 @@ export const setSchema = z
     if (s.frequency === "monthly" && day !== undefined && !isMonthDay(day)) {
       ctx.addIssue({ code: "custom", path: ["day"], message: 'with frequency monthly: 1..31 or "last"' });
     }
-    if (
-      s.frequency !== "weekly" &&
-      s.frequency !== "monthly" &&
-      day !== undefined &&
-      !(WEEKDAYS as readonly unknown[]).includes(day) &&
-      !isMonthDay(day)
-    ) {
+    if (s.frequency !== "weekly" && s.frequency !== "monthly" && day !== undefined) {
+      // A day the schedule ignores would silently not mean what its writer thought.
       ctx.addIssue({
         code: "custom",
         path: ["day"],
-        message: 'monday..sunday (weekly) or 1..31 or "last" (monthly); unused with this frequency',
+        message: `only with frequency weekly or monthly (frequency ${s.frequency} has no day: remove it)`,
       });
     }
   });

@@ -95,7 +95,8 @@ async function removeOwnTemps(config: Config): Promise<string[]> {
  */
 export async function runDaemon(opts: DaemonOptions): Promise<number> {
   const { clock, log } = opts;
-  let config = loadConfig(opts.configFile);
+  const configWarning = (m: string) => log.warn({}, `config: ${m}`);
+  let config = loadConfig(opts.configFile, configWarning);
   const lock = await lockState(config, clock);
   let catalog: Catalog | undefined;
   const stopping = new AbortController();
@@ -151,7 +152,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
 
     const reload = (why: string) => {
       try {
-        const next = loadConfig(config.file);
+        const next = loadConfig(config.file, configWarning);
         if (next.state !== config.state)
           log.warn({ state: next.state }, "server.state changes take effect when the daemon restarts");
         config = { ...next, state: config.state };

@@ -162,7 +162,8 @@ export const DEMO_EVERY: Record<string, number> = { data: 30, archive: 20, inout
  * The demo config: the seed's defaults (automatic, default folder, the types and modes the seed's
  * tabs offer), with a short schedule (`frequency: every`) in place of the seed's weekly Sunday
  * 04:00 so that the daemon shows backups within seconds, and a keep policy so the demo's folder
- * does not grow without end.
+ * does not grow without end (the incremental sets make a full every 5th backup, so whole old
+ * chains fall outside `keep` and go).
  */
 export function demoConfigText(timezone: string): string {
   const set = (id: string, letter: string, source: string, type: string, mode: string) => `  ${id}:
@@ -171,7 +172,7 @@ export function demoConfigText(timezone: string): string {
     automatic: true
     folder: default
     type: ${type}
-    mode: ${mode}
+    mode: ${mode}${mode === "incremental" ? "\n    fullEvery: 5            # every 5th backup is a full: chains stay short, keep can delete old ones" : ""}
     frequency: every        # the seed's default: frequency: weekly, day: sunday, time: "04:00"
     every: ${DEMO_EVERY[id]}s
     keep: { last: 20 }

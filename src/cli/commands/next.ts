@@ -1,6 +1,8 @@
 import type { Command } from "commander";
+import { chainLength, plannedModes } from "../../backup/cadence.ts";
 import { getSet, loadConfig } from "../../config/load.ts";
 import { BschedError } from "../../core/errors.ts";
+import { listFolder } from "../../destination/local/folder.ts";
 import { describeSchedule, nextRuns } from "../../schedule/schedule.ts";
 import { zonedParts } from "../../snapshot/naming.ts";
 import type { ExitBox } from "../main.ts";
@@ -49,7 +51,7 @@ export function registerNext(program: Command, exit: ExitBox): void {
     .option("--config <file>", "config file (default: $BSCHED_CONFIG or ./bsched.yaml)")
     .option(
       "--json",
-      "print ISO-8601 instants: an array for one SET, else an object {set: [instants]} of the automatic sets",
+      "print [{at, mode}] (at: an ISO-8601 instant; mode: full | incremental) for one SET, else an object {set: [...]} of the automatic sets",
     )
     .action(
       action(
@@ -65,21 +67,36 @@ export function registerNext(program: Command, exit: ExitBox): void {
             ? [getSet(config, setId)]
             : [...config.sets.values()].filter((s) => s.automatic && s.frequency !== "now");
           const runs = new Map(sets.map((s) => [s.id, nextRuns(s, from, config.timezone, count)]));
+          // Full or incremental: the set's cadence from its current chain (src/backup/cadence.ts).
+          const chains = new Map<string, number>();
+          for (const s of sets)
+            chains.set(s.id, await chainLength((await listFolder(s.folder, s.letter, s.id)).backups));
+          const planned = (id: string) => {
+            const r = runs.get(id) ?? [];
+            const set = getSet(config, id);
+            const modes = plannedModes(set, chains.get(id) ?? 0, r.length);
+            return r.map((d, i) => ({ at: d, mode: modes[i] ?? "full" }));
+          };
           if (opts.json) {
-            const iso = (ds: Date[]) => ds.map((d) => d.toISOString());
-            if (setId) printJson(iso(runs.get(setId) ?? []));
-            else printJson(Object.fromEntries([...runs].map(([k, v]) => [k, iso(v)])));
+            const iso = (id: string) => planned(id).map((p) => ({ at: p.at.toISOString(), mode: p.mode }));
+            if (setId) printJson(iso(setId));
+            else printJson(Object.fromEntries(sets.map((s) => [s.id, iso(s.id)])));
             return 0;
           }
           if (sets.length === 0) say("no automatic sets: nothing is scheduled");
           for (const s of sets) {
-            const r = runs.get(s.id) ?? [];
             const how = describeSchedule(s);
+            const cadence =
+              s.mode === "incremental"
+                ? `; incremental, a full every ${s.fullEvery} backups (chain now ${chains.get(s.id) ?? 0})`
+                : "";
             process.stdout.write(
-              `${s.id}: ${how}${s.automatic ? "" : " (automatic: false: the daemon does not run it)"}\n`,
+              `${s.id}: ${how}${cadence}${s.automatic ? "" : " (automatic: false: the daemon does not run it)"}\n`,
             );
-            for (const d of r)
-              process.stdout.write(`  ${localTime(d, config.timezone)}  (${d.toISOString()})\n`);
+            for (const p of planned(s.id))
+              process.stdout.write(
+                `  ${localTime(p.at, config.timezone)}  (${p.at.toISOString()})  ${p.mode}\n`,
+              );
           }
           return 0;
         },

@@ -1,13 +1,14 @@
 import fs from "node:fs/promises";
 import path from "node:path";
 import type { Command } from "commander";
+import { backupsUntilFull, chainLength } from "../../backup/cadence.ts";
 import { openCatalog, reconcile } from "../../catalog/reconcile.ts";
 import { loadConfig } from "../../config/load.ts";
 import { DAEMON_LOCK } from "../../daemon/daemon.ts";
 import { listFolder } from "../../destination/local/folder.ts";
 import { systemClock } from "../../platform/clock.ts";
 import { isStale, type LockInfo } from "../../platform/lockfile.ts";
-import { nextRun } from "../../schedule/schedule.ts";
+import { nextRun, nextRuns } from "../../schedule/schedule.ts";
 import type { ExitBox } from "../main.ts";
 import { formatBytes, printJson } from "../output.ts";
 import { action } from "../run-action.ts";
@@ -46,6 +47,16 @@ export function registerStatus(program: Command, exit: ExitBox): void {
             const last = catalog.runs({ set: set.id, limit: 1 })[0];
             const scheduled = set.automatic && set.frequency !== "now";
             const next = scheduled ? nextRun(set, now, config.timezone) : undefined;
+            // The full cadence (incremental sets): how long the chain is, when the next full comes.
+            let chain = null;
+            if (set.mode === "incremental") {
+              const length = await chainLength(backups);
+              const nextFullIn = backupsUntilFull(set, length);
+              const at = scheduled
+                ? nextRuns(set, now, config.timezone, nextFullIn).at(nextFullIn - 1)
+                : undefined;
+              chain = { length, fullEvery: set.fullEvery, nextFullIn, nextFullAt: at?.toISOString() ?? null };
+            }
             sets.push({
               set: set.id,
               automatic: set.automatic,
@@ -56,6 +67,8 @@ export function registerStatus(program: Command, exit: ExitBox): void {
                 timezone: config.timezone,
               },
               nextRun: next?.toISOString() ?? null,
+              mode: set.mode,
+              chain,
               lastRun: last
                 ? {
                     status: last.status,
@@ -94,6 +107,17 @@ export function registerStatus(program: Command, exit: ExitBox): void {
               `  last run:  ${l ? `${l.status}${l.finishedAt ? ` at ${localTime(new Date(l.finishedAt), config.timezone)}` : ""}${l.backup ? ` (${l.backup})` : ""}${l.error ? `: ${l.error}` : ""}` : "never"}`,
             );
             out(`  backups:   ${s.backups.count}, ${formatBytes(s.backups.storedBytes)}`);
+            const c = s.chain;
+            if (c) {
+              const when = c.nextFullAt
+                ? `, planned ${localTime(new Date(c.nextFullAt), config.timezone)}`
+                : "";
+              const which =
+                c.nextFullIn === 1 ? "the next backup" : `the ${ordinal(c.nextFullIn)} backup from now`;
+              out(
+                `  chain:     ${c.length} of ${c.fullEvery} (a full every ${c.fullEvery}); next full: ${which}${when}`,
+              );
+            }
           }
           return 0;
         } finally {
@@ -101,4 +125,10 @@ export function registerStatus(program: Command, exit: ExitBox): void {
         }
       }),
     );
+}
+
+function ordinal(n: number): string {
+  const tens = n % 100;
+  const suffix = tens >= 11 && tens <= 13 ? "th" : (["th", "st", "nd", "rd"][n % 10] ?? "th");
+  return `${n}${suffix}`;
 }
