@@ -52,9 +52,11 @@ export function registerStatus(program: Command, exit: ExitBox): void {
             if (set.mode === "incremental") {
               const length = await chainLength(backups);
               const nextFullIn = backupsUntilFull(set, length);
-              const at = scheduled
-                ? nextRuns(set, now, config.timezone, nextFullIn).at(nextFullIn - 1)
-                : undefined;
+              // Runs are counted one by one: bounded, so that a huge fullEvery cannot stall `status`.
+              const at =
+                scheduled && nextFullIn <= 10_000
+                  ? nextRuns(set, now, config.timezone, nextFullIn).at(nextFullIn - 1)
+                  : undefined;
               chain = { length, fullEvery: set.fullEvery, nextFullIn, nextFullAt: at?.toISOString() ?? null };
             }
             sets.push({
