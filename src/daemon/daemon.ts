@@ -130,6 +130,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
               clock,
               onLog: (line) => log.info({ set: set.id }, line),
               onWarning: (w) => log.warn({ set: set.id, path: w.path, code: w.code }, w.message),
+              onNotice: (w) => log.warn({ set: set.id, path: w.path, code: w.code }, w.message),
             });
           } catch (e) {
             const locked = e instanceof BschedError && e.code === "LOCKED";

@@ -1,7 +1,8 @@
 import fs from "node:fs/promises";
 import path from "node:path";
-import { errnoCode } from "../../core/errors.ts";
+import { BschedError, errnoCode } from "../../core/errors.ts";
 import type { BackupRef } from "../../core/types.ts";
+import { fromOsError } from "../../platform/os-errors.ts";
 import type { ChainLink } from "../../snapshot/chain.ts";
 import {
   digestOf,
@@ -113,4 +114,59 @@ export async function removeLeftovers(folder: string, letter: string): Promise<s
     }
   }
   return removed;
+}
+
+/**
+ * Make sure a set's backup folder exists before a run writes into it. The folder itself may be
+ * created, but never the folders above it: a specific folder such as /mnt/usb/Backup whose
+ * /mnt/usb is missing is a disk that is not mounted, and creating it would quietly fill the
+ * server's own disk. `anchor` is the folder that must already exist: the folder's parent, or
+ * the server root for a folder under it (the default <root>/Backup and its like).
+ */
+export async function ensureBackupFolder(
+  folder: string,
+  anchor: string,
+  what: { set: string; key: string },
+): Promise<void> {
+  const st = await fs.stat(folder).catch((e: unknown) => {
+    if (errnoCode(e) === "ENOENT") return undefined;
+    throw fromOsError(e, { path: folder, doing: `backup folder of set ${what.set}` });
+  });
+  if (st?.isDirectory()) return;
+  if (st) {
+    throw new BschedError("IO", `backup folder ${folder} of set ${what.set} is not a folder`, {
+      hint: `move that file away, or set ${what.key} to another folder`,
+    });
+  }
+  const anchorOk = await fs.stat(anchor).then(
+    (s) => s.isDirectory(),
+    () => false,
+  );
+  if (!anchorOk) {
+    let missing = anchor;
+    while (path.dirname(missing) !== missing && !(await exists(path.dirname(missing)))) {
+      missing = path.dirname(missing);
+    }
+    throw new BschedError(
+      "DESTINATION_MISSING",
+      `backup folder ${folder} of set ${what.set}: ${anchor} does not exist` +
+        (missing !== anchor ? ` (nor does ${missing})` : "") +
+        "; bsched never creates the folders above a backup folder",
+      {
+        hint: `is the disk mounted? mount it on ${anchor}, or create the folder (mkdir -p ${folder}), or fix ${what.key}`,
+      },
+    );
+  }
+  try {
+    await fs.mkdir(folder, { recursive: true });
+  } catch (e) {
+    throw fromOsError(e, { path: folder, doing: `creating the backup folder of set ${what.set}` });
+  }
+}
+
+async function exists(p: string): Promise<boolean> {
+  return fs.stat(p).then(
+    () => true,
+    () => false,
+  );
 }
