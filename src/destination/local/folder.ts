@@ -138,11 +138,13 @@ export async function ensureBackupFolder(
       hint: `move that file away, or set ${what.key} to another folder`,
     });
   }
-  const anchorOk = await fs.stat(anchor).then(
-    (s) => s.isDirectory(),
-    () => false,
-  );
-  if (!anchorOk) {
+  const anchorSt = await fs.stat(anchor).catch(() => undefined);
+  if (anchorSt && !anchorSt.isDirectory()) {
+    throw new BschedError("IO", `backup folder ${folder} of set ${what.set}: ${anchor} is a file, not a folder`, {
+      hint: `move that file away, or fix ${what.key}`,
+    });
+  }
+  if (!anchorSt) {
     let missing = anchor;
     while (path.dirname(missing) !== missing && !(await exists(path.dirname(missing)))) {
       missing = path.dirname(missing);
