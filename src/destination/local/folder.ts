@@ -160,7 +160,16 @@ export async function ensureBackupFolder(
     );
   }
   try {
-    await fs.mkdir(folder, { recursive: true });
+    // One level at a time from the anchor down: a recursive mkdir reports ENOENT where the
+    // disk said EROFS or EACCES, and the user must be told the real reason.
+    const steps = path.relative(anchor, folder).split(path.sep).filter(Boolean);
+    let dir = anchor;
+    for (const step of steps) {
+      dir = path.join(dir, step);
+      await fs.mkdir(dir).catch((e: unknown) => {
+        if (errnoCode(e) !== "EEXIST") throw e;
+      });
+    }
   } catch (e) {
     throw fromOsError(e, { path: folder, doing: `creating the backup folder of set ${what.set}` });
   }
