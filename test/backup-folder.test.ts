@@ -106,3 +106,16 @@ test("a backup or state folder inside the source through a symlink is refused (r
     }
   }
 });
+
+test("a file where the backup folder's parent should be is an IO error naming it, not a raw ENOTDIR", async (t) => {
+  const s = await setup({ setKeys: ["folder: @DIR@/usb/Backup"] });
+  t.after(() => fs.rm(s.dir, { recursive: true, force: true }));
+  await fs.writeFile(s.config, (await fs.readFile(s.config, "utf8")).replace("@DIR@", s.dir));
+  await fs.writeFile(path.join(s.dir, "usb"), "a file, not a mount point");
+  const r = await s.cli(["backup", "data", "--json"]);
+  assert.equal(r.code, 1, r.stderr);
+  const err = JSON.parse(r.stdout).error;
+  assert.equal(err.code, "IO");
+  assert.match(err.message, /usb is a file, not a folder/);
+  assert.match(err.hint, /sets\.data\.folder/);
+});
