@@ -129,7 +129,8 @@ export async function ensureBackupFolder(
   what: { set: string; key: string },
 ): Promise<void> {
   const st = await fs.stat(folder).catch((e: unknown) => {
-    if (errnoCode(e) === "ENOENT") return undefined;
+    // ENOTDIR: a file stands where a folder above should be; the anchor check below names it.
+    if (errnoCode(e) === "ENOENT" || errnoCode(e) === "ENOTDIR") return undefined;
     throw fromOsError(e, { path: folder, doing: `backup folder of set ${what.set}` });
   });
   if (st?.isDirectory()) return;
