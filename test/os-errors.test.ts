@@ -137,3 +137,27 @@ test("a backup folder the user cannot write is PERMISSION_DENIED naming the path
     new RegExp(`bsched runs as .*uid ${isRoot ? NOBODY : process.getuid?.()}.*access to ${locked}/Backup`),
   );
 });
+
+test("a compressed backup is refused early when the previous compressed backup's ratio says it cannot fit", {
+  skip: mountSkip,
+}, async (t) => {
+  const { s, smallDisk } = await serverWithDisks(t);
+  const disk = path.join(s.dir, "disk");
+  await fs.appendFile(s.config, `    type: compressed\n    folder: ${disk}/Backup\n`);
+  await smallDisk(disk, "size=4m");
+  await fs.writeFile(path.join(s.data, "a.bin"), randomBytes(1_500_000));
+  const first = await s.cli(["backup", "data", "--json"]);
+  assert.equal(first.code, 0, first.stderr);
+  // Random bytes do not compress (ratio ~1): 6.5 MB, halved for safety, is still more than ~2.5 MB free.
+  await fs.writeFile(path.join(s.data, "b.bin"), randomBytes(5_000_000));
+  const r = await s.cli(["backup", "data", "--json"]);
+  assert.equal(r.code, 1, r.stderr);
+  const err = JSON.parse(r.stdout).error;
+  assert.equal(err.code, "DISK_FULL");
+  assert.match(
+    err.message,
+    /needed ~3\.\d MB \(compressed, estimated from the previous compressed backup; 6\.5 MB uncompressed\), free 2\.\d MB/,
+  );
+  assert.match(err.message, /nothing was written/);
+  assert.deepEqual(await leftovers(path.join(disk, "Backup")), []);
+});
