@@ -141,9 +141,13 @@ export async function ensureBackupFolder(
   }
   const anchorSt = await fs.stat(anchor).catch(() => undefined);
   if (anchorSt && !anchorSt.isDirectory()) {
-    throw new BschedError("IO", `backup folder ${folder} of set ${what.set}: ${anchor} is a file, not a folder`, {
-      hint: `move that file away, or fix ${what.key}`,
-    });
+    throw new BschedError(
+      "IO",
+      `backup folder ${folder} of set ${what.set}: ${anchor} is a file, not a folder`,
+      {
+        hint: `move that file away, or fix ${what.key}`,
+      },
+    );
   }
   if (!anchorSt) {
     let missing = anchor;
