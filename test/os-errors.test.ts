@@ -161,3 +161,22 @@ test("a compressed backup is refused early when the previous compressed backup's
   assert.match(err.message, /nothing was written/);
   assert.deepEqual(await leftovers(path.join(disk, "Backup")), []);
 });
+
+test("a restore onto a full disk is DISK_FULL naming the target's file system, never a raw ENOSPC", {
+  skip: mountSkip,
+}, async (t) => {
+  const { s, smallDisk } = await serverWithDisks(t);
+  await fs.writeFile(path.join(s.data, "big.bin"), randomBytes(3_000_000));
+  await s.backup();
+  const target = path.join(s.dir, "small");
+  await smallDisk(target, "size=2m");
+  const r = await s.cli(["restore", "data", "--to", target, "--json"]);
+  assert.equal(r.code, 1, r.stderr);
+  const err = JSON.parse(r.stdout).error;
+  assert.equal(err.code, "DISK_FULL", r.stdout);
+  assert.match(
+    err.message,
+    new RegExp(`no space left on ${target}.*free \\d\\.\\d MB \\(restore into ${target}\\)`),
+  );
+  assert.match(err.hint, new RegExp(`free space on ${target}`));
+});

@@ -42,9 +42,10 @@ export function fromOsError(e: unknown, ctx: OsErrorContext = {}): unknown {
   switch (code) {
     case "ENOSPC":
     case "EDQUOT": {
-      const dir = where ?? ".";
-      const free = freeBytes(dir);
-      const place = describePlace(dir);
+      // With no path (a write() on an open file, and no caller context) the disk is unknown.
+      const dir = where;
+      const free = dir === undefined ? undefined : freeBytes(dir);
+      const place = dir === undefined ? "the device being written" : describePlace(dir);
       const sizes = [
         ctx.neededBytes !== undefined ? `needed ~${megabytes(ctx.neededBytes)}` : undefined,
         free !== undefined ? `free ${megabytes(free)}` : undefined,
@@ -53,7 +54,7 @@ export function fromOsError(e: unknown, ctx: OsErrorContext = {}): unknown {
         "DISK_FULL",
         `no space left on ${place}${code === "EDQUOT" ? " (disk quota reached)" : ""}${sizes.length ? `: ${sizes.join(", ")}` : ""}`,
         ctx.diskFullHint ??
-          `free space on ${mountPointOf(dir) ?? dir} (remove old backups: \`bsched prune SET\`), or use a larger disk`,
+          `free space on ${dir === undefined ? "that disk" : (mountPointOf(dir) ?? dir)} (remove old backups: \`bsched prune SET\`), or use a larger disk`,
       );
     }
     case "EACCES":
