@@ -42,8 +42,9 @@ export function fromOsError(e: unknown, ctx: OsErrorContext = {}): unknown {
   switch (code) {
     case "ENOSPC":
     case "EDQUOT": {
-      // With no path (a write() on an open file, and no caller context) the disk is unknown.
-      const dir = where;
+      // The caller's folder first: the file that hit the limit may be a temporary one, gone by
+      // now. With no path at all (a write() on an open file, no context) the disk is unknown.
+      const dir = ctx.path ?? e.path;
       const free = dir === undefined ? undefined : freeBytes(dir);
       const place = dir === undefined ? "the device being written" : describePlace(dir);
       const sizes = [
