@@ -158,7 +158,8 @@ export async function ensureBackupFolder(
       "DESTINATION_MISSING",
       `backup folder ${folder} of set ${what.set}: ${anchor} does not exist` +
         (missing !== anchor ? ` (nor does ${missing})` : "") +
-        "; bsched never creates the folders above a backup folder",
+        // Said in the message too, not only the hint: the daemon's log and webhook carry the message.
+        "; is the disk mounted? bsched never creates the folders above a backup folder",
       {
         hint: `is the disk mounted? mount it on ${anchor}, or create the folder (mkdir -p ${folder}), or fix ${what.key}`,
       },
