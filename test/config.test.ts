@@ -243,6 +243,7 @@ test("a set with a specific (absolute) folder keeps its backups there, named the
   const dir = await tempDir();
   const specific = path.join(dir, "elsewhere/backups");
   await fs.mkdir(path.join(dir, "srv/Data"), { recursive: true });
+  await fs.mkdir(path.join(dir, "elsewhere")); // the "disk" is mounted: only backups/ is created
   await fs.writeFile(path.join(dir, "srv/Data/f"), "f");
   await fs.writeFile(path.join(dir, "bsched.yaml"), `${GOOD}    folder: ${specific}\n`);
   const r = await runCli(["backup", "data", "--json"], { cwd: dir });

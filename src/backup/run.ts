@@ -14,11 +14,17 @@ import type {
   Totals,
   Warning,
 } from "../core/types.ts";
-import { listFolder, readManifest, removeLeftovers } from "../destination/local/folder.ts";
+import {
+  ensureBackupFolder,
+  listFolder,
+  readManifest,
+  removeLeftovers,
+} from "../destination/local/folder.ts";
 import type { Clock } from "../platform/clock.ts";
 import { fsyncDir, pathExists, syncTree, tempName, writeFileAtomic } from "../platform/fsutil.ts";
 import { hostName } from "../platform/host.ts";
 import { acquireLock } from "../platform/lockfile.ts";
+import { freeBytes, fromOsError, megabytes, mountPointOf } from "../platform/os-errors.ts";
 import { type ChainLink, resolveChain } from "../snapshot/chain.ts";
 import { type Plan, planBackup } from "../snapshot/diff.ts";
 import { MANIFEST_FILE, serializeManifest, summarize } from "../snapshot/manifest.ts";
@@ -44,6 +50,11 @@ export interface BackupOptions {
   onWarning?: (w: Warning) => void;
   /** Lines for the log (hooks' output); default: stderr. */
   onLog?: (line: string) => void;
+  /**
+   * Advice that is not a defect of the backup (SAME_FILESYSTEM): shown once per run, kept out of
+   * the manifest and the exit code. Default: a `bsched: warning:` line on stderr.
+   */
+  onNotice?: (w: Warning) => void;
 }
 
 /** In the backup's temporary folder: SQLite snapshots waiting to be stored; gone before the manifest. */
@@ -162,18 +173,25 @@ async function backupSet(opts: BackupOptions, early: Warning[]): Promise<BackupR
       },
     );
   }
-  await fs.mkdir(set.folder, { recursive: true });
+  await ensureBackupFolder(set.folder, set.folderAnchor ?? path.dirname(set.folder), {
+    set: set.id,
+    key: set.folderKey ?? `sets.${set.id}.folder`,
+  });
+  await noticeSameFileSystem(opts, srcStat.dev);
   const lock = await acquireLock(
     path.join(set.folder, `.bsched-${set.id}.lock`),
     `backup of set ${set.id}`,
     clock,
-  );
+  ).catch((e: unknown) => {
+    throw fromOsError(e, { path: set.folder, doing: `backup of set ${set.id}` });
+  });
   const warnings: Warning[] = [...early];
   const warn = (w: Warning) => {
     warnings.push(w);
     opts.onWarning?.(w);
   };
   let tmp: string | undefined;
+  let needed: number | undefined;
   try {
     const cleaned = await removeLeftovers(set.folder, set.letter);
     const started = clock.now();
@@ -196,6 +214,7 @@ async function backupSet(opts: BackupOptions, early: Warning[]): Promise<BackupR
       parent && (await bornNs(parent.ref.path)),
     );
 
+    needed = await checkFreeSpace(set, type, plan.toStore);
     const existing = new Set(await fs.readdir(set.folder));
     const name = uniqueName(backupBaseName(set.letter, started, opts.timezone), (n) => existing.has(n));
     tmp = path.join(set.folder, tempName(name));
@@ -292,10 +311,105 @@ async function backupSet(opts: BackupOptions, early: Warning[]): Promise<BackupR
     opts.onProgress?.({ ...progress, phase: "done" });
     const { entries: _e, deletions: _d, ...header } = manifest;
     return { summary: summarize(header, final), warnings, cleaned };
+  } catch (e) {
+    // The temporary folder goes first: the free space then reported is what the disk really has.
+    if (tmp) await fs.rm(tmp, { recursive: true, force: true }).catch(() => undefined);
+    tmp = undefined;
+    throw fromOsError(e, {
+      path: set.folder,
+      doing: `backup of set ${set.id}`,
+      neededBytes: needed,
+      diskFullHint: diskFullHint(set),
+    });
   } finally {
     if (tmp) await fs.rm(tmp, { recursive: true, force: true }).catch(() => undefined);
     await lock.release();
   }
+}
+
+/**
+ * The seed's advice, keep copies in separate places, checked: a backup folder on the source's
+ * own file system dies with that disk. Advice, not a defect of the backup: it does not change
+ * the exit code (the default <root>/Backup is always there, and exit 3 on every run would hide
+ * real warnings).
+ */
+async function noticeSameFileSystem(opts: BackupOptions, sourceDev: number): Promise<void> {
+  const { set } = opts;
+  const st = await fs.stat(set.folder).catch(() => undefined);
+  if (!st || st.dev !== sourceDev) return;
+  const w: Warning = {
+    path: set.folder,
+    code: "SAME_FILESYSTEM",
+    message:
+      `the backup folder is on the same file system as the source ${set.source} ` +
+      `(${mountPointOf(set.folder) ?? `device ${st.dev}`}): a failure of that disk loses both; ` +
+      `keep copies in separate places (${set.folderKey ?? `sets.${set.id}.folder`} on another disk)`,
+  };
+  if (opts.onNotice) opts.onNotice(w);
+  else process.stderr.write(`bsched: warning: ${w.path}: ${w.message} [${w.code}]\n`);
+}
+
+function diskFullHint(set: SetConfig): string {
+  const key = set.folderKey ?? `sets.${set.id}.folder`;
+  return `free space on ${mountPointOf(set.folder) ?? set.folder} (\`bsched prune ${set.id}\` applies the keep policy; remove other files), or set ${key} to a larger disk`;
+}
+
+/**
+ * Refuse early, before anything is written, a backup that clearly cannot fit: the bytes to store
+ * (each file rounded up to the file system's block) against the free space of the backup folder.
+ * A file whose allocated size is smaller than its length (sparse) counts at its allocated size.
+ * The compressed type shrinks by an amount known only afterwards: it is checked against the
+ * newest compressed backup of the set's ratio (bytes on disk / bytes stored), halved for safety;
+ * with none, it is not refused on size (a full disk is still caught and reported as DISK_FULL).
+ * Returns the bytes the backup needs (the estimate), for the DISK_FULL message.
+ */
+async function checkFreeSpace(
+  set: SetConfig,
+  type: BackupType,
+  toStore: Entry[],
+): Promise<number | undefined> {
+  const free = freeBytes(set.folder);
+  let bsize = 4096;
+  try {
+    bsize = (await fs.statfs(set.folder)).bsize || 4096;
+  } catch {
+    // Keep the common block size: the estimate only needs to be close.
+  }
+  const round = (n: number) => Math.ceil(n / bsize) * bsize;
+  let needed = toStore.reduce((n, e) => n + round(e.size ?? 0), 0);
+  if (free === undefined || needed <= free) return needed;
+  // Too big at face value: count sparse files at what they really occupy before refusing.
+  needed = 0;
+  for (const e of toStore) {
+    const st = await fs.lstat(path.join(set.source, e.path)).catch(() => undefined);
+    const size = e.size ?? 0;
+    needed += round(st && st.blocks * 512 < size ? st.blocks * 512 : size);
+  }
+  let estimate: number | undefined = needed;
+  if (type === "compressed") {
+    const ratio = await compressedRatio(set);
+    estimate = ratio === undefined ? undefined : Math.ceil((needed * ratio) / 2);
+  }
+  if (estimate === undefined || estimate <= free) return needed;
+  throw new BschedError(
+    "DISK_FULL",
+    `no space left for the backup of set ${set.id} in ${set.folder}: needed ~${megabytes(estimate)}` +
+      `${type === "compressed" ? ` (compressed, estimated from the previous compressed backup; ${megabytes(needed)} uncompressed)` : ""}` +
+      `, free ${megabytes(free)} on ${mountPointOf(set.folder) ?? set.folder}; nothing was written`,
+    { hint: diskFullHint(set) },
+  );
+}
+
+/** Bytes on disk per byte stored of the set's newest compressed backup, if it has one worth learning from. */
+async function compressedRatio(set: SetConfig): Promise<number | undefined> {
+  const { backups } = await listFolder(set.folder, set.letter, set.id);
+  for (const b of backups.reverse()) {
+    const stored = b.header.totals.storedBytes;
+    if (b.header.type !== "compressed" || stored < 1_000_000) continue;
+    const st = await fs.stat(path.join(b.path, `${b.name}.sh`)).catch(() => undefined);
+    if (st) return Math.min(1, (st.blocks * 512) / stored);
+  }
+  return undefined;
 }
 
 /** Folders a backup creates, parents first: all in a full; in an incremental the new ones and those holding new content. */

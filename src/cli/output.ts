@@ -1,5 +1,6 @@
 import { BschedError, EXIT } from "../core/errors.ts";
 import type { Warning } from "../core/types.ts";
+import { fromOsError } from "../platform/os-errors.ts";
 
 export function printJson(value: unknown): void {
   process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
@@ -14,7 +15,9 @@ export function say(line: string): void {
 }
 
 /** Print an error for a person (stderr) or a machine (`--json`: on stdout too); return the exit code. */
-export function reportError(e: unknown, json: boolean): number {
+export function reportError(thrown: unknown, json: boolean): number {
+  // An operating-system error that got this far still gets a bsched code, its path and a hint.
+  const e = fromOsError(thrown);
   if (e instanceof BschedError) {
     process.stderr.write(`bsched: error: ${e.message}\n`);
     if (e.hint) process.stderr.write(`  hint: ${e.hint}\n`);
@@ -25,7 +28,9 @@ export function reportError(e: unknown, json: boolean): number {
   const msg = err?.message ?? String(e);
   process.stderr.write(`bsched: error: ${msg}\n`);
   if (process.env.BSCHED_DEBUG && err?.stack) process.stderr.write(`${err.stack}\n`);
-  if (json) printJson({ error: { code: err?.code ?? "INTERNAL", message: msg, hint: null } });
+  const hint = "an unexpected failure: run again with BSCHED_DEBUG=1 to see where, and report it";
+  process.stderr.write(`  hint: ${hint}\n`);
+  if (json) printJson({ error: { code: "INTERNAL", message: msg, hint } });
   return EXIT.failed;
 }
 

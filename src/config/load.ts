@@ -4,6 +4,7 @@ import { parse as parseYaml } from "yaml";
 import type { z } from "zod";
 import { BschedError } from "../core/errors.ts";
 import type { BackupMode, BackupType, Frequency } from "../core/types.ts";
+import { realExisting } from "../platform/os-errors.ts";
 import { configSchema, everySeconds, type RawConfig } from "./schema.ts";
 import { DEFAULT_FULL_EVERY, setWarnings } from "./warnings.ts";
 
@@ -15,6 +16,14 @@ export interface SetConfig {
   automatic: boolean;
   /** Absolute folder that holds this set's backups. */
   folder: string;
+  /**
+   * The folder that must exist before `folder` may be created (its parent, or the server root
+   * for a folder under it): a missing one is an unmounted disk (ensureBackupFolder). Default:
+   * the parent of `folder`.
+   */
+  folderAnchor?: string;
+  /** The config key that sets `folder` (for messages): server.backupFolder or sets.<id>.folder. */
+  folderKey?: string;
   type: BackupType;
   mode: BackupMode;
   /** The full cadence (mode incremental): when the chain holds this many backups, the next is a full. */
@@ -148,23 +157,30 @@ function resolveConfig(raw: RawConfig, file: string): Config {
       day = s.day === undefined ? 1 : s.day === "last" ? "last" : Number(s.day);
     const source = path.resolve(root, s.source);
     const folder = s.folder === "default" ? backupFolder : path.resolve(s.folder);
-    if (isInside(folder, source)) {
+    // Compared as real paths: a folder reached through a symlink into the source (folder:
+    // /x/datalink/bk with datalink -> Data) is inside it all the same.
+    const realSource = realExisting(source);
+    const realFolder = realExisting(folder);
+    const realState = realExisting(state);
+    const via = (given: string, real: string) =>
+      given === real ? "" : ` (really ${real}, through a symbolic link)`;
+    if (isInside(realFolder, realSource)) {
       throw new BschedError(
         "CONFIG_INVALID",
-        `${file}: sets.${id}: the backup folder ${folder} lies inside the source folder ${source}; each backup would copy the ones before it`,
+        `${file}: sets.${id}: the backup folder ${folder}${via(folder, realFolder)} lies inside the source folder ${source}${via(source, realSource)}; each backup would copy the ones before it`,
         {
           hint:
             s.folder === "default"
               ? "set server.backupFolder, or this set's folder, to a folder outside the source"
-              : `set sets.${id}.folder to a folder outside ${source}`,
+              : `set sets.${id}.folder to a folder outside ${realSource}`,
         },
       );
     }
-    if (isInside(state, source)) {
+    if (isInside(realState, realSource)) {
       // The catalog changes while the set is read: every backup would hold a torn copy of it.
       throw new BschedError(
         "CONFIG_INVALID",
-        `${file}: sets.${id}: the state folder ${state} (catalog, daemon lock) lies inside the source folder ${source}`,
+        `${file}: sets.${id}: the state folder ${state}${via(state, realState)} (catalog, daemon lock) lies inside the source folder ${source}${via(source, realSource)}`,
         { hint: "set server.state to a folder outside every set's source (relative to root, or absolute)" },
       );
     }
@@ -174,6 +190,8 @@ function resolveConfig(raw: RawConfig, file: string): Config {
       source,
       automatic: s.automatic,
       folder,
+      folderAnchor: isInside(folder, root) ? root : path.dirname(folder),
+      folderKey: s.folder === "default" ? "server.backupFolder" : `sets.${id}.folder`,
       type: s.type,
       mode: s.mode,
       fullEvery: s.fullEvery ?? DEFAULT_FULL_EVERY,

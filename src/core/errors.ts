@@ -18,6 +18,9 @@ export type ErrorCode =
   | "LOCKED"
   | "CATALOG"
   | "HOOK_FAILED"
+  | "DESTINATION_MISSING"
+  | "DISK_FULL"
+  | "PERMISSION_DENIED"
   | "IO";
 
 export class BschedError extends Error {

@@ -116,6 +116,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
       if (r.added.length + r.removed.length + r.updated.length > 0)
         log.warn({ ...r }, "catalog repaired from the backup folders");
     }
+    const noticed = new Set<string>();
     const scheduler = new Scheduler(config, {
       clock,
       timer: opts.timer ?? realTimer,
@@ -131,6 +132,13 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
               clock,
               onLog: (line) => log.info({ set: set.id }, line),
               onWarning: (w) => log.warn({ set: set.id, path: w.path, code: w.code }, w.message),
+              onNotice: (w) => {
+                // Advice about the set's folder: once per daemon start, not at every run.
+                const key = `${set.id}\0${w.code}\0${w.path}`;
+                if (noticed.has(key)) return;
+                noticed.add(key);
+                log.warn({ set: set.id, path: w.path, code: w.code }, w.message);
+              },
             });
           } catch (e) {
             const locked = e instanceof BschedError && e.code === "LOCKED";

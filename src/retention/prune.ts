@@ -4,7 +4,7 @@ import path from "node:path";
 import type { Catalog } from "../catalog/catalog.ts";
 import type { SetConfig } from "../config/load.ts";
 import { BschedError, errnoCode } from "../core/errors.ts";
-import { listFolder } from "../destination/local/folder.ts";
+import { ensureBackupFolder, listFolder } from "../destination/local/folder.ts";
 import type { Clock } from "../platform/clock.ts";
 import { fsyncDir } from "../platform/fsutil.ts";
 import { acquireLock } from "../platform/lockfile.ts";
@@ -79,7 +79,11 @@ export async function pruneSet(
     const p = await plan();
     return { set: set.id, dryRun: true, plan: p.plan, removed: [], freedBytes: 0 };
   }
-  await fs.mkdir(set.folder, { recursive: true });
+  // Never create a specific folder's parents (an unmounted disk): see ensureBackupFolder.
+  await ensureBackupFolder(set.folder, set.folderAnchor ?? path.dirname(set.folder), {
+    set: set.id,
+    key: set.folderKey ?? `sets.${set.id}.folder`,
+  });
   const lock = await acquireLock(
     path.join(set.folder, `.bsched-${set.id}.lock`),
     `prune of set ${set.id}`,

@@ -2,6 +2,7 @@ import path from "node:path";
 import type { Command } from "commander";
 import { getSet, loadConfig } from "../../config/load.ts";
 import { BschedError, EXIT } from "../../core/errors.ts";
+import { fromOsError } from "../../platform/os-errors.ts";
 import { locateForSet, locateFromPath } from "../../restore/locate.ts";
 import { restoreState } from "../../restore/restore.ts";
 import type { ExitBox } from "../main.ts";
@@ -52,7 +53,12 @@ export function registerRestore(program: Command, exit: ExitBox): void {
           target,
           overwrite: opts.overwrite,
           onProgress: progress.onProgress,
-        }).finally(() => progress.end());
+        })
+          .catch((e: unknown) => {
+            // A full or read-only target: name it (a write() error carries no path).
+            throw fromOsError(e, { path: target, doing: `restore into ${target}` });
+          })
+          .finally(() => progress.end());
         const names = located.chain.map((l) => l.name);
         if (opts.json) {
           printJson({ backup: located.manifest.name, chain: names, target, ...r });
