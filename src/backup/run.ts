@@ -14,7 +14,7 @@ import type {
   Totals,
   Warning,
 } from "../core/types.ts";
-import { listFolder, readManifest, removeLeftovers } from "../destination/local/folder.ts";
+import { diskBytesOf, listFolder, readManifest, removeLeftovers } from "../destination/local/folder.ts";
 import type { Clock } from "../platform/clock.ts";
 import { fsyncDir, pathExists, syncTree, tempName, writeFileAtomic } from "../platform/fsutil.ts";
 import { hostName } from "../platform/host.ts";
@@ -287,7 +287,7 @@ async function backupSet(opts: BackupOptions, early: Warning[]): Promise<BackupR
     await fsyncDir(set.folder);
     opts.onProgress?.({ ...progress, phase: "done" });
     const { entries: _e, deletions: _d, ...header } = manifest;
-    return { summary: summarize(header, final), warnings, cleaned };
+    return { summary: summarize(header, final, await diskBytesOf(final, header)), warnings, cleaned };
   } finally {
     if (tmp) await fs.rm(tmp, { recursive: true, force: true }).catch(() => undefined);
     await lock.release();
