@@ -85,3 +85,23 @@ test("a separate incremental's size on disk is the files it stores plus its mani
   );
   assert.ok(list[0].diskBytes > 305_000);
 });
+
+test("prune reports the bytes on disk it freed", async () => {
+  const s = await makeServer({
+    prefix: "bsched-disk-",
+    mode: "full",
+    setKeys: ["type: compressed", "keep: { last: 1 }"],
+  });
+  servers.push(s);
+  await fs.writeFile(path.join(s.data, "big.log"), Buffer.alloc(4 * 1024 * 1024, "door 12 opened\n"));
+  const first = (await s.backup(["--no-prune"])) as Awaited<ReturnType<TestServer["backup"]>> & {
+    diskBytes: number;
+  };
+  await s.backup(["--no-prune"]);
+  const r = await s.cli(["prune", "data", "--json"]);
+  assert.equal(r.code, 0, r.stderr);
+  const p = JSON.parse(r.stdout);
+  assert.deepEqual(p.removed, [first.name]);
+  assert.equal(p.freedBytes, first.diskBytes);
+  assert.ok(p.freedBytes < 1024 * 1024);
+});
