@@ -26,6 +26,7 @@ function backup(name: string, over: Partial<BackupRecord> = {}): BackupRecord {
     files: 3,
     bytes: 300,
     storedBytes: 300,
+    diskBytes: 420,
     warnings: 0,
     ...over,
   };

@@ -31,7 +31,9 @@ test("the folders are the truth: check repairs a catalog that disagrees, rebuild
   for (const ext of ["", "-wal", "-shm"]) await fs.rm(db + ext, { force: true });
   let r = await cli("catalog", "check", "--json");
   assert.equal(r.code, 0, r.stderr);
-  assert.deepEqual(JSON.parse(r.stdout), [{ set: "data", added: made, removed: [], updated: [] }]);
+  assert.deepEqual(JSON.parse(r.stdout), [
+    { set: "data", added: made, removed: [], updated: [], interrupted: [] },
+  ]);
   r = await cli("catalog", "check", "--json");
   assert.deepEqual(JSON.parse(r.stdout)[0].added, [], "now in agreement");
 

@@ -356,29 +356,31 @@ describe("outcomes", () => {
 });
 
 describe("a run cut short", () => {
-  test("an aborted run's slot is due again at the next start (once), then the schedule goes on", async () => {
-    const catalog = memoryCatalog();
-    const id = catalog.startRun({
-      set: "data",
-      planned: "2026-03-01T04:00:00.000Z",
-      trigger: "schedule",
-      startedAt: "2026-03-01T04:00:00.000Z",
+  // `aborted`: stopped by the daemon itself; `interrupted`: its process was killed (issue 9 item 7).
+  for (const status of ["aborted", "interrupted"] as const)
+    test(`an ${status} run's slot is due again at the next start (once), then the schedule goes on`, async () => {
+      const catalog = memoryCatalog();
+      const id = catalog.startRun({
+        set: "data",
+        planned: "2026-03-01T04:00:00.000Z",
+        trigger: "schedule",
+        startedAt: "2026-03-01T04:00:00.000Z",
+      });
+      catalog.finishRun(id, { finishedAt: "2026-03-01T04:00:05.000Z", status, error: "killed" });
+      const clock = new FakeClock("2026-03-01T06:00:00.000Z");
+      const h = harness(config([set("data")]), clock, { catalog });
+      await h.at("2026-03-01T06:00:00.000Z");
+      await h.sched.idle();
+      assert.deepEqual(h.calls, [{ set: "data", at: "2026-03-01T06:00:00.000Z" }]);
+      const [run] = catalog.runs();
+      assert.equal(run?.trigger, "catch-up");
+      assert.equal(run?.planned, "2026-03-01T04:00:00.000Z");
+      await h.at("2026-03-01T07:00:00.000Z");
+      const h2 = harness(config([set("data")]), clock, { catalog });
+      await h2.at("2026-03-01T08:00:00.000Z");
+      await h2.sched.idle();
+      assert.equal(h.calls.length + h2.calls.length, 1, "done now: not again");
     });
-    catalog.finishRun(id, { finishedAt: "2026-03-01T04:00:05.000Z", status: "aborted", error: "killed" });
-    const clock = new FakeClock("2026-03-01T06:00:00.000Z");
-    const h = harness(config([set("data")]), clock, { catalog });
-    await h.at("2026-03-01T06:00:00.000Z");
-    await h.sched.idle();
-    assert.deepEqual(h.calls, [{ set: "data", at: "2026-03-01T06:00:00.000Z" }]);
-    const [run] = catalog.runs();
-    assert.equal(run?.trigger, "catch-up");
-    assert.equal(run?.planned, "2026-03-01T04:00:00.000Z");
-    await h.at("2026-03-01T07:00:00.000Z");
-    const h2 = harness(config([set("data")]), clock, { catalog });
-    await h2.at("2026-03-01T08:00:00.000Z");
-    await h2.sched.idle();
-    assert.equal(h.calls.length + h2.calls.length, 1, "done now: not again");
-  });
 });
 
 test("reload: a set that becomes automatic starts from the reload, not from an old mark", async () => {

@@ -15,6 +15,7 @@ import type {
   Warning,
 } from "../core/types.ts";
 import {
+  diskBytesOf,
   ensureBackupFolder,
   listFolder,
   readManifest,
@@ -310,7 +311,7 @@ async function backupSet(opts: BackupOptions, early: Warning[]): Promise<BackupR
     await fsyncDir(set.folder);
     opts.onProgress?.({ ...progress, phase: "done" });
     const { entries: _e, deletions: _d, ...header } = manifest;
-    return { summary: summarize(header, final), warnings, cleaned };
+    return { summary: summarize(header, final, await diskBytesOf(final, header)), warnings, cleaned };
   } catch (e) {
     // The temporary folder goes first: the free space then reported is what the disk really has.
     if (tmp) await fs.rm(tmp, { recursive: true, force: true }).catch(() => undefined);

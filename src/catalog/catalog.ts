@@ -1,7 +1,11 @@
 import type { BackupMode, BackupSummary, BackupType } from "../core/types.ts";
 
-/** How a run ended; `running` until it does. `missed`: slots passed while down, not run (catchUp: skip). */
-export type RunStatus = "running" | "ok" | "warnings" | "failed" | "missed" | "aborted";
+/**
+ * How a run ended; `running` until it does. `missed`: slots passed while down, not run (catchUp: skip).
+ * `aborted`: stopped by the daemon itself (stop timeout). `interrupted`: its process ended without
+ * recording a result (killed, crashed, machine off), noticed later (src/catalog/interrupted.ts).
+ */
+export type RunStatus = "running" | "ok" | "warnings" | "failed" | "missed" | "aborted" | "interrupted";
 
 /** Why a run started. `rebuild`: reconstructed from a backup folder by `catalog rebuild` / repair. */
 export type RunTrigger = "schedule" | "catch-up" | "manual" | "rebuild";
@@ -22,8 +26,17 @@ export interface RunRecord {
   error: string | null;
   /** Slots this run stands for (a catch-up of 3 missed slots: 3). */
   slots: number;
+  /**
+   * The process that started the run: a `running` run whose process is gone was interrupted.
+   * `pidStart` tells a reused pid from the original process (Linux: /proc start time); all three
+   * are null in runs recorded before schema version 2.
+   */
+  pid: number | null;
+  host: string | null;
+  pidStart: string | null;
 }
 
+/** The catalog records the calling process as the run's owner (pid, host, pidStart). */
 export type NewRun = Pick<RunRecord, "set" | "planned" | "trigger" | "startedAt"> &
   Partial<Pick<RunRecord, "status" | "slots" | "finishedAt" | "error">>;
 
@@ -42,6 +55,8 @@ export interface BackupRecord {
   files: number;
   bytes: number;
   storedBytes: number;
+  /** Bytes the backup takes on disk (its `.sh` or stored files, and its manifest); null if not known yet. */
+  diskBytes: number | null;
   warnings: number;
 }
 
@@ -53,8 +68,8 @@ export interface Catalog {
   startRun(run: NewRun): number;
   finishRun(id: number, outcome: RunOutcome): void;
   getRun(id: number): RunRecord | undefined;
-  /** Newest first; `limit` newest only. */
-  runs(filter?: { set?: string; limit?: number }): RunRecord[];
+  /** Newest first; `limit` newest only; `status`: only runs in that state. */
+  runs(filter?: { set?: string; limit?: number; status?: RunStatus }): RunRecord[];
   /**
    * The newest schedule slot handled for the set (run, caught up, skipped), or the mark set when
    * the set was first scheduled: slots after it and before now were missed.
@@ -89,6 +104,7 @@ export function backupRecord(set: string, s: BackupSummary): BackupRecord {
     files: s.files,
     bytes: s.bytes,
     storedBytes: s.storedBytes,
+    diskBytes: s.diskBytes,
     warnings: s.warnings.length,
   };
 }

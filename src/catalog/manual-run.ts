@@ -2,6 +2,7 @@ import type { Config, SetConfig } from "../config/load.ts";
 import type { BackupSummary } from "../core/types.ts";
 import type { Clock } from "../platform/clock.ts";
 import { backupRecord, type Catalog } from "./catalog.ts";
+import { interruptGoneRuns } from "./interrupted.ts";
 import { openCatalog } from "./reconcile.ts";
 
 /**
@@ -33,6 +34,10 @@ export async function withManualRun<T extends { summary: BackupSummary }>(
       trigger: "manual",
       startedAt: clock.now().toISOString(),
     });
+  });
+  // The first command that writes the catalog after a killed run records it (issue 9).
+  guard("record interrupted runs", () => {
+    if (catalog !== undefined) interruptGoneRuns(catalog, clock.now());
   });
   try {
     const result = await run();

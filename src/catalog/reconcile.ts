@@ -1,7 +1,7 @@
 import fs from "node:fs/promises";
 import path from "node:path";
 import type { Config, SetConfig } from "../config/load.ts";
-import { type FoundBackup, listFolder } from "../destination/local/folder.ts";
+import { diskBytesOf, type FoundBackup, listFolder } from "../destination/local/folder.ts";
 import type { BackupRecord, Catalog } from "./catalog.ts";
 import { CATALOG_FILE, openSqliteCatalog } from "./sqlite/sqlite-catalog.ts";
 
@@ -13,7 +13,7 @@ export function openCatalog(config: Config): Catalog {
   return openSqliteCatalog(catalogFile(config));
 }
 
-export function recordOf(set: string, b: FoundBackup): BackupRecord {
+export async function recordOf(set: string, b: FoundBackup): Promise<BackupRecord> {
   const h = b.header;
   return {
     set,
@@ -27,6 +27,7 @@ export function recordOf(set: string, b: FoundBackup): BackupRecord {
     files: h.totals.files,
     bytes: h.totals.bytes,
     storedBytes: h.totals.storedBytes,
+    diskBytes: await diskBytesOf(b.path, h),
     warnings: h.warnings.length,
   };
 }
@@ -45,7 +46,8 @@ export interface Repair {
  */
 export async function reconcileSet(catalog: Catalog, set: SetConfig): Promise<Repair> {
   const { backups } = await listFolder(set.folder, set.letter, set.id);
-  const onDisk = new Map(backups.map((b) => [b.name, recordOf(set.id, b)]));
+  const onDisk = new Map<string, BackupRecord>();
+  for (const b of backups) onDisk.set(b.name, await recordOf(set.id, b));
   const known = new Map(catalog.backups(set.id).map((b) => [b.name, b]));
   const r: Repair = { set: set.id, added: [], removed: [], updated: [] };
   for (const [name, rec] of onDisk) {
@@ -100,7 +102,7 @@ export async function rebuildCatalog(
     for (const set of config.sets.values()) {
       const { backups } = await listFolder(set.folder, set.letter, set.id);
       for (const b of backups) {
-        catalog.putBackup(recordOf(set.id, b));
+        catalog.putBackup(await recordOf(set.id, b));
         const id = catalog.startRun({
           set: set.id,
           planned: null,

@@ -1,6 +1,6 @@
 import { Command, CommanderError } from "commander";
 import { VERSION } from "../version.ts";
-import { reportError } from "./output.ts";
+import { quietOnClosedPipe, reportError } from "./output.ts";
 
 /** A command's action returns its exit code through this box (commander actions return nothing). */
 export interface ExitBox {
@@ -42,8 +42,16 @@ export async function buildProgram(exit: ExitBox, only?: string): Promise<Comman
   return program;
 }
 
+let pipesQuiet = false;
+
 export async function main(argv: string[]): Promise<number> {
   const exit: ExitBox = { code: 0 };
+  if (!pipesQuiet) {
+    // A closed stdout ends the output quietly, keeping the command's own exit code (README "Exit codes").
+    quietOnClosedPipe(process.stdout);
+    quietOnClosedPipe(process.stderr);
+    pipesQuiet = true;
+  }
   try {
     const program = await buildProgram(exit, argv[2]);
     await program.parseAsync(argv);

@@ -2,6 +2,34 @@ import { BschedError, EXIT } from "../core/errors.ts";
 import type { Warning } from "../core/types.ts";
 import { fromOsError } from "../platform/os-errors.ts";
 
+/**
+ * A reader that went away (`bsched status | head -1`) ends our output, not the command: from the
+ * first EPIPE on stdout or stderr, further writes to that stream are dropped silently and the
+ * command finishes as it would have (a backup still completes and is recorded; `list` exits 0).
+ * Node ignores SIGPIPE, so without this the write error would surface as an unhandled 'error'
+ * event with a stack trace and exit 1. Installed once, by main(); covers async write errors too.
+ */
+export function quietOnClosedPipe(stream: NodeJS.WriteStream): void {
+  let closed = false;
+  const write = stream.write.bind(stream);
+  stream.on("error", (e: NodeJS.ErrnoException) => {
+    if (e.code === "EPIPE" || e.code === "ERR_STREAM_DESTROYED") {
+      closed = true;
+      return;
+    }
+    throw e;
+  });
+  stream.write = ((chunk: unknown, ...rest: unknown[]) => {
+    if (closed) {
+      // Honour the callback contract so callers waiting on it do not hang.
+      const cb = rest.find((r) => typeof r === "function") as (() => void) | undefined;
+      if (cb) process.nextTick(cb);
+      return true;
+    }
+    return (write as (c: unknown, ...r: unknown[]) => boolean)(chunk, ...rest);
+  }) as typeof stream.write;
+}
+
 export function printJson(value: unknown): void {
   process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
 }

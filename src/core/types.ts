@@ -99,7 +99,10 @@ export interface BackupSummary {
   startedAt: string;
   finishedAt: string;
   storedFiles: number;
+  /** Logical bytes of the files whose content this backup itself stores (as in the manifest's totals). */
   storedBytes: number;
+  /** Bytes the backup takes on disk: the compressed type's `.sh`, or the stored files, plus the manifest. */
+  diskBytes: number;
 }
 
 export interface Progress {

@@ -3,6 +3,7 @@ import fsp from "node:fs/promises";
 import path from "node:path";
 import { runBackup } from "../backup/run.ts";
 import type { Catalog } from "../catalog/catalog.ts";
+import { interruptGoneRuns } from "../catalog/interrupted.ts";
 import { openCatalog, rebuildCatalog, reconcile } from "../catalog/reconcile.ts";
 import { type Config, loadConfig } from "../config/load.ts";
 import { BschedError, errnoCode } from "../core/errors.ts";
@@ -103,15 +104,10 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
   try {
     catalog = await openOrRebuild(config, clock, log);
     const cat = catalog;
-    for (const r of cat.runs()) {
-      if (r.status === "running") {
-        cat.finishRun(r.id, {
-          finishedAt: clock.now().toISOString(),
-          status: "aborted",
-          error: "the daemon stopped during this run; nothing partial was kept",
-        });
-      }
-    }
+    // Runs whose process is gone (this daemon's predecessor killed, a manual backup killed) are
+    // recorded as interrupted; a manual backup still running in its own process is left alone.
+    for (const r of interruptGoneRuns(cat, clock.now(), { legacy: true }))
+      log.warn({ set: r.set, run: r.id, why: r.error }, "a run was interrupted: recorded so");
     for (const r of await reconcile(cat, config)) {
       if (r.added.length + r.removed.length + r.updated.length > 0)
         log.warn({ ...r }, "catalog repaired from the backup folders");

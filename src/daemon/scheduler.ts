@@ -119,7 +119,8 @@ export class Scheduler {
     if (mark) {
       h = new Date(mark);
       const last = this.deps.catalog.runs({ set: set.id, limit: 1 })[0];
-      if (last?.status === "aborted" && last.planned === mark) {
+      const cut = last?.status === "aborted" || last?.status === "interrupted";
+      if (cut && last?.planned === mark) {
         // The slot's run was cut short (daemon killed or stopped mid-run): not done, so due again.
         h = new Date(h.getTime() - 1);
         this.retry.add(set.id);
@@ -255,6 +256,7 @@ export class Scheduler {
           files: s.files,
           bytes: s.bytes,
           storedFiles: s.storedFiles,
+          diskBytes: s.diskBytes,
           path: s.path,
           status,
         },

@@ -4,7 +4,7 @@ import path from "node:path";
 import type { Catalog } from "../catalog/catalog.ts";
 import type { SetConfig } from "../config/load.ts";
 import { BschedError, errnoCode } from "../core/errors.ts";
-import { ensureBackupFolder, listFolder } from "../destination/local/folder.ts";
+import { diskBytesOf, ensureBackupFolder, listFolder } from "../destination/local/folder.ts";
 import type { Clock } from "../platform/clock.ts";
 import { fsyncDir } from "../platform/fsutil.ts";
 import { acquireLock } from "../platform/lockfile.ts";
@@ -72,7 +72,10 @@ export async function pruneSet(
         policy,
         opts.timezone,
       ),
-      stored: new Map(backups.map((b) => [b.name, b.header.totals.storedBytes])),
+      // What deleting it frees: its size on disk, not the logical size it stores (issue 9).
+      stored: new Map(
+        await Promise.all(backups.map(async (b) => [b.name, await diskBytesOf(b.path, b.header)] as const)),
+      ),
     };
   };
   if (opts.dryRun) {

@@ -210,7 +210,8 @@ export async function readManifestHeader(dir: string): Promise<ManifestHeader> {
   }
 }
 
-export function summarize(header: ManifestHeader, dir: string): BackupSummary {
+/** `diskBytes`: what the folder takes on disk (diskBytesOf in src/destination/local/folder.ts). */
+export function summarize(header: ManifestHeader, dir: string, diskBytes: number): BackupSummary {
   return {
     name: header.name,
     path: dir,
@@ -225,5 +226,6 @@ export function summarize(header: ManifestHeader, dir: string): BackupSummary {
     finishedAt: header.finishedAt,
     storedFiles: header.totals.storedFiles,
     storedBytes: header.totals.storedBytes,
+    diskBytes,
   };
 }

@@ -137,6 +137,7 @@ export function harness(
             finishedAt: now,
             storedFiles: 1,
             storedBytes: 10,
+            diskBytes: 10,
           },
           warnings: [],
           cleaned: [],

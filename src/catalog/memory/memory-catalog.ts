@@ -6,6 +6,7 @@ import {
   type RunOutcome,
   type RunRecord,
 } from "../catalog.ts";
+import { currentOwner } from "../interrupted.ts";
 
 /** The same contract as the SQLite catalog, in memory: for tests and `--no-state` runs. */
 export function memoryCatalog(): Catalog {
@@ -33,6 +34,7 @@ export function memoryCatalog(): Catalog {
         backup: null,
         error: r.error ?? null,
         slots: r.slots ?? 1,
+        ...currentOwner(),
       };
       runs.push(rec);
       if (r.planned) marks.set(r.set, maxIso(marks.get(r.set), r.planned) as string);
@@ -53,6 +55,7 @@ export function memoryCatalog(): Catalog {
       open();
       const all = runs
         .filter((r) => filter.set === undefined || r.set === filter.set)
+        .filter((r) => filter.status === undefined || r.status === filter.status)
         .map((r) => ({ ...r }))
         .reverse();
       return filter.limit === undefined ? all : all.slice(0, filter.limit);

@@ -11,10 +11,11 @@ import type {
   RunStatus,
   RunTrigger,
 } from "../catalog.ts";
+import { currentOwner } from "../interrupted.ts";
 
 export const CATALOG_FILE = "catalog.db";
 /** Bump with a migration step in `migrate` whenever the tables change. */
-export const SCHEMA_VERSION = 1;
+export const SCHEMA_VERSION = 2;
 
 const SCHEMA_V1 = `
 CREATE TABLE runs (
@@ -54,6 +55,18 @@ CREATE TABLE backups (
 );
 `;
 
+/**
+ * Version 2 (issue 9): each run records the process that runs it (a `running` run whose process
+ * is gone was interrupted), and each backup its size on disk. Columns are only added, with NULL
+ * for the rows already there, so no row is rewritten.
+ */
+const SCHEMA_V2 = `
+ALTER TABLE runs ADD COLUMN pid INTEGER;
+ALTER TABLE runs ADD COLUMN host TEXT;
+ALTER TABLE runs ADD COLUMN pid_start TEXT;
+ALTER TABLE backups ADD COLUMN disk_bytes INTEGER;
+`;
+
 function migrate(db: DatabaseSync, file: string): void {
   const row = db.prepare("PRAGMA user_version").get() as { user_version: number };
   const v = row.user_version;
@@ -70,6 +83,7 @@ function migrate(db: DatabaseSync, file: string): void {
   db.exec("BEGIN IMMEDIATE");
   try {
     if (v < 1) db.exec(SCHEMA_V1);
+    if (v < 2) db.exec(SCHEMA_V2);
     db.exec(`PRAGMA user_version = ${SCHEMA_VERSION}`);
     db.exec("COMMIT");
   } catch (e) {
@@ -93,6 +107,9 @@ function toRun(r: Record<string, unknown>): RunRecord {
     backup: (r.backup as string | null) ?? null,
     error: (r.error as string | null) ?? null,
     slots: Number(r.slots),
+    pid: r.pid === null || r.pid === undefined ? null : Number(r.pid),
+    host: (r.host as string | null) ?? null,
+    pidStart: (r.pid_start as string | null) ?? null,
   };
 }
 
@@ -109,6 +126,7 @@ function toBackup(r: Record<string, unknown>): BackupRecord {
     files: Number(r.files),
     bytes: Number(r.bytes),
     storedBytes: Number(r.stored_bytes),
+    diskBytes: r.disk_bytes === null || r.disk_bytes === undefined ? null : Number(r.disk_bytes),
     warnings: Number(r.warnings),
   };
 }
@@ -134,8 +152,8 @@ export function openSqliteCatalog(file: string): Catalog {
   }
   const q = {
     start: db.prepare(
-      `INSERT INTO runs (set_id, planned, trigger, started_at, finished_at, status, error, slots)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+      `INSERT INTO runs (set_id, planned, trigger, started_at, finished_at, status, error, slots, pid, host, pid_start)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     ),
     finish: db.prepare(
       `UPDATE runs SET finished_at = ?, status = ?, warnings = COALESCE(?, warnings), files = COALESCE(?, files),
@@ -150,10 +168,11 @@ export function openSqliteCatalog(file: string): Catalog {
     lastMark: db.prepare("SELECT planned FROM marks WHERE set_id = ?"),
     putBackup: db.prepare(
       `INSERT OR REPLACE INTO backups (set_id, name, path, type, mode, parent, started_at, finished_at, files, bytes,
-       stored_bytes, warnings) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+       stored_bytes, disk_bytes, warnings) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     ),
     removeBackup: db.prepare("DELETE FROM backups WHERE set_id = ? AND name = ?"),
   };
+  const owner = currentOwner();
   const tx = <T>(fn: () => T): T => {
     db.exec("BEGIN IMMEDIATE");
     try {
@@ -177,6 +196,9 @@ export function openSqliteCatalog(file: string): Catalog {
           r.status ?? "running",
           r.error ?? null,
           r.slots ?? 1,
+          owner.pid,
+          owner.host,
+          owner.pidStart,
         );
         if (r.planned) q.mark.run(r.set, r.planned);
         return Number(res.lastInsertRowid);
@@ -200,14 +222,20 @@ export function openSqliteCatalog(file: string): Catalog {
       return r ? toRun(r) : undefined;
     },
     runs(filter = {}) {
-      const where = filter.set === undefined ? "" : "WHERE set_id = ?";
+      const conds: string[] = [];
+      const args: string[] = [];
+      if (filter.set !== undefined) {
+        conds.push("set_id = ?");
+        args.push(filter.set);
+      }
+      if (filter.status !== undefined) {
+        conds.push("status = ?");
+        args.push(filter.status);
+      }
+      const where = conds.length === 0 ? "" : `WHERE ${conds.join(" AND ")}`;
       const limit = filter.limit === undefined ? "" : `LIMIT ${Math.max(0, Math.floor(filter.limit))}`;
       const stmt = db.prepare(`SELECT * FROM runs ${where} ORDER BY id DESC ${limit}`);
-      const rows = (filter.set === undefined ? stmt.all() : stmt.all(filter.set)) as Record<
-        string,
-        unknown
-      >[];
-      return rows.map(toRun);
+      return (stmt.all(...args) as Record<string, unknown>[]).map(toRun);
     },
     lastPlanned(set) {
       const r = q.lastMark.get(set) as { planned: string } | undefined;
@@ -229,6 +257,7 @@ export function openSqliteCatalog(file: string): Catalog {
         b.files,
         b.bytes,
         b.storedBytes,
+        b.diskBytes,
         b.warnings,
       );
     },

@@ -77,7 +77,7 @@ export function registerBackup(program: Command, exit: ExitBox): void {
           else {
             say(
               `${s.name}: ${s.mode} ${s.type} backup of set ${s.set}${s.parent ? ` (parent ${s.parent})` : ""}: ` +
-                `${s.files} files, ${formatBytes(s.bytes)}; stored ${s.storedFiles} files, ${formatBytes(s.storedBytes)}`,
+                `${s.files} files, ${formatBytes(s.bytes)}; stored ${s.storedFiles} files, ${formatBytes(s.diskBytes)} on disk`,
             );
             say(`  in ${s.path}`);
             if (s.warnings.length > 0) say(`  ${s.warnings.length} warning(s): see above; exit code 3`);

@@ -1,4 +1,5 @@
 import type { Command } from "commander";
+import { interruptGoneRuns } from "../../catalog/interrupted.ts";
 import { openCatalog, rebuildCatalog, reconcile } from "../../catalog/reconcile.ts";
 import { loadConfig } from "../../config/load.ts";
 import { lockState } from "../../daemon/daemon.ts";
@@ -35,7 +36,9 @@ export function registerCatalog(program: Command, exit: ExitBox): void {
     );
   cmd
     .command("check")
-    .description("compare the catalog with the backup folders and repair it")
+    .description(
+      "compare the catalog with the backup folders and repair it; record runs whose process is gone as interrupted",
+    )
     .option("--config <file>", "config file (default: $BSCHED_CONFIG or ./bsched.yaml)")
     .option("--json", "print the repairs as JSON")
     .action(
@@ -43,16 +46,23 @@ export function registerCatalog(program: Command, exit: ExitBox): void {
         const config = loadConfig(opts.config);
         const catalog = openCatalog(config);
         try {
-          const repairs = await reconcile(catalog, config);
+          const gone = interruptGoneRuns(catalog, systemClock.now(), { legacy: true });
+          const repairs = (await reconcile(catalog, config)).map((r) => ({
+            ...r,
+            // Runs of the set whose process had ended without recording a result: now `interrupted`.
+            interrupted: gone.filter((g) => g.set === r.set).map((g) => ({ id: g.id, reason: g.error })),
+          }));
           if (opts.json) printJson(repairs);
           else
-            for (const r of repairs)
+            for (const r of repairs) {
               say(
                 `${r.set}: ${r.added.length} added, ${r.removed.length} removed, ${r.updated.length} updated` +
                   (r.added.length + r.removed.length + r.updated.length === 0
                     ? " (in agreement)"
                     : " (repaired)"),
               );
+              for (const i of r.interrupted) say(`  run ${i.id} recorded as interrupted: ${i.reason}`);
+            }
           return 0;
         } finally {
           catalog.close();

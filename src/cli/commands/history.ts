@@ -1,4 +1,5 @@
 import type { Command } from "commander";
+import { asSeen } from "../../catalog/interrupted.ts";
 import { openCatalog } from "../../catalog/reconcile.ts";
 import { getSet, loadConfig } from "../../config/load.ts";
 import type { ExitBox } from "../main.ts";
@@ -15,7 +16,7 @@ export function registerHistory(program: Command, exit: ExitBox): void {
     .option("--config <file>", "config file (default: $BSCHED_CONFIG or ./bsched.yaml)")
     .option(
       "--json",
-      "print an array of {id, set, planned, trigger, startedAt, finishedAt, status, warnings, files, bytes, backup, error, slots}",
+      "print an array of {id, set, planned, trigger, startedAt, finishedAt, status, warnings, files, bytes, backup, error, slots, pid, host, pidStart}",
     )
     .action(
       action(
@@ -26,7 +27,10 @@ export function registerHistory(program: Command, exit: ExitBox): void {
           if (setId) getSet(config, setId);
           const catalog = openCatalog(config);
           try {
-            const runs = catalog.runs({ ...(setId ? { set: setId } : {}), limit });
+            // Read only: a run whose process is gone shows as interrupted; the next backup,
+            // daemon start or `catalog check` records it so.
+            const now = new Date();
+            const runs = catalog.runs({ ...(setId ? { set: setId } : {}), limit }).map((r) => asSeen(r, now));
             if (opts.json) {
               printJson(runs);
               return 0;

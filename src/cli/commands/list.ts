@@ -1,7 +1,7 @@
 import type { Command } from "commander";
 import { getSet, loadConfig } from "../../config/load.ts";
 import type { BackupSummary } from "../../core/types.ts";
-import { listFolder } from "../../destination/local/folder.ts";
+import { diskBytesOf, listFolder } from "../../destination/local/folder.ts";
 import { summarize } from "../../snapshot/manifest.ts";
 import type { ExitBox } from "../main.ts";
 import { formatBytes, printJson, say } from "../output.ts";
@@ -21,7 +21,7 @@ export function registerList(program: Command, exit: ExitBox): void {
         const all: BackupSummary[] = [];
         for (const set of sets) {
           const { backups, incomplete } = await listFolder(set.folder, set.letter, set.id);
-          all.push(...backups.map((b) => summarize(b.header, b.path)));
+          for (const b of backups) all.push(summarize(b.header, b.path, await diskBytesOf(b.path, b.header)));
           for (const i of incomplete)
             say(`bsched: note: ${i.path} is not a complete backup and is ignored (${i.reason})`);
         }
@@ -44,10 +44,10 @@ export function registerList(program: Command, exit: ExitBox): void {
           b.parent ?? "-",
           String(b.files),
           formatBytes(b.bytes),
-          formatBytes(b.storedBytes),
+          formatBytes(b.diskBytes),
           String(b.warnings.length),
         ]);
-        const head = ["NAME", "SET", "TYPE", "MODE", "PARENT", "FILES", "SIZE", "STORED", "WARNINGS"];
+        const head = ["NAME", "SET", "TYPE", "MODE", "PARENT", "FILES", "SIZE", "ON DISK", "WARNINGS"];
         const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
         for (const r of [head, ...rows])
           process.stdout.write(

@@ -2,10 +2,11 @@ import fs from "node:fs/promises";
 import path from "node:path";
 import type { Command } from "commander";
 import { backupsUntilFull, chainLength } from "../../backup/cadence.ts";
+import { asSeen } from "../../catalog/interrupted.ts";
 import { openCatalog, reconcile } from "../../catalog/reconcile.ts";
 import { loadConfig } from "../../config/load.ts";
 import { DAEMON_LOCK } from "../../daemon/daemon.ts";
-import { listFolder } from "../../destination/local/folder.ts";
+import { diskBytesOf, listFolder } from "../../destination/local/folder.ts";
 import { systemClock } from "../../platform/clock.ts";
 import { isStale, type LockInfo } from "../../platform/lockfile.ts";
 import { nextRun, nextRuns } from "../../schedule/schedule.ts";
@@ -44,7 +45,9 @@ export function registerStatus(program: Command, exit: ExitBox): void {
           const sets = [];
           for (const set of config.sets.values()) {
             const { backups } = await listFolder(set.folder, set.letter, set.id);
-            const last = catalog.runs({ set: set.id, limit: 1 })[0];
+            // A run whose process is gone shows as interrupted (recorded by the next writing command).
+            const newest = catalog.runs({ set: set.id, limit: 1 })[0];
+            const last = newest && asSeen(newest, now);
             const scheduled = set.automatic && set.frequency !== "now";
             const next = scheduled ? nextRun(set, now, config.timezone) : undefined;
             // The full cadence (incremental sets): how long the chain is, when the next full comes.
@@ -85,6 +88,10 @@ export function registerStatus(program: Command, exit: ExitBox): void {
               backups: {
                 count: backups.length,
                 storedBytes: backups.reduce((n, b) => n + b.header.totals.storedBytes, 0),
+                diskBytes: (await Promise.all(backups.map((b) => diskBytesOf(b.path, b.header)))).reduce(
+                  (n, d) => n + d,
+                  0,
+                ),
                 newest: backups.at(-1)?.name ?? null,
               },
             });
@@ -108,7 +115,7 @@ export function registerStatus(program: Command, exit: ExitBox): void {
             out(
               `  last run:  ${l ? `${l.status}${l.finishedAt ? ` at ${localTime(new Date(l.finishedAt), config.timezone)}` : ""}${l.backup ? ` (${l.backup})` : ""}${l.error ? `: ${l.error}` : ""}` : "never"}`,
             );
-            out(`  backups:   ${s.backups.count}, ${formatBytes(s.backups.storedBytes)}`);
+            out(`  backups:   ${s.backups.count}, ${formatBytes(s.backups.diskBytes)} on disk`);
             const c = s.chain;
             if (c) {
               const when = c.nextFullAt

@@ -70,6 +70,32 @@ export async function listFolder(folder: string, letter: string, set?: string): 
 }
 
 /**
+ * The bytes a backup takes on disk (issue 9: a 97 KB `.sh` was reported as 2.15 GB): the regular
+ * files at its top (the compressed type's `<name>.sh`, `manifest.json`) by their size, plus, for
+ * the separate type, the files it stores under `files/`. Those are byte copies, so their sizes
+ * are the manifest's `storedBytes`: taken from there rather than by a stat of each of possibly
+ * thousands of files, which `list` and `status` would pay on every call.
+ */
+export async function diskBytesOf(
+  dir: string,
+  header: Pick<ManifestHeader, "type" | "totals">,
+): Promise<number> {
+  let n = header.type === "separate" ? header.totals.storedBytes : 0;
+  let names: string[];
+  try {
+    names = await fs.readdir(dir);
+  } catch (e) {
+    if (errnoCode(e) === "ENOENT") return n;
+    throw e;
+  }
+  for (const name of names) {
+    const st = await fs.lstat(path.join(dir, name)).catch(() => undefined);
+    if (st?.isFile()) n += st.size;
+  }
+  return n;
+}
+
+/**
  * One backup of a chain, with the digest of its manifest; undefined when the folder or its
  * manifest is missing (a damaged manifest is an error that names it).
  */
