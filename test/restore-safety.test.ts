@@ -157,8 +157,10 @@ test("a restore that finds damage in a separate backup leaves --to as it was, pr
   assert.doesNotMatch(r4.stdout + r4.stderr, /^restored /m);
   assert.equal(await fs.readFile(path.join(busy, "mine.txt"), "utf8"), "mine");
 
-  // Repaired, the same restore is accepted (the target is still empty) and exact.
+  // Repaired, the same restore is accepted (the target is still empty) and exact; the staging
+  // folder a killed restore left beside it is removed.
   await fs.rename(`${gone}.away`, gone);
+  await fs.mkdir(path.join(s.dir, ".empty.bsched-restore-999999-deadbeef/db"), { recursive: true });
   const ok = await s.cli(["restore", "data", "--to", empty]);
   assert.equal(ok.code, 0, ok.stderr);
   assert.deepEqual(diffTrees(tree, await snapshotTree(empty)), []);

@@ -207,6 +207,21 @@ async function targetItems(target: string): Promise<string[]> {
   return (await fs.readdir(target)).filter((n) => !isSetLockName(n));
 }
 
+const stagingPrefix = (target: string) => `.${path.basename(target)}.bsched-restore-`;
+
+/**
+ * Staging folders of restores into `target` that were killed (kill -9, power loss). Called with
+ * the target's lock held: a live restore holds that lock until its staging folder is renamed,
+ * so none of these can be in use.
+ */
+async function removeDeadStaging(target: string): Promise<void> {
+  const parent = path.dirname(target);
+  const names = await fs.readdir(parent).catch(() => [] as string[]);
+  for (const n of names.filter((x) => x.startsWith(stagingPrefix(target)))) {
+    await fs.rm(path.join(parent, n), { recursive: true, force: true });
+  }
+}
+
 /** Remove the folders makeTarget made (--to and the missing parents it created), if still empty. */
 async function unmakeTarget(target: string, firstMade: string): Promise<void> {
   for (let d = target; ; d = path.dirname(d)) {
@@ -247,6 +262,7 @@ export async function restoreState(opts: RestoreOptions): Promise<RestoreResult>
   let held: Awaited<ReturnType<typeof lockFolder>> | undefined;
   try {
     held = await lockFolder(target, `restore of backup ${opts.manifest.name}`, opts.clock ?? systemClock);
+    if (held.lock) await removeDeadStaging(target);
     const items = await targetItems(target);
     if (items.length > 0 && !opts.overwrite) {
       throw new BschedError(
@@ -287,7 +303,7 @@ async function restoreStaged(opts: RestoreOptions, lock: Lock | undefined): Prom
   const parent = path.dirname(target);
   const staging = path.join(
     parent,
-    `.${path.basename(target)}.bsched-restore-${process.pid}-${randomBytes(4).toString("hex")}`,
+    `${stagingPrefix(target)}${process.pid}-${randomBytes(4).toString("hex")}`,
   );
   const before = await fs.stat(target);
   const canStage =
