@@ -184,22 +184,22 @@ function writeSmallFile(dest: string, e: Entry, overwrite: boolean, data: Buffer
   return { bytes: data.length, sha256: createHash("sha256").update(data).digest("hex") };
 }
 
-/** The folder --to names: absent (then made, with its missing parents), or a folder (its lock counted out). */
-async function makeTarget(target: string): Promise<{ firstMade?: string; empty: boolean }> {
+/** The folder --to names: a folder, or absent (then made, with its missing parents: `firstMade`). */
+async function makeTarget(target: string): Promise<{ firstMade?: string }> {
   let st: Awaited<ReturnType<typeof fs.lstat>>;
   try {
     st = await fs.lstat(target);
   } catch (e) {
     if (errnoCode(e) !== "ENOENT") throw e;
     const firstMade = await fs.mkdir(target, { recursive: true, mode: 0o700 });
-    return { firstMade, empty: true };
+    return { firstMade };
   }
   if (!st.isDirectory()) {
     throw new BschedError("TARGET_NOT_EMPTY", `restore target ${target} exists and is not a folder`, {
       hint: "choose a folder with --to",
     });
   }
-  return { empty: false };
+  return {};
 }
 
 /** What --to holds besides our lock file (and a stale one being moved aside). */
