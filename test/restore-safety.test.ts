@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import fs from "node:fs/promises";
 import path from "node:path";
@@ -193,4 +194,30 @@ test("a restore that finds damage in a compressed backup leaves --to absent, and
   const ok = await s.cli(["restore", "data", "--to", out]);
   assert.equal(ok.code, 0, ok.stderr);
   assert.deepEqual(diffTrees(tree, await snapshotTree(out)), []);
+});
+
+test("a restore that runs out of space (ENOSPC) leaves --to absent and no staging folder", async (t) => {
+  const s = await filledServer(t, "enospc");
+  // A 1 MiB file system for the target: needs root and mount(2); skipped where not permitted.
+  const small = path.join(s.dir, "small");
+  await fs.mkdir(small);
+  try {
+    execFileSync("mount", ["-t", "tmpfs", "-o", "size=1m", "tmpfs", small], { stdio: "ignore" });
+  } catch {
+    t.skip("cannot mount a tmpfs here (needs root)");
+    return;
+  }
+  // Unmounted here, before the server's own clean-up (after-hooks run in the order they were added).
+  try {
+    await s.backup(["--type", "separate"]); // 1.8 MB of files: more than the target can hold
+    const out = path.join(small, "out");
+    const r = await s.cli(["restore", "data", "--to", out]);
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, /ENOSPC|space/i);
+    assert.match(r.stderr, /is as it was before/);
+    assert.doesNotMatch(r.stdout + r.stderr, /^restored /m);
+    assert.deepEqual(await fs.readdir(small), [], "no --to, no staging folder");
+  } finally {
+    execFileSync("umount", [small]);
+  }
 });
