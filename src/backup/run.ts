@@ -1,4 +1,5 @@
 import { createHash } from "node:crypto";
+import type { BigIntStats } from "node:fs";
 import fs from "node:fs/promises";
 import path from "node:path";
 import type { SetConfig } from "../config/load.ts";
@@ -11,6 +12,7 @@ import type {
   Manifest,
   ParentRef,
   ProgressCallback,
+  RootMeta,
   Totals,
   Warning,
 } from "../core/types.ts";
@@ -128,7 +130,12 @@ export async function runBackup(opts: BackupOptions): Promise<BackupResult> {
     (s) => s.isDirectory(),
     () => false,
   );
+  // The root's mtime before our lock file moves it (see rootMeta).
+  const beforeLock = isDir ? await fs.stat(set.source, { bigint: true }).catch(() => undefined) : undefined;
   const held = isDir ? await lockFolder(set.source, `backup of set ${set.id}`, opts.clock) : undefined;
+  const afterLock = held?.lock
+    ? await fs.stat(set.source, { bigint: true }).catch(() => undefined)
+    : beforeLock;
   if (held?.reason) {
     const w = {
       path: ".",
@@ -145,7 +152,7 @@ export async function runBackup(opts: BackupOptions): Promise<BackupResult> {
         { scope: "set", hooks: set.hooks },
       ],
       { set: set.id, source: set.source, log },
-      () => backupSet(opts, early),
+      () => backupSet(opts, early, { beforeLock, afterLock }),
       (r) => ({ status: r.warnings.length > 0 ? "warnings" : "success", backup: r.summary.name }),
     );
     for (const f of afterFailures) {
@@ -160,7 +167,28 @@ export async function runBackup(opts: BackupOptions): Promise<BackupResult> {
   }
 }
 
-async function backupSet(opts: BackupOptions, early: Warning[]): Promise<BackupResult> {
+/** The source root's stat just before and just after its lock file was created. */
+interface RootStats {
+  beforeLock?: BigIntStats;
+  afterLock?: BigIntStats;
+}
+
+/**
+ * The source root's own metadata as of the scan. Creating the lock file in it moved its mtime:
+ * when nothing else moved it since, the mtime from before the lock is the application's.
+ */
+async function rootMeta(source: string, around: RootStats): Promise<RootMeta> {
+  const now = await fs.stat(source, { bigint: true });
+  const untouched = around.beforeLock && around.afterLock?.mtimeNs === now.mtimeNs;
+  return {
+    mode: Number(now.mode & 0o7777n),
+    mtimeNs: (untouched ? (around.beforeLock as BigIntStats) : now).mtimeNs.toString(),
+    uid: Number(now.uid),
+    gid: Number(now.gid),
+  };
+}
+
+async function backupSet(opts: BackupOptions, early: Warning[], around: RootStats): Promise<BackupResult> {
   const { set, clock } = opts;
   const type = opts.type ?? set.type;
   const wantMode = opts.mode ?? set.mode;
@@ -202,6 +230,7 @@ async function backupSet(opts: BackupOptions, early: Warning[]): Promise<BackupR
     const parent = cadenceFull ? undefined : found;
     const mode: BackupMode = parent ? "incremental" : "full";
 
+    const root = await rootMeta(set.source, around);
     const scan = await liveSource(
       set.source,
       await scanTree(set.source, (n) =>
@@ -245,6 +274,7 @@ async function backupSet(opts: BackupOptions, early: Warning[]): Promise<BackupR
       startedAt: started.toISOString(),
       finishedAt: finishedAt.toISOString(),
       parent: parentRef,
+      root,
       entries,
       deletions: plan.deletions,
       totals: totalsOf(entries, name, plan.deletions.length),

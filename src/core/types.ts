@@ -35,6 +35,14 @@ export interface Warning {
   message: string;
 }
 
+/** Metadata of the source root folder itself (it has no entry: paths are relative to it). */
+export interface RootMeta {
+  mode: number;
+  mtimeNs: string;
+  uid: number;
+  gid: number;
+}
+
 export interface ParentRef {
   name: string;
   /** sha256 of the parent's manifest.json bytes. */
@@ -67,6 +75,11 @@ export interface Manifest {
   startedAt: string;
   finishedAt: string;
   parent: ParentRef | null;
+  /**
+   * The source root folder's own metadata, given to the restore target. Optional: manifests
+   * written before it existed restore as before (the target folder keeps its own).
+   */
+  root?: RootMeta;
   /** The whole state of the source at the time of the backup, sorted by path. */
   entries: Entry[];
   /** Paths present in the parent's state and gone from this one. */

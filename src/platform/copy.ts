@@ -82,3 +82,78 @@ export async function writeAll(fh: FileHandle, data: Buffer, position?: number):
     off += bytesWritten;
   }
 }
+
+/** Files at least this large are written with holes where whole blocks are zero (docs/design.md "Sparse files"). */
+export const SPARSE_MIN = 1 << 20;
+/**
+ * The hole granularity: an aligned 64 KiB block of zeros is not written. Coarser than a file
+ * system block (4 KiB) on purpose: a database's scattered zeroed pages stay allocated, so
+ * restoring one does not fragment it, while real holes (megabytes to gigabytes) are kept.
+ */
+export const HOLE_BLOCK = 64 * 1024;
+const ZERO_BLOCK = Buffer.alloc(HOLE_BLOCK);
+
+export interface HoleSink {
+  /** A Sink: copies or writes the chunk before it resolves. */
+  write(chunk: Buffer): Promise<void>;
+  /** Write what is pending and set the file's size (a trailing hole is made by the truncate). */
+  finish(): Promise<void>;
+}
+
+/**
+ * A sink for a new, empty file that leaves holes: the stream is cut into aligned HOLE_BLOCK
+ * blocks, all-zero blocks are skipped (positioned writes of the others), and the final size is
+ * set by ftruncate. Node has no lseek(SEEK_DATA/SEEK_HOLE), so holes are found by their zeros:
+ * the content is the same byte for byte, and so is its sha256.
+ */
+export function holeSink(fh: FileHandle): HoleSink {
+  const pending = Buffer.allocUnsafe(HOLE_BLOCK);
+  let pendingLen = 0;
+  /** File offset of pending[0]: always a multiple of HOLE_BLOCK. */
+  let at = 0;
+  const isZero = (b: Buffer) =>
+    b.equals(b.length === HOLE_BLOCK ? ZERO_BLOCK : ZERO_BLOCK.subarray(0, b.length));
+  // Whole blocks of `buf` (a multiple of HOLE_BLOCK long) written at `pos`, zero blocks skipped,
+  // consecutive data blocks in one write.
+  const writeBlocks = async (buf: Buffer, pos: number) => {
+    let runStart = -1;
+    for (let off = 0; off <= buf.length; off += HOLE_BLOCK) {
+      const zero = off === buf.length || isZero(buf.subarray(off, off + HOLE_BLOCK));
+      if (!zero && runStart < 0) runStart = off;
+      if (zero && runStart >= 0) {
+        await writeAll(fh, buf.subarray(runStart, off), pos + runStart);
+        runStart = -1;
+      }
+    }
+  };
+  return {
+    async write(chunk) {
+      let off = 0;
+      if (pendingLen > 0) {
+        const n = Math.min(HOLE_BLOCK - pendingLen, chunk.length);
+        chunk.copy(pending, pendingLen, 0, n);
+        pendingLen += n;
+        off = n;
+        if (pendingLen < HOLE_BLOCK) return;
+        await writeBlocks(pending, at);
+        at += HOLE_BLOCK;
+        pendingLen = 0;
+      }
+      const whole = Math.floor((chunk.length - off) / HOLE_BLOCK) * HOLE_BLOCK;
+      if (whole > 0) {
+        await writeBlocks(chunk.subarray(off, off + whole), at);
+        at += whole;
+        off += whole;
+      }
+      if (off < chunk.length) {
+        chunk.copy(pending, 0, off);
+        pendingLen = chunk.length - off;
+      }
+    },
+    async finish() {
+      const tail = pending.subarray(0, pendingLen);
+      if (pendingLen > 0 && !isZero(tail)) await writeAll(fh, tail, at);
+      await fh.truncate(at + pendingLen);
+    },
+  };
+}

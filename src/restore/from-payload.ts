@@ -1,9 +1,8 @@
 import { createHash } from "node:crypto";
-import type { FileHandle } from "node:fs/promises";
 import path from "node:path";
 import type { ReadEntry } from "tar";
 import type { Entry } from "../core/types.ts";
-import { type CopyResult, writeAll } from "../platform/copy.ts";
+import { type CopyResult, type Sink, writeAll } from "../platform/copy.ts";
 import type { ChainLink } from "../snapshot/chain.ts";
 import { readSelfExtractingHeader } from "../writer/compressed/header.ts";
 import { selfExtractingName } from "../writer/compressed/names.ts";
@@ -34,10 +33,10 @@ export async function forEachPayloadFile(
   });
 }
 
-/** Hash a member's bytes, writing them to `out` when given. */
+/** Hash a member's bytes, writing them to `out` (a file, or a sink such as holeSink's) when given. */
 export async function hashStream(
   entry: ReadEntry,
-  out: FileHandle | undefined,
+  out: Sink | undefined,
   onBytes?: (n: number) => void,
 ): Promise<CopyResult> {
   const hash = createHash("sha256");
@@ -45,7 +44,8 @@ export async function hashStream(
   for await (const chunk of entry) {
     const b = chunk as Buffer;
     hash.update(b);
-    if (out) await writeAll(out, b);
+    if (typeof out === "function") await out(b);
+    else if (out) await writeAll(out, b);
     bytes += b.length;
     onBytes?.(b.length);
   }

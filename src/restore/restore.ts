@@ -1,4 +1,4 @@
-import { createHash } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import {
   constants as C,
   closeSync,
@@ -12,10 +12,11 @@ import {
 import fs from "node:fs/promises";
 import path from "node:path";
 import { BschedError, errnoCode } from "../core/errors.ts";
-import type { Entry, Manifest, ProgressCallback } from "../core/types.ts";
+import type { Entry, Manifest, ProgressCallback, RootMeta } from "../core/types.ts";
 import { type Clock, systemClock } from "../platform/clock.ts";
-import { type CopyResult, copyAndHash } from "../platform/copy.ts";
-import { beneath, forEachLimit, openBeneath } from "../platform/fsutil.ts";
+import { type CopyResult, copyAndHash, holeSink, type Sink, SPARSE_MIN } from "../platform/copy.ts";
+import { beneath, forEachLimit, fsyncDir, openBeneath, syncTree } from "../platform/fsutil.ts";
+import type { Lock } from "../platform/lockfile.ts";
 import { utimesArg } from "../platform/times.ts";
 import type { ChainLink } from "../snapshot/chain.ts";
 import { FILES_DIR } from "../snapshot/manifest.ts";
@@ -80,30 +81,6 @@ export function checkState(manifest: Manifest, chain: ChainLink[]): void {
   }
 }
 
-async function prepareTarget(target: string, overwrite: boolean): Promise<void> {
-  try {
-    const st = await fs.lstat(target);
-    if (!st.isDirectory()) {
-      throw new BschedError("TARGET_NOT_EMPTY", `restore target ${target} exists and is not a folder`, {
-        hint: "choose a folder with --to",
-      });
-    }
-    const items = (await fs.readdir(target)).filter((n) => !isSetLockName(n));
-    if (items.length > 0 && !overwrite) {
-      throw new BschedError(
-        "TARGET_NOT_EMPTY",
-        `restore target ${target} is not empty (${items.length} entries)`,
-        {
-          hint: "restore into an empty or new folder, or pass --overwrite to replace what the backup holds",
-        },
-      );
-    }
-  } catch (e) {
-    if (errnoCode(e) !== "ENOENT") throw e;
-    await fs.mkdir(target, { recursive: true, mode: 0o700 });
-  }
-}
-
 /** Remove whatever stands at `abs` (file, link or folder) without following links. */
 async function clear(abs: string): Promise<void> {
   await fs.rm(abs, { recursive: true, force: true });
@@ -132,6 +109,36 @@ async function createExclusive(abs: string, overwrite: boolean) {
   }
   await clear(abs);
   return fs.open(abs, flags, 0o600);
+}
+
+/**
+ * Fill a new file through `copy`; a large one through a hole sink, so that the zero runs of a
+ * sparse file (a VM disk, a preallocated archive) become holes again, not allocated zeros.
+ */
+async function fillSparse(
+  out: fs.FileHandle,
+  e: Entry,
+  copy: (sink: Sink) => Promise<CopyResult>,
+): Promise<CopyResult> {
+  if ((e.size ?? 0) < SPARSE_MIN) return copy(out);
+  const holes = holeSink(out);
+  const r = await copy(holes.write);
+  await holes.finish();
+  return r;
+}
+
+/** Damage found while restoring: every file named, with the backup that holds it. */
+function mismatch(name: string, problems: RestoreProblem[]): BschedError {
+  const lines = problems.slice(0, 20).map((p) => `  ${p.path} (from ${p.backup}): ${p.problem}`);
+  if (problems.length > 20) lines.push(`  … and ${problems.length - 20} more`);
+  const err = new BschedError(
+    "RESTORE_MISMATCH",
+    `restore of ${name}: ${problems.length} file(s) did not restore exactly:\n${lines.join("\n")}`,
+    {
+      hint: "run `bsched verify` on this chain; restore another backup (--backup NAME), or repair the damaged files",
+    },
+  );
+  return Object.assign(err, { problems });
 }
 
 /** Create the file at `dest` (never through a link), fill it, then give it the entry's owner, mode and mtime. */
@@ -177,30 +184,215 @@ function writeSmallFile(dest: string, e: Entry, overwrite: boolean, data: Buffer
   return { bytes: data.length, sha256: createHash("sha256").update(data).digest("hex") };
 }
 
-/**
- * Restore a state into `opts.target`, holding the target's lock file (docs/live-databases.md)
- * for the whole restore so that an application pointed at it can see it must wait.
- */
-export async function restoreState(opts: RestoreOptions): Promise<RestoreResult> {
-  checkState(opts.manifest, opts.chain);
-  const made = await fs.mkdir(opts.target, { recursive: true, mode: 0o700 }).then(
-    () => true,
-    () => false,
-  );
-  const held = made
-    ? await lockFolder(opts.target, `restore of backup ${opts.manifest.name}`, opts.clock ?? systemClock)
-    : undefined;
+/** The folder --to names: a folder, or absent (then made, with its missing parents: `firstMade`). */
+async function makeTarget(target: string): Promise<{ firstMade?: string }> {
+  let st: Awaited<ReturnType<typeof fs.lstat>>;
   try {
-    return await restoreLocked(opts);
-  } finally {
-    await held?.lock?.release();
+    st = await fs.lstat(target);
+  } catch (e) {
+    if (errnoCode(e) !== "ENOENT") throw e;
+    const firstMade = await fs.mkdir(target, { recursive: true, mode: 0o700 });
+    return { firstMade };
+  }
+  if (!st.isDirectory()) {
+    throw new BschedError("TARGET_NOT_EMPTY", `restore target ${target} exists and is not a folder`, {
+      hint: "choose a folder with --to",
+    });
+  }
+  return {};
+}
+
+/** What --to holds besides our lock file (and a stale one being moved aside). */
+async function targetItems(target: string): Promise<string[]> {
+  return (await fs.readdir(target)).filter((n) => !isSetLockName(n));
+}
+
+const stagingPrefix = (target: string) => `.${path.basename(target)}.bsched-restore-`;
+
+/**
+ * Staging folders of restores into `target` that were killed (kill -9, power loss). Called with
+ * the target's lock held: a live restore holds that lock until its staging folder is renamed,
+ * so none of these can be in use.
+ */
+async function removeDeadStaging(target: string): Promise<void> {
+  const parent = path.dirname(target);
+  const names = await fs.readdir(parent).catch(() => [] as string[]);
+  for (const n of names.filter((x) => x.startsWith(stagingPrefix(target)))) {
+    await fs.rm(path.join(parent, n), { recursive: true, force: true });
   }
 }
 
-async function restoreLocked(opts: RestoreOptions): Promise<RestoreResult> {
-  const { manifest, chain, target } = opts;
-  const overwrite = opts.overwrite ?? false;
-  await prepareTarget(target, overwrite);
+/** Remove the folders makeTarget made (--to and the missing parents it created), if still empty. */
+async function unmakeTarget(target: string, firstMade: string): Promise<void> {
+  for (let d = target; ; d = path.dirname(d)) {
+    if (
+      !(await fs.rmdir(d).then(
+        () => true,
+        () => false,
+      ))
+    )
+      return;
+    if (d === firstMade || path.dirname(d) === d) return;
+  }
+}
+
+/** A restore that did not complete: what state it left --to in, for the user (printed by the CLI). */
+export type RestoreFailure = Error & { targetState?: string };
+
+function withTargetState(e: unknown, state: string): unknown {
+  if (e instanceof Error) (e as RestoreFailure).targetState = state;
+  return e;
+}
+
+/**
+ * Restore a state into `opts.target`, holding the target's lock file (docs/live-databases.md)
+ * for the whole restore so that an application pointed at it can see it must wait.
+ *
+ * Nothing is half-done (docs/design.md "Restore"): into an absent or empty --to, the state is
+ * restored into a hidden staging folder beside it and moved into place only once every file
+ * checked out; any failure removes the staging folder and leaves --to as it was. With
+ * --overwrite into a non-empty folder, the restore writes in place and a failure says what it
+ * had written. The root folder's own metadata is set last, after the lock file is gone.
+ */
+export async function restoreState(opts: RestoreOptions): Promise<RestoreResult> {
+  checkState(opts.manifest, opts.chain);
+  const { target } = opts;
+  const made = await makeTarget(target);
+  let result: RestoreResult | undefined;
+  let held: Awaited<ReturnType<typeof lockFolder>> | undefined;
+  try {
+    held = await lockFolder(target, `restore of backup ${opts.manifest.name}`, opts.clock ?? systemClock);
+    if (held.lock) await removeDeadStaging(target);
+    const items = await targetItems(target);
+    if (items.length > 0 && !opts.overwrite) {
+      throw new BschedError(
+        "TARGET_NOT_EMPTY",
+        `restore target ${target} is not empty (${items.length} entries)`,
+        {
+          hint: "restore into an empty or new folder, or pass --overwrite to replace what the backup holds",
+        },
+      );
+    }
+    result =
+      items.length === 0 ? await restoreStaged(opts, held.lock) : await restoreInPlace(opts, target, true);
+  } finally {
+    await held?.lock?.release();
+    if (!result && made.firstMade) await unmakeTarget(target, made.firstMade);
+  }
+  if (opts.manifest.root) await applyRootMeta(target, opts.manifest.root);
+  return result;
+}
+
+/** The source root's mode, owner (as root) and mtime on --to: last, as every folder's. */
+async function applyRootMeta(target: string, root: RootMeta): Promise<void> {
+  if (isRoot) await fs.chown(target, root.uid, root.gid);
+  await fs.chmod(target, root.mode);
+  const t = utimesArg(root.mtimeNs);
+  await fs.utimes(target, t, t);
+}
+
+/**
+ * Restore into `.<name>.bsched-restore-PID-HEX` beside the empty --to (same file system), then
+ * swap it in: our lock file moves into the staging folder (so it is never absent from what an
+ * application sees at --to), the empty --to is removed, and the staging folder renamed onto it.
+ * Where no sibling can be made (a parent we may not write, --to a mount point), the restore
+ * writes in place and removes what it wrote on failure.
+ */
+async function restoreStaged(opts: RestoreOptions, lock: Lock | undefined): Promise<RestoreResult> {
+  const { target } = opts;
+  const parent = path.dirname(target);
+  const staging = path.join(
+    parent,
+    `${stagingPrefix(target)}${process.pid}-${randomBytes(4).toString("hex")}`,
+  );
+  const before = await fs.stat(target);
+  const canStage =
+    before.dev === (await fs.stat(parent)).dev &&
+    (await fs.mkdir(staging, { mode: 0o700 }).then(
+      () => true,
+      (e) => {
+        if (["EACCES", "EPERM", "EROFS"].includes(errnoCode(e) ?? "")) return false;
+        throw e;
+      },
+    ));
+  if (!canStage) return restoreInPlace(opts, target, false);
+  let staged = true;
+  try {
+    const r = await restoreInto(opts, staging, false);
+    if (!opts.manifest.root) {
+      // An older manifest has no root metadata: --to keeps its own, as it always did.
+      if (isRoot) await fs.chown(staging, before.uid, before.gid);
+      await fs.chmod(staging, before.mode & 0o7777);
+    }
+    await syncTree(staging);
+    const lockAt = lock ? path.join(staging, path.basename(lock.file)) : undefined;
+    if (lock && lockAt) await fs.rename(lock.file, lockAt);
+    try {
+      await fs.rmdir(target);
+    } catch (e) {
+      if (lock && lockAt) await fs.rename(lockAt, lock.file);
+      throw new BschedError("IO", `cannot move the restored tree into ${target}: ${(e as Error).message}`, {
+        hint: "something was put into the target during the restore; restore again into an empty folder",
+        cause: e,
+      });
+    }
+    try {
+      await fs.rename(staging, target);
+    } catch (e) {
+      await fs.mkdir(target, { mode: before.mode & 0o7777 }).catch(() => undefined);
+      throw e;
+    }
+    staged = false;
+    await fsyncDir(parent);
+    return r;
+  } catch (e) {
+    throw withTargetState(e, `${target} is as it was before: nothing was restored`);
+  } finally {
+    if (staged) await fs.rm(staging, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Restore straight into --to. `overwrite`: --to held other files, which the restore may
+ * replace; on failure what was written stays and the error says so. Otherwise --to was empty
+ * and a failure empties it again.
+ */
+async function restoreInPlace(
+  opts: RestoreOptions,
+  target: string,
+  overwrite: boolean,
+): Promise<RestoreResult> {
+  const written: string[] = [];
+  try {
+    return await restoreInto(opts, target, overwrite, written);
+  } catch (e) {
+    if (!overwrite) {
+      for (const n of await targetItems(target))
+        await fs.rm(path.join(target, n), { recursive: true, force: true });
+      throw withTargetState(e, `${target} is as it was before: what the restore wrote was removed`);
+    }
+    const some = written.slice(0, 5).join(", ");
+    throw withTargetState(
+      e,
+      `${target} was partly overwritten: ${written.length} path(s) were written before the failure` +
+        (written.length > 0 ? ` (${some}${written.length > 5 ? ", …" : ""})` : "") +
+        "; the rest holds what it held before. Restore again with --overwrite from a good backup",
+    );
+  }
+}
+
+/**
+ * Write the state into `target` (a folder that exists). Files whose content does not match
+ * the manifest are collected, then the restore fails with all of them named (RESTORE_MISMATCH);
+ * `written` gets the paths written, for the message of a failed in-place restore.
+ */
+async function restoreInto(
+  opts: RestoreOptions,
+  target: string,
+  overwrite: boolean,
+  written: string[] = [],
+): Promise<RestoreResult> {
+  const { manifest, chain } = opts;
   const linkByName = new Map(chain.map((l) => [l.name, l]));
   const dirs = manifest.entries.filter((e) => e.kind === "dir");
   const files = manifest.entries.filter((e) => e.kind === "file");
@@ -208,7 +400,10 @@ async function restoreLocked(opts: RestoreOptions): Promise<RestoreResult> {
   const problems: RestoreProblem[] = [];
   const abs = (e: Entry) => path.join(target, e.path);
 
-  for (const d of dirs) await ensureDir(abs(d), overwrite);
+  for (const d of dirs) {
+    await ensureDir(abs(d), overwrite);
+    written.push(d.path);
+  }
 
   const totalBytes = files.reduce((n, e) => n + (e.size ?? 0), 0);
   const progress = { phase: "restore" as const, files: 0, bytes: 0, totalFiles: files.length, totalBytes };
@@ -216,6 +411,7 @@ async function restoreLocked(opts: RestoreOptions): Promise<RestoreResult> {
     progress.bytes += n;
   };
   const done = (e: Entry) => {
+    written.push(e.path);
     progress.files++;
     opts.onProgress?.({ ...progress, current: e.path });
   };
@@ -262,7 +458,13 @@ async function restoreLocked(opts: RestoreOptions): Promise<RestoreResult> {
       return;
     }
     try {
-      check(e, from.name, await writeFile(abs(e), e, overwrite, (out) => copyAndHash(input, out, onBytes)));
+      check(
+        e,
+        from.name,
+        await writeFile(abs(e), e, overwrite, (out) =>
+          fillSparse(out, e, (s) => copyAndHash(input, s, onBytes)),
+        ),
+      );
     } finally {
       await input.close();
     }
@@ -288,7 +490,10 @@ async function restoreLocked(opts: RestoreOptions): Promise<RestoreResult> {
         const data = Buffer.concat(parts);
         r = writeSmallFile(abs(e), e, again, data);
         onBytes(data.length);
-      } else r = await writeFile(abs(e), e, again, (out) => hashStream(entry, out, onBytes));
+      } else
+        r = await writeFile(abs(e), e, again, (out) =>
+          fillSparse(out, e, (s) => hashStream(entry, s, onBytes)),
+        );
       if (!results.has(e.path)) done(e);
       results.set(e.path, r);
     });
@@ -309,6 +514,7 @@ async function restoreLocked(opts: RestoreOptions): Promise<RestoreResult> {
       await clear(p);
       await fs.symlink(l.target ?? "", p);
     }
+    written.push(l.path);
     if (isRoot) await fs.lchown(p, l.uid, l.gid).catch(() => undefined);
     const t = utimesArg(l.mtimeNs);
     await fs.lutimes(p, t, t);
@@ -321,6 +527,7 @@ async function restoreLocked(opts: RestoreOptions): Promise<RestoreResult> {
     const t = utimesArg(d.mtimeNs);
     await fs.utimes(p, t, t);
   }
+  if (problems.length > 0) throw mismatch(manifest.name, problems);
   opts.onProgress?.({ ...progress, phase: "done" });
   return { files: files.length, dirs: dirs.length, symlinks: links.length, bytes: totalBytes, problems };
 }

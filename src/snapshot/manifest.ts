@@ -75,6 +75,15 @@ const headerSchema = z.object({
   startedAt: z.string(),
   finishedAt: z.string(),
   parent: z.object({ name: backupName, digest: sha256Hex }).nullable(),
+  // Optional and added after format 1 shipped: an older bsched drops it (zod strips unknown keys).
+  root: z
+    .object({
+      mode: z.number().int().min(0).max(0o7777),
+      mtimeNs: z.string().regex(NS),
+      uid: z.number().int().min(0),
+      gid: z.number().int().min(0),
+    })
+    .optional(),
   totals: z.object({
     files: z.number(),
     dirs: z.number(),

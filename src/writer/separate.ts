@@ -1,9 +1,17 @@
 import { createHash } from "node:crypto";
-import { constants as C, closeSync, fchmodSync, futimesSync, openSync, writeSync } from "node:fs";
+import {
+  type BigIntStats,
+  constants as C,
+  closeSync,
+  fchmodSync,
+  futimesSync,
+  openSync,
+  writeSync,
+} from "node:fs";
 import fs from "node:fs/promises";
 import path from "node:path";
 import type { Entry } from "../core/types.ts";
-import { copyAndHash } from "../platform/copy.ts";
+import { copyAndHash, holeSink, SPARSE_MIN } from "../platform/copy.ts";
 import { forEachLimit } from "../platform/fsutil.ts";
 import { utimesArg } from "../platform/times.ts";
 import { FILES_DIR } from "../snapshot/manifest.ts";
@@ -46,7 +54,10 @@ export async function storeFile(
     }
     const out = await fs.open(dest, C.O_WRONLY | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW, 0o600);
     try {
-      const { sha256, bytes } = await copyAndHash(src.fh, out, onBytes);
+      // A sparse source (fewer blocks than its size) is stored sparse: its holes stay holes.
+      const holes = isSparse(src.st) ? holeSink(out) : undefined;
+      const { sha256, bytes } = await copyAndHash(src.fh, holes?.write ?? out, onBytes);
+      await holes?.finish();
       const changedWhileRead = (await src.changed()) || BigInt(bytes) !== src.st.size;
       const fresh = refreshEntry(entry, src.st);
       await out.chmod(fresh.mode);
@@ -59,6 +70,11 @@ export async function storeFile(
   } finally {
     await src.close();
   }
+}
+
+/** A file with fewer blocks allocated than its size holds holes (st_blocks counts 512-byte units). */
+export function isSparse(st: BigIntStats): boolean {
+  return st.size >= BigInt(SPARSE_MIN) && st.blocks * 512n < st.size;
 }
 
 /** The same for a file already read whole: synchronous calls, no thread-pool round trips. */

@@ -4,7 +4,7 @@ import { getSet, loadConfig } from "../../config/load.ts";
 import { BschedError, EXIT } from "../../core/errors.ts";
 import { fromOsError } from "../../platform/os-errors.ts";
 import { locateForSet, locateFromPath } from "../../restore/locate.ts";
-import { restoreState } from "../../restore/restore.ts";
+import { type RestoreFailure, restoreState } from "../../restore/restore.ts";
 import type { ExitBox } from "../main.ts";
 import { formatBytes, printJson, say } from "../output.ts";
 import { terminalProgress } from "../progress.ts";
@@ -54,7 +54,10 @@ export function registerRestore(program: Command, exit: ExitBox): void {
           overwrite: opts.overwrite,
           onProgress: progress.onProgress,
         })
-          .catch((e: unknown) => {
+          .catch((e: RestoreFailure) => {
+            // Before the error itself: what the failed restore left in --to.
+            progress.end();
+            if (e?.targetState) say(`bsched: ${e.targetState}`);
             // A full or read-only target: name it (a write() error carries no path).
             throw fromOsError(e, { path: target, doing: `restore into ${target}` });
           })
@@ -66,13 +69,7 @@ export function registerRestore(program: Command, exit: ExitBox): void {
           say(`restored ${located.manifest.name} (chain: ${names.join(" → ")}) into ${target}`);
           say(`  ${r.files} files, ${r.dirs} folders, ${r.symlinks} symlinks, ${formatBytes(r.bytes)}`);
         }
-        for (const p of r.problems) say(`bsched: error: ${p.path} (from ${p.backup}): ${p.problem}`);
-        if (r.problems.length > 0) {
-          say(
-            `bsched: error: ${r.problems.length} file(s) did not restore exactly; run \`bsched verify\` on this chain`,
-          );
-          return EXIT.failed;
-        }
+        // A restore that found damage throws (RESTORE_MISMATCH) before anything above is printed.
         return EXIT.ok;
       }),
     );
