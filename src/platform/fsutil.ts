@@ -239,8 +239,3 @@ export async function readRegular(file: string): Promise<Buffer> {
     await fh.close();
   }
 }
-
-/** Open `rel` under `root` for reading: no symlink at any step, a regular file (see `beneath`). */
-export async function openBeneath(root: string, rel: string, realDirs: Set<string>): Promise<fs.FileHandle> {
-  return openRegular(beneath(root, rel, realDirs));
-}
