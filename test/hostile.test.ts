@@ -193,3 +193,109 @@ test("a symlink planted inside a backup's files/ folder is not read through", as
   assert.match(v.stderr, /sub\/secret/);
   await cleanup(h);
 });
+
+interface Problem {
+  backup: string;
+  path?: string;
+  problem: string;
+}
+
+test("verify reports as damage every state restore refuses: a path under a link, a missing parent folder, a foreign or wrong `from`", async (t) => {
+  const h = await setup();
+  t.after(() => cleanup(h));
+  const other = await h.s.backup(["--mode", "full"]); // a full outside the next chain
+  await fs.writeFile(path.join(h.s.data, "ok.txt"), "v2");
+  const b = await h.s.backup(["--mode", "full"]);
+  await fs.writeFile(path.join(h.s.data, "ok.txt"), "v3");
+  const inc = await h.s.backup();
+  assert.equal(inc.parent, b.name);
+  const dir = path.join(h.s.backups, b.name);
+  const incDir = path.join(h.s.backups, inc.name);
+  // The stored content sits where a reader that trusts the state would find it, and matches it.
+  await fs.mkdir(path.join(dir, "files/a"), { recursive: true });
+  await fs.writeFile(path.join(dir, "files/a/passwd"), "root:x");
+  await fs.mkdir(path.join(dir, "files/nodir"), { recursive: true });
+  await fs.writeFile(path.join(dir, "files/nodir/x"), "x");
+  const manifests = [dir, incDir].map((d) => path.join(d, "manifest.json"));
+  const originals = await Promise.all(manifests.map((m) => fs.readFile(m)));
+  const sorted = (m: Manifest) => m.entries.sort((x, y) => (x.path < y.path ? -1 : 1));
+  const cases: { what: string; at: string; edit: (m: Manifest) => void; pattern: RegExp; code?: string }[] = [
+    {
+      what: "a file under a symlink of the state",
+      at: dir,
+      edit: (m) => {
+        m.entries.push(
+          {
+            path: "a",
+            kind: "symlink",
+            mode: 0o777,
+            mtimeNs: "1600000000000000000",
+            uid: 0,
+            gid: 0,
+            target: h.outside,
+          },
+          fileEntry("a/passwd", "root:x", b.name),
+        );
+        sorted(m);
+      },
+      pattern: /"a\/passwd" lies under "a", which is a symlink/,
+    },
+    {
+      what: "a file whose folder is missing from the state",
+      at: dir,
+      edit: (m) => {
+        m.entries.push(fileEntry("nodir/x", "x", b.name));
+        sorted(m);
+      },
+      pattern: /"nodir\/x" lies under "nodir", which is not in the backup/,
+    },
+    {
+      what: "content from a backup outside the chain",
+      at: dir,
+      edit: (m) => {
+        (m.entries.find((x) => x.path === "ok.txt") as Entry).from = other.name;
+      },
+      pattern: new RegExp(`${other.name}.*not part of its chain`),
+    },
+    {
+      what: "a path listed twice",
+      at: dir,
+      edit: (m) => {
+        m.entries.push(m.entries.find((x) => x.path === "ok.txt") as Entry);
+      },
+      pattern: /listed twice/,
+      code: "MANIFEST_INVALID",
+    },
+  ];
+  for (const c of cases) {
+    await fs.writeFile(manifests[0] as string, originals[0] as Buffer);
+    await editManifest(c.at, c.edit);
+    await expectRefused(h, b.name, c.pattern, c.code);
+    const v = await h.s.cli(["verify", "data", "--json"]);
+    assert.equal(v.code, 1, `${c.what}: ${v.stdout}`);
+    const problems = (JSON.parse(v.stdout) as { problems: Problem[] }).problems;
+    assert.ok(
+      problems.some((p) => p.backup === b.name && c.pattern.test(p.problem)),
+      `${c.what}: ${JSON.stringify(problems)}`,
+    );
+  }
+  await fs.writeFile(manifests[0] as string, originals[0] as Buffer);
+
+  // The incremental says its ok.txt is stored in its parent, which stores another version:
+  // restore cannot give it back (exit 1), so verify must not call the chain sound.
+  await editManifest(incDir, (m) => {
+    (m.entries.find((x) => x.path === "ok.txt") as Entry).from = b.name;
+  });
+  const r = await h.s.cli(["restore", "data", "--to", h.target]);
+  assert.equal(r.code, 1, r.stderr);
+  const v = await h.s.cli(["verify", "data", "--json"]);
+  assert.equal(v.code, 1, v.stdout);
+  const problems = (JSON.parse(v.stdout) as { problems: Problem[] }).problems;
+  assert.ok(
+    problems.some((p) => p.backup === inc.name && p.path === "ok.txt" && p.problem.includes(b.name)),
+    JSON.stringify(problems),
+  );
+  await fs.writeFile(manifests[1] as string, originals[1] as Buffer);
+  const ok = await h.s.cli(["verify", "data"]);
+  assert.equal(ok.code, 0, ok.stderr);
+});

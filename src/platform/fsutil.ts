@@ -1,6 +1,6 @@
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { constants as C, lstatSync } from "node:fs";
+import { constants as C, closeSync, fstatSync, lstatSync, openSync, readSync, type Stats } from "node:fs";
 import fs from "node:fs/promises";
 import path from "node:path";
 import { BschedError, errnoCode } from "../core/errors.ts";
@@ -123,27 +123,119 @@ export async function forEachLimit<T>(
 }
 
 /**
- * The path of `rel` (a checked relative path) under `root`, refusing a symlink at any folder
- * step: backup folders are untrusted input, and a folder swapped for a link would make a
- * restore or verify read from elsewhere. `realDirs` remembers folders already checked. The
- * last step is the caller's to open with O_NOFOLLOW.
+ * The path of `rel` (a checked relative path) under `root`, refusing a symlink (or anything but a
+ * folder) at any folder step: backup folders are untrusted input, and a folder swapped for a link
+ * would make a restore or verify read from elsewhere. `realDirs` remembers folders already
+ * checked. `root` itself is not checked (it may be a link an administrator made); the last step
+ * is the caller's to open with `openRegular`.
  */
 export function beneath(root: string, rel: string, realDirs: Set<string>): string {
   let dir = root;
   for (const part of rel.split("/").slice(0, -1)) {
     dir = path.join(dir, part);
     if (realDirs.has(dir)) continue;
-    if (!lstatSync(dir).isDirectory()) {
-      throw Object.assign(new Error(`${dir} is not a folder (a link or file stands in its place)`), {
-        code: "ELOOP",
-      });
-    }
+    const st = lstatSync(dir);
+    if (!st.isDirectory()) throw notRegular(dir, st, "folder");
     realDirs.add(dir);
   }
   return path.join(root, rel);
 }
 
-/** Open `rel` under `root` for reading, with no symlink at any step (see `beneath`). */
-export async function openBeneath(root: string, rel: string, realDirs: Set<string>): Promise<fs.FileHandle> {
-  return fs.open(beneath(root, rel, realDirs), C.O_RDONLY | C.O_NOFOLLOW);
+/** What stands at a path, in words, for an error message. */
+function kindOf(st: Stats): string {
+  if (st.isSymbolicLink()) return "a symlink";
+  if (st.isFIFO()) return "a FIFO";
+  if (st.isSocket()) return "a socket";
+  if (st.isCharacterDevice() || st.isBlockDevice()) return "a device";
+  if (st.isDirectory()) return "a folder";
+  return st.isFile() ? "a regular file" : "a special file";
+}
+
+function notRegular(file: string, st: Stats, wanted: "folder" | "regular file") {
+  return new BschedError(
+    "UNSAFE_PATH",
+    `${file} is ${kindOf(st)}, not a ${wanted}: refusing to read through it (a backup's content is read only from regular files inside its folder)`,
+    { hint: "the backup folder was altered; run `bsched verify` and restore from another backup" },
+  );
+}
+
+/** Flags for reading a backup's file: never through a link, never blocking on a FIFO. */
+export const READ_REGULAR = C.O_RDONLY | C.O_NOFOLLOW | C.O_NONBLOCK;
+
+/**
+ * Open a file of a backup folder for reading, or throw UNSAFE_PATH naming it: only a regular file,
+ * never through a symlink (O_NOFOLLOW), and never waiting on a FIFO (O_NONBLOCK; lstat first so
+ * a device or FIFO is not even opened, fstat after so nothing swapped in between is read).
+ * A missing file throws ENOENT as usual.
+ */
+export function openRegularSync(file: string): number {
+  const before = lstatSync(file);
+  if (!before.isFile()) throw notRegular(file, before, "regular file");
+  let fd: number;
+  try {
+    fd = openSync(file, READ_REGULAR);
+  } catch (e) {
+    if (errnoCode(e) === "ELOOP" || errnoCode(e) === "ENXIO")
+      throw notRegular(file, lstatSync(file), "regular file");
+    throw e;
+  }
+  const st = fstatSync(fd);
+  if (!st.isFile()) {
+    closeSync(fd);
+    throw notRegular(file, st, "regular file");
+  }
+  return fd;
+}
+
+/**
+ * The whole content of a regular file of a backup folder (see `openRegularSync`) when it holds at
+ * most `max` bytes; undefined when it is larger (the caller then streams it with `openRegular`).
+ */
+export function readRegularSmallSync(file: string, max: number): Buffer | undefined {
+  const fd = openRegularSync(file);
+  try {
+    const size = fstatSync(fd).size;
+    if (size > max) return undefined;
+    // One byte more than its size: a file that grew while read takes the stream instead.
+    const buf = Buffer.allocUnsafe(size + 1);
+    let n = 0;
+    for (;;) {
+      const r = readSync(fd, buf, n, buf.length - n, n);
+      n += r;
+      if (r === 0 || n === buf.length) break;
+    }
+    return n > size ? undefined : buf.subarray(0, n);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** `openRegularSync` with a file handle. */
+export async function openRegular(file: string): Promise<fs.FileHandle> {
+  const before = await fs.lstat(file);
+  if (!before.isFile()) throw notRegular(file, before, "regular file");
+  let fh: fs.FileHandle;
+  try {
+    fh = await fs.open(file, READ_REGULAR);
+  } catch (e) {
+    if (errnoCode(e) === "ELOOP" || errnoCode(e) === "ENXIO")
+      throw notRegular(file, await fs.lstat(file), "regular file");
+    throw e;
+  }
+  const st = await fh.stat();
+  if (!st.isFile()) {
+    await fh.close();
+    throw notRegular(file, st, "regular file");
+  }
+  return fh;
+}
+
+/** The whole content of a regular file of a backup folder (see `openRegular`). */
+export async function readRegular(file: string): Promise<Buffer> {
+  const fh = await openRegular(file);
+  try {
+    return await fh.readFile();
+  } finally {
+    await fh.close();
+  }
 }

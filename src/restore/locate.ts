@@ -28,7 +28,9 @@ export async function loadBeside(
   if (link || !isBackupName(name)) return link;
   const file = path.join(dir, selfExtractingName(name));
   const st = await fs.stat(file).catch(() => undefined);
-  return st?.isFile() ? loneFileLink(file) : undefined;
+  // The file found may be a link an administrator made (as a backup folder may be): it is read
+  // at its real path, where nothing is followed any more.
+  return st?.isFile() ? loneFileLink(await fs.realpath(file)) : undefined;
 }
 
 async function loneFileLink(file: string): Promise<ChainLink & { manifest: Manifest }> {
@@ -64,8 +66,14 @@ async function chainAt(folder: string, name: string): Promise<LocatedChain> {
 
 /** The chain of a set's backup NAME, or of its newest backup. */
 export async function locateForSet(set: SetConfig, name?: string): Promise<LocatedChain> {
-  const { backups } = await listFolder(set.folder, set.letter, set.id);
+  const { backups, incomplete } = await listFolder(set.folder, set.letter, set.id);
   const pick = name === undefined ? backups.at(-1) : backups.find((b) => b.name === name);
+  const unusable = name === undefined ? undefined : incomplete.find((i) => i.name === name);
+  if (!pick && unusable && unusable.code !== "ENOENT") {
+    throw new BschedError("MANIFEST_INVALID", `${unusable.path} cannot be used: ${unusable.reason}`, {
+      hint: "this backup cannot be trusted; run `bsched verify` and restore from another backup",
+    });
+  }
   if (!pick) {
     throw new BschedError(
       "BACKUP_NOT_FOUND",
@@ -89,13 +97,17 @@ export async function locateFromPath(p: string): Promise<LocatedChain> {
     throw new BschedError("BACKUP_NOT_FOUND", `${abs} does not exist`, {
       hint: "give the path of a backup folder",
     });
+  // The path given may be a link (to a backup folder or file): the user's choice. What lies
+  // inside a backup folder is never followed.
   if (st.isDirectory()) return chainAt(path.dirname(abs), path.basename(abs));
-  // A self-extracting file: in its own folder, or alone.
-  const { name } = await readSelfExtractingHeader(abs);
+  // A self-extracting file: in its own folder, or alone (then read at its real path). Its header
+  // is read as a regular file only: a FIFO given here is refused, never waited on.
+  const real = await fs.realpath(abs);
+  const { name } = await readSelfExtractingHeader(real);
   const dir = path.dirname(abs);
   if (path.basename(dir) === name && (await loadLink(path.dirname(dir), name)))
     return chainAt(path.dirname(dir), name);
-  const link = await loneFileLink(abs);
+  const link = await loneFileLink(real);
   const chain = await resolveChain(link, (n) => loadBeside(dir, n));
   return { folder: dir, chain, manifest: link.manifest };
 }

@@ -15,13 +15,19 @@ import { BschedError, errnoCode } from "../core/errors.ts";
 import type { Entry, Manifest, ProgressCallback, RootMeta } from "../core/types.ts";
 import { type Clock, systemClock } from "../platform/clock.ts";
 import { type CopyResult, copyAndHash, holeSink, type Sink, SPARSE_MIN } from "../platform/copy.ts";
-import { beneath, forEachLimit, fsyncDir, openBeneath, syncTree } from "../platform/fsutil.ts";
+import {
+  beneath,
+  forEachLimit,
+  fsyncDir,
+  openRegular,
+  readRegularSmallSync,
+  syncTree,
+} from "../platform/fsutil.ts";
 import type { Lock } from "../platform/lockfile.ts";
 import { utimesArg } from "../platform/times.ts";
-import type { ChainLink } from "../snapshot/chain.ts";
+import { type ChainLink, checkChainState } from "../snapshot/chain.ts";
 import { FILES_DIR } from "../snapshot/manifest.ts";
-import { parentOf } from "../snapshot/paths.ts";
-import { readSmallSync, SMALL_FILE_MAX, type SmallRead } from "../source/consistent.ts";
+import { SMALL_FILE_MAX } from "../source/consistent.ts";
 import { isSetLockName, lockFolder } from "../source/setlock.ts";
 
 export interface RestoreOptions {
@@ -53,32 +59,12 @@ export interface RestoreResult {
 const isRoot = typeof process.getuid === "function" && process.getuid() === 0;
 
 /**
- * Check the state before writing anything: every entry's parent must be a folder of the state
- * itself (so nothing is ever written through a symlink the chain planted) and every file's
- * content must come from a backup of this chain.
+ * Check the state before writing anything (snapshot/chain.ts: the same checks verify reports):
+ * nothing is ever written through a symlink the chain planted, every file's content comes from
+ * a backup of this chain.
  */
 export function checkState(manifest: Manifest, chain: ChainLink[]): void {
-  const kinds = new Map(manifest.entries.map((e) => [e.path, e.kind]));
-  const names = new Set(chain.map((l) => l.name));
-  for (const e of manifest.entries) {
-    const parent = parentOf(e.path);
-    if (parent !== undefined && kinds.get(parent) !== "dir") {
-      const what = kinds.get(parent) === undefined ? "is not in the backup" : `is a ${kinds.get(parent)}`;
-      throw new BschedError(
-        "UNSAFE_PATH",
-        `backup ${manifest.name}: ${JSON.stringify(e.path)} lies under ${JSON.stringify(parent)}, which ${what}; refusing to restore`,
-        {
-          hint: "the manifest was altered; restore from another backup",
-        },
-      );
-    }
-    if (e.kind === "file" && (e.from === undefined || !names.has(e.from))) {
-      throw new BschedError(
-        "UNSAFE_PATH",
-        `backup ${manifest.name}: file ${JSON.stringify(e.path)} names content in ${JSON.stringify(e.from)}, which is not part of its chain`,
-      );
-    }
-  }
+  checkChainState(manifest, chain);
 }
 
 /** Remove whatever stands at `abs` (file, link or folder) without following links. */
@@ -428,31 +414,41 @@ async function restoreInto(
   const realDirs = new Set<string>();
   await forEachLimit(fromSeparate, opts.concurrency ?? 8, async (e) => {
     const from = linkByName.get(e.from as string) as ChainLink;
-    const missing = (err: unknown) =>
+    const missing = (err: unknown) => {
+      // A link, FIFO, device or socket where the stored file should be: refuse, naming it.
+      if (err instanceof BschedError) {
+        throw new BschedError(
+          err.code,
+          `backup ${from.name}: cannot restore ${JSON.stringify(e.path)}: ${err.message}`,
+          { hint: err.hint },
+        );
+      }
       problems.push({
         path: e.path,
         backup: from.name,
         problem: `content missing from the backup: ${(err as Error).message}`,
       });
+    };
+    const stored = () => beneath(from.path, `${FILES_DIR}/${e.path}`, realDirs);
     if ((e.size ?? Number.POSITIVE_INFINITY) <= SMALL_FILE_MAX) {
       // Small files: read and written whole with synchronous calls (no thread-pool round trips).
-      let small: SmallRead | undefined;
+      let small: Buffer | undefined;
       try {
-        small = readSmallSync(beneath(path.join(from.path, FILES_DIR), e.path, realDirs), () => true);
+        small = readRegularSmallSync(stored(), SMALL_FILE_MAX);
       } catch (err) {
         missing(err);
         return;
       }
       if (small) {
-        check(e, from.name, writeSmallFile(abs(e), e, overwrite, small.data));
-        onBytes(small.data.length);
+        check(e, from.name, writeSmallFile(abs(e), e, overwrite, small));
+        onBytes(small.length);
         done(e);
         return;
       }
     }
     let input: fs.FileHandle;
     try {
-      input = await openBeneath(path.join(from.path, FILES_DIR), e.path, realDirs);
+      input = await openRegular(stored());
     } catch (err) {
       missing(err);
       return;

@@ -1,5 +1,7 @@
 import { BschedError } from "../core/errors.ts";
+import type { Entry, Manifest } from "../core/types.ts";
 import type { ManifestHeader } from "./manifest.ts";
+import { parentOf } from "./paths.ts";
 
 export interface ChainLink {
   name: string;
@@ -41,6 +43,17 @@ export async function resolveChain(
         },
       );
     }
+    if (
+      parent.header.name !== ref.name ||
+      parent.header.set !== cur.header.set ||
+      parent.header.letter !== cur.header.letter
+    ) {
+      throw new BschedError(
+        "CHAIN_BROKEN",
+        `backup ${cur.name} (set ${cur.header.set}, letter ${cur.header.letter}) needs its parent ${ref.name}, but that manifest is of backup ${parent.header.name}, set ${parent.header.set}, letter ${parent.header.letter}`,
+        { hint: "the parent was replaced by a foreign backup; restore from an older complete chain" },
+      );
+    }
     if (checkDigests && parent.digest !== ref.digest) {
       throw new BschedError(
         "CHAIN_BROKEN",
@@ -58,4 +71,69 @@ export async function resolveChain(
     throw new BschedError("CHAIN_BROKEN", `backup ${cur.name} is incremental but names no parent`);
   }
   return chain;
+}
+
+/** Why a chain's state cannot be restored safely: one per offending entry (or the state as a whole). */
+export interface StateProblem {
+  code: "UNSAFE_PATH" | "MANIFEST_INVALID";
+  path?: string;
+  problem: string;
+}
+
+/**
+ * Check the state of the chain's newest backup before anything is written or called sound: the
+ * manifest is the chain's newest, no path is listed twice, every entry's parent is a folder of
+ * the state itself (so nothing is ever written through a symlink the chain planted, and no file
+ * lies in a folder the state lacks), and every file's content comes from a backup of this chain.
+ * Restore refuses on the first problem; verify reports them all: both call this, so they
+ * cannot drift apart.
+ */
+export function stateProblems(manifest: Manifest, chain: ChainLink[]): StateProblem[] {
+  const problems: StateProblem[] = [];
+  const newest = chain.at(-1);
+  if (newest && newest.name !== manifest.name) {
+    problems.push({
+      code: "MANIFEST_INVALID",
+      problem: `the manifest names backup ${manifest.name}, not ${newest.name}`,
+    });
+  }
+  const kinds = new Map<string, Entry["kind"]>();
+  for (const e of manifest.entries) {
+    if (kinds.has(e.path)) {
+      problems.push({ code: "MANIFEST_INVALID", path: e.path, problem: "listed twice in the manifest" });
+    }
+    kinds.set(e.path, e.kind);
+  }
+  const names = new Set(chain.map((l) => l.name));
+  for (const e of manifest.entries) {
+    const parent = parentOf(e.path);
+    const kind = parent === undefined ? "dir" : kinds.get(parent);
+    if (kind !== "dir") {
+      const what = kind === undefined ? "is not in the backup" : `is a ${kind}`;
+      problems.push({
+        code: "UNSAFE_PATH",
+        path: e.path,
+        problem: `${JSON.stringify(e.path)} lies under ${JSON.stringify(parent)}, which ${what}`,
+      });
+    }
+    if (e.kind === "file" && (e.from === undefined || !names.has(e.from))) {
+      problems.push({
+        code: "UNSAFE_PATH",
+        path: e.path,
+        problem: `file ${JSON.stringify(e.path)} names content in ${JSON.stringify(e.from)}, which is not part of its chain`,
+      });
+    }
+  }
+  return problems;
+}
+
+/** `stateProblems`, thrown: the first problem refuses the restore, naming the backup and the path. */
+export function checkChainState(manifest: Manifest, chain: ChainLink[]): void {
+  const problems = stateProblems(manifest, chain);
+  const first = problems[0];
+  if (!first) return;
+  const more = problems.length > 1 ? ` (and ${problems.length - 1} more problem(s))` : "";
+  throw new BschedError(first.code, `backup ${manifest.name}: ${first.problem}; refusing to restore${more}`, {
+    hint: "the manifest was altered; run `bsched verify` and restore from another backup",
+  });
 }

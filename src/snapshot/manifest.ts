@@ -1,9 +1,9 @@
 import { createHash } from "node:crypto";
-import fs from "node:fs/promises";
 import path from "node:path";
 import { z } from "zod";
 import { BschedError } from "../core/errors.ts";
 import type { BackupRef, BackupSummary, Entry, Manifest } from "../core/types.ts";
+import { openRegular, readRegular } from "../platform/fsutil.ts";
 import { isBackupName } from "./naming.ts";
 import { checkRelativePath } from "./paths.ts";
 
@@ -137,7 +137,25 @@ function checkHeader(raw: unknown, file: string): ManifestHeader {
       },
     );
   }
+  // The letter is the first of the name's, and an incremental's parent is of the same set.
+  const { name, letter, parent } = r.data;
+  if (!isBackupName(name, letter)) throw invalid(file, `it names backup ${name} but letter ${letter}`);
+  if (parent && !isBackupName(parent.name, letter))
+    throw invalid(file, `its parent ${parent.name} is not a backup of letter ${letter}`);
   return r.data as ManifestHeader;
+}
+
+/**
+ * A manifest must lie in the folder named after its backup: a folder `D_…` holding the manifest
+ * of another backup, set or letter (copied, renamed or forged) is refused, naming the folder.
+ */
+export function checkFolderName(header: ManifestHeader, dir: string): void {
+  if (header.name !== path.basename(dir)) {
+    throw invalid(
+      path.join(dir, MANIFEST_FILE),
+      `it names backup ${header.name} (set ${header.set}, letter ${header.letter}) but lies in folder ${path.basename(dir)}`,
+    );
+  }
 }
 
 /** Parse and validate an untrusted manifest; every path is checked for safety. */
@@ -174,11 +192,9 @@ export function parseManifest(text: string, file: string): Manifest {
 
 export async function readManifest(dir: string): Promise<BackupRef> {
   const file = path.join(dir, MANIFEST_FILE);
-  const bytes = await fs.readFile(file);
+  const bytes = await readRegular(file);
   const manifest = parseManifest(bytes.toString("utf8"), file);
-  if (manifest.name !== path.basename(dir)) {
-    throw invalid(file, `it names backup ${manifest.name} but lies in folder ${path.basename(dir)}`);
-  }
+  checkFolderName(manifest, dir);
   return { name: manifest.name, path: dir, manifest, digest: digestOf(bytes) };
 }
 
@@ -196,7 +212,7 @@ export function parseHeaderLine(line: string, file: string): ManifestHeader {
 /** Read only the header line of a backup's manifest (cheap: for listing). */
 export async function readManifestHeader(dir: string): Promise<ManifestHeader> {
   const file = path.join(dir, MANIFEST_FILE);
-  const fh = await fs.open(file, "r");
+  const fh = await openRegular(file);
   try {
     const chunks: Buffer[] = [];
     let pos = 0;

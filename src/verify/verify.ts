@@ -1,16 +1,14 @@
 import { createHash } from "node:crypto";
-import { constants as C } from "node:fs";
-import fs from "node:fs/promises";
 import path from "node:path";
-import { errnoCode } from "../core/errors.ts";
+import { BschedError, errnoCode } from "../core/errors.ts";
 import type { Entry, Manifest, ProgressCallback } from "../core/types.ts";
 import { readManifest } from "../destination/local/folder.ts";
 import { type CopyResult, copyAndHash } from "../platform/copy.ts";
-import { beneath, forEachLimit } from "../platform/fsutil.ts";
+import { beneath, forEachLimit, openRegular, readRegularSmallSync } from "../platform/fsutil.ts";
 import { loadBeside } from "../restore/locate.ts";
-import { resolveChain } from "../snapshot/chain.ts";
+import { type ChainLink, resolveChain, stateProblems } from "../snapshot/chain.ts";
 import { FILES_DIR } from "../snapshot/manifest.ts";
-import { readSmallSync, SMALL_FILE_MAX } from "../source/consistent.ts";
+import { SMALL_FILE_MAX } from "../source/consistent.ts";
 import { readSelfExtractingHeader } from "../writer/compressed/header.ts";
 import { selfExtractingName } from "../writer/compressed/names.ts";
 
@@ -37,13 +35,16 @@ export async function verifyBackups(
   folder: string,
   names: string[],
   onProgress?: ProgressCallback,
+  opts: { set?: string } = {},
 ): Promise<VerifyResult> {
   const problems: VerifyProblem[] = [];
   const result: VerifyResult = { backups: names.length, files: 0, bytes: 0, problems };
   const progress = { phase: "verify" as const, files: 0, bytes: 0, totalFiles: 0, totalBytes: 0 };
+  const stores = new Map<string, Promise<Map<string, Entry>>>();
   for (const name of names) {
     let manifest: Manifest;
     let link: Awaited<ReturnType<typeof loadBeside>>;
+    let chain: ChainLink[];
     try {
       // A backup folder, or a self-extracting file lying alone (its manifest is inside it).
       link = await loadBeside(folder, name);
@@ -52,11 +53,23 @@ export async function verifyBackups(
         continue;
       }
       manifest = link.manifest ?? (await readManifest(link.path)).manifest;
-      await resolveChain(link, (n) => loadBeside(folder, n));
+      if (opts.set !== undefined && manifest.set !== opts.set) {
+        problems.push({
+          backup: name,
+          problem: `its manifest is of set ${manifest.set}, but letter ${manifest.letter} is set ${opts.set}'s: not usable`,
+        });
+        continue;
+      }
+      chain = await resolveChain(link, (n) => loadBeside(folder, n));
     } catch (e) {
       problems.push({ backup: name, problem: (e as Error).message });
       continue;
     }
+    // What restore refuses is damage here too: the same checks of the state (snapshot/chain.ts).
+    for (const p of stateProblems(manifest, chain)) {
+      problems.push({ backup: name, ...(p.path === undefined ? {} : { path: p.path }), problem: p.problem });
+    }
+    await checkCarried(manifest, chain, stores, problems);
     const own = manifest.entries.filter((e) => e.kind === "file" && e.from === name);
     progress.totalFiles += own.length;
     progress.totalBytes += own.reduce((n, e) => n + (e.size ?? 0), 0);
@@ -92,18 +105,19 @@ export async function verifyBackups(
     const realDirs = new Set<string>();
     await forEachLimit(own, 4, async (e) => {
       try {
-        const at = beneath(path.join(link.path, FILES_DIR), e.path, realDirs);
+        // Read as restore reads it: from a regular file under files/, no link at any step
+        // (files/ included), never waiting on a FIFO.
+        const at = beneath(link.path, `${FILES_DIR}/${e.path}`, realDirs);
         // Small files whole, with synchronous calls; a file that turns out larger takes the stream.
         const small =
-          (e.size ?? Number.POSITIVE_INFINITY) <= SMALL_FILE_MAX ? readSmallSync(at, () => true) : undefined;
+          (e.size ?? Number.POSITIVE_INFINITY) <= SMALL_FILE_MAX
+            ? readRegularSmallSync(at, SMALL_FILE_MAX)
+            : undefined;
         if (small) {
-          onBytes(small.data.length);
-          compare(e, {
-            bytes: small.data.length,
-            sha256: createHash("sha256").update(small.data).digest("hex"),
-          });
+          onBytes(small.length);
+          compare(e, { bytes: small.length, sha256: createHash("sha256").update(small).digest("hex") });
         } else {
-          const fh = await fs.open(at, C.O_RDONLY | C.O_NOFOLLOW);
+          const fh = await openRegular(at);
           try {
             compare(e, await copyAndHash(fh, undefined, onBytes));
           } finally {
@@ -111,7 +125,12 @@ export async function verifyBackups(
           }
         }
       } catch (err) {
-        const why = errnoCode(err) === "ENOENT" ? "missing" : `unreadable (${(err as Error).message})`;
+        const why =
+          errnoCode(err) === "ENOENT"
+            ? "missing"
+            : err instanceof BschedError
+              ? `damaged: ${err.message}`
+              : `unreadable (${(err as Error).message})`;
         problems.push({ backup: name, path: e.path, problem: why });
       }
       counted(e);
@@ -119,6 +138,52 @@ export async function verifyBackups(
   }
   problems.sort((a, b) => (a.backup + (a.path ?? "") < b.backup + (b.path ?? "") ? -1 : 1));
   return result;
+}
+
+/**
+ * A file whose content an older backup of the chain stores (`from`): that backup must store it,
+ * with the same size and sha256, or restore could not give it back. Each backup's stored files
+ * are read from its manifest once per run (`stores`).
+ */
+async function checkCarried(
+  manifest: Manifest,
+  chain: ChainLink[],
+  stores: Map<string, Promise<Map<string, Entry>>>,
+  problems: VerifyProblem[],
+): Promise<void> {
+  for (const link of chain.slice(0, -1)) {
+    const carried = manifest.entries.filter((e) => e.kind === "file" && e.from === link.name);
+    if (carried.length === 0) continue;
+    let stored = stores.get(link.name);
+    if (!stored) {
+      const l = link as ChainLink & { manifest?: Manifest };
+      stored = (
+        l.manifest ? Promise.resolve(l.manifest) : readManifest(link.path).then((r) => r.manifest)
+      ).then(
+        (m) =>
+          new Map(m.entries.filter((e) => e.kind === "file" && e.from === m.name).map((e) => [e.path, e])),
+      );
+      stored.catch(() => undefined);
+      stores.set(link.name, stored);
+    }
+    let holds: Map<string, Entry>;
+    try {
+      holds = await stored;
+    } catch (e) {
+      problems.push({ backup: manifest.name, problem: `its parent ${link.name}: ${(e as Error).message}` });
+      continue;
+    }
+    for (const e of carried) {
+      const h = holds.get(e.path);
+      if (!h || h.size !== e.size || h.sha256 !== e.sha256) {
+        problems.push({
+          backup: manifest.name,
+          path: e.path,
+          problem: `its content is said to be in ${link.name}, which does not store ${h ? "this version of it" : "it"}`,
+        });
+      }
+    }
+  }
 }
 
 /**
@@ -142,7 +207,11 @@ async function verifyPayload(
   } catch (e) {
     problems.push({
       backup: name,
-      problem: errnoCode(e) === "ENOENT" ? `self-extracting file missing: ${file}` : (e as Error).message,
+      path: path.basename(file),
+      problem:
+        errnoCode(e) === "ENOENT"
+          ? `self-extracting file missing: ${file}`
+          : `damaged: ${(e as Error).message}`,
     });
     return;
   }

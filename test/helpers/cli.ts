@@ -14,11 +14,12 @@ export interface CliResult {
 
 /**
  * Run the real CLI in a child process with the Node that runs the tests; `wrap` is a command
- * that runs it (e.g. `/usr/bin/time -v`, or `setpriv` to run it as another user).
+ * that runs it (e.g. `/usr/bin/time -v`, or `setpriv` to run it as another user); `timeoutMs`
+ * kills it (SIGKILL) if it runs longer, so a hang fails the test instead of blocking the suite.
  */
 export function runCli(
   args: string[],
-  opts: { cwd?: string; env?: NodeJS.ProcessEnv; wrap?: string[] } = {},
+  opts: { cwd?: string; env?: NodeJS.ProcessEnv; wrap?: string[]; timeoutMs?: number } = {},
 ): Promise<CliResult> {
   const [cmd, ...pre] =
     opts.wrap && opts.wrap.length > 0 ? [...opts.wrap, process.execPath] : [process.execPath];
@@ -27,6 +28,8 @@ export function runCli(
       cwd: opts.cwd,
       env: { ...process.env, BSCHED_CONFIG: undefined, ...opts.env },
       stdio: ["ignore", "pipe", "pipe"],
+      // A CLI that hangs (e.g. waiting on a FIFO) is killed: its exit code is then null.
+      ...(opts.timeoutMs ? { timeout: opts.timeoutMs, killSignal: "SIGKILL" as const } : {}),
     });
     let stdout = "";
     let stderr = "";

@@ -30,6 +30,7 @@ export function registerVerify(program: Command, exit: ExitBox): void {
           if (setId && opts.from) throw new BschedError("USAGE", "give a SET or --from PATH, not both");
           let folder: string;
           let names: string[];
+          let set: string | undefined;
           if (opts.from) {
             try {
               const located = await locateFromPath(opts.from);
@@ -43,16 +44,19 @@ export function registerVerify(program: Command, exit: ExitBox): void {
               names = [path.basename(abs)];
             }
           } else {
-            const set = getSet(loadConfig(opts.config), setId as string);
-            folder = set.folder;
-            if (opts.backup) names = (await locateForSet(set, opts.backup)).chain.map((l) => l.name);
+            const cfg = getSet(loadConfig(opts.config), setId as string);
+            folder = cfg.folder;
+            set = cfg.id;
+            if (opts.backup) names = (await locateForSet(cfg, opts.backup)).chain.map((l) => l.name);
             else {
-              const listing = await listFolder(set.folder, set.letter, set.id);
+              const listing = await listFolder(cfg.folder, cfg.letter, cfg.id);
               names = [...listing.backups.map((b) => b.name), ...listing.incomplete.map((i) => i.name)];
             }
           }
           const progress = terminalProgress();
-          const r = await verifyBackups(folder, names, progress.onProgress).finally(() => progress.end());
+          const r = await verifyBackups(folder, names, progress.onProgress, { set }).finally(() =>
+            progress.end(),
+          );
           if (opts.json) printJson({ ok: r.problems.length === 0, ...r });
           for (const p of r.problems)
             say(`bsched: damage: ${p.backup}${p.path ? `: ${p.path}` : ""}: ${p.problem}`);

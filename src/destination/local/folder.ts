@@ -2,9 +2,11 @@ import fs from "node:fs/promises";
 import path from "node:path";
 import { BschedError, errnoCode } from "../../core/errors.ts";
 import type { BackupRef } from "../../core/types.ts";
+import { readRegular } from "../../platform/fsutil.ts";
 import { fromOsError } from "../../platform/os-errors.ts";
 import type { ChainLink } from "../../snapshot/chain.ts";
 import {
+  checkFolderName,
   digestOf,
   MANIFEST_FILE,
   type ManifestHeader,
@@ -24,7 +26,7 @@ export interface FoundBackup {
 export interface FolderListing {
   backups: FoundBackup[];
   /** Folders named like backups of this letter that have no readable manifest: never used. */
-  incomplete: { name: string; path: string; reason: string }[];
+  incomplete: { name: string; path: string; reason: string; code?: string }[];
 }
 
 export function byAge(a: FoundBackup, b: FoundBackup): number {
@@ -55,12 +57,20 @@ export async function listFolder(folder: string, letter: string, set?: string): 
         const dir = path.join(folder, name);
         try {
           const header = await readManifestHeader(dir);
-          if (set !== undefined && header.set !== set) return;
-          if (header.name !== name) throw new Error(`manifest names ${header.name}`);
+          checkFolderName(header, dir);
+          // Letters are unique among the sets, so a folder of this letter naming another set is
+          // foreign or forged: shown as not usable, never silently skipped nor used.
+          if (set !== undefined && header.set !== set) {
+            throw new BschedError(
+              "MANIFEST_INVALID",
+              `${path.join(dir, MANIFEST_FILE)}: its manifest is of set ${header.set}, but letter ${letter} is set ${set}'s`,
+            );
+          }
           backups.push({ name, path: dir, header });
         } catch (e) {
           if (errnoCode(e) === "ENOTDIR") return;
-          incomplete.push({ name, path: dir, reason: (e as Error).message });
+          const code = e instanceof BschedError ? e.code : errnoCode(e);
+          incomplete.push({ name, path: dir, reason: (e as Error).message, code });
         }
       }),
   );
@@ -105,7 +115,7 @@ export async function loadLink(folder: string, name: string): Promise<ChainLink 
   const file = path.join(dir, MANIFEST_FILE);
   let bytes: Buffer;
   try {
-    bytes = await fs.readFile(file);
+    bytes = await readRegular(file);
   } catch (e) {
     const code = errnoCode(e);
     if (code === "ENOENT" || code === "ENOTDIR") return undefined;
@@ -113,6 +123,7 @@ export async function loadLink(folder: string, name: string): Promise<ChainLink 
   }
   const nl = bytes.indexOf(10);
   const header = parseHeaderLine(bytes.subarray(0, nl < 0 ? bytes.length : nl).toString("utf8"), file);
+  checkFolderName(header, dir);
   return { name, path: dir, header, digest: digestOf(bytes) };
 }
 

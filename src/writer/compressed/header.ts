@@ -1,5 +1,5 @@
-import fs from "node:fs/promises";
 import { BschedError } from "../../core/errors.ts";
+import { openRegular } from "../../platform/fsutil.ts";
 import type { Compressor } from "./frames.ts";
 
 /**
@@ -166,9 +166,12 @@ export function parseHeader(head: string): ParsedHeader | undefined {
   };
 }
 
-/** Read and check the header of a self-extracting backup file. */
+/**
+ * Read and check the header of a self-extracting backup file: a regular file, never read through
+ * a link nor waited on as a FIFO (backup folders are untrusted input; see `openRegular`).
+ */
 export async function readSelfExtractingHeader(file: string): Promise<ParsedHeader> {
-  const fh = await fs.open(file, "r");
+  const fh = await openRegular(file);
   try {
     const buf = Buffer.alloc(16384);
     const { bytesRead } = await fh.read(buf, 0, buf.length, 0);

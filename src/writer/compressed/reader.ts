@@ -1,10 +1,11 @@
 import { createHash } from "node:crypto";
 import { once } from "node:events";
-import { createReadStream } from "node:fs";
+import fs from "node:fs/promises";
 import { promisify } from "node:util";
 import zlib from "node:zlib";
 import { Parser, type ReadEntry } from "tar";
 import { BschedError } from "../../core/errors.ts";
+import { READ_REGULAR } from "../../platform/fsutil.ts";
 import { ZstdFrameSplitter } from "../../platform/zstd-frames.ts";
 import { type ParsedHeader, readSelfExtractingHeader } from "./header.ts";
 
@@ -12,11 +13,28 @@ const zstdDecompress = promisify(zlib.zstdDecompress);
 const READ_CHUNK = 1 << 20;
 const FRAMES_IN_FLIGHT = 3;
 
-/** The payload decompressed, in order. zstd frames are decoded several at once on the thread pool. */
+/**
+ * The payload's bytes as they are on disk. The file was checked as a regular file when its header
+ * was read; it is opened again never through a link and never blocking (READ_REGULAR), so
+ * nothing swapped in meanwhile is followed or waited on. The stream closes the file.
+ */
+async function payloadStream(file: string, h: ParsedHeader) {
+  const fh = await fs.open(file, READ_REGULAR);
+  return fh.createReadStream({ start: h.payloadOffset, highWaterMark: READ_CHUNK });
+}
+
+/**
+ * The payload decompressed, in order. zstd frames are decoded several at once on the
+ * thread pool.
+ */
 async function* decompressed(file: string, h: ParsedHeader): AsyncGenerator<Buffer> {
-  const raw = createReadStream(file, { start: h.payloadOffset, highWaterMark: READ_CHUNK });
+  const raw = await payloadStream(file, h);
   if (h.compressor === "gzip") {
-    yield* raw.pipe(zlib.createGunzip({ chunkSize: 1 << 20 }));
+    try {
+      yield* raw.pipe(zlib.createGunzip({ chunkSize: 1 << 20 }));
+    } finally {
+      raw.destroy(); // closes the file also when the reader stopped early
+    }
     return;
   }
   const splitter = new ZstdFrameSplitter();
@@ -120,7 +138,7 @@ export async function payloadDigest(
 ): Promise<{ size: number; sha256: string }> {
   const hash = createHash("sha256");
   let size = 0;
-  for await (const chunk of createReadStream(file, { start: h.payloadOffset, highWaterMark: READ_CHUNK })) {
+  for await (const chunk of await payloadStream(file, h)) {
     hash.update(chunk as Buffer);
     size += (chunk as Buffer).length;
   }
