@@ -21,7 +21,8 @@ import type { ChainLink } from "../snapshot/chain.ts";
 import { FILES_DIR } from "../snapshot/manifest.ts";
 import { parentOf } from "../snapshot/paths.ts";
 import { readSmallSync, SMALL_FILE_MAX, type SmallRead } from "../source/consistent.ts";
-import { isSetLockName, lockFolder } from "../source/setlock.ts";
+import { isOwnFileName, lockFolder } from "../source/setlock.ts";
+import { writeRestoredMarker } from "./marker.ts";
 
 export interface RestoreOptions {
   /** The chain oldest first; the last link is the backup to restore. */
@@ -88,7 +89,7 @@ async function prepareTarget(target: string, overwrite: boolean): Promise<void> 
         hint: "choose a folder with --to",
       });
     }
-    const items = (await fs.readdir(target)).filter((n) => !isSetLockName(n));
+    const items = (await fs.readdir(target)).filter((n) => !isOwnFileName(n));
     if (items.length > 0 && !overwrite) {
       throw new BschedError(
         "TARGET_NOT_EMPTY",
@@ -191,7 +192,12 @@ export async function restoreState(opts: RestoreOptions): Promise<RestoreResult>
     ? await lockFolder(opts.target, `restore of backup ${opts.manifest.name}`, opts.clock ?? systemClock)
     : undefined;
   try {
-    return await restoreLocked(opts);
+    const r = await restoreLocked(opts);
+    // Only an exact restore says which backup the folder is at (docs/design.md "manual procedure").
+    const last = opts.chain.at(-1);
+    if (r.problems.length === 0 && last)
+      await writeRestoredMarker(opts.target, opts.manifest.set, opts.manifest.name, last.digest);
+    return r;
   } finally {
     await held?.lock?.release();
   }
