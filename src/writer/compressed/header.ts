@@ -103,13 +103,13 @@ say() { printf '%s\\n' "$*"; }
 usage() {
   cat <<EOT
 $BACKUP_NAME: a bsched $BACKUP_MODE backup of set $BACKUP_SET\${BACKUP_PARENT:+ (after $BACKUP_PARENT)}
-  sh $me --target DIR   extract into DIR; for a chain, run each file oldest first into the same DIR.
-                        The whole payload is first extracted into a staging folder beside DIR and
-                        every file checked against its sha256; only then is it moved into DIR, and
-                        DIR/$MARKER records the backup DIR is now at. An incremental applies only
-                        onto a DIR whose $MARKER names its parent.
-      --force           apply an incremental onto a DIR not at its parent's state
-      --no-check        skip the sha256 checks (no sha256 tool here); sizes and decompression still checked
+  sh $me --target DIR [--force] [--no-check]
+      extract into DIR; for a chain, run each file oldest first into the same DIR. The whole
+      payload is first extracted into a staging folder beside DIR and every file checked
+      against its sha256: DIR is touched only when all are intact. DIR/$MARKER then names
+      this backup; an incremental applies only onto a DIR whose $MARKER names its parent.
+      --force     apply an incremental onto a DIR not at its parent's state
+      --no-check  skip the sha256 checks (no sha256 tool here); size and decompression still checked
   sh $me --list         list the payload
   sh $me --check        check the payload against the size and sha256 recorded here
   sh $me --help         this text
@@ -154,6 +154,13 @@ apply_deletions() {
 ${del}
 }
 marker_field() { [ -f "$target/$MARKER" ] && sed -n "s/^$1=//p" "$target/$MARKER"; }
+# Where the chain's file NAME.sh is: in its backup folder beside this one's, or beside this file.
+locate() {
+  d=.; case $me in */*) d=\${me%/*} ;; esac
+  if [ -f "$d/../$1/$1.sh" ]; then say "$d/../$1/$1.sh"
+  elif [ -f "$d/$1.sh" ]; then say "$d/$1.sh"
+  else say "$1.sh (from its backup folder $1)"; fi
+}
 # An incremental holds only what changed since its parent: DIR must be at the parent's state.
 check_parent() {
   [ "$BACKUP_MODE" = incremental ] || return 0
@@ -180,11 +187,11 @@ check_parent() {
     else say "Apply its whole chain oldest first, into an empty folder:"; fi
     go=1; [ -n "$from" ] && go=0
     for n in $BACKUP_CHAIN; do
-      [ "$go" = 1 ] && say "  sh $n.sh --target $target"
+      [ "$go" = 1 ] && say "  sh $(locate "$n") --target $target"
       [ "$n" = "$from" ] && go=1
     done
     say "  sh $me --target $target"
-    say "(each NAME.sh is in its backup folder NAME/). Or let bsched do the whole chain:"
+    say "Or let bsched do the whole chain:"
     say "  bsched restore --from $me --to DIR     (--force applies this file anyway)"
   } >&2
   exit 1
