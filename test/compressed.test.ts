@@ -363,6 +363,21 @@ for (const compression of ["zstd", "gzip"] as const) {
       [],
       "no staging folder left",
     );
+
+    // No sha256 tool: refused (exit 3) unless --no-check, which still refuses a damaged payload.
+    const noSha = SH_TOOLS.filter((x) => x !== "sha256sum").concat(compression);
+    const other = path.join(restoreRoot, "Other");
+    const n1 = await runSh(file, ["--target", other], noSha);
+    assert.equal(n1.code, 3, n1.out);
+    assert.match(n1.out, /no sha256 tool/);
+    assert.equal(fsSync.existsSync(other), false);
+    await fs.truncate(file, size - 1000);
+    assert.equal((await runSh(file, ["--target", other, "--no-check"], noSha)).code, 1);
+    assert.equal(fsSync.existsSync(other), false);
+    await fs.copyFile(pristine, file);
+    const n2 = await runSh(file, ["--target", other, "--no-check"], noSha);
+    assert.equal(n2.code, 0, n2.out);
+    assert.equal(await fs.readFile(path.join(other, "z", "late.txt"), "utf8"), "after x.db in the payload");
   });
 }
 

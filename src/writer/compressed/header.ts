@@ -38,16 +38,18 @@ export function shQuote(s: string): string {
 }
 
 /**
- * Reads the embedded manifest (one entry per line, docs/design.md) and prints one shell line
- * `member 'PATH' SHA256` for each file this backup stores, then `members_expected N`, and
- * `manifest_damaged` if the manifest is cut short or malformed. JSON string escapes are decoded;
- * a ' in a path is written '\'' (q is the quote: the program itself sits in single quotes).
+ * Reads the embedded manifest (one entry per line, docs/design.md) and prints, for each file this
+ * backup stores, a line for `sha256sum -c` (fmt=c: `SHA256  PATH`, escaped the GNU way when the
+ * path holds a backslash or newline) or a shell line `member 'PATH' SHA256` (a ' written '\'';
+ * q is the quote: the program itself sits in single quotes). To the file `status` it writes
+ * `members_expected N`, after `manifest_damaged;` if the manifest is cut short or malformed.
+ * JSON string escapes are decoded.
  */
 const MEMBERS_AWK = String.raw`BEGIN { q = sprintf("%c", 39); hex = "0123456789abcdef"; n = 0; bad = 0; ended = 0 }
 NR == 1 && index($0, "{\"header\":") != 1 { bad = 1 }
 /^"deletions":/ { ended = 1 }
 index($0, "{\"path\":\"") == 1 {
-  s = $0; i = 10; p = ""; closed = 0
+  s = $0; i = 10; p = ""; e = ""; esc = 0; closed = 0
   while (i <= length(s)) {
     c = substr(s, i, 1)
     if (c == "\"") { closed = 1; break }
@@ -61,16 +63,18 @@ index($0, "{\"path\":\"") == 1 {
         i += 4; c = (v > 0 && v < 128) ? sprintf("%c", v) : "?"
       }
     }
-    if (c == q) c = q "\\" q q
-    p = p c; i++
+    if (c == "\\") { e = e "\\\\"; esc = 1 } else if (c == "\n") { e = e "\\n"; esc = 1 } else e = e c
+    p = p (c == q ? q "\\" q q : c); i++
   }
   if (!closed) { bad = 1; next }
   rest = substr(s, i + 1)
   if (rest !~ /"kind":"file"/ || index(rest, "\"from\":\"" name "\"") == 0) next
   if (match(rest, /"sha256":"[0-9a-f]+"/) == 0) { bad = 1; next }
-  print "member " q p q " " substr(rest, RSTART + 10, RLENGTH - 11); n++
+  sha = substr(rest, RSTART + 10, RLENGTH - 11); n++
+  if (fmt == "c") print (esc ? "\\" : "") sha "  " e
+  else print "member " q p q " " sha
 }
-END { if (bad || !ended) print "manifest_damaged"; print "members_expected " n }`;
+END { print (bad || !ended ? "manifest_damaged; " : "") "members_expected " n > status }`;
 
 function script(f: HeaderFields, start: string): string {
   const del = f.deletions.length
@@ -216,7 +220,26 @@ member() {
   else report "member $1: missing from the payload (truncated or damaged)"; fi
 }
 manifest_damaged() { report "the embedded manifest $MANIFEST_MEMBER is damaged or cut short"; }
-members_expected() { :; }
+members_expected() { expected=$1; }
+# Every file this backup stores, hashed against the embedded manifest: in one run of
+# sha256sum -c (or shasum -c) when there is one (a process per file is slow), else one by one.
+check_members() {
+  if command -v sha256sum >/dev/null 2>&1; then sumc="sha256sum -c"
+  elif command -v shasum >/dev/null 2>&1; then sumc="shasum -a 256 -c"
+  else sumc=; fi
+  [ "$nocheck" = 1 ] && sumc=
+  expected=0
+  awk -v name="$BACKUP_NAME" -v fmt="\${sumc:+c}" -v status="$stage/status" '${MEMBERS_AWK}' "$m" >"$stage/members" &&
+    [ -f "$stage/status" ] || { manifest_damaged; return; }
+  . "$stage/status"
+  if [ -z "$sumc" ]; then . "$stage/members"; return; fi
+  [ "$expected" -gt 0 ] || return 0
+  (cd "$tree" && $sumc -) <"$stage/members" >"$stage/sums-out" 2>/dev/null && return 0
+  sed -n -e 's/^\\(.*\\): FAILED open or read$/member \\1: missing from the payload (truncated or damaged)/p' \\
+    -e 's/^\\(.*\\): FAILED$/member \\1: sha256 mismatch/p' "$stage/sums-out" >"$stage/bad"
+  while IFS= read -r line; do report "$line"; done <"$stage/bad"
+  [ -s "$stage/bad" ] || report "the members could not be checked ($sumc failed)"
+}
 extract() {
   if [ "$nocheck" = 0 ] && ! have_sha256; then
     printf '%s\\n' "bsched: no sha256 tool here (sha256sum, shasum or openssl): cannot check $me before extracting it." \\
@@ -243,9 +266,7 @@ extract() {
   if [ "$nocheck" = 0 ]; then [ "$(payload | sha256_of)" = "$PAYLOAD_SHA256" ] || sum_ok=0; fi
   { unpack || : >"$stage/unpack-failed"; } | (cd "$tree" && tar -xpf -) || : >"$stage/tar-failed"
   m="$tree/$MANIFEST_MEMBER"
-  if [ -f "$m" ]; then
-    awk -v name="$BACKUP_NAME" '${MEMBERS_AWK}' "$m" >"$stage/members" || manifest_damaged
-    . "$stage/members"
+  if [ -f "$m" ]; then check_members
   else report "the embedded manifest $MANIFEST_MEMBER is missing from the payload"; fi
   if [ "$damaged" = 0 ]; then
     [ -f "$stage/unpack-failed" ] || [ -f "$stage/tar-failed" ] && report "the payload does not decompress or is not a tar"
