@@ -454,3 +454,20 @@ test("sh INCREMENTAL.sh --target refuses a folder not at its parent's state, wit
   assert.equal(r4.code, 0, r4.out);
   assert.deepEqual(diffTrees(toSeconds(await snapshotTree(s.data)), toSeconds(await snapshotTree(out))), []);
 });
+
+test("bsched restore --overwrite that finds damage leaves no marker naming the old state", async (t) => {
+  const s = await makeServer({ prefix: "bsched-marker-" });
+  t.after(() => fs.rm(s.dir, { recursive: true, force: true }));
+  await fs.writeFile(path.join(s.data, "a.txt"), "one");
+  const b = await s.backup();
+  const out = path.join(s.dir, "out");
+  assert.equal((await s.cli(["restore", "data", "--to", out])).code, 0);
+  assert.match(
+    await fs.readFile(path.join(out, ".bsched-restored"), "utf8"),
+    new RegExp(`^backup=${b.name}$`, "m"),
+  );
+  await fs.writeFile(path.join(b.path, "files", "a.txt"), "two");
+  const r = await s.cli(["restore", "data", "--to", out, "--overwrite"]);
+  assert.equal(r.code, 1, r.stderr);
+  assert.equal(fsSync.existsSync(path.join(out, ".bsched-restored")), false);
+});

@@ -25,3 +25,8 @@ export async function writeRestoredMarker(target: string, set: string, backup: s
   }
   await fs.rename(tmp, path.join(target, RESTORED_MARKER));
 }
+
+/** Before a restore changes a folder; a target that does not exist yet (or is no folder) has none. */
+export async function removeRestoredMarker(target: string): Promise<void> {
+  await fs.rm(path.join(target, RESTORED_MARKER), { force: true }).catch(() => undefined);
+}

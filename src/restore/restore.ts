@@ -22,7 +22,7 @@ import { FILES_DIR } from "../snapshot/manifest.ts";
 import { parentOf } from "../snapshot/paths.ts";
 import { readSmallSync, SMALL_FILE_MAX, type SmallRead } from "../source/consistent.ts";
 import { isOwnFileName, lockFolder } from "../source/setlock.ts";
-import { writeRestoredMarker } from "./marker.ts";
+import { removeRestoredMarker, writeRestoredMarker } from "./marker.ts";
 
 export interface RestoreOptions {
   /** The chain oldest first; the last link is the backup to restore. */
@@ -192,6 +192,8 @@ export async function restoreState(opts: RestoreOptions): Promise<RestoreResult>
     ? await lockFolder(opts.target, `restore of backup ${opts.manifest.name}`, opts.clock ?? systemClock)
     : undefined;
   try {
+    // An --overwrite changes the folder: the marker of what it held before no longer holds.
+    await removeRestoredMarker(opts.target);
     const r = await restoreLocked(opts);
     // Only an exact restore says which backup the folder is at (docs/design.md "manual procedure").
     const last = opts.chain.at(-1);

@@ -276,6 +276,8 @@ extract() {
   digest=
   [ "$nocheck" = 0 ] && digest=$(sha256_of <"$m")
   rm -f "$m"
+  # From here DIR changes: a marker left from before would name a state DIR is no longer at.
+  rm -f "$target/$MARKER" || die "cannot remove $target/$MARKER"
   if [ -d "$target" ]; then
     (cd "$target" && apply_deletions) || die "could not apply the deletions in $target"
     if [ -n "$(ls -A "$tree")" ]; then
