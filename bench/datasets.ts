@@ -631,12 +631,16 @@ export interface Rec {
   target?: string;
 }
 
-/** What a restore must bring back, per relative path: kind, mode bits, content hash (streamed), link target. */
+/**
+ * What a restore must bring back, per relative path: kind, mode bits, content hash (streamed),
+ * link target; less the marker bsched's restore leaves at the top (`.bsched-restored`).
+ */
 export async function snapshot(root: string): Promise<Map<string, Rec>> {
   const out = new Map<string, Rec>();
   const files: string[] = [];
   const walk = async (rel: string) => {
     for (const d of await fs.readdir(path.join(root, rel), { withFileTypes: true })) {
+      if (!rel && d.name === ".bsched-restored") continue;
       const r = rel ? `${rel}/${d.name}` : d.name;
       const abs = path.join(root, r);
       const st = await fs.lstat(abs);

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
+import { createHash } from "node:crypto";
 import fsSync from "node:fs";
 import fs from "node:fs/promises";
 import path from "node:path";
@@ -8,7 +9,23 @@ import { makeServer, type TestServer } from "./helpers/server.ts";
 import { diffTrees, snapshotTree, type TreeRecord } from "./helpers/tree.ts";
 
 /** The POSIX tools a self-extracting file may use; node is deliberately not among them. */
-const SH_TOOLS = ["tail", "tar", "mkdir", "rm", "cat", "wc", "tr", "cut", "sed", "sha256sum"];
+const SH_TOOLS = [
+  "tail",
+  "tar",
+  "mkdir",
+  "rm",
+  "cat",
+  "wc",
+  "tr",
+  "cut",
+  "sed",
+  "awk",
+  "mv",
+  "ls",
+  "find",
+  "chmod",
+  "sha256sum",
+];
 
 /** A folder of links to `tools` only, to serve as the whole PATH. */
 async function toolsOnly(dir: string, tools: string[]): Promise<string> {
@@ -263,4 +280,194 @@ test("a manifest that outgrows its reserved room still gives a valid file", asyn
   assert.deepEqual(diffTrees(expected, await snapshotTree(out)), []);
   const c = await runSh(path.join(b.path, `${b.name}.sh`), ["--check"]);
   assert.equal(c.code, 0, c.out);
+});
+
+/** Every name under `dir`, hidden ones and the restore marker included (snapshotTree leaves it out). */
+async function allNames(dir: string): Promise<string[]> {
+  return (await fs.readdir(dir, { recursive: true })).map(String).sort();
+}
+
+/** Incompressible bytes, so that an offset of the file lands in a known member. */
+function noise(n: number, seed: number): Buffer {
+  const b = Buffer.alloc(n);
+  let x = seed >>> 0 || 1;
+  for (let i = 0; i < n; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    b[i] = x & 0xff;
+  }
+  return b;
+}
+
+for (const compression of ["zstd", "gzip"] as const) {
+  test(`sh --target checks the whole payload first: damage leaves the target as it was (${compression})`, async (t) => {
+    const s = await compressedServer(compression);
+    t.after(() => fs.rm(s.dir, { recursive: true, force: true }));
+    await fs.writeFile(path.join(s.data, "a.txt"), "first");
+    await fs.writeFile(path.join(s.data, "x.db"), noise(2 << 20, 7));
+    await fs.mkdir(path.join(s.data, "z"));
+    await fs.writeFile(path.join(s.data, "z", "late.txt"), "after x.db in the payload");
+    const b = await s.backup();
+    const file = path.join(b.path, `${b.name}.sh`);
+    const size = (await fs.stat(file)).size;
+    const pristine = path.join(s.dir, "pristine.sh");
+    await fs.copyFile(file, pristine);
+
+    // A target that already holds something, and one that does not exist yet.
+    const restoreRoot = path.join(s.dir, "restore");
+    const target = path.join(restoreRoot, "Data");
+    await fs.mkdir(target, { recursive: true });
+    await fs.writeFile(path.join(target, "keep.txt"), "was here");
+    const fresh = path.join(restoreRoot, "Fresh");
+    const before = await snapshotTree(target);
+    const namesBefore = await allNames(restoreRoot);
+
+    // One flipped byte in the middle of x.db's content.
+    const fh = await fs.open(file, "r+");
+    const one = Buffer.alloc(1);
+    await fh.read(one, 0, 1, size - (1 << 20));
+    one[0] = (one[0] as number) ^ 0xff;
+    await fh.write(one, 0, 1, size - (1 << 20));
+    await fh.close();
+    for (const dir of [target, fresh]) {
+      const r = await runSh(file, ["--target", dir]);
+      assert.equal(r.code, 1, r.out);
+      assert.match(r.out, /member x\.db: sha256 mismatch/);
+      assert.match(r.out, /nothing was written into/);
+      assert.deepEqual(diffTrees(before, await snapshotTree(target)), []);
+      assert.deepEqual(await allNames(restoreRoot), namesBefore, "target untouched, staging removed");
+    }
+
+    // Cut short by 1000 bytes: refused before anything is extracted.
+    await fs.copyFile(pristine, file);
+    await fs.truncate(file, size - 1000);
+    const r2 = await runSh(file, ["--target", target]);
+    assert.equal(r2.code, 1, r2.out);
+    assert.match(r2.out, /payload truncated \(\d+ of \d+ bytes\)/);
+    assert.deepEqual(diffTrees(before, await snapshotTree(target)), []);
+    assert.deepEqual(await allNames(restoreRoot), namesBefore);
+
+    // The intact file extracts, and leaves the marker naming the backup and its manifest digest.
+    await fs.copyFile(pristine, file);
+    const ok = await runSh(file, ["--target", fresh]);
+    assert.equal(ok.code, 0, ok.out);
+    const marker = await fs.readFile(path.join(fresh, ".bsched-restored"), "utf8");
+    assert.match(marker, new RegExp(`^backup=${b.name}$`, "m"));
+    const digest = createHash("sha256")
+      .update(await fs.readFile(path.join(b.path, "manifest.json")))
+      .digest("hex");
+    assert.match(marker, new RegExp(`^digest=${digest}$`, "m"));
+    assert.deepEqual(
+      (await allNames(restoreRoot)).filter((n) => n.startsWith(".")),
+      [],
+      "no staging folder left",
+    );
+
+    // No sha256 tool: refused (exit 3) unless --no-check, which still refuses a damaged payload.
+    const noSha = SH_TOOLS.filter((x) => x !== "sha256sum").concat(compression);
+    const other = path.join(restoreRoot, "Other");
+    const n1 = await runSh(file, ["--target", other], noSha);
+    assert.equal(n1.code, 3, n1.out);
+    assert.match(n1.out, /no sha256 tool/);
+    assert.equal(fsSync.existsSync(other), false);
+    await fs.truncate(file, size - 1000);
+    assert.equal((await runSh(file, ["--target", other, "--no-check"], noSha)).code, 1);
+    assert.equal(fsSync.existsSync(other), false);
+    await fs.copyFile(pristine, file);
+    const n2 = await runSh(file, ["--target", other, "--no-check"], noSha);
+    assert.equal(n2.code, 0, n2.out);
+    assert.equal(await fs.readFile(path.join(other, "z", "late.txt"), "utf8"), "after x.db in the payload");
+  });
+}
+
+test("sh INCREMENTAL.sh --target refuses a folder not at its parent's state, with the order to follow", async (t) => {
+  const s = await compressedServer("zstd");
+  t.after(() => fs.rm(s.dir, { recursive: true, force: true }));
+  const d = (...p: string[]) => path.join(s.data, ...p);
+  await fs.writeFile(d("a.txt"), "one");
+  await fs.writeFile(d("gone.txt"), "deleted in the second");
+  const b1 = await s.backup();
+  await fs.writeFile(d("b.txt"), "two");
+  await fs.rm(d("gone.txt"));
+  const b2 = await s.backup();
+  await fs.writeFile(d("c.txt"), "three");
+  await fs.appendFile(d("a.txt"), " and more");
+  const b3 = await s.backup();
+  assert.deepEqual([b2.parent, b3.parent], [b1.name, b2.name]);
+  const sh = (b: { name: string; path: string }) => path.join(b.path, `${b.name}.sh`);
+
+  // No marker (an empty, new folder): refused, the whole chain printed oldest first; nothing made.
+  const empty = path.join(s.dir, "empty");
+  const r1 = await runSh(sh(b3), ["--target", empty]);
+  assert.equal(r1.code, 1, r1.out);
+  assert.match(r1.out, /holds no restored state/);
+  // Printed as paths to the files (beside each other in their backup folders).
+  const order = [b1.name, b2.name, b3.name].map((n) => r1.out.indexOf(`${n}.sh --target ${empty}\n`));
+  assert.ok(
+    order.every((i, k) => i >= 0 && (k === 0 || i > (order[k - 1] as number))),
+    r1.out,
+  );
+  assert.ok(fsSync.existsSync(r1.out.match(/sh (\S+) --target/)?.[1] ?? ""), r1.out);
+  assert.equal(fsSync.existsSync(empty), false);
+
+  // At the full, not at b2: only the rest of the chain is printed.
+  const skipped = path.join(s.dir, "skipped");
+  assert.equal((await runSh(sh(b1), ["--target", skipped])).code, 0);
+  const before = await allNames(skipped);
+  const r2 = await runSh(sh(b3), ["--target", skipped]);
+  assert.equal(r2.code, 1, r2.out);
+  assert.match(r2.out, new RegExp(`is at ${b1.name}`));
+  assert.match(r2.out, new RegExp(`${b2.name}\\.sh --target`));
+  assert.doesNotMatch(r2.out, new RegExp(`${b1.name}\\.sh --target`));
+  assert.deepEqual(await allNames(skipped), before);
+
+  // --force applies it anyway (and says so).
+  const r3 = await runSh(sh(b3), ["--target", skipped, "--force"]);
+  assert.equal(r3.code, 0, r3.out);
+  assert.match(r3.out, /--force/);
+  assert.equal(await fs.readFile(path.join(skipped, "c.txt"), "utf8"), "three");
+
+  // The proper order gives what bsched restore gives.
+  const manual = path.join(s.dir, "manual");
+  for (const b of [b1, b2, b3]) {
+    const r = await runSh(sh(b), ["--target", manual]);
+    assert.equal(r.code, 0, r.out);
+  }
+  const out = path.join(s.dir, "out");
+  const rr = await s.cli(["restore", "data", "--to", out]);
+  assert.equal(rr.code, 0, rr.stderr);
+  assert.deepEqual(diffTrees(toSeconds(await snapshotTree(out)), toSeconds(await snapshotTree(manual))), []);
+  assert.equal(fsSync.existsSync(path.join(manual, "gone.txt")), false);
+
+  // bsched restore leaves the same marker: the manual procedure goes on from it, and the marker
+  // in a source folder is never backed up.
+  const marker = await fs.readFile(path.join(out, ".bsched-restored"), "utf8");
+  assert.equal(marker, await fs.readFile(path.join(manual, ".bsched-restored"), "utf8"));
+  await fs.copyFile(path.join(out, ".bsched-restored"), d(".bsched-restored"));
+  await fs.writeFile(d("d.txt"), "four");
+  const b4 = await s.backup();
+  const m4 = await fs.readFile(path.join(b4.path, "manifest.json"), "utf8");
+  assert.doesNotMatch(m4, /bsched-restored/);
+  await fs.rm(d(".bsched-restored"));
+  const r4 = await runSh(sh(b4), ["--target", out]);
+  assert.equal(r4.code, 0, r4.out);
+  assert.deepEqual(diffTrees(toSeconds(await snapshotTree(s.data)), toSeconds(await snapshotTree(out))), []);
+});
+
+test("bsched restore --overwrite that finds damage leaves no marker naming the old state", async (t) => {
+  const s = await makeServer({ prefix: "bsched-marker-" });
+  t.after(() => fs.rm(s.dir, { recursive: true, force: true }));
+  await fs.writeFile(path.join(s.data, "a.txt"), "one");
+  const b = await s.backup();
+  const out = path.join(s.dir, "out");
+  assert.equal((await s.cli(["restore", "data", "--to", out])).code, 0);
+  assert.match(
+    await fs.readFile(path.join(out, ".bsched-restored"), "utf8"),
+    new RegExp(`^backup=${b.name}$`, "m"),
+  );
+  await fs.writeFile(path.join(b.path, "files", "a.txt"), "two");
+  const r = await s.cli(["restore", "data", "--to", out, "--overwrite"]);
+  assert.equal(r.code, 1, r.stderr);
+  assert.equal(fsSync.existsSync(path.join(out, ".bsched-restored")), false);
 });

@@ -61,7 +61,7 @@ test("an empty source backs up and restores to an empty folder", async () => {
   const out = path.join(s.dir, "out");
   const r = await s.cli(["restore", "data", "--to", out]);
   assert.equal(r.code, 0, r.stderr);
-  assert.deepEqual(await fs.readdir(out), []);
+  assert.deepEqual(await fs.readdir(out), [".bsched-restored"], "only the marker naming the backup");
   await fs.rm(s.dir, { recursive: true, force: true });
 });
 

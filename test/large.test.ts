@@ -56,6 +56,7 @@ async function snapshotStreaming(root: string): Promise<Map<string, Rec>> {
   const walk = async (rel: string): Promise<void> => {
     const ents = await fs.readdir(path.join(root, rel), { withFileTypes: true });
     for (const d of ents) {
+      if (!rel && d.name === ".bsched-restored") continue; // the marker a restore leaves
       const r = rel ? `${rel}/${d.name}` : d.name;
       const abs = path.join(root, r);
       const st = await fs.lstat(abs, { bigint: true });

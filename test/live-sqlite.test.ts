@@ -54,7 +54,11 @@ test("SQLite databases in WAL and rollback-journal mode back up consistently whi
     const r = await s.cli(["restore", "data", "--backup", b.name, "--to", out]);
     assert.equal(r.code, 0, r.stderr);
     const names = await fs.readdir(out);
-    assert.deepEqual(names.sort(), [...DBS, "notes.txt"].sort(), `${b.name}: restored tree`);
+    assert.deepEqual(
+      names.sort(),
+      [...DBS, ".bsched-restored", "notes.txt"].sort(),
+      `${b.name}: restored tree`,
+    );
     for (const db of DBS) {
       const c = checkDb(path.join(out, db));
       assert.equal(c.integrity, "ok", `${b.name}/${db}: integrity_check`);
@@ -104,7 +108,7 @@ test("a WAL database whose commits sit in its -wal only is stored again by the n
     const out = path.join(s.dir, "out");
     const r = await s.cli(["restore", "data", "--to", out]);
     assert.equal(r.code, 0, r.stderr);
-    assert.deepEqual((await fs.readdir(out)).sort(), ["cards.db", "notes.txt-wal"]);
+    assert.deepEqual((await fs.readdir(out)).sort(), [".bsched-restored", "cards.db", "notes.txt-wal"]);
     const copy = new DatabaseSync(path.join(out, "cards.db"), { readOnly: true });
     assert.deepEqual(
       copy

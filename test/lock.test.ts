@@ -76,8 +76,8 @@ test("lock: held in the source folder during the run, left stale by kill -9, rec
   assert.equal(rr.code, 0, rr.stderr);
   assert.deepEqual(
     (await fs.readdir(out)).sort(),
-    ["f0.txt", "f1.txt", "f2.txt"],
-    "the lock file is not in the backup",
+    [".bsched-restored", "f0.txt", "f1.txt", "f2.txt"],
+    "the lock file is not in the backup (the marker is the restore's)",
   );
   assert.equal(await exists(path.join(out, LOCK)), false, "restore released its own lock on the target");
   await fs.rm(s.dir, { recursive: true, force: true });
@@ -122,6 +122,6 @@ test("lock: restore holds the target's lock (a locked target is refused; an empt
   await fs.mkdir(empty);
   const ok = await s.cli(["restore", "data", "--to", empty]);
   assert.equal(ok.code, 0, ok.stderr);
-  assert.deepEqual(await fs.readdir(empty), ["a.txt"]);
+  assert.deepEqual((await fs.readdir(empty)).sort(), [".bsched-restored", "a.txt"]);
   await fs.rm(s.dir, { recursive: true, force: true });
 });

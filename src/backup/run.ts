@@ -83,7 +83,7 @@ async function findParent(set: SetConfig, warn: (w: Warning) => void) {
       checkDigests: false,
     });
     const ref = await readManifest(newest.path);
-    return { ref, digest: ref.digest, chainLength: chain.length };
+    return { ref, digest: ref.digest, chainLength: chain.length, ancestors: chain.map((l) => l.name) };
   } catch (e) {
     warn({
       path: newest.name,
@@ -286,6 +286,9 @@ async function backupSet(opts: BackupOptions, early: Warning[], around: RootStat
       set: set.id,
       mode,
       parent: parentRef?.name ?? null,
+      parentDigest: parentRef?.digest ?? null,
+      // The new backup's chain before it: its parent's chain (a self-extracting file prints it).
+      ancestors: parent?.ancestors ?? [],
       draftManifest: () => serializeManifest(makeManifest(draftEntries(plan.entries, name), started)),
       reader: consistentReader(set.source, path.join(tmp, SCRATCH_DIR), { warn }),
       dirs: dirsToCreate(plan, mode, links),

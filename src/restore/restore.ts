@@ -29,6 +29,7 @@ import { type ChainLink, checkChainState } from "../snapshot/chain.ts";
 import { FILES_DIR } from "../snapshot/manifest.ts";
 import { SMALL_FILE_MAX } from "../source/consistent.ts";
 import { isSetLockName, lockFolder } from "../source/setlock.ts";
+import { removeRestoredMarker, writeRestoredMarker } from "./marker.ts";
 
 export interface RestoreOptions {
   /** The chain oldest first; the last link is the backup to restore. */
@@ -259,8 +260,16 @@ export async function restoreState(opts: RestoreOptions): Promise<RestoreResult>
         },
       );
     }
+    // An --overwrite changes the folder: the marker of what it held before no longer holds.
+    if (items.length > 0) await removeRestoredMarker(target);
     result =
       items.length === 0 ? await restoreStaged(opts, held.lock) : await restoreInPlace(opts, target, true);
+    // Only an exact restore says which backup the folder is at (docs/design.md "manual procedure"):
+    // the self-extracting files' --target checks it, so the manual procedure can go on from here.
+    const last = opts.chain.at(-1);
+    if (result.problems.length === 0 && last) {
+      await writeRestoredMarker(target, opts.manifest.set, opts.manifest.name, last.digest);
+    }
   } finally {
     await held?.lock?.release();
     if (!result && made.firstMade) await unmakeTarget(target, made.firstMade);

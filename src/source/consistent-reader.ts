@@ -5,7 +5,7 @@ import type { Entry, Warning } from "../core/types.ts";
 import { changedSince, openSource, readSmallSync } from "./consistent.ts";
 import type { OpenedSource, SourceReader } from "./reader.ts";
 import type { ScanResult } from "./scan.ts";
-import { isSetLockName } from "./setlock.ts";
+import { isOwnFileName } from "./setlock.ts";
 import {
   hasSqliteHeader,
   holdRollbackReadLock,
@@ -23,16 +23,16 @@ export interface ConsistentReaderOptions {
 }
 
 /**
- * The scanned source as a live backup stores it: without our own lock file, with SQLite
+ * The scanned source as a live backup stores it: without our own lock file and restore marker, with SQLite
  * databases keyed on their WAL too and their companion files left out, silently (a `-journal`
  * that vanished between listing and stat is SQLite at work, not news).
  */
 export async function liveSource(root: string, scan: ScanResult): Promise<ScanResult> {
   const { entries, isCompanion } = await withSqliteKeys(
     root,
-    scan.entries.filter((e) => !isSetLockName(e.path)),
+    scan.entries.filter((e) => !isOwnFileName(e.path)),
   );
-  const warnings = scan.warnings.filter((w) => !isSetLockName(w.path) && !isCompanion(w.path));
+  const warnings = scan.warnings.filter((w) => !isOwnFileName(w.path) && !isCompanion(w.path));
   return { entries, warnings };
 }
 

@@ -15,6 +15,17 @@ export function isSetLockName(rel: string): boolean {
   return rel === SET_LOCK_NAME || rel.startsWith(`${SET_LOCK_NAME}.stale-`);
 }
 
+/**
+ * The file a restore leaves in its target (bsched restore and a self-extracting file's --target)
+ * naming the backup the folder is now at: a later incremental `.sh` applies only onto its parent.
+ */
+export const RESTORED_MARKER = ".bsched-restored";
+
+/** bsched's own files in a source or target folder (at its top): never backed up, not content. */
+export function isOwnFileName(rel: string): boolean {
+  return isSetLockName(rel) || rel === RESTORED_MARKER || rel.startsWith(`${RESTORED_MARKER}.tmp`);
+}
+
 export type SetLockResult = { lock: Lock; reason?: undefined } | { lock?: undefined; reason: string };
 
 /**

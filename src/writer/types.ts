@@ -9,6 +9,9 @@ export interface WriteJob {
   set: string;
   mode: BackupMode;
   parent: string | null;
+  /** sha256 of the parent's manifest.json, and the backups before this one oldest first (its chain). */
+  parentDigest?: string | null;
+  ancestors?: string[];
   /** The manifest as it will roughly be (placeholder digests): lets a writer size room for it. */
   draftManifest(): string;
   reader: SourceReader;

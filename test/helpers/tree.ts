@@ -11,11 +11,15 @@ export interface TreeRecord {
   target?: string;
 }
 
-/** Everything restore promises to bring back, for each path under `root` (root itself excluded). */
+/**
+ * Everything restore promises to bring back, for each path under `root` (root itself excluded),
+ * less the marker a restore leaves at the top (`.bsched-restored`: bsched's, not the state's).
+ */
 export async function snapshotTree(root: string): Promise<Map<string, TreeRecord>> {
   const out = new Map<string, TreeRecord>();
   const walk = async (rel: string) => {
     for (const d of await fs.readdir(path.join(root, rel), { withFileTypes: true })) {
+      if (!rel && d.name === ".bsched-restored") continue;
       const r = rel ? `${rel}/${d.name}` : d.name;
       const abs = path.join(root, r);
       const st = await fs.lstat(abs, { bigint: true });

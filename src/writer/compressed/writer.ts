@@ -75,6 +75,8 @@ export function compressedWriter(compressor: Compressor): BackupWriter {
       set: job.set,
       mode: job.mode,
       parent: job.parent,
+      parentDigest: job.parentDigest,
+      ancestors: job.ancestors,
       compressor,
       manifestMember: manifestMemberName(job.name),
       deletions: job.deletions,
