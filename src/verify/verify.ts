@@ -41,6 +41,18 @@ export async function verifyBackups(
   const problems: VerifyProblem[] = [];
   const result: VerifyResult = { backups: names.length, files: 0, bytes: 0, problems };
   const progress = { phase: "verify" as const, files: 0, bytes: 0, totalFiles: 0, totalBytes: 0 };
+  // The totals come first, from every manifest, so the progress line's percentage and ETA are the
+  // whole run's from the first file on. Manifests are read again below, one at a time, rather than
+  // all held in memory; one that cannot be read here is reported below.
+  for (const name of names) {
+    const link = await loadBeside(folder, name).catch(() => undefined);
+    if (!link) continue;
+    const manifest = link.manifest ?? (await readManifest(link.path).catch(() => undefined))?.manifest;
+    const own = manifest ? ownFiles(manifest, name) : [];
+    progress.totalFiles += own.length;
+    progress.totalBytes += own.reduce((n, e) => n + (e.size ?? 0), 0);
+  }
+  onProgress?.({ ...progress });
   for (const name of names) {
     let manifest: Manifest;
     let link: Awaited<ReturnType<typeof loadBeside>>;
@@ -57,9 +69,7 @@ export async function verifyBackups(
       problems.push({ backup: name, problem: (e as Error).message });
       continue;
     }
-    const own = manifest.entries.filter((e) => e.kind === "file" && e.from === name);
-    progress.totalFiles += own.length;
-    progress.totalBytes += own.reduce((n, e) => n + (e.size ?? 0), 0);
+    const own = ownFiles(manifest, name);
     const compare = (e: Entry, r: CopyResult) => {
       result.bytes += r.bytes;
       if (r.bytes !== e.size) {
@@ -119,6 +129,11 @@ export async function verifyBackups(
   }
   problems.sort((a, b) => (a.backup + (a.path ?? "") < b.backup + (b.path ?? "") ? -1 : 1));
   return result;
+}
+
+/** The files a backup stores itself (the others are its parents'). */
+function ownFiles(manifest: Manifest, name: string): Entry[] {
+  return manifest.entries.filter((e) => e.kind === "file" && e.from === name);
 }
 
 /**
