@@ -44,7 +44,7 @@ const REPO = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
 const { values: args } = parseArgs({
   options: {
     quick: { type: "boolean", default: false },
-    dir: { type: "string", default: "/tmp/bsched-bench" },
+    dir: { type: "string", default: path.join(os.tmpdir(), "bsched-bench") },
     runs: { type: "string" },
     only: { type: "string" },
     out: { type: "string" },

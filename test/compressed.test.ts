@@ -188,7 +188,7 @@ for (const compression of ["zstd", "gzip"] as const) {
       await fs.truncate(file, size - 1000);
       const v2 = await s.cli(["verify", "data"]);
       assert.equal(v2.code, 1);
-      assert.match(v2.stderr, /truncated/);
+      assert.match(v2.stdout, /truncated/);
       const c2 = await runSh(file, ["--check"]);
       assert.notEqual(c2.code, 0);
       assert.match(c2.out, /DAMAGED/);
@@ -243,7 +243,7 @@ test("self-extracting files copied alone restore with `restore --from FILE` and 
 
   const v = await s.cli(["verify", "--from", path.join(usb, `${b2.name}.sh`)]);
   assert.equal(v.code, 0, v.stderr);
-  assert.match(v.stderr, /verified 2 backup\(s\).*no damage found/);
+  assert.match(v.stdout, /verified 2 backup\(s\).*no damage found/);
 
   await fs.rm(path.join(usb, `${b1.name}.sh`));
   const broken = await s.cli([

@@ -36,7 +36,7 @@ test("verify passes on a clean set (exit 0), by set, by --backup and by --from",
   assert.deepEqual(j.problems, []);
   const one = await s.cli(["verify", "data", "--backup", b2.name]);
   assert.equal(one.code, 0, one.stderr);
-  assert.match(one.stderr, /no damage found/);
+  assert.match(one.stdout, /no damage found/);
   const from = await runCli(["verify", "--from", path.join(s.backups, b2.name)], { cwd: s.dir });
   assert.equal(from.code, 0, from.stderr);
   await fs.rm(s.dir, { recursive: true, force: true });
@@ -52,11 +52,11 @@ test("verify names a flipped byte and a deleted file, exits 1, and --json lists 
 
   const r = await s.cli(["verify", "data"]);
   assert.equal(r.code, 1);
-  assert.match(r.stderr, /db\/cards\.db/);
-  assert.match(r.stderr, /odd name ✓\.txt/);
-  assert.match(r.stderr, /damaged/);
-  assert.match(r.stderr, /missing/);
-  assert.doesNotMatch(r.stderr, /events\.db/, "intact files are not named");
+  assert.match(r.stdout, /db\/cards\.db/);
+  assert.match(r.stdout, /odd name ✓\.txt/);
+  assert.match(r.stdout, /damaged/);
+  assert.match(r.stdout, /missing/);
+  assert.doesNotMatch(r.stdout, /events\.db/, "intact files are not named");
 
   const j = await s.cli(["verify", "data", "--json"]);
   assert.equal(j.code, 1);
@@ -100,6 +100,6 @@ test("verify reports a broken chain link (altered parent manifest) and a missing
   await fs.rm(path.join(s.backups, b1.name), { recursive: true });
   const f = await runCli(["verify", "--from", path.join(s.backups, b2.name)], { cwd: s.dir });
   assert.equal(f.code, 1);
-  assert.match(f.stderr, new RegExp(b1.name));
+  assert.match(f.stdout, new RegExp(b1.name));
   await fs.rm(s.dir, { recursive: true, force: true });
 });

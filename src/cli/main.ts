@@ -1,6 +1,7 @@
 import { Command, CommanderError } from "commander";
+import { EXIT } from "../core/errors.ts";
 import { VERSION } from "../version.ts";
-import { quietOnClosedPipe, reportError } from "./output.ts";
+import { printJson, quietOnClosedPipe, reportError } from "./output.ts";
 
 /** A command's action returns its exit code through this box (commander actions return nothing). */
 export interface ExitBox {
@@ -58,7 +59,19 @@ export async function main(argv: string[]): Promise<number> {
   } catch (e) {
     if (e instanceof CommanderError) {
       // --help and --version end here with code 0; anything else is bad usage.
-      return e.exitCode === 0 ? 0 : 2;
+      if (e.exitCode === 0) return 0;
+      // commander told the person on stderr; a program that asked for --json reads stdout alone.
+      if (argv.includes("--json")) {
+        const command = argv[2] !== undefined && argv[2] in COMMANDS ? `${argv[2]} ` : "";
+        printJson({
+          error: {
+            code: "USAGE",
+            message: e.message.replace(/^error: /, ""),
+            hint: `run \`bsched ${command}--help\` for usage`,
+          },
+        });
+      }
+      return EXIT.usage;
     }
     return reportError(e, argv.includes("--json"));
   }

@@ -38,8 +38,14 @@ export function printWarning(w: Warning): void {
   process.stderr.write(`bsched: warning: ${w.path}: ${w.message} [${w.code}]\n`);
 }
 
+/** Progress, notes and errors for a person: stderr, so they never mix with the results. */
 export function say(line: string): void {
   process.stderr.write(`${line}\n`);
+}
+
+/** A command's result for a person: stdout, so `bsched verify data > report.txt` keeps the report. */
+export function out(line: string): void {
+  process.stdout.write(`${line}\n`);
 }
 
 /** Print an error for a person (stderr) or a machine (`--json`: on stdout too); return the exit code. */

@@ -41,6 +41,18 @@ export async function verifyBackups(
   const result: VerifyResult = { backups: names.length, files: 0, bytes: 0, problems };
   const progress = { phase: "verify" as const, files: 0, bytes: 0, totalFiles: 0, totalBytes: 0 };
   const stores = new Map<string, Promise<Map<string, Entry>>>();
+  // The totals come first, from every manifest, so the progress line's percentage and ETA are the
+  // whole run's from the first file on. Manifests are read again below, one at a time, rather than
+  // all held in memory; one that cannot be read here is reported below.
+  for (const name of names) {
+    const link = await loadBeside(folder, name).catch(() => undefined);
+    if (!link) continue;
+    const manifest = link.manifest ?? (await readManifest(link.path).catch(() => undefined))?.manifest;
+    const own = manifest ? ownFiles(manifest, name) : [];
+    progress.totalFiles += own.length;
+    progress.totalBytes += own.reduce((n, e) => n + (e.size ?? 0), 0);
+  }
+  onProgress?.({ ...progress });
   for (const name of names) {
     let manifest: Manifest;
     let link: Awaited<ReturnType<typeof loadBeside>>;
@@ -70,9 +82,7 @@ export async function verifyBackups(
       problems.push({ backup: name, ...(p.path === undefined ? {} : { path: p.path }), problem: p.problem });
     }
     await checkCarried(manifest, chain, stores, problems);
-    const own = manifest.entries.filter((e) => e.kind === "file" && e.from === name);
-    progress.totalFiles += own.length;
-    progress.totalBytes += own.reduce((n, e) => n + (e.size ?? 0), 0);
+    const own = ownFiles(manifest, name);
     const compare = (e: Entry, r: CopyResult) => {
       result.bytes += r.bytes;
       if (r.bytes !== e.size) {
@@ -138,6 +148,11 @@ export async function verifyBackups(
   }
   problems.sort((a, b) => (a.backup + (a.path ?? "") < b.backup + (b.path ?? "") ? -1 : 1));
   return result;
+}
+
+/** The files a backup stores itself (the others are its parents'). */
+function ownFiles(manifest: Manifest, name: string): Entry[] {
+  return manifest.entries.filter((e) => e.kind === "file" && e.from === name);
 }
 
 /**

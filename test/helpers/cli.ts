@@ -1,4 +1,5 @@
 import { spawn } from "node:child_process";
+import fsSync from "node:fs";
 import fs from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
@@ -44,6 +45,28 @@ export function runCli(
   });
 }
 
+/** Every folder tempDir made in this process, removed when it exits. */
+const made = new Set<string>();
+
+/**
+ * A fresh folder under $TMPDIR, removed with everything in it when the test process exits (each
+ * test file runs in its own process): a test that fails half-way, or forgets its cleanup, leaves
+ * nothing behind (.ci/run checks that the suite leaves its TMPDIR empty).
+ */
 export async function tempDir(prefix = "bsched-test-"): Promise<string> {
-  return fs.mkdtemp(path.join(os.tmpdir(), prefix));
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), prefix));
+  if (made.size === 0) process.once("exit", removeTempDirs);
+  made.add(dir);
+  return dir;
+}
+
+function removeTempDirs(): void {
+  for (const dir of made) {
+    try {
+      // Root (CI, the tests that run the CLI as another user) removes whatever mode the test left.
+      fsSync.rmSync(dir, { recursive: true, force: true, maxRetries: 3 });
+    } catch (e) {
+      process.stderr.write(`test cleanup: could not remove ${dir}: ${(e as Error).message}\n`);
+    }
+  }
 }

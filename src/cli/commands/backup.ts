@@ -7,7 +7,7 @@ import type { BackupMode, BackupType } from "../../core/types.ts";
 import { systemClock } from "../../platform/clock.ts";
 import { pruneSet } from "../../retention/prune.ts";
 import type { ExitBox } from "../main.ts";
-import { formatBytes, printJson, printWarning, say } from "../output.ts";
+import { formatBytes, out, printJson, printWarning, say } from "../output.ts";
 import { terminalProgress } from "../progress.ts";
 import { action } from "../run-action.ts";
 
@@ -67,20 +67,22 @@ export function registerBackup(program: Command, exit: ExitBox): void {
               }).finally(() => progress.end()),
           );
           const s = result.summary;
-          for (const c of result.cleaned) say(`removed the leftover of an interrupted run: ${c}`);
+          // What the run did is its result (stdout), except with --json, whose stdout is the JSON alone.
+          const done = opts.json ? say : out;
+          for (const c of result.cleaned) done(`removed the leftover of an interrupted run: ${c}`);
           if (set.keep && opts.prune !== false) {
             // Retention follows every successful backup, manual ones too (never before it completes).
             const pruned = await pruneSet(set, { timezone: config.timezone, clock: systemClock });
-            for (const n of pruned.removed) say(`removed ${n} (keep policy of set ${set.id})`);
+            for (const n of pruned.removed) done(`removed ${n} (keep policy of set ${set.id})`);
           }
           if (opts.json) printJson(s);
           else {
-            say(
+            out(
               `${s.name}: ${s.mode} ${s.type} backup of set ${s.set}${s.parent ? ` (parent ${s.parent})` : ""}: ` +
                 `${s.files} files, ${formatBytes(s.bytes)}; stored ${s.storedFiles} files, ${formatBytes(s.diskBytes)} on disk`,
             );
-            say(`  in ${s.path}`);
-            if (s.warnings.length > 0) say(`  ${s.warnings.length} warning(s): see above; exit code 3`);
+            out(`  in ${s.path}`);
+            if (s.warnings.length > 0) out(`  ${s.warnings.length} warning(s): see stderr; exit code 3`);
           }
           return s.warnings.length > 0 ? EXIT.warnings : EXIT.ok;
         },

@@ -5,7 +5,7 @@ import { loadConfig } from "../../config/load.ts";
 import { lockState } from "../../daemon/daemon.ts";
 import { systemClock } from "../../platform/clock.ts";
 import type { ExitBox } from "../main.ts";
-import { printJson, say } from "../output.ts";
+import { out, printJson } from "../output.ts";
 import { action } from "../run-action.ts";
 
 export function registerCatalog(program: Command, exit: ExitBox): void {
@@ -25,8 +25,8 @@ export function registerCatalog(program: Command, exit: ExitBox): void {
           const r = await rebuildCatalog(config, systemClock.now());
           if (opts.json) printJson({ file: r.file, backups: r.backups, movedAside: r.movedAside ?? null });
           else {
-            say(`catalog ${r.file} rebuilt from the backup folders: ${r.backups} backup(s)`);
-            if (r.movedAside) say(`  the previous file is kept as ${r.movedAside}`);
+            out(`catalog ${r.file} rebuilt from the backup folders: ${r.backups} backup(s)`);
+            if (r.movedAside) out(`  the previous file is kept as ${r.movedAside}`);
           }
           return 0;
         } finally {
@@ -55,13 +55,13 @@ export function registerCatalog(program: Command, exit: ExitBox): void {
           if (opts.json) printJson(repairs);
           else
             for (const r of repairs) {
-              say(
+              out(
                 `${r.set}: ${r.added.length} added, ${r.removed.length} removed, ${r.updated.length} updated` +
                   (r.added.length + r.removed.length + r.updated.length === 0
                     ? " (in agreement)"
                     : " (repaired)"),
               );
-              for (const i of r.interrupted) say(`  run ${i.id} recorded as interrupted: ${i.reason}`);
+              for (const i of r.interrupted) out(`  run ${i.id} recorded as interrupted: ${i.reason}`);
             }
           return 0;
         } finally {

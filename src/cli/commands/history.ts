@@ -3,7 +3,7 @@ import { asSeen } from "../../catalog/interrupted.ts";
 import { openCatalog } from "../../catalog/reconcile.ts";
 import { getSet, loadConfig } from "../../config/load.ts";
 import type { ExitBox } from "../main.ts";
-import { formatBytes, printJson, say } from "../output.ts";
+import { formatBytes, out, printJson } from "../output.ts";
 import { action } from "../run-action.ts";
 import { parseCount } from "./next.ts";
 
@@ -35,7 +35,7 @@ export function registerHistory(program: Command, exit: ExitBox): void {
               printJson(runs);
               return 0;
             }
-            if (runs.length === 0) say("no runs recorded yet");
+            if (runs.length === 0) out("no runs recorded yet");
             for (const r of runs) {
               const when = r.startedAt ?? r.finishedAt ?? "";
               const what = r.backup ? `${r.backup} ${r.files} files ${formatBytes(r.bytes)}` : "";

@@ -2,7 +2,7 @@ import path from "node:path";
 import type { Command } from "commander";
 import { initConfig } from "../../config/init.ts";
 import type { ExitBox } from "../main.ts";
-import { say } from "../output.ts";
+import { out } from "../output.ts";
 import { action } from "../run-action.ts";
 
 export function registerInit(program: Command, exit: ExitBox): void {
@@ -17,8 +17,8 @@ export function registerInit(program: Command, exit: ExitBox): void {
       action(exit, async (opts: { root: string; config: string }) => {
         const file = path.resolve(opts.config);
         await initConfig(file, opts.root);
-        say(`wrote ${file}: sets data (D, Data), archive (A, Archive), inout (T, Time), video (V, Video);`);
-        say("every set: automatic, weekly on sunday at 04:00, separate files, full. Edit it to change.");
+        out(`wrote ${file}: sets data (D, Data), archive (A, Archive), inout (T, Time), video (V, Video);`);
+        out("every set: automatic, weekly on sunday at 04:00, separate files, full. Edit it to change.");
         return 0;
       }),
     );

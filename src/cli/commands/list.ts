@@ -4,7 +4,7 @@ import type { BackupSummary } from "../../core/types.ts";
 import { diskBytesOf, listFolder } from "../../destination/local/folder.ts";
 import { summarize } from "../../snapshot/manifest.ts";
 import type { ExitBox } from "../main.ts";
-import { formatBytes, printJson, say } from "../output.ts";
+import { formatBytes, out, printJson, say } from "../output.ts";
 import { action } from "../run-action.ts";
 
 export function registerList(program: Command, exit: ExitBox): void {
@@ -33,7 +33,7 @@ export function registerList(program: Command, exit: ExitBox): void {
           return 0;
         }
         if (all.length === 0) {
-          say("no backups yet");
+          out("no backups yet");
           return 0;
         }
         const rows = all.map((b) => [

@@ -6,7 +6,7 @@ import { listFolder } from "../../destination/local/folder.ts";
 import { describeSchedule, nextRuns } from "../../schedule/schedule.ts";
 import { zonedParts } from "../../snapshot/naming.ts";
 import type { ExitBox } from "../main.ts";
-import { printJson, say } from "../output.ts";
+import { out, printJson } from "../output.ts";
 import { action } from "../run-action.ts";
 
 export function parseInstant(value: string, flag: string): Date {
@@ -83,7 +83,7 @@ export function registerNext(program: Command, exit: ExitBox): void {
             else printJson(Object.fromEntries(sets.map((s) => [s.id, iso(s.id)])));
             return 0;
           }
-          if (sets.length === 0) say("no automatic sets: nothing is scheduled");
+          if (sets.length === 0) out("no automatic sets: nothing is scheduled");
           for (const s of sets) {
             const how = describeSchedule(s);
             const cadence =

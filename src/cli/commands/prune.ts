@@ -4,7 +4,7 @@ import { getSet, loadConfig } from "../../config/load.ts";
 import { systemClock } from "../../platform/clock.ts";
 import { pruneSet } from "../../retention/prune.ts";
 import type { ExitBox } from "../main.ts";
-import { formatBytes, printJson, say } from "../output.ts";
+import { formatBytes, out, printJson } from "../output.ts";
 import { action } from "../run-action.ts";
 
 export function registerPrune(program: Command, exit: ExitBox): void {
@@ -42,10 +42,10 @@ export function registerPrune(program: Command, exit: ExitBox): void {
             return 0;
           }
           for (const name of r.plan.keep)
-            say(`keep    ${name}  (${(r.plan.reasons[name] ?? []).join(", ")})`);
-          for (const name of r.plan.remove) say(`${r.dryRun ? "would delete" : "deleted"} ${name}`);
-          if (r.dryRun) say(`dry run: ${r.plan.remove.length} backup(s) would be deleted`);
-          else say(`${r.removed.length} backup(s) deleted, ${formatBytes(r.freedBytes)} freed`);
+            out(`keep    ${name}  (${(r.plan.reasons[name] ?? []).join(", ")})`);
+          for (const name of r.plan.remove) out(`${r.dryRun ? "would delete" : "deleted"} ${name}`);
+          if (r.dryRun) out(`dry run: ${r.plan.remove.length} backup(s) would be deleted`);
+          else out(`${r.removed.length} backup(s) deleted, ${formatBytes(r.freedBytes)} freed`);
           return 0;
         } finally {
           catalog?.close();

@@ -6,7 +6,7 @@ import { fromOsError } from "../../platform/os-errors.ts";
 import { locateForSet, locateFromPath } from "../../restore/locate.ts";
 import { type RestoreFailure, restoreState } from "../../restore/restore.ts";
 import type { ExitBox } from "../main.ts";
-import { formatBytes, printJson, say } from "../output.ts";
+import { formatBytes, out, printJson, say } from "../output.ts";
 import { terminalProgress } from "../progress.ts";
 import { action } from "../run-action.ts";
 
@@ -26,7 +26,10 @@ export function registerRestore(program: Command, exit: ExitBox): void {
     .argument("[set]", "the set whose backup to restore (not with --from)")
     .requiredOption("--to <dir>", "the folder to restore into (must be empty unless --overwrite)")
     .option("--backup <name>", "the backup to restore (default: the newest)")
-    .option("--from <path>", "a backup folder to restore with no config: its chain is found beside it")
+    .option(
+      "--from <path>",
+      "with no config: a backup folder, or a self-extracting .sh file (also one copied alone); its chain is found beside it",
+    )
     .option("--overwrite", "restore into a non-empty folder, replacing what the backup holds")
     .option("--config <file>", "config file (default: $BSCHED_CONFIG or ./bsched.yaml)")
     .option("--json", "print the result as JSON on stdout")
@@ -66,8 +69,8 @@ export function registerRestore(program: Command, exit: ExitBox): void {
         if (opts.json) {
           printJson({ backup: located.manifest.name, chain: names, target, ...r });
         } else {
-          say(`restored ${located.manifest.name} (chain: ${names.join(" → ")}) into ${target}`);
-          say(`  ${r.files} files, ${r.dirs} folders, ${r.symlinks} symlinks, ${formatBytes(r.bytes)}`);
+          out(`restored ${located.manifest.name} (chain: ${names.join(" → ")}) into ${target}`);
+          out(`  ${r.files} files, ${r.dirs} folders, ${r.symlinks} symlinks, ${formatBytes(r.bytes)}`);
         }
         // A restore that found damage throws (RESTORE_MISMATCH) before anything above is printed.
         return EXIT.ok;

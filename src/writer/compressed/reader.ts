@@ -144,3 +144,23 @@ export async function payloadDigest(
   }
   return { size, sha256: hash.digest("hex") };
 }
+
+/**
+ * What is wrong with a self-extracting file that cannot be read (its header, or its payload's size
+ * or sha256 against the header), in words for the person holding it; undefined when both match.
+ */
+export async function payloadDamage(file: string): Promise<string | undefined> {
+  let h: ParsedHeader;
+  try {
+    h = await readSelfExtractingHeader(file);
+  } catch (e) {
+    return e instanceof BschedError
+      ? "not a bsched self-extracting file (its header is missing or damaged)"
+      : String(e);
+  }
+  const d = await payloadDigest(file, h);
+  if (d.size !== h.payloadSize)
+    return `payload damaged: ${d.size} bytes, its header says ${h.payloadSize} (truncated or extended)`;
+  if (d.sha256 !== h.payloadSha256) return "payload damaged: its sha256 differs from the one in its header";
+  return undefined;
+}
