@@ -48,7 +48,9 @@ export async function verifyBackups(
     const link = await loadBeside(folder, name).catch(() => undefined);
     if (!link) continue;
     const manifest = link.manifest ?? (await readManifest(link.path).catch(() => undefined))?.manifest;
-    const own = manifest ? ownFiles(manifest, name) : [];
+    // Only what the loop below hashes: not a backup it refuses for its set.
+    const own =
+      manifest && (opts.set === undefined || manifest.set === opts.set) ? ownFiles(manifest, name) : [];
     progress.totalFiles += own.length;
     progress.totalBytes += own.reduce((n, e) => n + (e.size ?? 0), 0);
   }
