@@ -22,12 +22,27 @@ async function canMount(): Promise<boolean> {
 }
 const mountSkip = (await canMount()) ? false : "needs root and permission to mount a tmpfs";
 
+/**
+ * Every tmpfs still mounted: unmounted when this process exits, before helpers/cli.ts removes its
+ * temporary folders, even when the run is killed half-way (SIGTERM, SIGINT): a mount left behind
+ * would keep its folder from ever being removed.
+ */
+const mounted = new Set<string>();
+process.once("exit", () => {
+  for (const m of mounted) spawnSync("umount", ["-l", m]);
+});
+for (const sig of ["SIGTERM", "SIGINT"] as const)
+  process.once(sig, () => process.exit(128 + (sig === "SIGTERM" ? 15 : 2)));
+
 /** A test server whose folder is removed when the test ends, after the disks mounted in it are unmounted. */
 async function serverWithDisks(t: TestContext) {
   const s = await makeServer({ mode: "full" });
   const mounts: string[] = [];
   t.after(async () => {
-    for (const m of mounts) spawnSync("umount", [m]);
+    for (const m of mounts) {
+      spawnSync("umount", [m]);
+      mounted.delete(m);
+    }
     await fs.rm(s.dir, { recursive: true, force: true });
   });
   /** Mount a small tmpfs on `dir` (created). */
@@ -36,6 +51,7 @@ async function serverWithDisks(t: TestContext) {
     const r = spawnSync("mount", ["-t", "tmpfs", "-o", options, "tmpfs", dir], { encoding: "utf8" });
     assert.equal(r.status, 0, r.stderr);
     mounts.push(dir);
+    mounted.add(dir);
   };
   return { s, smallDisk };
 }
