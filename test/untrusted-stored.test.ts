@@ -124,6 +124,7 @@ test("compressed: the .sh a link or a FIFO is refused and reported, never follow
   const r = await run(s, ["verify", "--from", sh]);
   assert.notEqual(r.code, null, "verify --from a FIFO hung");
   assert.equal(r.code, 1);
+  assert.match(r.stdout + r.stderr, /\.sh is a FIFO/);
 });
 
 test("manifest.json a FIFO or a link: refused by restore, reported by verify, noted by list; none hangs", {

@@ -49,7 +49,9 @@ export function registerVerify(program: Command, exit: ExitBox): void {
               names = [path.basename(abs)];
               // A self-extracting file that cannot be read: say what is damaged in it, not that a
               // manifest is missing (a lone file has none beside it to find).
-              if ((await fs.stat(abs)).isFile()) unreadable = await loneFileProblem(abs, e);
+              // A FIFO, socket or device given as the file: named as such (it is never opened).
+              if (e.code === "UNSAFE_PATH") unreadable = { backup: path.basename(abs), problem: e.message };
+              else if ((await fs.stat(abs)).isFile()) unreadable = await loneFileProblem(abs, e);
             }
           } else {
             const cfg = getSet(loadConfig(opts.config), setId as string);
