@@ -114,6 +114,13 @@ test("a parent altered after the fact: its child is flagged, the parent itself s
   const p = JSON.parse((await s.cli(["prune", "data", "--json"])).stdout);
   assert.deepEqual(p.keep, [f.name]);
   assert.deepEqual(p.removed, []);
+  // Restore of "the newest" refuses (never an older one silently) and names the newest restorable.
+  const r = await s.cli(["restore", "data", "--to", path.join(s.dir, "out")]);
+  assert.equal(r.code, 1, r.stderr);
+  assert.match(
+    r.stderr,
+    new RegExp(`hint: the newest restorable backup of set "data" is ${f.name}: add \`--backup ${f.name}\``),
+  );
   const v = await s.cli(["verify", "data", "--json"]);
   assert.ok(
     (JSON.parse(v.stdout).problems as { backup: string; problem: string }[]).some(
