@@ -114,6 +114,15 @@ test("a parent altered after the fact: its child is flagged, the parent itself s
   const p = JSON.parse((await s.cli(["prune", "data", "--json"])).stdout);
   assert.deepEqual(p.keep, [f.name]);
   assert.deepEqual(p.removed, []);
+  // The next backup is not made on a chain that cannot be restored: a full, with the reason.
+  const next = await s.cli(["backup", "data", "--json", "--no-prune"]);
+  assert.equal(next.code, 3, next.stderr);
+  assert.equal(JSON.parse(next.stdout).mode, "full");
+  assert.match(
+    next.stderr,
+    new RegExp(`${i.name} cannot be restored: parent ${f.name} altered.*\\[CHAIN_BROKEN\\]`),
+  );
+  await fs.rm(path.join(s.backups, JSON.parse(next.stdout).name), { recursive: true });
   // Restore of "the newest" refuses (never an older one silently) and names the newest restorable.
   const r = await s.cli(["restore", "data", "--to", path.join(s.dir, "out")]);
   assert.equal(r.code, 1, r.stderr);
