@@ -140,13 +140,15 @@ export async function assessFolder(folder: string, letter: string, set?: string)
     backups.map(async (b) => {
       const file = path.join(b.path, MANIFEST_FILE);
       const whole = await endsLikeManifest(b.path).catch(() => false);
-      return {
-        name: b.name,
-        mode: b.header.mode,
-        parent: b.header.parent,
-        damaged: whole ? undefined : "manifest damaged (cut short)",
-        digest: whole && parents.has(b.name) ? await digestOfFile(file).catch(() => undefined) : undefined,
-      };
+      let damaged = whole ? undefined : "manifest damaged (cut short)";
+      let digest: string | undefined;
+      if (whole && parents.has(b.name))
+        digest = await digestOfFile(file).catch((e: Error) => {
+          // Unreadable now: its children cannot be checked against it, so nothing counts on it.
+          damaged = `manifest unreadable (${e.message})`;
+          return undefined;
+        });
+      return { name: b.name, mode: b.header.mode, parent: b.header.parent, damaged, digest };
     }),
   );
   const states = assessChains([
