@@ -75,7 +75,7 @@ test("issue 9 item 2: a damaged manifest mid-chain: prune keeps the restorable b
 
   const dry = await s.cli(["prune", "data", "--broken", "--dry-run"]);
   assert.equal(dry.code, 0, dry.stderr);
-  assert.match(dry.stderr, new RegExp(`would delete ${b4}  \\(cannot be restored: depends on broken ${b3}`));
+  assert.match(dry.stdout, new RegExp(`would delete ${b4}  \\(cannot be restored: depends on broken ${b3}`));
   assert.equal((await fs.readdir(s.backups)).filter((n) => n.startsWith("D_")).length, 6);
   const real = await s.cli(["prune", "data", "--broken", "--json"]);
   assert.equal(real.code, 0, real.stderr);
