@@ -111,7 +111,7 @@ test("kill -9 mid incremental: the crashed run is never used as a parent", async
   await fs.rm(s.dir, { recursive: true, force: true });
 });
 
-test("a folder named like a backup but without a manifest is ignored by list and never a parent", async () => {
+test("a folder named like a backup but without a manifest is listed as broken, never a parent", async () => {
   const s = await makeServer();
   await fillSource(s, 3, "v1");
   const full = await s.backup();
@@ -120,8 +120,11 @@ test("a folder named like a backup but without a manifest is ignored by list and
   await fs.mkdir(path.join(fake, "files"), { recursive: true });
   const l = await s.cli(["list", "data", "--json"]);
   assert.deepEqual(
-    JSON.parse(l.stdout).map((b: { name: string }) => b.name),
-    [full.name],
+    JSON.parse(l.stdout).map((b: { name: string; state: string }) => [b.name, b.state]),
+    [
+      [full.name, "ok"],
+      ["D_2099_01_01_00_00_00", "broken"],
+    ],
   );
   assert.match(l.stderr, /not a complete backup/);
   const inc = await s.backup();

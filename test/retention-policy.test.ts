@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { type KeepPolicy, planRetention, type RetentionItem } from "../src/retention/policy.ts";
+import { assessChains } from "../src/snapshot/chain.ts";
 
 /** A small deterministic PRNG so a failing case can be replayed from its seed. */
 function rng(seed: number) {
@@ -141,5 +142,52 @@ describe("retention policy rules", () => {
   test("a policy that keeps nothing is refused", () => {
     assert.throws(() => planRetention([], { last: 0, daily: 0 }, "UTC"), /keeps nothing/);
     assert.throws(() => planRetention([], {}, "UTC"), /keeps nothing/);
+  });
+});
+
+describe("retention with broken backups (rules)", () => {
+  test("assessChains names the first failing link", () => {
+    const s = assessChains([
+      { name: "F", mode: "full", parent: null, digest: "f" },
+      { name: "I1", mode: "incremental", parent: { name: "F", digest: "f" }, digest: "i1" },
+      { name: "I2", damaged: "manifest unreadable" },
+      { name: "I3", mode: "incremental", parent: { name: "I2", digest: "x" } },
+      { name: "I4", mode: "incremental", parent: { name: "I3", digest: "x" } },
+      { name: "J", mode: "incremental", parent: { name: "F", digest: "other" } },
+      { name: "K", mode: "incremental", parent: { name: "GONE", digest: "x" } },
+      { name: "L", mode: "incremental", parent: null },
+    ]);
+    assert.deepEqual(Object.fromEntries([...s].map(([n, r]) => [n, r.state === "ok" ? "ok" : r.reason])), {
+      F: "ok",
+      I1: "ok",
+      I2: "manifest unreadable",
+      I3: "depends on broken I2 (manifest unreadable)",
+      I4: "depends on broken I3",
+      J: "parent F altered (manifest digest differs)",
+      K: "parent GONE missing",
+      L: "incremental but names no parent",
+    });
+  });
+
+  test("broken backups neither count toward keep nor are deleted by it", () => {
+    const items: RetentionItem[] = [
+      { name: "F1", startedAt: "2026-01-01T04:00:00Z", parent: null },
+      { name: "I2", startedAt: "2026-01-02T04:00:00Z", parent: "F1" },
+      { name: "I3", startedAt: "2026-01-03T04:00:00Z", parent: "I2", broken: "manifest damaged (cut short)" },
+      { name: "I4", startedAt: "2026-01-04T04:00:00Z", parent: "I3", broken: "depends on broken I3" },
+      { name: "F5", startedAt: "2026-01-05T04:00:00Z", parent: null },
+      { name: "X", startedAt: "", parent: null, broken: "manifest missing" },
+    ];
+    const p = planRetention(items, { last: 2 }, "UTC");
+    assert.deepEqual(p.keep, ["F1", "I2", "F5"]);
+    assert.deepEqual(p.remove, []);
+    assert.deepEqual(
+      p.broken.map((b) => b.name),
+      ["I4", "I3", "X"],
+    );
+    // daily: the broken I4 does not stand for its day; with last 1 the full F5 alone is kept.
+    const d = planRetention(items, { daily: 2 }, "UTC");
+    assert.deepEqual(d.keep, ["F1", "I2", "F5"], "the two newest days with a restorable backup");
+    assert.deepEqual(planRetention(items, { last: 1 }, "UTC").remove, ["I2", "F1"]);
   });
 });

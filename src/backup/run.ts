@@ -17,6 +17,7 @@ import type {
   Warning,
 } from "../core/types.ts";
 import {
+  assessFolder,
   diskBytesOf,
   ensureBackupFolder,
   listFolder,
@@ -76,12 +77,17 @@ async function findParent(set: SetConfig, warn: (w: Warning) => void) {
   const newest = backups.at(-1);
   if (!newest) return undefined;
   try {
-    // Every ancestor must be there, complete; their digests are checked by restore and verify,
-    // not here: hashing every manifest of a long chain at each backup would grow without bound.
+    // Every ancestor must be there, complete.
     const byName = new Map(backups.map((b) => [b.name, { ...b, digest: "" }]));
     const chain = await resolveChain(byName.get(newest.name) as ChainLink, async (n) => byName.get(n), {
       checkDigests: false,
     });
+    // An incremental on a chain that cannot be restored (a parent altered: digests differ, or a
+    // manifest cut short) would be unrestorable too: then a full, like a missing link. This
+    // hashes each parent's manifest once (what retention reads anyway after the backup).
+    const judged = (await assessFolder(set.folder, set.letter, set.id)).find((b) => b.name === newest.name);
+    if (judged?.state === "broken")
+      throw new Error(`backup ${newest.name} cannot be restored: ${judged.reason}`);
     const ref = await readManifest(newest.path);
     return { ref, digest: ref.digest, chainLength: chain.length, ancestors: chain.map((l) => l.name) };
   } catch (e) {

@@ -148,6 +148,11 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
         const r = await pruneSet(set, { timezone, clock, catalog: cat });
         if (r.removed.length > 0)
           log.info({ set: set.id, removed: r.removed, freedBytes: r.freedBytes }, "pruned");
+        if (r.plan.broken.length > 0)
+          log.warn(
+            { set: set.id, broken: r.plan.broken },
+            "backups that cannot be restored: kept, not counted by keep",
+          );
         return r;
       },
       notify: (set, payload) =>

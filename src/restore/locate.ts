@@ -3,7 +3,7 @@ import path from "node:path";
 import type { SetConfig } from "../config/load.ts";
 import { BschedError } from "../core/errors.ts";
 import type { Manifest } from "../core/types.ts";
-import { listFolder, loadLink, readManifest } from "../destination/local/folder.ts";
+import { assessFolder, listFolder, loadLink, readManifest } from "../destination/local/folder.ts";
 import { type ChainLink, resolveChain } from "../snapshot/chain.ts";
 import { digestOf, parseManifest } from "../snapshot/manifest.ts";
 import { isBackupName } from "../snapshot/naming.ts";
@@ -86,7 +86,19 @@ export async function locateForSet(set: SetConfig, name?: string): Promise<Locat
       },
     );
   }
-  return chainAt(set.folder, pick.name);
+  try {
+    return await chainAt(set.folder, pick.name);
+  } catch (e) {
+    // The newest cannot be restored: never fall back silently (older data), but name the
+    // newest one that can, so the person chooses knowingly.
+    if (name !== undefined || !(e instanceof BschedError)) throw e;
+    const ok = (await assessFolder(set.folder, set.letter, set.id)).filter((b) => b.state === "ok").at(-1);
+    if (!ok) throw e;
+    throw new BschedError(e.code, e.message, {
+      hint: `the newest restorable backup of set "${set.id}" is ${ok.name}: add \`--backup ${ok.name}\` (\`bsched list ${set.id}\` shows every backup's state)`,
+      cause: e,
+    });
+  }
 }
 
 /** The chain of the backup folder at `p`, its parents found beside it; no config needed. */

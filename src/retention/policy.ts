@@ -13,6 +13,8 @@ export interface RetentionItem {
   /** ISO instant the backup started. */
   startedAt: string;
   parent: string | null;
+  /** Why it cannot be restored (its manifest or a link of its chain); absent when it can. */
+  broken?: string | undefined;
 }
 
 export interface RetentionPlan {
@@ -22,6 +24,11 @@ export interface RetentionPlan {
   remove: string[];
   /** Why each kept backup is kept. */
   reasons: Record<string, string[]>;
+  /**
+   * Backups that cannot be restored, newest first, with why: never deleted by the policy and
+   * never counted toward it (removing them is `prune --broken`).
+   */
+  broken: { name: string; reason: string }[];
 }
 
 export function keepsSomething(p: KeepPolicy): boolean {
@@ -38,11 +45,18 @@ function isoWeek(y: number, m: number, d: number): string {
   return `${date.getUTCFullYear()}-W${String(week).padStart(2, "0")}`;
 }
 
+const newestFirstOrder = (a: RetentionItem, b: RetentionItem): number =>
+  a.startedAt > b.startedAt ? -1 : a.startedAt < b.startedAt ? 1 : a.name > b.name ? -1 : 1;
+
 /**
  * Which backups a `keep` policy keeps, in the set's time zone (a "day" is a local day):
  * the newest `last`, the newest of each of the newest `daily` days that have a backup, likewise
  * for ISO weeks and months. Then whole chains: every ancestor of a kept incremental is kept, so
  * pruning never leaves a backup that cannot be restored.
+ *
+ * Only restorable backups count: a broken one (damaged manifest, missing or altered parent)
+ * neither fills a `last` slot nor stands for its day, so the newest restorable state of every
+ * point kept stays; and it is never deleted here, whatever it claims to depend on.
  */
 export function planRetention(items: RetentionItem[], policy: KeepPolicy, timeZone: string): RetentionPlan {
   if (!keepsSomething(policy)) {
@@ -50,9 +64,12 @@ export function planRetention(items: RetentionItem[], policy: KeepPolicy, timeZo
       hint: "set at least one of keep.last, keep.daily, keep.weekly, keep.monthly above 0, or remove `keep`",
     });
   }
-  const newestFirst = [...items].sort((a, b) =>
-    a.startedAt > b.startedAt ? -1 : a.startedAt < b.startedAt ? 1 : a.name > b.name ? -1 : 1,
-  );
+  const broken = items
+    .filter((b) => b.broken !== undefined)
+    .sort(newestFirstOrder)
+    .map((b) => ({ name: b.name, reason: b.broken as string }));
+  const newestFirst = items.filter((b) => b.broken === undefined).sort(newestFirstOrder);
+  const byName = new Map(newestFirst.map((b) => [b.name, b]));
   const reasons = new Map<string, string[]>();
   const keep = (name: string, why: string) => {
     const r = reasons.get(name);
@@ -78,7 +95,6 @@ export function planRetention(items: RetentionItem[], policy: KeepPolicy, timeZo
       keep(b.name, `${kind} ${key}`);
     }
   }
-  const byName = new Map(items.map((b) => [b.name, b]));
   for (const name of [...reasons.keys()]) {
     let child = name;
     for (let p = byName.get(name)?.parent; p && byName.has(p); p = byName.get(p)?.parent) {
@@ -94,5 +110,6 @@ export function planRetention(items: RetentionItem[], policy: KeepPolicy, timeZo
       .reverse(),
     remove: newestFirst.filter((b) => !reasons.has(b.name)).map((b) => b.name),
     reasons: Object.fromEntries(reasons),
+    broken,
   };
 }

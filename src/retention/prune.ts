@@ -4,7 +4,7 @@ import path from "node:path";
 import type { Catalog } from "../catalog/catalog.ts";
 import type { SetConfig } from "../config/load.ts";
 import { BschedError, errnoCode } from "../core/errors.ts";
-import { diskBytesOf, ensureBackupFolder, listFolder } from "../destination/local/folder.ts";
+import { assessFolder, diskBytesOf, ensureBackupFolder } from "../destination/local/folder.ts";
 import type { Clock } from "../platform/clock.ts";
 import { fsyncDir } from "../platform/fsutil.ts";
 import { acquireLock } from "../platform/lockfile.ts";
@@ -19,6 +19,8 @@ export interface PruneResult {
   removed: string[];
   /** Bytes the removed backups stored themselves. */
   freedBytes: number;
+  /** `--broken`: only unrestorable backups were considered, each removed with its reason. */
+  brokenOnly: boolean;
 }
 
 const DELETING_RE = /^\.(.+)\.deleting-\d+-[0-9a-f]+$/;
@@ -48,39 +50,52 @@ async function removeDeletingLeftovers(folder: string, letter: string): Promise<
 
 /**
  * Apply the set's `keep` policy under the set's lock (so no backup runs meanwhile). Deletes
- * newest first: at every moment each remaining backup's chain is whole.
+ * newest first: at every moment each remaining backup's chain is whole. Backups that cannot be
+ * restored are kept and listed in `plan.broken`; with `brokenOnly` (`prune --broken`) those, and
+ * only those, are deleted instead (no keep policy needed).
  */
 export async function pruneSet(
   set: SetConfig,
-  opts: { timezone: string; clock: Clock; dryRun?: boolean; catalog?: Catalog | undefined },
+  opts: {
+    timezone: string;
+    clock: Clock;
+    dryRun?: boolean;
+    catalog?: Catalog | undefined;
+    brokenOnly?: boolean;
+  },
 ): Promise<PruneResult> {
-  if (!set.keep) {
+  const brokenOnly = opts.brokenOnly === true;
+  if (!set.keep && !brokenOnly) {
     throw new BschedError("USAGE", `set "${set.id}" has no keep policy: every backup is kept`, {
       hint: `add sets.${set.id}.keep (e.g. keep: { daily: 7, weekly: 4, monthly: 12 }) to the config`,
     });
   }
   const policy = set.keep;
   const plan = async (): Promise<{ plan: RetentionPlan; stored: Map<string, number> }> => {
-    const { backups } = await listFolder(set.folder, set.letter, set.id);
-    return {
-      plan: planRetention(
-        backups.map((b) => ({
-          name: b.name,
-          startedAt: b.header.startedAt,
-          parent: b.header.parent?.name ?? null,
-        })),
-        policy,
-        opts.timezone,
+    const backups = await assessFolder(set.folder, set.letter, set.id);
+    const items = backups.map((b) => ({
+      name: b.name,
+      startedAt: b.header?.startedAt ?? "",
+      parent: b.header?.parent?.name ?? null,
+      broken: b.state === "broken" ? b.reason : undefined,
+    }));
+    // What deleting it frees: its size on disk, not the logical size it stores (issue 9); a
+    // folder without a readable manifest counts 0 (its type, hence its layout, is unknown).
+    const stored = new Map(
+      await Promise.all(
+        backups.map(async (b) => [b.name, b.header ? await diskBytesOf(b.path, b.header) : 0] as const),
       ),
-      // What deleting it frees: its size on disk, not the logical size it stores (issue 9).
-      stored: new Map(
-        await Promise.all(backups.map(async (b) => [b.name, await diskBytesOf(b.path, b.header)] as const)),
-      ),
-    };
+    );
+    if (brokenOnly) {
+      // Newest first as the policy does; every one of them is unrestorable already.
+      const broken = planRetention(items, { last: Number.MAX_SAFE_INTEGER }, opts.timezone).broken;
+      return { plan: { keep: [], remove: broken.map((b) => b.name), reasons: {}, broken }, stored };
+    }
+    return { plan: planRetention(items, policy ?? {}, opts.timezone), stored };
   };
   if (opts.dryRun) {
     const p = await plan();
-    return { set: set.id, dryRun: true, plan: p.plan, removed: [], freedBytes: 0 };
+    return { set: set.id, dryRun: true, plan: p.plan, removed: [], freedBytes: 0, brokenOnly };
   }
   // Never create a specific folder's parents (an unmounted disk): see ensureBackupFolder.
   await ensureBackupFolder(set.folder, set.folderAnchor ?? path.dirname(set.folder), {
@@ -103,7 +118,7 @@ export async function pruneSet(
       removed.push(name);
       freedBytes += p.stored.get(name) ?? 0;
     }
-    return { set: set.id, dryRun: false, plan: p.plan, removed, freedBytes };
+    return { set: set.id, dryRun: false, plan: p.plan, removed, freedBytes, brokenOnly };
   } finally {
     await lock.release();
   }

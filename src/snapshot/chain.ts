@@ -137,3 +137,55 @@ export function checkChainState(manifest: Manifest, chain: ChainLink[]): void {
     hint: "the manifest was altered; run `bsched verify` and restore from another backup",
   });
 }
+
+/** Whether a backup can be restored, judged from its manifest header and its chain's links. */
+export type Restorability = { state: "ok" } | { state: "broken"; reason: string };
+
+/** What the folder shows of one backup, without reading its entries. */
+export interface LinkFacts {
+  name: string;
+  /** Why its own manifest cannot be used (missing, unreadable, cut short); absent when it can. */
+  damaged?: string | undefined;
+  mode?: "full" | "incremental" | undefined;
+  parent?: { name: string; digest: string } | null | undefined;
+  /** Its manifest's digest; only needed for backups that are another's parent. */
+  digest?: string | undefined;
+}
+
+/**
+ * The restorability of every backup of a folder, from headers and chain links only: the
+ * manifest is usable, the parent is present with the digest the child recorded, and so on up
+ * to a full backup. The reason names the first link that fails, so a person knows what to fix.
+ */
+export function assessChains(links: LinkFacts[]): Map<string, Restorability> {
+  const byName = new Map(links.map((l) => [l.name, l]));
+  const out = new Map<string, Restorability>();
+  const judge = (l: LinkFacts, path: Set<string>): Restorability => {
+    const known = out.get(l.name);
+    if (known) return known;
+    let r: Restorability;
+    if (l.damaged !== undefined) r = { state: "broken", reason: l.damaged };
+    else if (!l.parent)
+      r =
+        l.mode === "full" ? { state: "ok" } : { state: "broken", reason: "incremental but names no parent" };
+    else {
+      const ref = l.parent;
+      const parent = byName.get(ref.name);
+      if (path.has(ref.name)) r = { state: "broken", reason: `its chain loops back to ${ref.name}` };
+      else if (!parent) r = { state: "broken", reason: `parent ${ref.name} missing` };
+      else if (parent.damaged !== undefined)
+        r = { state: "broken", reason: `depends on broken ${ref.name} (${parent.damaged})` };
+      else if (parent.digest !== undefined && parent.digest !== ref.digest)
+        r = { state: "broken", reason: `parent ${ref.name} altered (manifest digest differs)` };
+      else {
+        path.add(l.name);
+        const up = judge(parent, path);
+        r = up.state === "ok" ? up : { state: "broken", reason: `depends on broken ${ref.name}` };
+      }
+    }
+    out.set(l.name, r);
+    return r;
+  };
+  for (const l of links) judge(l, new Set());
+  return out;
+}

@@ -7,18 +7,30 @@ export function isBackupName(name: string, letter?: string): boolean {
   return m !== null && (letter === undefined || m[1] === letter);
 }
 
+/** Formatters by time zone: making one costs far more than using it (retention calls this per backup). */
+const formatters = new Map<string, Intl.DateTimeFormat>();
+
+function formatterFor(timeZone: string): Intl.DateTimeFormat {
+  let fmt = formatters.get(timeZone);
+  if (!fmt) {
+    fmt = new Intl.DateTimeFormat("en-US", {
+      timeZone,
+      hourCycle: "h23",
+      year: "numeric",
+      month: "2-digit",
+      day: "2-digit",
+      hour: "2-digit",
+      minute: "2-digit",
+      second: "2-digit",
+    });
+    formatters.set(timeZone, fmt);
+  }
+  return fmt;
+}
+
 /** The wall-clock parts of `instant` in `timeZone`. */
 export function zonedParts(instant: Date, timeZone: string) {
-  const fmt = new Intl.DateTimeFormat("en-US", {
-    timeZone,
-    hourCycle: "h23",
-    year: "numeric",
-    month: "2-digit",
-    day: "2-digit",
-    hour: "2-digit",
-    minute: "2-digit",
-    second: "2-digit",
-  });
+  const fmt = formatterFor(timeZone);
   const parts: Record<string, string> = {};
   for (const p of fmt.formatToParts(instant)) parts[p.type] = p.value;
   return {

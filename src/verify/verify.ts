@@ -74,9 +74,21 @@ export async function verifyBackups(
         });
         continue;
       }
-      chain = await resolveChain(link, (n) => loadBeside(folder, n));
     } catch (e) {
       problems.push({ backup: name, problem: (e as Error).message });
+      continue;
+    }
+    try {
+      chain = await resolveChain(link, async (n) => {
+        try {
+          return await loadBeside(folder, n);
+        } catch (e) {
+          throw new Error(`depends on broken ${n} (${(e as Error).message})`);
+        }
+      });
+    } catch (e) {
+      // Its own files may be intact, but it cannot be restored: say it is the chain that fails.
+      problems.push({ backup: name, problem: `broken chain: ${(e as Error).message}` });
       continue;
     }
     // What restore refuses is damage here too: the same checks of the state (snapshot/chain.ts).

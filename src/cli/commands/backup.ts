@@ -74,6 +74,10 @@ export function registerBackup(program: Command, exit: ExitBox): void {
             // Retention follows every successful backup, manual ones too (never before it completes).
             const pruned = await pruneSet(set, { timezone: config.timezone, clock: systemClock });
             for (const n of pruned.removed) done(`removed ${n} (keep policy of set ${set.id})`);
+            for (const b of pruned.plan.broken)
+              say(
+                `bsched: warning: ${b.name} cannot be restored (${b.reason}): kept; \`bsched prune ${set.id} --broken\` removes it`,
+              );
           }
           if (opts.json) printJson(s);
           else {

@@ -4,7 +4,7 @@ import { getSet, loadConfig } from "../../config/load.ts";
 import { systemClock } from "../../platform/clock.ts";
 import { pruneSet } from "../../retention/prune.ts";
 import type { ExitBox } from "../main.ts";
-import { formatBytes, out, printJson } from "../output.ts";
+import { formatBytes, out, printJson, say } from "../output.ts";
 import { action } from "../run-action.ts";
 
 export function registerPrune(program: Command, exit: ExitBox): void {
@@ -15,41 +15,67 @@ export function registerPrune(program: Command, exit: ExitBox): void {
     )
     .argument("<set>", "the set id")
     .option("--dry-run", "only show what would be kept and deleted")
+    .option(
+      "--broken",
+      "delete only the backups that cannot be restored (never a restorable one), saying why",
+    )
     .option("--config <file>", "config file (default: $BSCHED_CONFIG or ./bsched.yaml)")
-    .option("--json", "print {set, dryRun, keep, remove, removed, reasons, freedBytes} as JSON")
+    .option("--json", "print {set, dryRun, keep, remove, removed, reasons, broken, freedBytes} as JSON")
     .action(
-      action(exit, async (setId: string, opts: { dryRun?: boolean; config?: string; json?: boolean }) => {
-        const config = loadConfig(opts.config);
-        const set = getSet(config, setId);
-        const catalog = opts.dryRun ? undefined : openCatalog(config);
-        try {
-          const r = await pruneSet(set, {
-            timezone: config.timezone,
-            clock: systemClock,
-            dryRun: opts.dryRun === true,
-            catalog,
-          });
-          if (opts.json) {
-            printJson({
-              set: r.set,
-              dryRun: r.dryRun,
-              keep: r.plan.keep,
-              remove: r.plan.remove,
-              removed: r.removed,
-              reasons: r.plan.reasons,
-              freedBytes: r.freedBytes,
+      action(
+        exit,
+        async (
+          setId: string,
+          opts: { dryRun?: boolean; broken?: boolean; config?: string; json?: boolean },
+        ) => {
+          const config = loadConfig(opts.config);
+          const set = getSet(config, setId);
+          const catalog = opts.dryRun ? undefined : openCatalog(config);
+          try {
+            const r = await pruneSet(set, {
+              timezone: config.timezone,
+              clock: systemClock,
+              dryRun: opts.dryRun === true,
+              catalog,
+              brokenOnly: opts.broken === true,
             });
+            const why = new Map(r.plan.broken.map((b) => [b.name, b.reason]));
+            if (opts.json) {
+              printJson({
+                set: r.set,
+                dryRun: r.dryRun,
+                keep: r.plan.keep,
+                remove: r.plan.remove,
+                removed: r.removed,
+                reasons: r.plan.reasons,
+                broken: r.plan.broken,
+                freedBytes: r.freedBytes,
+              });
+              return 0;
+            }
+            for (const name of r.plan.keep)
+              out(`keep    ${name}  (${(r.plan.reasons[name] ?? []).join(", ")})`);
+            for (const name of r.plan.remove) {
+              const cause = why.get(name);
+              out(
+                `${r.dryRun ? "would delete" : "deleted"} ${name}${cause ? `  (cannot be restored: ${cause})` : ""}`,
+              );
+            }
+            if (!r.brokenOnly && r.plan.broken.length > 0) {
+              for (const b of r.plan.broken)
+                out(`broken  ${b.name}  (kept, cannot be restored: ${b.reason})`);
+              say(
+                `bsched: warning: ${r.plan.broken.length} backup(s) cannot be restored and do not count toward keep; ` +
+                  `remove them with \`bsched prune ${r.set} --broken\``,
+              );
+            }
+            if (r.dryRun) out(`dry run: ${r.plan.remove.length} backup(s) would be deleted`);
+            else out(`${r.removed.length} backup(s) deleted, ${formatBytes(r.freedBytes)} freed`);
             return 0;
+          } finally {
+            catalog?.close();
           }
-          for (const name of r.plan.keep)
-            out(`keep    ${name}  (${(r.plan.reasons[name] ?? []).join(", ")})`);
-          for (const name of r.plan.remove) out(`${r.dryRun ? "would delete" : "deleted"} ${name}`);
-          if (r.dryRun) out(`dry run: ${r.plan.remove.length} backup(s) would be deleted`);
-          else out(`${r.removed.length} backup(s) deleted, ${formatBytes(r.freedBytes)} freed`);
-          return 0;
-        } finally {
-          catalog?.close();
-        }
-      }),
+        },
+      ),
     );
 }

@@ -6,7 +6,7 @@ import { asSeen } from "../../catalog/interrupted.ts";
 import { openCatalog, reconcile } from "../../catalog/reconcile.ts";
 import { loadConfig } from "../../config/load.ts";
 import { DAEMON_LOCK } from "../../daemon/daemon.ts";
-import { diskBytesOf, listFolder } from "../../destination/local/folder.ts";
+import { assessFolder, diskBytesOf, listFolder } from "../../destination/local/folder.ts";
 import { systemClock } from "../../platform/clock.ts";
 import { isStale, type LockInfo } from "../../platform/lockfile.ts";
 import { nextRun, nextRuns } from "../../schedule/schedule.ts";
@@ -45,6 +45,9 @@ export function registerStatus(program: Command, exit: ExitBox): void {
           const sets = [];
           for (const set of config.sets.values()) {
             const { backups } = await listFolder(set.folder, set.letter, set.id);
+            const unrestorable = (await assessFolder(set.folder, set.letter, set.id)).filter(
+              (b) => b.state === "broken",
+            ).length;
             // A run whose process is gone shows as interrupted (recorded by the next writing command).
             const newest = catalog.runs({ set: set.id, limit: 1 })[0];
             const last = newest && asSeen(newest, now);
@@ -93,6 +96,8 @@ export function registerStatus(program: Command, exit: ExitBox): void {
                   0,
                 ),
                 newest: backups.at(-1)?.name ?? null,
+                /** Backups that cannot be restored (`bsched list` says why; `prune --broken` removes them). */
+                broken: unrestorable,
               },
             });
           }
@@ -127,6 +132,11 @@ export function registerStatus(program: Command, exit: ExitBox): void {
                 `  chain:     ${c.length} of ${c.fullEvery} (a full every ${c.fullEvery}); next full: ${which}${when}`,
               );
             }
+            if (s.backups.broken > 0)
+              out(
+                `  warning:   ${s.backups.broken} backup(s) cannot be restored: see \`bsched list ${s.set}\`, ` +
+                  `remove them with \`bsched prune ${s.set} --broken\``,
+              );
           }
           return 0;
         } finally {

@@ -1,10 +1,11 @@
+import { createHash } from "node:crypto";
 import fs from "node:fs/promises";
 import path from "node:path";
 import { BschedError, errnoCode } from "../../core/errors.ts";
 import type { BackupRef } from "../../core/types.ts";
-import { readRegular } from "../../platform/fsutil.ts";
+import { openRegular, readRegular } from "../../platform/fsutil.ts";
 import { fromOsError } from "../../platform/os-errors.ts";
-import type { ChainLink } from "../../snapshot/chain.ts";
+import { assessChains, type ChainLink, type Restorability } from "../../snapshot/chain.ts";
 import {
   checkFolderName,
   digestOf,
@@ -77,6 +78,89 @@ export async function listFolder(folder: string, letter: string, set?: string): 
   backups.sort(byAge);
   incomplete.sort((a, b) => (a.name < b.name ? -1 : 1));
   return { backups, incomplete };
+}
+
+/** A backup folder of the set with its restorability (`bsched list`, `status`, `prune`). */
+export type AssessedBackup = {
+  name: string;
+  path: string;
+  header: ManifestHeader | undefined;
+} & Restorability;
+
+/**
+ * The last bytes of a manifest as written (serializeManifest): a file cut short after its
+ * header line still parses as a header, so its end is checked too (a few bytes, cheap).
+ */
+async function endsLikeManifest(dir: string): Promise<boolean> {
+  // A regular file only (a link or FIFO in a backup folder is damage, never followed or waited on).
+  const fh = await openRegular(path.join(dir, MANIFEST_FILE));
+  try {
+    const { size } = await fh.stat();
+    const tail = Buffer.alloc(2);
+    const { bytesRead } = await fh.read(tail, 0, 2, Math.max(0, size - 2));
+    return bytesRead === 2 && tail.toString("latin1") === "}\n";
+  } finally {
+    await fh.close();
+  }
+}
+
+async function digestOfFile(file: string): Promise<string> {
+  const h = createHash("sha256");
+  const fh = await openRegular(file);
+  try {
+    const buf = Buffer.allocUnsafe(1024 * 1024);
+    for (let pos = 0; ; ) {
+      const { bytesRead } = await fh.read(buf, 0, buf.length, pos);
+      if (bytesRead === 0) break;
+      h.update(buf.subarray(0, bytesRead));
+      pos += bytesRead;
+    }
+  } finally {
+    await fh.close();
+  }
+  return h.digest("hex");
+}
+
+/** A short reason for a manifest that could not be read (the folder is named beside it anyway). */
+function unreadableReason(why: string): string {
+  if (/ENOENT/.test(why)) return "manifest missing";
+  return `manifest unreadable (${why.replace(/^.*manifest\.json: (damaged or foreign manifest: )?/, "")})`;
+}
+
+/**
+ * Every folder of the set named like a backup, oldest first, each `ok` or `broken` with the
+ * reason. Cheap: header lines and manifest ends, plus one hash of each manifest that another
+ * backup names as its parent (to see a parent altered or replaced); never the entries.
+ * Folders whose manifest is missing or unreadable come last, broken (their time is unknown).
+ */
+export async function assessFolder(folder: string, letter: string, set?: string): Promise<AssessedBackup[]> {
+  const { backups, incomplete } = await listFolder(folder, letter, set);
+  const parents = new Set(backups.flatMap((b) => (b.header.parent ? [b.header.parent.name] : [])));
+  const facts = await Promise.all(
+    backups.map(async (b) => {
+      const file = path.join(b.path, MANIFEST_FILE);
+      const whole = await endsLikeManifest(b.path).catch(() => false);
+      let damaged = whole ? undefined : "manifest damaged (cut short)";
+      let digest: string | undefined;
+      if (whole && parents.has(b.name))
+        digest = await digestOfFile(file).catch((e: Error) => {
+          // Unreadable now: its children cannot be checked against it, so nothing counts on it.
+          damaged = `manifest unreadable (${e.message})`;
+          return undefined;
+        });
+      return { name: b.name, mode: b.header.mode, parent: b.header.parent, damaged, digest };
+    }),
+  );
+  const states = assessChains([
+    ...facts,
+    ...incomplete.map((i) => ({ name: i.name, damaged: unreadableReason(i.reason) })),
+  ]);
+  const stateOf = (name: string): Restorability =>
+    states.get(name) ?? { state: "broken", reason: "manifest unreadable" };
+  return [
+    ...backups.map((b) => ({ name: b.name, path: b.path, header: b.header, ...stateOf(b.name) })),
+    ...incomplete.map((i) => ({ name: i.name, path: i.path, header: undefined, ...stateOf(i.name) })),
+  ];
 }
 
 /**
