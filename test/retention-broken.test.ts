@@ -137,3 +137,30 @@ test("a parent altered after the fact: its child is flagged, the parent itself s
     ),
   );
 });
+
+test("a set renamed while keeping its letter: its old backups are flagged, never deleted (not even by prune --broken), and restore with --from", async () => {
+  const s = await makeServer({ prefix: "bsched-renamed-", mode: "full", setKeys: ["keep: { last: 1 }"] });
+  dirs.push(s.dir);
+  await fs.writeFile(path.join(s.data, "cardholders.db"), "v1");
+  const old = await s.backup();
+  // The administrator renames the set `data` to `db` (same letter, same source).
+  const yaml = await fs.readFile(s.config, "utf8");
+  await fs.writeFile(s.config, yaml.replace(/^ {2}data:$/m, "  db:"));
+  const list = await s.cli(["list", "db", "--json"]);
+  assert.equal(list.code, 0, list.stderr);
+  const rows = JSON.parse(list.stdout) as Listed[];
+  assert.equal(rows.length, 1);
+  assert.equal(rows[0]?.state, "broken");
+  assert.match(String(rows[0]?.reason), /a backup of set data, not of this set/);
+  // A new backup of `db`, then the keep policy and an explicit prune --broken: the old one stays.
+  const fresh = await s.cli(["backup", "db", "--json"]);
+  assert.equal(fresh.code, 0, fresh.stderr);
+  const prune = await s.cli(["prune", "db", "--broken"]);
+  assert.equal(prune.code, 0, prune.stderr);
+  assert.match(prune.stdout, new RegExp(`kept +${old.name} .*a backup of set data`));
+  await fs.access(path.join(s.backups, old.name, "manifest.json"));
+  const to = path.join(s.dir, "restored");
+  const restored = await s.cli(["restore", "--from", path.join(s.backups, old.name), "--to", to]);
+  assert.equal(restored.code, 0, restored.stderr);
+  assert.equal(await fs.readFile(path.join(to, "cardholders.db"), "utf8"), "v1");
+});

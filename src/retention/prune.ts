@@ -89,7 +89,11 @@ export async function pruneSet(
     if (brokenOnly) {
       // Newest first as the policy does; every one of them is unrestorable already.
       const broken = planRetention(items, { last: Number.MAX_SAFE_INTEGER }, opts.timezone).broken;
-      return { plan: { keep: [], remove: broken.map((b) => b.name), reasons: {}, broken }, stored };
+      // A whole backup of another set (a set renamed while keeping its letter) restores with
+      // --from: it is shown as broken for this set but never deleted, not even by --broken.
+      const foreign = new Set(backups.filter((b) => b.foreignSet !== undefined).map((b) => b.name));
+      const remove = broken.map((b) => b.name).filter((n) => !foreign.has(n));
+      return { plan: { keep: [], remove, reasons: {}, broken }, stored };
     }
     return { plan: planRetention(items, policy ?? {}, opts.timezone), stored };
   };

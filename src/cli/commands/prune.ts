@@ -69,6 +69,12 @@ export function registerPrune(program: Command, exit: ExitBox): void {
                   `remove them with \`bsched prune ${r.set} --broken\``,
               );
             }
+            if (r.brokenOnly) {
+              // Shown as broken but never deleted: a whole backup of another set (see prune.ts).
+              const removing = new Set(r.plan.remove);
+              for (const b of r.plan.broken.filter((x) => !removing.has(x.name)))
+                out(`kept    ${b.name}  (${b.reason}; move or delete it by hand if unwanted)`);
+            }
             if (r.dryRun) out(`dry run: ${r.plan.remove.length} backup(s) would be deleted`);
             else out(`${r.removed.length} backup(s) deleted, ${formatBytes(r.freedBytes)} freed`);
             return 0;

@@ -27,7 +27,8 @@ export interface FoundBackup {
 export interface FolderListing {
   backups: FoundBackup[];
   /** Folders named like backups of this letter that have no readable manifest: never used. */
-  incomplete: { name: string; path: string; reason: string; code?: string }[];
+  /** `foreignSet`: the manifest is whole but of another set (a renamed set, or a forged folder). */
+  incomplete: { name: string; path: string; reason: string; code?: string; foreignSet?: string }[];
 }
 
 export function byAge(a: FoundBackup, b: FoundBackup): number {
@@ -62,10 +63,14 @@ export async function listFolder(folder: string, letter: string, set?: string): 
           // Letters are unique among the sets, so a folder of this letter naming another set is
           // foreign or forged: shown as not usable, never silently skipped nor used.
           if (set !== undefined && header.set !== set) {
-            throw new BschedError(
-              "MANIFEST_INVALID",
-              `${path.join(dir, MANIFEST_FILE)}: its manifest is of set ${header.set}, but letter ${letter} is set ${set}'s`,
-            );
+            incomplete.push({
+              name,
+              path: dir,
+              reason: `${path.join(dir, MANIFEST_FILE)}: its manifest is of set ${header.set}, but letter ${letter} is set ${set}'s`,
+              code: "MANIFEST_INVALID",
+              foreignSet: header.set,
+            });
+            return;
           }
           backups.push({ name, path: dir, header });
         } catch (e) {
@@ -85,6 +90,8 @@ export type AssessedBackup = {
   name: string;
   path: string;
   header: ManifestHeader | undefined;
+  /** A whole manifest of another set under this set's letter: maybe a renamed set's backup. */
+  foreignSet?: string;
 } & Restorability;
 
 /**
@@ -153,13 +160,25 @@ export async function assessFolder(folder: string, letter: string, set?: string)
   );
   const states = assessChains([
     ...facts,
-    ...incomplete.map((i) => ({ name: i.name, damaged: unreadableReason(i.reason) })),
+    ...incomplete.map((i) => ({
+      name: i.name,
+      damaged:
+        i.foreignSet === undefined
+          ? unreadableReason(i.reason)
+          : `a backup of set ${i.foreignSet}, not of this set (a renamed set? restore it with --from)`,
+    })),
   ]);
   const stateOf = (name: string): Restorability =>
     states.get(name) ?? { state: "broken", reason: "manifest unreadable" };
   return [
     ...backups.map((b) => ({ name: b.name, path: b.path, header: b.header, ...stateOf(b.name) })),
-    ...incomplete.map((i) => ({ name: i.name, path: i.path, header: undefined, ...stateOf(i.name) })),
+    ...incomplete.map((i) => ({
+      name: i.name,
+      path: i.path,
+      header: undefined,
+      ...stateOf(i.name),
+      ...(i.foreignSet === undefined ? {} : { foreignSet: i.foreignSet }),
+    })),
   ];
 }
 
