@@ -2,24 +2,7 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { type KeepPolicy, planRetention, type RetentionItem } from "../src/retention/policy.ts";
 import { assessChains } from "../src/snapshot/chain.ts";
-
-/** A small deterministic PRNG so a failing case can be replayed from its seed. */
-function rng(seed: number) {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-function name(i: number, t: number): string {
-  const d = new Date(t);
-  const p = (n: number) => String(n).padStart(2, "0");
-  return `D_${d.getUTCFullYear()}_${p(d.getUTCMonth() + 1)}_${p(d.getUTCDate())}_${p(d.getUTCHours())}_${p(d.getUTCMinutes())}_${p(i % 60)}`;
-}
+import { backupNameAt as name, rng } from "./helpers/history.ts";
 
 /** A random history: fulls and incrementals, each incremental's parent the previous backup. */
 function history(rand: () => number, n: number): RetentionItem[] {

@@ -12,6 +12,7 @@ import { pruneSet } from "../src/retention/prune.ts";
 import { assessChains } from "../src/snapshot/chain.ts";
 import { digestOf, serializeManifest } from "../src/snapshot/manifest.ts";
 import { tempDir } from "./helpers/cli.ts";
+import { backupNameAt as nameAt, rng } from "./helpers/history.ts";
 
 /**
  * Issue 9 "Must show": retention over random histories with damaged manifests, missing folders,
@@ -19,24 +20,6 @@ import { tempDir } from "./helpers/cli.ts";
  * still restorable, and every backup left is restorable or flagged broken. A pure model runs
  * hundreds of histories; real folders check the same against restore's own chain check.
  */
-
-/** A small deterministic PRNG so a failing case can be replayed from its seed. */
-function rng(seed: number) {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-function nameAt(i: number, t: number): string {
-  const d = new Date(t);
-  const p = (n: number) => String(n).padStart(2, "0");
-  return `D_${d.getUTCFullYear()}_${p(d.getUTCMonth() + 1)}_${p(d.getUTCDate())}_${p(d.getUTCHours())}_${p(d.getUTCMinutes())}_${p(i % 60)}`;
-}
 
 function randomPolicy(rand: () => number): KeepPolicy {
   for (;;) {
