@@ -28,6 +28,7 @@ import type { Clock } from "../platform/clock.ts";
 import { fsyncDir, pathExists, syncTree, tempName, writeFileAtomic } from "../platform/fsutil.ts";
 import { hostName } from "../platform/host.ts";
 import { acquireLock } from "../platform/lockfile.ts";
+import { runLockName } from "../platform/names.ts";
 import { freeBytes, fromOsError, megabytes, mountPointOf } from "../platform/os-errors.ts";
 import { type ChainLink, resolveChain } from "../snapshot/chain.ts";
 import { type Plan, planBackup } from "../snapshot/diff.ts";
@@ -214,7 +215,7 @@ async function backupSet(opts: BackupOptions, early: Warning[], around: RootStat
   });
   await noticeSameFileSystem(opts, srcStat.dev);
   const lock = await acquireLock(
-    path.join(set.folder, `.bsched-${set.id}.lock`),
+    path.join(set.folder, runLockName(set.id)),
     `backup of set ${set.id}`,
     clock,
   ).catch((e: unknown) => {

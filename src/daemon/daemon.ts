@@ -10,11 +10,13 @@ import { BschedError, errnoCode } from "../core/errors.ts";
 import { postWebhook } from "../notify/webhook.ts";
 import type { Clock } from "../platform/clock.ts";
 import { acquireLock, type Lock, LockedError } from "../platform/lockfile.ts";
+import { DAEMON_LOCK, isRunLockName, parseTempName } from "../platform/names.ts";
 import { pruneSet } from "../retention/prune.ts";
 import { isBackupName } from "../snapshot/naming.ts";
 import { type Log, realTimer, Scheduler, type Timer } from "./scheduler.ts";
 
-export const DAEMON_LOCK = "daemon.lock";
+export { DAEMON_LOCK } from "../platform/names.ts";
+
 /** 20 × 15 s: a manual backup of the set may hold its lock for 5 minutes before a run gives up. */
 const LOCKED_RETRIES = 20;
 
@@ -68,13 +70,13 @@ async function removeOwnTemps(config: Config): Promise<string[]> {
   for (const folder of folders) {
     const names = await fsp.readdir(folder).catch(() => [] as string[]);
     for (const n of names) {
-      const m = /^\.(.+)\.tmp-(\d+)-[0-9a-f]+$/.exec(n);
-      if (m?.[1] && isBackupName(m[1]) && Number(m[2]) === process.pid) {
+      const t = parseTempName(n);
+      if (t && isBackupName(t.base) && t.pid === process.pid) {
         await fsp.rm(path.join(folder, n), { recursive: true, force: true });
         removed.push(path.join(folder, n));
       }
       // The aborted run's set lock: ours, so released here rather than left to go stale.
-      if (/^\.bsched-.+\.lock$/.test(n)) {
+      if (isRunLockName(n)) {
         const file = path.join(folder, n);
         const pid = await fsp
           .readFile(file, "utf8")

@@ -1,9 +1,9 @@
 import { spawn } from "node:child_process";
-import { randomBytes } from "node:crypto";
 import { constants as C, closeSync, fstatSync, lstatSync, openSync, readSync, type Stats } from "node:fs";
 import fs from "node:fs/promises";
 import path from "node:path";
 import { BschedError, errnoCode } from "../core/errors.ts";
+import { tempName } from "./names.ts";
 
 /** fsync a folder so that entries created or renamed in it survive a crash. */
 export async function fsyncDir(dir: string): Promise<void> {
@@ -15,9 +15,7 @@ export async function fsyncDir(dir: string): Promise<void> {
   }
 }
 
-export function tempName(base: string): string {
-  return `.${base}.tmp-${process.pid}-${randomBytes(4).toString("hex")}`;
-}
+export { tempName } from "./names.ts";
 
 /**
  * Write a file under a temporary name, fsync it, and move it into place, so that readers see

@@ -4,6 +4,7 @@ import fs from "node:fs/promises";
 import { BschedError, errnoCode } from "../core/errors.ts";
 import type { Clock } from "./clock.ts";
 import { hostName, isProcessAlive } from "./host.ts";
+import { staleLockName } from "./names.ts";
 
 /** Content of a lock file (documented in docs/design.md "Locks"). */
 export interface LockInfo {
@@ -99,7 +100,7 @@ export async function acquireLock(file: string, what: string, clock: Clock): Pro
     if (!held) continue;
     if (!isStale(held, now)) throw new LockedError(what, file, held);
     // Move the stale lock aside, then check we moved the one we judged, not a fresh one.
-    const aside = `${file}.stale-${randomBytes(4).toString("hex")}`;
+    const aside = staleLockName(file);
     try {
       await fs.rename(file, aside);
     } catch (e) {

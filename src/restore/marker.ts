@@ -2,7 +2,7 @@ import { constants as C } from "node:fs";
 import fs from "node:fs/promises";
 import path from "node:path";
 import { writeAll } from "../platform/copy.ts";
-import { RESTORED_MARKER } from "../source/setlock.ts";
+import { RESTORED_MARKER, RESTORED_MARKER_TMP } from "../platform/names.ts";
 
 /**
  * The marker a restore leaves in its target: the set, the backup the folder is now at and that
@@ -15,7 +15,7 @@ export function markerText(set: string, backup: string, digest: string): string 
 
 /** Written under a temporary name, synced and renamed: a marker is whole or absent. */
 export async function writeRestoredMarker(target: string, set: string, backup: string, digest: string) {
-  const tmp = path.join(target, `${RESTORED_MARKER}.tmp`);
+  const tmp = path.join(target, RESTORED_MARKER_TMP);
   const fh = await fs.open(tmp, C.O_WRONLY | C.O_CREAT | C.O_TRUNC | C.O_NOFOLLOW, 0o644);
   try {
     await writeAll(fh, Buffer.from(markerText(set, backup, digest)), 0);

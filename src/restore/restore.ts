@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from "node:crypto";
+import { createHash } from "node:crypto";
 import {
   constants as C,
   closeSync,
@@ -24,6 +24,7 @@ import {
   syncTree,
 } from "../platform/fsutil.ts";
 import type { Lock } from "../platform/lockfile.ts";
+import { isRestoreStagingOf, restoreStagingName } from "../platform/names.ts";
 import { utimesArg } from "../platform/times.ts";
 import { type ChainLink, checkChainState } from "../snapshot/chain.ts";
 import { FILES_DIR } from "../snapshot/manifest.ts";
@@ -194,8 +195,6 @@ async function targetItems(target: string): Promise<string[]> {
   return (await fs.readdir(target)).filter((n) => !isSetLockName(n));
 }
 
-const stagingPrefix = (target: string) => `.${path.basename(target)}.bsched-restore-`;
-
 /**
  * Staging folders of restores into `target` that were killed (kill -9, power loss). Called with
  * the target's lock held: a live restore holds that lock until its staging folder is renamed,
@@ -204,7 +203,7 @@ const stagingPrefix = (target: string) => `.${path.basename(target)}.bsched-rest
 async function removeDeadStaging(target: string): Promise<void> {
   const parent = path.dirname(target);
   const names = await fs.readdir(parent).catch(() => [] as string[]);
-  for (const n of names.filter((x) => x.startsWith(stagingPrefix(target)))) {
+  for (const n of names.filter((x) => isRestoreStagingOf(x, path.basename(target)))) {
     await fs.rm(path.join(parent, n), { recursive: true, force: true });
   }
 }
@@ -296,10 +295,7 @@ async function applyRootMeta(target: string, root: RootMeta): Promise<void> {
 async function restoreStaged(opts: RestoreOptions, lock: Lock | undefined): Promise<RestoreResult> {
   const { target } = opts;
   const parent = path.dirname(target);
-  const staging = path.join(
-    parent,
-    `${stagingPrefix(target)}${process.pid}-${randomBytes(4).toString("hex")}`,
-  );
+  const staging = path.join(parent, restoreStagingName(path.basename(target)));
   const before = await fs.stat(target);
   const canStage =
     before.dev === (await fs.stat(parent)).dev &&

@@ -8,6 +8,7 @@ import { assessFolder, diskBytesOf, ensureBackupFolder } from "../destination/lo
 import type { Clock } from "../platform/clock.ts";
 import { fsyncDir } from "../platform/fsutil.ts";
 import { acquireLock } from "../platform/lockfile.ts";
+import { runLockName } from "../platform/names.ts";
 import { isBackupName } from "../snapshot/naming.ts";
 import { planRetention, type RetentionPlan } from "./policy.ts";
 
@@ -107,7 +108,7 @@ export async function pruneSet(
     key: set.folderKey ?? `sets.${set.id}.folder`,
   });
   const lock = await acquireLock(
-    path.join(set.folder, `.bsched-${set.id}.lock`),
+    path.join(set.folder, runLockName(set.id)),
     `prune of set ${set.id}`,
     opts.clock,
   );

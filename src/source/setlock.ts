@@ -3,28 +3,15 @@ import { errnoCode } from "../core/errors.ts";
 import type { Clock } from "../platform/clock.ts";
 import { acquireLock, type Lock } from "../platform/lockfile.ts";
 
+import { SET_LOCK_NAME } from "../platform/names.ts";
+
 /**
  * The lock file bsched keeps in a set's source folder (backup) or a restore's target folder for
  * as long as it works there, so that the application can see the databases are being backed up
  * or restored and hold off writing. Format and rules: docs/live-databases.md "The lock file".
+ * Its name and bsched's other own names: src/platform/names.ts.
  */
-export const SET_LOCK_NAME = ".bsched-lock";
-
-/** Our lock file and the names acquireLock gives a stale one it moves aside: never backed up. */
-export function isSetLockName(rel: string): boolean {
-  return rel === SET_LOCK_NAME || rel.startsWith(`${SET_LOCK_NAME}.stale-`);
-}
-
-/**
- * The file a restore leaves in its target (bsched restore and a self-extracting file's --target)
- * naming the backup the folder is now at: a later incremental `.sh` applies only onto its parent.
- */
-export const RESTORED_MARKER = ".bsched-restored";
-
-/** bsched's own files in a source or target folder (at its top): never backed up, not content. */
-export function isOwnFileName(rel: string): boolean {
-  return isSetLockName(rel) || rel === RESTORED_MARKER || rel.startsWith(`${RESTORED_MARKER}.tmp`);
-}
+export { isOwnFileName, isSetLockName, RESTORED_MARKER, SET_LOCK_NAME } from "../platform/names.ts";
 
 export type SetLockResult = { lock: Lock; reason?: undefined } | { lock?: undefined; reason: string };
 

@@ -4,6 +4,7 @@ import path from "node:path";
 import { BschedError, errnoCode } from "../../core/errors.ts";
 import type { BackupRef } from "../../core/types.ts";
 import { openRegular, readRegular } from "../../platform/fsutil.ts";
+import { parseTempName } from "../../platform/names.ts";
 import { fromOsError } from "../../platform/os-errors.ts";
 import { assessChains, type ChainLink, type Restorability } from "../../snapshot/chain.ts";
 import {
@@ -247,8 +248,8 @@ export async function removeLeftovers(folder: string, letter: string): Promise<s
   }
   const removed: string[] = [];
   for (const n of names) {
-    const m = /^\.(.+)\.tmp-\d+-[0-9a-f]+$/.exec(n);
-    if (m?.[1] && isBackupName(m[1], letter)) {
+    const t = parseTempName(n);
+    if (t && isBackupName(t.base, letter)) {
       await fs.rm(path.join(folder, n), { recursive: true, force: true });
       removed.push(n);
     }

@@ -1,0 +1,86 @@
+import { randomBytes } from "node:crypto";
+
+/**
+ * Every name bsched gives its own lock files, temporary folders and markers, made and recognized
+ * here only: a sweep that removes leftovers must match exactly what a writer created, and a
+ * folder scan must skip exactly bsched's own files. Changing a name here changes what is on
+ * disk (docs/design.md "Names bsched gives its own files").
+ */
+
+const HEX = "[0-9a-f]+";
+
+/** A fresh suffix, unique among live processes: `PID-HEX`. */
+function ownSuffix(): string {
+  return `${process.pid}-${randomBytes(4).toString("hex")}`;
+}
+
+/** `.<base>.tmp-PID-HEX`: a file or folder being written, renamed to `base` once complete. */
+export function tempName(base: string): string {
+  return `.${base}.tmp-${ownSuffix()}`;
+}
+
+const TEMP_RE = new RegExp(`^\\.(.+)\\.tmp-(\\d+)-${HEX}$`);
+
+/** The final name and writer's pid of a `tempName`, or undefined for any other name. */
+export function parseTempName(name: string): { base: string; pid: number } | undefined {
+  const m = TEMP_RE.exec(name);
+  return m?.[1] && m[2] ? { base: m[1], pid: Number(m[2]) } : undefined;
+}
+
+/** A set's run lock in its backup folder, `.bsched-<set>.lock`: no two runs of a set at once. */
+export function runLockName(setId: string): string {
+  return `.bsched-${setId}.lock`;
+}
+
+export function isRunLockName(name: string): boolean {
+  return /^\.bsched-.+\.lock$/.test(name);
+}
+
+/**
+ * The lock file bsched keeps in a set's source folder (backup) or a restore's target folder for
+ * as long as it works there (docs/live-databases.md "The lock file").
+ */
+export const SET_LOCK_NAME = ".bsched-lock";
+
+/** What acquireLock renames a stale lock `file` to before taking it over. */
+export function staleLockName(file: string): string {
+  return `${file}.stale-${randomBytes(4).toString("hex")}`;
+}
+
+/** Our lock file and the names acquireLock gives a stale one it moves aside: never backed up. */
+export function isSetLockName(rel: string): boolean {
+  return rel === SET_LOCK_NAME || rel.startsWith(`${SET_LOCK_NAME}.stale-`);
+}
+
+/**
+ * The file a restore leaves in its target (bsched restore and a self-extracting file's --target)
+ * naming the backup the folder is now at: a later incremental `.sh` applies only onto its parent.
+ * The self-extracting script writes it too (writer/compressed/header.ts uses this constant).
+ */
+export const RESTORED_MARKER = ".bsched-restored";
+
+/** The marker's name while it is written (then synced and renamed). */
+export const RESTORED_MARKER_TMP = `${RESTORED_MARKER}.tmp`;
+
+/** bsched's own files in a source or target folder (at its top): never backed up, not content. */
+export function isOwnFileName(rel: string): boolean {
+  return isSetLockName(rel) || rel === RESTORED_MARKER || rel.startsWith(RESTORED_MARKER_TMP);
+}
+
+/** Prefix of the staging folders of restores into `targetBase`, beside the target: `.<name>.bsched-restore-`. */
+export function restoreStagingPrefix(targetBase: string): string {
+  return `.${targetBase}.bsched-restore-`;
+}
+
+/** `.<name>.bsched-restore-PID-HEX`: where a restore into the empty folder `<name>` is built. */
+export function restoreStagingName(targetBase: string): string {
+  return `${restoreStagingPrefix(targetBase)}${ownSuffix()}`;
+}
+
+/** A staging folder of a restore into `targetBase` (any process's). */
+export function isRestoreStagingOf(name: string, targetBase: string): boolean {
+  return name.startsWith(restoreStagingPrefix(targetBase));
+}
+
+/** The daemon's lock in the state folder: one daemon per state folder. */
+export const DAEMON_LOCK = "daemon.lock";
