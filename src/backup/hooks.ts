@@ -14,14 +14,15 @@ export const HOOK_TIMEOUT_S = 300;
 const KILL_GRACE_MS = 2_000;
 
 export type HookPhase = "before" | "after";
-export type RunStatus = "success" | "failure" | "warnings";
+/** `BSCHED_STATUS` of an `after` hook: the hook's own vocabulary (docs/live-databases.md), not a RunStatus. */
+export type HookStatus = "success" | "failure" | "warnings";
 
 export interface HookContext {
   set: string;
   source: string;
   /** The backup's name, when known (an `after` hook of a run that made one). */
   backup?: string | undefined;
-  status?: RunStatus | undefined;
+  status?: HookStatus | undefined;
   /** Where each line of the hook's output goes (the log). */
   log: (line: string) => void;
 }
@@ -133,7 +134,7 @@ export async function withHooks<T>(
   layers: HookLayer[],
   ctx: Omit<HookContext, "status" | "backup">,
   body: () => Promise<T>,
-  outcome: (r: T) => { status: RunStatus; backup?: string },
+  outcome: (r: T) => { status: HookStatus; backup?: string },
 ): Promise<{ result: T; afterFailures: string[] }> {
   const entered: HookLayer[] = [];
   let result: { ok: true; value: T } | { ok: false; error: unknown } | undefined;

@@ -144,7 +144,7 @@ export async function runBackup(opts: BackupOptions): Promise<BackupResult> {
     ? await fs.stat(set.source, { bigint: true }).catch(() => undefined)
     : beforeLock;
   if (held?.reason) {
-    const w = {
+    const w: Warning = {
       path: ".",
       code: "SOURCE_NOT_LOCKED",
       message: `${held.reason}: the application was not told this set was being backed up`,
@@ -164,7 +164,7 @@ export async function runBackup(opts: BackupOptions): Promise<BackupResult> {
     );
     for (const f of afterFailures) {
       // The manifest is written: the warning reaches the exit code and the log, not the backup.
-      const w = { path: ".", code: "HOOK_FAILED", message: `${f}; the backup itself is complete` };
+      const w: Warning = { path: ".", code: "HOOK_FAILED", message: `${f}; the backup itself is complete` };
       result.warnings.push(w);
       opts.onWarning?.(w);
     }

@@ -1,11 +1,7 @@
-import type { BackupMode, BackupSummary, BackupType } from "../core/types.ts";
+import type { BackupMode, BackupSummary, BackupType, RunStatus } from "../core/types.ts";
 
-/**
- * How a run ended; `running` until it does. `missed`: slots passed while down, not run (catchUp: skip).
- * `aborted`: stopped by the daemon itself (stop timeout). `interrupted`: its process ended without
- * recording a result (killed, crashed, machine off), noticed later (src/catalog/interrupted.ts).
- */
-export type RunStatus = "running" | "ok" | "warnings" | "failed" | "missed" | "aborted" | "interrupted";
+/** Declared with the domain vocabulary (src/core/types.ts); re-exported for the catalog's users. */
+export type { RunStatus };
 
 /** Why a run started. `rebuild`: reconstructed from a backup folder by `catalog rebuild` / repair. */
 export type RunTrigger = "schedule" | "catch-up" | "manual" | "rebuild";

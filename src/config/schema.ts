@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { BACKUP_MODES, BACKUP_TYPES, FREQUENCIES, NOTIFY_EVENTS } from "../core/types.ts";
 
 export const WEEKDAYS = [
   "monday",
@@ -55,7 +56,7 @@ const hooksSchema = z.strictObject({
 
 const notifySchema = z.strictObject({
   webhook: z.url(),
-  on: z.array(z.enum(["failure", "success", "missed"])).optional(),
+  on: z.array(z.enum(NOTIFY_EVENTS)).optional(),
 });
 
 export const setSchema = z
@@ -64,8 +65,8 @@ export const setSchema = z
     source: z.string().min(1),
     automatic: z.boolean().default(true),
     folder: z.string().min(1).default("default"),
-    type: z.enum(["separate", "compressed"]).default("separate"),
-    mode: z.enum(["full", "incremental"]).default("full"),
+    type: z.enum(BACKUP_TYPES).default("separate"),
+    mode: z.enum(BACKUP_MODES).default("full"),
     // The full cadence of an incremental set (docs/design.md "The full cadence"): a chain that
     // never ends can never be pruned and makes every restore replay more.
     fullEvery: z
@@ -73,7 +74,7 @@ export const setSchema = z
       .int({ message: "a whole number of backups, 1 or more (every Nth backup is a full)" })
       .min(1, { message: "a whole number of backups, 1 or more (every Nth backup is a full)" })
       .optional(),
-    frequency: z.enum(["hourly", "daily", "weekly", "monthly", "every", "now"]).default("weekly"),
+    frequency: z.enum(FREQUENCIES).default("weekly"),
     every: z
       .string()
       .regex(/^[1-9]\d*(s|m|h)$/, { message: 'a duration such as "30s", "15m" or "2h"' })

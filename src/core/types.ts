@@ -1,8 +1,35 @@
-/** Domain vocabulary shared by every layer (see docs/design.md and SPEC). */
+/** Domain vocabulary shared by every layer (see docs/design.md). */
 
-export type BackupType = "separate" | "compressed";
-export type BackupMode = "full" | "incremental";
-export type Frequency = "hourly" | "daily" | "weekly" | "monthly" | "every" | "now";
+/*
+ * The closed sets of values are declared once, as arrays: the config and manifest schemas
+ * validate against the arrays, and the types are derived from them, so the two cannot drift.
+ */
+export const BACKUP_TYPES = ["separate", "compressed"] as const;
+export type BackupType = (typeof BACKUP_TYPES)[number];
+export const BACKUP_MODES = ["full", "incremental"] as const;
+export type BackupMode = (typeof BACKUP_MODES)[number];
+/** What a set's `notify.on` may name; the webhook's `event`. */
+export const NOTIFY_EVENTS = ["failure", "success", "missed"] as const;
+export type NotifyEvent = (typeof NOTIFY_EVENTS)[number];
+export const FREQUENCIES = ["hourly", "daily", "weekly", "monthly", "every", "now"] as const;
+export type Frequency = (typeof FREQUENCIES)[number];
+
+/**
+ * How a run ended; `running` until it does. `missed`: slots passed while down, not run (catchUp: skip).
+ * `aborted`: stopped by the daemon itself (stop timeout). `interrupted`: its process ended without
+ * recording a result (killed, crashed, machine off), noticed later (src/catalog/interrupted.ts).
+ * The one vocabulary of the catalog, `status`, `history` and the webhook's `status`.
+ */
+export const RUN_STATUSES = [
+  "running",
+  "ok",
+  "warnings",
+  "failed",
+  "missed",
+  "aborted",
+  "interrupted",
+] as const;
+export type RunStatus = (typeof RUN_STATUSES)[number];
 export type EntryKind = "file" | "dir" | "symlink";
 
 /** One path of the source tree as it was when the backup ran. */
@@ -29,11 +56,37 @@ export interface Entry {
   ctimeNs?: string;
 }
 
+/**
+ * The codes of a backup's warnings (README "Exit codes"): each leaves the backup complete and
+ * makes the exit code 3, except SAME_FILESYSTEM, advice printed once per run that changes nothing.
+ */
+export const WARNING_CODES = [
+  "UNREADABLE",
+  "VANISHED",
+  "CHANGED_WHILE_READ",
+  "KEPT_PREVIOUS",
+  "SKIPPED_SPECIAL",
+  "UNSUPPORTED_NAME",
+  "CHAIN_BROKEN",
+  "SQLITE_COPIED_RAW",
+  "SOURCE_NOT_LOCKED",
+  "HOOK_FAILED",
+  "SAME_FILESYSTEM",
+] as const;
+export type WarningCode = (typeof WARNING_CODES)[number];
+
+/** A warning this version makes. */
 export interface Warning {
   path: string;
-  code: string;
+  code: WarningCode;
   message: string;
 }
+
+/**
+ * A warning as a manifest holds it: read back from disk, its code may be one this version does
+ * not make (a newer bsched's), and is shown as it is.
+ */
+export type StoredWarning = Omit<Warning, "code"> & { code: string };
 
 /** Metadata of the source root folder itself (it has no entry: paths are relative to it). */
 export interface RootMeta {
@@ -85,7 +138,7 @@ export interface Manifest {
   /** Paths present in the parent's state and gone from this one. */
   deletions: string[];
   totals: Totals;
-  warnings: Warning[];
+  warnings: StoredWarning[];
 }
 
 /** A complete backup found on disk. */
@@ -108,7 +161,7 @@ export interface BackupSummary {
   parent: string | null;
   files: number;
   bytes: number;
-  warnings: Warning[];
+  warnings: StoredWarning[];
   startedAt: string;
   finishedAt: string;
   storedFiles: number;

@@ -1,4 +1,6 @@
-export type NotifyEvent = "failure" | "success" | "missed";
+import type { NotifyEvent, RunStatus } from "../core/types.ts";
+
+export type { NotifyEvent };
 
 export interface NotifyConfig {
   webhook: string;
@@ -14,7 +16,8 @@ export interface NotifyPayload {
   host: string;
   /** The schedule slot (ISO instant), null for a run not from a schedule. */
   planned: string | null;
-  status: string;
+  /** The run's status, or `catch-up` for a `missed` event whose slots run once now. */
+  status: RunStatus | "catch-up";
   startedAt: string | null;
   finishedAt: string | null;
   backup: string | null;

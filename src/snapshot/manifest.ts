@@ -2,7 +2,14 @@ import { createHash } from "node:crypto";
 import path from "node:path";
 import { z } from "zod";
 import { BschedError } from "../core/errors.ts";
-import type { BackupRef, BackupSummary, Entry, Manifest } from "../core/types.ts";
+import {
+  BACKUP_MODES,
+  BACKUP_TYPES,
+  type BackupRef,
+  type BackupSummary,
+  type Entry,
+  type Manifest,
+} from "../core/types.ts";
 import { openRegular, readRegular } from "../platform/fsutil.ts";
 import { isBackupName } from "./naming.ts";
 import { checkRelativePath } from "./paths.ts";
@@ -69,8 +76,8 @@ const headerSchema = z.object({
   set: z.string(),
   letter: z.string().regex(/^[A-Z]$/),
   name: backupName,
-  type: z.enum(["separate", "compressed"]),
-  mode: z.enum(["full", "incremental"]),
+  type: z.enum(BACKUP_TYPES),
+  mode: z.enum(BACKUP_MODES),
   timezone: z.string(),
   startedAt: z.string(),
   finishedAt: z.string(),
