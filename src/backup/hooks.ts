@@ -1,13 +1,9 @@
 import { spawn } from "node:child_process";
+import type { HooksConfig } from "../config/schema.ts";
 import { BschedError } from "../core/errors.ts";
 
-/** `hooks:` of a set or of `server:` (docs/live-databases.md "Hooks"). */
-export interface HooksConfig {
-  before?: string | undefined;
-  after?: string | undefined;
-  /** Seconds; default HOOK_TIMEOUT_S. */
-  timeout?: number | undefined;
-}
+/** `hooks:` of a set or of `server:`; `timeout` in seconds, default HOOK_TIMEOUT_S. */
+export type { HooksConfig };
 
 export const HOOK_TIMEOUT_S = 300;
 /** After SIGTERM on timeout, the hook's process group gets this long before SIGKILL. */

@@ -3,17 +3,19 @@ import path from "node:path";
 import { parse as parseYaml } from "yaml";
 import type { z } from "zod";
 import { BschedError } from "../core/errors.ts";
-import type { BackupMode, BackupType, Frequency } from "../core/types.ts";
 import { realExisting } from "../platform/os-errors.ts";
-import { configSchema, everySeconds, type RawConfig } from "./schema.ts";
+import { configSchema, everySeconds, type RawConfig, type RawSet } from "./schema.ts";
 import { DEFAULT_FULL_EVERY, setWarnings } from "./warnings.ts";
 
-export interface SetConfig {
+/**
+ * What resolveConfig makes of a set's keys beyond what the schema gives: absolute paths, and
+ * the defaults that depend on other keys. Every other key of SetConfig is the schema's output
+ * as it is (src/config/schema.ts), so the two are never declared twice.
+ */
+interface ResolvedSetFields {
   id: string;
-  letter: string;
   /** Absolute source folder. */
   source: string;
-  automatic: boolean;
   /** Absolute folder that holds this set's backups. */
   folder: string;
   /**
@@ -24,24 +26,18 @@ export interface SetConfig {
   folderAnchor?: string;
   /** The config key that sets `folder` (for messages): server.backupFolder or sets.<id>.folder. */
   folderKey?: string;
-  type: BackupType;
-  mode: BackupMode;
   /** The full cadence (mode incremental): when the chain holds this many backups, the next is a full. */
   fullEvery: number;
-  frequency: Frequency;
   /** frequency every: the interval in seconds; slots are whole multiples of it since the epoch. */
   every: number | undefined;
-  /** weekly: monday..sunday; monthly: 1..31 or "last"; absent for daily/now. */
+  /** weekly: monday..sunday (default sunday); monthly: 1..31 or "last" (default 1); absent otherwise. */
   day: string | number | undefined;
-  time: string;
-  compression: "zstd" | "gzip";
-  catchUp: "once" | "skip";
-  keep: RawConfig["sets"][string]["keep"];
-  hooks: RawConfig["sets"][string]["hooks"];
-  notify: RawConfig["sets"][string]["notify"];
   /** `server.hooks`, run around this set's hooks (docs/live-databases.md "Hooks"). */
   serverHooks?: RawConfig["server"]["hooks"];
 }
+
+/** A set as the program uses it: the schema's output (type, mode, keep, hooks…) plus ResolvedSetFields. */
+export type SetConfig = Omit<RawSet, keyof ResolvedSetFields> & ResolvedSetFields;
 
 export interface Config {
   /** Absolute path of the file the config was read from. */
@@ -50,7 +46,7 @@ export interface Config {
   backupFolder: string;
   timezone: string;
   state: string;
-  concurrency: number;
+  concurrency: RawConfig["server"]["concurrency"];
   sets: Map<string, SetConfig>;
   /** Advice that does not stop the load ("sets.x.keep: …"): loadConfig prints it. */
   warnings: string[];

@@ -48,7 +48,7 @@ const keepSchema = z
       "a policy that keeps something: at least one of last, daily, weekly, monthly above 0 (remove `keep` to keep every backup)",
   });
 
-const hooksSchema = z.strictObject({
+export const hooksSchema = z.strictObject({
   before: z.string().optional(),
   after: z.string().optional(),
   timeout: z.number().positive().optional(),
@@ -156,5 +156,10 @@ export const configSchema = z.strictObject({
     }),
 });
 
+/* The config's types are derived from the schemas here, never declared a second time. */
 export type RawConfig = z.output<typeof configSchema>;
 export type RawSet = z.output<typeof setSchema>;
+/** `hooks:` of a set or of `server:` (docs/live-databases.md "Hooks"). */
+export type HooksConfig = z.output<typeof hooksSchema>;
+/** A set's `notify:` (README "Config"); `on` defaults to failure and missed (DEFAULT_EVENTS). */
+export type NotifyConfig = z.output<typeof notifySchema>;

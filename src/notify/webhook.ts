@@ -1,12 +1,8 @@
+import type { NotifyConfig } from "../config/schema.ts";
 import type { NotifyEvent, RunStatus } from "../core/types.ts";
 
-export type { NotifyEvent };
-
-export interface NotifyConfig {
-  webhook: string;
-  /** Events to post; default: failure and missed (a success every night is noise). */
-  on?: NotifyEvent[] | undefined;
-}
+/** A set's `notify:`: `on` lists the events to post; default failure and missed (a success every night is noise). */
+export type { NotifyConfig, NotifyEvent };
 
 /** The JSON body posted to the webhook. */
 export interface NotifyPayload {

@@ -1,18 +1,14 @@
 import { Cron } from "croner";
+import type { SetConfig } from "../config/load.ts";
 import { BschedError } from "../core/errors.ts";
-import type { Frequency } from "../core/types.ts";
 import { zonedParts } from "../snapshot/naming.ts";
 
-/** The schedule keys of a set (SPEC "Config"). */
-export interface ScheduleSpec {
-  frequency: Frequency;
-  /** weekly: monday..sunday; monthly: 1..31 or "last". */
-  day?: string | number | undefined;
-  /** "HH:MM", 24-hour, in the server's time zone (hourly: only its minutes count). */
-  time: string;
-  /** frequency every: the interval in seconds. */
-  every?: number | undefined;
-}
+/**
+ * The schedule keys of a set (README "Config"), as resolved in SetConfig: `time` "HH:MM", 24-hour,
+ * in the server's time zone (hourly: only its minutes count); `day` weekly: monday..sunday,
+ * monthly: 1..31 or "last"; `every`: the interval in seconds (frequency every).
+ */
+export type ScheduleSpec = Pick<SetConfig, "frequency" | "time"> & Partial<Pick<SetConfig, "day" | "every">>;
 
 const DOW: Record<string, number> = {
   sunday: 0,
