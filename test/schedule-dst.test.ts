@@ -3,9 +3,9 @@ import { describe, test } from "node:test";
 import { nextRun, nextRuns, type ScheduleSpec, slotsBetween } from "../src/schedule/schedule.ts";
 
 /*
- * An oracle independent of croner: SPEC's rule for one local date D and time T is "the earliest
- * instant whose local date is D and whose local time is >= T". That single rule gives the normal
- * case, the end of a DST gap, and the first of a repeated hour.
+ * An oracle independent of croner: the contract's rule (docs/design.md) for one local date D and
+ * time T is "the earliest instant whose local date is D and whose local time is >= T". That single
+ * rule gives the normal case, the end of a DST gap, and the first of a repeated hour.
  */
 const fmtCache = new Map<string, Intl.DateTimeFormat>();
 function wallMs(t: number, tz: string): number {
@@ -81,7 +81,7 @@ const TIMES = ["00:00", "00:30", "01:30", "02:00", "02:30", "03:00", "04:00", "2
 const FROM = Date.parse("2026-01-01T00:00:00Z");
 const TO = Date.parse("2028-01-01T00:00:00Z");
 
-describe("two years of slots match SPEC's rule in every zone", () => {
+describe("two years of slots match the contract's rule in every zone", () => {
   for (const tz of ZONES) {
     test(tz, () => {
       const specs: ScheduleSpec[] = [
@@ -248,7 +248,7 @@ describe("table: time zone × DST day", () => {
   });
 });
 
-test("what croner alone gets wrong for SPEC (and the wrapper corrects): day 31 skips short months", async () => {
+test("what croner alone gets wrong for the contract (and the wrapper corrects): day 31 skips short months", async () => {
   const { Cron } = await import("croner");
   const raw = new Cron("0 0 4 31 * *", { timezone: "UTC", paused: true })
     .nextRuns(2, new Date("2026-01-31T05:00:00Z"))

@@ -153,7 +153,7 @@ describe("naming", () => {
     );
   });
 
-  test("isBackupName accepts the SPEC's names and nothing else", () => {
+  test("isBackupName accepts the contract's names and nothing else", () => {
     for (const ok of ["D_2026_01_31_04_00_00", "D_2026_01_31_04_00_00_2", "D_2026_01_31_04_00_00_17"])
       assert.equal(isBackupName(ok), true, ok);
     for (const bad of [

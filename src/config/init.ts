@@ -3,7 +3,7 @@ import path from "node:path";
 import { BschedError } from "../core/errors.ts";
 import { writeFileAtomic } from "../platform/fsutil.ts";
 
-/** The four standard sets of SPEC, with the seed's defaults for a new install. */
+/** The four standard sets (docs/design.md "The contract"), with the seed's defaults for a new install. */
 export const STANDARD_SETS = [
   { id: "data", letter: "D", source: "Data", tab: "Data" },
   { id: "archive", letter: "A", source: "Archive", tab: "Archive" },

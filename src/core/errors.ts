@@ -1,6 +1,7 @@
 /**
  * Every failure the user can act on is a BschedError with a stable code. The CLI maps
- * `exitCode` to the process exit status (SPEC: 1 failed, 2 bad usage or config).
+ * `exitCode` to the process exit status (docs/design.md "Exit codes and errors": 1 failed,
+ * 2 bad usage or config).
  */
 export type ErrorCode =
   | "CONFIG_NOT_FOUND"

@@ -151,7 +151,7 @@ export interface BackupRef {
   digest: string;
 }
 
-/** What `backup --json` and `list --json` print for one backup (SPEC). */
+/** What `backup --json` and `list --json` print for one backup (docs/design.md "The contract"). */
 export interface BackupSummary {
   name: string;
   path: string;

@@ -23,7 +23,7 @@ const DOW: Record<string, number> = {
 /**
  * croner does the time-zone arithmetic (and, as verified by test/schedule-*.test.ts, already
  * runs a time inside a DST gap at the end of the gap and a repeated time once, the first time).
- * What it does not do is SPEC's monthly rule: day 29–31 means the last day of shorter months,
+ * What it does not do is the monthly rule (docs/design.md "The contract"): day 29–31 means the last day of shorter months,
  * where cron skips those months. So a monthly day > 28 is the earlier of two crons: day D itself,
  * and the last day of the months that have fewer than D days.
  */

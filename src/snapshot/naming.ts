@@ -1,4 +1,4 @@
-/** Backup folder names: `<L>_YYYY_MM_DD_HH_MM_SS`, then `_2`, `_3`… on a collision (SPEC). */
+/** Backup folder names: `<L>_YYYY_MM_DD_HH_MM_SS`, then `_2`, `_3`… on a collision (docs/design.md "The contract"). */
 
 const NAME_RE = /^([A-Z])_(\d{4})_(\d{2})_(\d{2})_(\d{2})_(\d{2})_(\d{2})(?:_([2-9]|[1-9]\d+))?$/;
 
