@@ -60,6 +60,11 @@ export interface BackupOptions {
    * the manifest and the exit code. Default: a `bsched: warning:` line on stderr.
    */
   onNotice?: (w: Warning) => void;
+  /**
+   * Test seam: the bytes a compressed backup reserves for its manifest (default: from a draft of
+   * it), so that a test can force the rare path where the manifest outgrows its room.
+   */
+  compressedManifestReserve?: number;
 }
 
 /** In the backup's temporary folder: SQLite snapshots waiting to be stored; gone before the manifest. */
@@ -312,7 +317,7 @@ async function backupSet(opts: BackupOptions, early: Warning[], around: RootStat
         testPauseAfterFiles(progress.files);
       },
     };
-    const writer = await writerFor(type, set.compression);
+    const writer = await writerFor(type, set.compression, opts.compressedManifestReserve);
     const { stored, failed } = await writer.write(job);
     await fs.rm(path.join(tmp, SCRATCH_DIR), { recursive: true, force: true });
 
@@ -469,11 +474,15 @@ function dirsToCreate(plan: Plan, mode: BackupMode, links: Entry[]): Entry[] {
   return [...made.values()].sort((a, b) => (a.path < b.path ? -1 : 1));
 }
 
-async function writerFor(type: BackupType, compression: Compressor): Promise<BackupWriter> {
+async function writerFor(
+  type: BackupType,
+  compression: Compressor,
+  manifestReserve: number | undefined,
+): Promise<BackupWriter> {
   if (type === "separate") return separateWriter;
   // Loaded only for this type: the separate type never needs tar's code.
   const { compressedWriter } = await import("../writer/compressed/writer.ts");
-  return compressedWriter(compression);
+  return compressedWriter(compression, { manifestReserve });
 }
 
 /** The state with a stand-in digest for each file still to store: as long as the real manifest will be. */

@@ -58,7 +58,11 @@ function manifestMember(name: string, text: string, mtime: Date): Buffer {
  * must be the payload's first member but is only known at the end, so room for it is
  * reserved up front from a draft of it; the file contents' frames follow that room.
  */
-export function compressedWriter(compressor: Compressor): BackupWriter {
+export function compressedWriter(
+  compressor: Compressor,
+  /** `manifestReserve`: a test forces the rare path where the manifest outgrows its room. */
+  options: { manifestReserve?: number | undefined } = {},
+): BackupWriter {
   let fh: FileHandle | undefined;
   let file = "";
   let headerLen = 0;
@@ -86,9 +90,7 @@ export function compressedWriter(compressor: Compressor): BackupWriter {
     digestAt = header.digestAt;
     await writeAll(fh, header.bytes, 0);
     const draft = compressFrameSync(compressor, manifestMember(job.name, job.draftManifest(), new Date(0)));
-    reserved = Math.ceil(draft.length * 1.25) + 16384;
-    // Fault injection for tests: force the rare path where the manifest outgrows its room.
-    if (process.env.BSCHED_TEST_MANIFEST_RESERVE) reserved = Number(process.env.BSCHED_TEST_MANIFEST_RESERVE);
+    reserved = options.manifestReserve ?? Math.ceil(draft.length * 1.25) + 16384;
 
     const frames = new FrameWriter(fh, headerLen + reserved, compressor);
     const stored = new Map<string, Entry>();
