@@ -57,8 +57,9 @@ export interface Entry {
 }
 
 /**
- * The codes of a backup's warnings (README "Exit codes"): each leaves the backup complete and
- * makes the exit code 3, except SAME_FILESYSTEM, advice printed once per run that changes nothing.
+ * The codes of a backup's warnings (README "Errors and what to do"): each leaves the backup
+ * complete and makes the exit code 3, except SAME_FILESYSTEM, advice printed once per run that
+ * changes nothing.
  */
 export const WARNING_CODES = [
   "UNREADABLE",
