@@ -1,7 +1,7 @@
 import type { BackupResult } from "../backup/run.ts";
 import { backupRecord, type Catalog, type RunStatus, type RunTrigger } from "../catalog/catalog.ts";
 import type { Config, SetConfig } from "../config/load.ts";
-import { type NotifyEvent, type NotifyPayload, wants } from "../notify/webhook.ts";
+import { type NotifyPayload, wants } from "../notify/webhook.ts";
 import type { Clock } from "../platform/clock.ts";
 import { hostName } from "../platform/host.ts";
 import { nextRun, slotsBetween } from "../schedule/schedule.ts";
@@ -297,7 +297,7 @@ export class Scheduler {
 
   private notify(
     set: SetConfig,
-    p: Partial<NotifyPayload> & { event: NotifyEvent; status: string; planned: string | null },
+    p: Partial<NotifyPayload> & Pick<NotifyPayload, "event" | "status" | "planned">,
   ): void {
     if (!this.deps.notify || !wants(set.notify, p.event)) return;
     const payload: NotifyPayload = {
