@@ -30,6 +30,7 @@ export const RUN_STATUSES = [
   "interrupted",
 ] as const;
 export type RunStatus = (typeof RUN_STATUSES)[number];
+
 export type EntryKind = "file" | "dir" | "symlink";
 
 /** One path of the source tree as it was when the backup ran. */

@@ -3,7 +3,10 @@ import path from "node:path";
 import { DatabaseSync } from "node:sqlite";
 import { writeFileAtomic } from "../platform/fsutil.ts";
 
-/** The demo server's databases: the four standard sets (docs/design.md "The contract"), as an access-control server keeps them. */
+/**
+ * The demo server's databases: the four standard sets (docs/design.md "The contract"), as an
+ * access-control server keeps them.
+ */
 export const DEMO_DATABASES = {
   data: "Data/cardholders.db",
   archive: "Archive/events.db",
