@@ -5,11 +5,11 @@ import fs from "node:fs/promises";
 import path from "node:path";
 import { test } from "node:test";
 import type { Entry, Warning } from "../src/core/types.ts";
+import { CHANGED_RETRIES } from "../src/format/retry.ts";
+import { separateWriter } from "../src/format/separate/writer.ts";
+import type { WriteJob } from "../src/format/types.ts";
 import { plainReader, type SourceReader } from "../src/source/reader.ts";
 import { entryFromStat } from "../src/source/scan.ts";
-import { CHANGED_RETRIES } from "../src/writer/retry.ts";
-import { separateWriter } from "../src/writer/separate.ts";
-import type { WriteJob } from "../src/writer/types.ts";
 import { tempDir } from "./helpers/cli.ts";
 import { makeLiveServer, waitFor } from "./helpers/live.ts";
 

@@ -24,6 +24,9 @@ import {
   readManifest,
   removeLeftovers,
 } from "../destination/local/folder.ts";
+import type { Compressor } from "../format/compressed/frames.ts";
+import { separateWriter } from "../format/separate/writer.ts";
+import type { BackupWriter, WriteJob } from "../format/types.ts";
 import type { Clock } from "../platform/clock.ts";
 import { fsyncDir, pathExists, syncTree, tempName, writeFileAtomic } from "../platform/fsutil.ts";
 import { hostName } from "../platform/host.ts";
@@ -39,9 +42,6 @@ import { consistentReader, liveSource } from "../source/consistent-reader.ts";
 import { scanTree } from "../source/scan.ts";
 import { lockFolder } from "../source/setlock.ts";
 import { VERSION } from "../version.ts";
-import type { Compressor } from "../writer/compressed/frames.ts";
-import { separateWriter } from "../writer/separate.ts";
-import type { BackupWriter, WriteJob } from "../writer/types.ts";
 import { fullIsDue } from "./cadence.ts";
 import { withHooks } from "./hooks.ts";
 
@@ -481,7 +481,7 @@ async function writerFor(
 ): Promise<BackupWriter> {
   if (type === "separate") return separateWriter;
   // Loaded only for this type: the separate type never needs tar's code.
-  const { compressedWriter } = await import("../writer/compressed/writer.ts");
+  const { compressedWriter } = await import("../format/compressed/writer.ts");
   return compressedWriter(compression, { manifestReserve });
 }
 

@@ -55,7 +55,7 @@ export function isSetLockName(rel: string): boolean {
 /**
  * The file a restore leaves in its target (bsched restore and a self-extracting file's --target)
  * naming the backup the folder is now at: a later incremental `.sh` applies only onto its parent.
- * The self-extracting script writes it too (writer/compressed/header.ts uses this constant).
+ * The self-extracting script writes it too (format/compressed/header.ts uses this constant).
  */
 export const RESTORED_MARKER = ".bsched-restored";
 

@@ -2,11 +2,11 @@ import { createHash } from "node:crypto";
 import path from "node:path";
 import type { ReadEntry } from "tar";
 import type { Entry } from "../core/types.ts";
+import { readSelfExtractingHeader } from "../format/compressed/header.ts";
+import { selfExtractingName } from "../format/compressed/names.ts";
+import { forEachMember } from "../format/compressed/reader.ts";
 import { type CopyResult, type Sink, writeAll } from "../platform/copy.ts";
 import type { ChainLink } from "../snapshot/chain.ts";
-import { readSelfExtractingHeader } from "../writer/compressed/header.ts";
-import { selfExtractingName } from "../writer/compressed/names.ts";
-import { forEachMember } from "../writer/compressed/reader.ts";
 
 /** The self-extracting file of a compressed backup in its folder. */
 export function payloadFile(link: ChainLink): string {

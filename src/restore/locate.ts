@@ -4,11 +4,11 @@ import type { SetConfig } from "../config/load.ts";
 import { BschedError } from "../core/errors.ts";
 import type { Manifest } from "../core/types.ts";
 import { assessFolder, listFolder, loadLink, readManifest } from "../destination/local/folder.ts";
+import { readSelfExtractingHeader } from "../format/compressed/header.ts";
+import { selfExtractingName } from "../format/compressed/names.ts";
 import { type ChainLink, resolveChain } from "../snapshot/chain.ts";
 import { digestOf, parseManifest } from "../snapshot/manifest.ts";
 import { isBackupName } from "../snapshot/naming.ts";
-import { readSelfExtractingHeader } from "../writer/compressed/header.ts";
-import { selfExtractingName } from "../writer/compressed/names.ts";
 
 export interface LocatedChain {
   folder: string;
@@ -34,7 +34,7 @@ export async function loadBeside(
 }
 
 async function loneFileLink(file: string): Promise<ChainLink & { manifest: Manifest }> {
-  const { readEmbeddedManifest } = await import("../writer/compressed/reader.ts");
+  const { readEmbeddedManifest } = await import("../format/compressed/reader.ts");
   const bytes = await readEmbeddedManifest(file);
   const manifest = parseManifest(bytes.toString("utf8"), file);
   const { entries: _e, deletions: _d, ...header } = manifest;

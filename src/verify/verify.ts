@@ -3,14 +3,14 @@ import path from "node:path";
 import { BschedError, errnoCode } from "../core/errors.ts";
 import type { Entry, Manifest, ProgressCallback } from "../core/types.ts";
 import { readManifest } from "../destination/local/folder.ts";
+import { readSelfExtractingHeader } from "../format/compressed/header.ts";
+import { selfExtractingName } from "../format/compressed/names.ts";
 import { type CopyResult, copyAndHash } from "../platform/copy.ts";
 import { beneath, forEachLimit, openRegular, readRegularSmallSync } from "../platform/fsutil.ts";
 import { loadBeside } from "../restore/locate.ts";
 import { type ChainLink, resolveChain, stateProblems } from "../snapshot/chain.ts";
 import { FILES_DIR } from "../snapshot/manifest.ts";
 import { SMALL_FILE_MAX } from "../source/consistent.ts";
-import { readSelfExtractingHeader } from "../writer/compressed/header.ts";
-import { selfExtractingName } from "../writer/compressed/names.ts";
 
 export interface VerifyProblem {
   backup: string;
@@ -245,7 +245,7 @@ async function verifyPayload(
     return;
   }
   // Loaded only for compressed backups: tar's code is not needed for the others.
-  const { forEachMember, payloadDigest } = await import("../writer/compressed/reader.ts");
+  const { forEachMember, payloadDigest } = await import("../format/compressed/reader.ts");
   const { hashStream } = await import("../restore/from-payload.ts");
   const d = await payloadDigest(file, header);
   if (d.size !== header.payloadSize) {

@@ -85,7 +85,7 @@ export function registerVerify(program: Command, exit: ExitBox): void {
 /** The damage of a self-extracting file whose manifest could not be read (`error`: why not). */
 async function loneFileProblem(file: string, error: BschedError): Promise<VerifyProblem> {
   // Loaded only here: tar's code is not needed to verify backup folders.
-  const { payloadDamage } = await import("../../writer/compressed/reader.ts");
+  const { payloadDamage } = await import("../../format/compressed/reader.ts");
   const damage = await payloadDamage(file);
   return {
     backup: path.basename(file),

@@ -10,15 +10,15 @@ import {
 } from "node:fs";
 import fs from "node:fs/promises";
 import path from "node:path";
-import type { Entry } from "../core/types.ts";
-import { copyAndHash, holeSink, SPARSE_MIN } from "../platform/copy.ts";
-import { forEachLimit } from "../platform/fsutil.ts";
-import { utimesArg } from "../platform/times.ts";
-import { FILES_DIR } from "../snapshot/manifest.ts";
-import { refreshEntry, SMALL_FILE_MAX, type SmallRead } from "../source/consistent.ts";
-import type { SourceReader } from "../source/reader.ts";
-import { retryWhileChanged } from "./retry.ts";
-import { type BackupWriter, skipUnreadable, type WriteJob, type WriteResult } from "./types.ts";
+import type { Entry } from "../../core/types.ts";
+import { copyAndHash, holeSink, SPARSE_MIN } from "../../platform/copy.ts";
+import { forEachLimit } from "../../platform/fsutil.ts";
+import { utimesArg } from "../../platform/times.ts";
+import { FILES_DIR } from "../../snapshot/manifest.ts";
+import { refreshEntry, SMALL_FILE_MAX, type SmallRead } from "../../source/consistent.ts";
+import type { SourceReader } from "../../source/reader.ts";
+import { retryWhileChanged } from "../retry.ts";
+import { type BackupWriter, skipUnreadable, type WriteJob, type WriteResult } from "../types.ts";
 
 const COPY_CONCURRENCY = 8;
 
