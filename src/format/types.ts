@@ -1,4 +1,5 @@
 import type { BackupMode, BackupType, Entry, Manifest, Warning } from "../core/types.ts";
+import type { CopyResult, Sink } from "../platform/copy.ts";
 import type { SourceReader } from "../source/reader.ts";
 
 export interface WriteJob {
@@ -54,4 +55,47 @@ export function skipUnreadable(job: WriteJob, failed: Set<string>, path: string,
 /** Read errors that make a file a warning, not a failed run. */
 export function isSkippableReadError(code: string | undefined): boolean {
   return code === "ENOENT" || code === "EACCES" || code === "EPERM" || code === "ELOOP" || code === "EISDIR";
+}
+
+/**
+ * One stored file's content as a reader hands it out. `data`: the content whole, when it was small
+ * enough to be read in one go (the caller then writes it with synchronous calls); `copy` hashes the
+ * content, writing it to `out` (a file, or a sink such as holeSink's) when given.
+ */
+export interface StoredContent {
+  data?: Buffer;
+  copy(out: Sink | undefined, onBytes?: (n: number) => void): Promise<CopyResult>;
+}
+
+/** A stored file the backup does not hold (a compressed payload without that member). */
+export class NotStored extends Error {}
+
+/** Damage of a backup as a whole, beyond its stored files; `readable` false: its files cannot be read at all. */
+export interface WholeCheck {
+  problems: { path?: string; problem: string }[];
+  readable: boolean;
+}
+
+/**
+ * The read side of a format: restore and verify ask a backup for its stored files through this,
+ * never knowing its type (open one with openBackupReader, src/format/open.ts).
+ */
+export interface BackupReader {
+  readonly type: BackupType;
+  readonly name: string;
+  /**
+   * Visit every file of `wanted` (entries this backup stores), in the order that is cheapest for
+   * the format: a separate backup file by file (`concurrency` at once), a compressed one in one
+   * pass front to back. A file stored twice (re-read because it changed) is visited twice: the
+   * last is what the manifest describes. A file that cannot be opened, or that the backup does not
+   * hold (NotStored), goes to `unread` (which may throw to stop); names come from the manifest,
+   * never from what is stored. Throws when the backup cannot be read through (a damaged payload).
+   */
+  readAll(
+    wanted: Entry[],
+    visit: (e: Entry, content: StoredContent) => Promise<void>,
+    opts: { concurrency?: number; unread: (e: Entry, err: unknown) => void },
+  ): Promise<void>;
+  /** What verify checks beyond the files: a compressed payload against its header and manifest. */
+  checkWhole(manifestDigest: string): Promise<WholeCheck>;
 }

@@ -13,22 +13,15 @@ import fs from "node:fs/promises";
 import path from "node:path";
 import { BschedError, errnoCode } from "../core/errors.ts";
 import type { Entry, Manifest, ProgressCallback, RootMeta } from "../core/types.ts";
+import { openBackupReader } from "../format/open.ts";
+import { NotStored } from "../format/types.ts";
 import { type Clock, systemClock } from "../platform/clock.ts";
-import { type CopyResult, copyAndHash, holeSink, type Sink, SPARSE_MIN } from "../platform/copy.ts";
-import {
-  beneath,
-  forEachLimit,
-  fsyncDir,
-  openRegular,
-  readRegularSmallSync,
-  syncTree,
-} from "../platform/fsutil.ts";
+import { type CopyResult, holeSink, type Sink, SPARSE_MIN } from "../platform/copy.ts";
+import { fsyncDir, syncTree } from "../platform/fsutil.ts";
 import type { Lock } from "../platform/lockfile.ts";
 import { isRestoreStagingOf, restoreStagingName } from "../platform/names.ts";
 import { utimesArg } from "../platform/times.ts";
 import { type ChainLink, checkChainState } from "../snapshot/chain.ts";
-import { FILES_DIR } from "../snapshot/manifest.ts";
-import { SMALL_FILE_MAX } from "../source/consistent.ts";
 import { isSetLockName, lockFolder } from "../source/setlock.ts";
 import { removeRestoredMarker, writeRestoredMarker } from "./marker.ts";
 
@@ -384,7 +377,7 @@ async function restoreInto(
   written: string[] = [],
 ): Promise<RestoreResult> {
   const { manifest, chain } = opts;
-  const linkByName = new Map(chain.map((l) => [l.name, l]));
+  const _linkByName = new Map(chain.map((l) => [l.name, l]));
   const dirs = manifest.entries.filter((e) => e.kind === "dir");
   const files = manifest.entries.filter((e) => e.kind === "file");
   const links = manifest.entries.filter((e) => e.kind === "symlink");
@@ -415,94 +408,51 @@ async function restoreInto(
       });
     }
   };
-  const fromSeparate = files.filter((e) => linkByName.get(e.from as string)?.header.type !== "compressed");
-  const realDirs = new Set<string>();
-  await forEachLimit(fromSeparate, opts.concurrency ?? 8, async (e) => {
-    const from = linkByName.get(e.from as string) as ChainLink;
-    const missing = (err: unknown) => {
+  // Each backup of the chain hands out the files it stores in the order cheapest for its type
+  // (src/format): restore never looks at the type. A file handed out twice (a compressed member
+  // re-read because it changed) is written again: the last one is what the manifest describes.
+  const results = new Map<string, CopyResult>();
+  for (const link of chain) {
+    const wanted = files.filter((e) => e.from === link.name);
+    if (wanted.length === 0) continue;
+    const reader = await openBackupReader(link);
+    const missing = (e: Entry, err: unknown) => {
       // A link, FIFO, device or socket where the stored file should be: refuse, naming it.
       if (err instanceof BschedError) {
         throw new BschedError(
           err.code,
-          `backup ${from.name}: cannot restore ${JSON.stringify(e.path)}: ${err.message}`,
+          `backup ${link.name}: cannot restore ${JSON.stringify(e.path)}: ${err.message}`,
           { hint: err.hint },
         );
       }
       problems.push({
         path: e.path,
-        backup: from.name,
-        problem: `content missing from the backup: ${(err as Error).message}`,
+        backup: link.name,
+        problem:
+          err instanceof NotStored
+            ? "content missing from the backup's payload"
+            : `content missing from the backup: ${(err as Error).message}`,
       });
     };
-    const stored = () => beneath(from.path, `${FILES_DIR}/${e.path}`, realDirs);
-    if ((e.size ?? Number.POSITIVE_INFINITY) <= SMALL_FILE_MAX) {
-      // Small files: read and written whole with synchronous calls (no thread-pool round trips).
-      let small: Buffer | undefined;
-      try {
-        small = readRegularSmallSync(stored(), SMALL_FILE_MAX);
-      } catch (err) {
-        missing(err);
-        return;
-      }
-      if (small) {
-        check(e, from.name, writeSmallFile(abs(e), e, overwrite, small));
-        onBytes(small.length);
-        done(e);
-        return;
-      }
-    }
-    let input: fs.FileHandle;
-    try {
-      input = await openRegular(stored());
-    } catch (err) {
-      missing(err);
-      return;
-    }
-    try {
-      check(
-        e,
-        from.name,
-        await writeFile(abs(e), e, overwrite, (out) =>
-          fillSparse(out, e, (s) => copyAndHash(input, s, onBytes)),
-        ),
-      );
-    } finally {
-      await input.close();
-    }
-    done(e);
-  });
-  // A compressed backup is read once, front to back; a member met twice (a file re-read because it
-  // changed) is written again: the last one is what the manifest describes.
-  const compressed = chain.filter((l) => l.header.type === "compressed");
-  // Loaded only when the chain has a compressed backup: tar's code is not needed otherwise.
-  const { forEachPayloadFile, hashStream } =
-    compressed.length > 0 ? await import("./from-payload.ts") : ({} as never);
-  for (const link of compressed) {
-    const wanted = new Map(files.filter((e) => e.from === link.name).map((e) => [e.path, e]));
-    if (wanted.size === 0) continue;
-    const results = new Map<string, CopyResult>();
-    await forEachPayloadFile(link, wanted, async (e, entry) => {
-      const again = overwrite || results.has(e.path);
-      let r: CopyResult;
-      if (entry.size <= SMALL_FILE_MAX) {
-        // A small member: gathered in memory, then written with synchronous calls.
-        const parts: Buffer[] = [];
-        for await (const chunk of entry) parts.push(chunk as Buffer);
-        const data = Buffer.concat(parts);
-        r = writeSmallFile(abs(e), e, again, data);
-        onBytes(data.length);
-      } else
-        r = await writeFile(abs(e), e, again, (out) =>
-          fillSparse(out, e, (s) => hashStream(entry, s, onBytes)),
-        );
-      if (!results.has(e.path)) done(e);
-      results.set(e.path, r);
-    });
-    for (const [p, e] of wanted) {
-      const r = results.get(p);
+    await reader.readAll(
+      wanted,
+      async (e, content) => {
+        const again = overwrite || results.has(e.path);
+        let r: CopyResult;
+        if (content.data) {
+          // Small files: written whole with synchronous calls (no thread-pool round trips).
+          r = writeSmallFile(abs(e), e, again, content.data);
+          onBytes(content.data.length);
+        } else
+          r = await writeFile(abs(e), e, again, (out) => fillSparse(out, e, (s) => content.copy(s, onBytes)));
+        if (!results.has(e.path)) done(e);
+        results.set(e.path, r);
+      },
+      { concurrency: opts.concurrency ?? 8, unread: missing },
+    );
+    for (const e of wanted) {
+      const r = results.get(e.path);
       if (r) check(e, link.name, r);
-      else
-        problems.push({ path: p, backup: link.name, problem: "content missing from the backup's payload" });
     }
   }
 

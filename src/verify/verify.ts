@@ -1,16 +1,11 @@
-import { createHash } from "node:crypto";
-import path from "node:path";
 import { BschedError, errnoCode } from "../core/errors.ts";
 import type { Entry, Manifest, ProgressCallback } from "../core/types.ts";
 import { readManifest } from "../destination/local/folder.ts";
-import { readSelfExtractingHeader } from "../format/compressed/header.ts";
-import { selfExtractingName } from "../format/compressed/names.ts";
-import { type CopyResult, copyAndHash } from "../platform/copy.ts";
-import { beneath, forEachLimit, openRegular, readRegularSmallSync } from "../platform/fsutil.ts";
+import { openBackupReader } from "../format/open.ts";
+import { NotStored } from "../format/types.ts";
+import type { CopyResult } from "../platform/copy.ts";
 import { loadBeside } from "../restore/locate.ts";
 import { type ChainLink, resolveChain, stateProblems } from "../snapshot/chain.ts";
-import { FILES_DIR } from "../snapshot/manifest.ts";
-import { SMALL_FILE_MAX } from "../source/consistent.ts";
 
 export interface VerifyProblem {
   backup: string;
@@ -121,44 +116,40 @@ export async function verifyBackups(
     const onBytes = (n: number) => {
       progress.bytes += n;
     };
-    if (manifest.type === "compressed") {
-      const file = link.payload ?? path.join(link.path, selfExtractingName(name));
-      await verifyPayload(file, name, link.digest, own, problems, compare, counted, onBytes);
-      continue;
-    }
-    const realDirs = new Set<string>();
-    await forEachLimit(own, 4, async (e) => {
-      try {
-        // Read as restore reads it: from a regular file under files/, no link at any step
-        // (files/ included), never waiting on a FIFO.
-        const at = beneath(link.path, `${FILES_DIR}/${e.path}`, realDirs);
-        // Small files whole, with synchronous calls; a file that turns out larger takes the stream.
-        const small =
-          (e.size ?? Number.POSITIVE_INFINITY) <= SMALL_FILE_MAX
-            ? readRegularSmallSync(at, SMALL_FILE_MAX)
-            : undefined;
-        if (small) {
-          onBytes(small.length);
-          compare(e, { bytes: small.length, sha256: createHash("sha256").update(small).digest("hex") });
-        } else {
-          const fh = await openRegular(at);
-          try {
-            compare(e, await copyAndHash(fh, undefined, onBytes));
-          } finally {
-            await fh.close();
-          }
-        }
-      } catch (err) {
-        const why =
-          errnoCode(err) === "ENOENT"
-            ? "missing"
-            : err instanceof BschedError
-              ? `damaged: ${err.message}`
-              : `unreadable (${(err as Error).message})`;
-        problems.push({ backup: name, path: e.path, problem: why });
-      }
+    // The backup hands out its stored files in the order cheapest for its type (src/format):
+    // verify never looks at the type. The last copy of a file handed out twice is what counts.
+    const reader = await openBackupReader(link);
+    const whole = await reader.checkWhole(link.digest);
+    for (const p of whole.problems) problems.push({ backup: name, ...p });
+    if (!whole.readable) continue;
+    const last = new Map<string, CopyResult | { error: unknown }>();
+    const failed = (e: Entry, err: unknown) => {
+      last.set(e.path, { error: err });
       counted(e);
-    });
+    };
+    try {
+      await reader.readAll(
+        own,
+        async (e, content) => {
+          const first = !last.has(e.path);
+          try {
+            last.set(e.path, await content.copy(undefined, onBytes));
+          } catch (err) {
+            last.set(e.path, { error: err });
+          }
+          if (first) counted(e);
+        },
+        { concurrency: 4, unread: failed },
+      );
+    } catch (err) {
+      problems.push({ backup: name, problem: `payload unreadable: ${(err as Error).message}` });
+    }
+    for (const e of own) {
+      const r = last.get(e.path);
+      if (!r) counted(e);
+      if (r && !("error" in r)) compare(e, r);
+      else problems.push({ backup: name, path: e.path, problem: unreadable(r?.error) });
+    }
   }
   problems.sort((a, b) => (a.backup + (a.path ?? "") < b.backup + (b.path ?? "") ? -1 : 1));
   return result;
@@ -215,78 +206,12 @@ async function checkCarried(
   }
 }
 
-/**
- * A compressed backup: the payload's size and sha256 against its header, the embedded manifest
- * against the manifest of the backup (`manifestDigest`: the one beside the file), then every stored file re-hashed from the payload. When the
- * payload breaks off, every file not reached is named.
- */
-async function verifyPayload(
-  file: string,
-  name: string,
-  manifestDigest: string,
-  own: Entry[],
-  problems: VerifyProblem[],
-  compare: (e: Entry, r: CopyResult) => void,
-  counted: (e: Entry) => void,
-  onBytes: (n: number) => void,
-): Promise<void> {
-  let header: Awaited<ReturnType<typeof readSelfExtractingHeader>>;
-  try {
-    header = await readSelfExtractingHeader(file);
-  } catch (e) {
-    problems.push({
-      backup: name,
-      path: path.basename(file),
-      problem:
-        errnoCode(e) === "ENOENT"
-          ? `self-extracting file missing: ${file}`
-          : `damaged: ${(e as Error).message}`,
-    });
-    return;
-  }
-  // Loaded only for compressed backups: tar's code is not needed for the others.
-  const { forEachMember, payloadDigest } = await import("../format/compressed/reader.ts");
-  const { hashStream } = await import("../restore/from-payload.ts");
-  const d = await payloadDigest(file, header);
-  if (d.size !== header.payloadSize) {
-    problems.push({
-      backup: name,
-      path: path.basename(file),
-      problem: `damaged: payload is ${d.size} bytes, its header says ${header.payloadSize} (truncated or extended)`,
-    });
-  } else if (d.sha256 !== header.payloadSha256) {
-    problems.push({
-      backup: name,
-      path: path.basename(file),
-      problem: "damaged: payload sha256 differs from its header",
-    });
-  }
-  const wanted = new Map(own.map((e) => [e.path, e]));
-  const last = new Map<string, CopyResult>();
-  try {
-    await forEachMember(file, header, async (entry) => {
-      if (entry.path === header.manifestMember) {
-        const r = await hashStream(entry, undefined);
-        if (r.sha256 !== manifestDigest) {
-          problems.push({
-            backup: name,
-            path: header.manifestMember,
-            problem: "the manifest inside the payload differs from manifest.json beside it",
-          });
-        }
-        return undefined;
-      }
-      const e = entry.type === "File" ? wanted.get(entry.path) : undefined;
-      if (e) last.set(e.path, await hashStream(entry, undefined, onBytes));
-      return undefined;
-    });
-  } catch (err) {
-    problems.push({ backup: name, problem: `payload unreadable: ${(err as Error).message}` });
-  }
-  for (const e of own) {
-    const r = last.get(e.path);
-    if (r) compare(e, r);
-    else problems.push({ backup: name, path: e.path, problem: "missing or unreadable in the payload" });
-    counted(e);
-  }
+/** Why a stored file could not be read, in the words verify has always used. */
+function unreadable(err: unknown): string {
+  if (err === undefined || err instanceof NotStored) return "missing or unreadable in the payload";
+  return errnoCode(err) === "ENOENT"
+    ? "missing"
+    : err instanceof BschedError
+      ? `damaged: ${err.message}`
+      : `unreadable (${(err as Error).message})`;
 }

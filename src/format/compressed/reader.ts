@@ -1,13 +1,20 @@
 import { createHash } from "node:crypto";
 import { once } from "node:events";
 import fs from "node:fs/promises";
+import path from "node:path";
 import { promisify } from "node:util";
 import zlib from "node:zlib";
 import { Parser, type ReadEntry } from "tar";
-import { BschedError } from "../../core/errors.ts";
+import { BschedError, errnoCode } from "../../core/errors.ts";
+import { type CopyResult, type Sink, writeAll } from "../../platform/copy.ts";
 import { READ_REGULAR } from "../../platform/fsutil.ts";
 import { ZstdFrameSplitter } from "../../platform/zstd-frames.ts";
+import type { ChainLink } from "../../snapshot/chain.ts";
+import { SMALL_FILE_MAX } from "../../source/consistent.ts";
+import { inMemory } from "../separate/reader.ts";
+import { type BackupReader, NotStored, type WholeCheck } from "../types.ts";
 import { type ParsedHeader, readSelfExtractingHeader } from "./header.ts";
+import { selfExtractingName } from "./names.ts";
 
 const zstdDecompress = promisify(zlib.zstdDecompress);
 const READ_CHUNK = 1 << 20;
@@ -163,4 +170,100 @@ export async function payloadDamage(file: string): Promise<string | undefined> {
     return `payload damaged: ${d.size} bytes, its header says ${h.payloadSize} (truncated or extended)`;
   if (d.sha256 !== h.payloadSha256) return "payload damaged: its sha256 differs from the one in its header";
   return undefined;
+}
+
+/** Hash a member's bytes, writing them to `out` (a file, or a sink such as holeSink's) when given. */
+export async function hashStream(
+  entry: ReadEntry,
+  out: Sink | undefined,
+  onBytes?: (n: number) => void,
+): Promise<CopyResult> {
+  const hash = createHash("sha256");
+  let bytes = 0;
+  for await (const chunk of entry) {
+    const b = chunk as Buffer;
+    hash.update(b);
+    if (typeof out === "function") await out(b);
+    else if (out) await writeAll(out, b);
+    bytes += b.length;
+    onBytes?.(b.length);
+  }
+  return { bytes, sha256: hash.digest("hex") };
+}
+
+/** The self-extracting file of a compressed backup in its folder (or the file found alone). */
+export function payloadFile(link: ChainLink): string {
+  return link.payload ?? path.join(link.path, selfExtractingName(link.name));
+}
+
+/**
+ * The `compressed` type's read side: the payload read once, front to back. Names come from the
+ * manifest, never from the payload: a member whose name is not wanted (or is not a plain file) is
+ * skipped, so a hostile payload cannot choose where anything is written.
+ */
+export function compressedReader(link: ChainLink): BackupReader {
+  const file = payloadFile(link);
+  return {
+    type: "compressed",
+    name: link.name,
+    async readAll(wanted, visit, opts) {
+      const byPath = new Map(wanted.map((e) => [e.path, e]));
+      const seen = new Set<string>();
+      const header = await readSelfExtractingHeader(file);
+      await forEachMember(file, header, async (entry) => {
+        const e = entry.type === "File" ? byPath.get(entry.path) : undefined;
+        if (!e) return undefined;
+        seen.add(e.path);
+        if (entry.size <= SMALL_FILE_MAX) {
+          // A small member: gathered in memory, then handed out whole.
+          const parts: Buffer[] = [];
+          for await (const chunk of entry) parts.push(chunk as Buffer);
+          await visit(e, inMemory(Buffer.concat(parts)));
+        } else await visit(e, { copy: (out, onBytes) => hashStream(entry, out, onBytes) });
+        return undefined;
+      });
+      for (const e of wanted) if (!seen.has(e.path)) opts.unread(e, new NotStored(e.path));
+    },
+    async checkWhole(manifestDigest) {
+      const problems: WholeCheck["problems"] = [];
+      const at = path.basename(file);
+      let header: ParsedHeader;
+      try {
+        header = await readSelfExtractingHeader(file);
+      } catch (e) {
+        problems.push({
+          path: at,
+          problem:
+            errnoCode(e) === "ENOENT"
+              ? `self-extracting file missing: ${file}`
+              : `damaged: ${(e as Error).message}`,
+        });
+        return { problems, readable: false };
+      }
+      const d = await payloadDigest(file, header);
+      if (d.size !== header.payloadSize) {
+        problems.push({
+          path: at,
+          problem: `damaged: payload is ${d.size} bytes, its header says ${header.payloadSize} (truncated or extended)`,
+        });
+      } else if (d.sha256 !== header.payloadSha256) {
+        problems.push({ path: at, problem: "damaged: payload sha256 differs from its header" });
+      }
+      // The manifest embedded first in the payload must be the one beside it (read up to there only;
+      // a payload that cannot be read that far is reported when its files are read).
+      await forEachMember(file, header, async (entry) => {
+        if (entry.path === header.manifestMember) {
+          const r = await hashStream(entry, undefined);
+          if (r.sha256 !== manifestDigest) {
+            problems.push({
+              path: header.manifestMember,
+              problem: "the manifest inside the payload differs from manifest.json beside it",
+            });
+          }
+        }
+        return false;
+      }).catch(() => undefined);
+      return { problems, readable: true };
+    },
+  };
 }
