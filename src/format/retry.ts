@@ -1,3 +1,5 @@
+import type { Entry, Warning } from "../core/types.ts";
+
 /** Reads of a file that keeps changing, after the first, before the last copy is kept with a warning. */
 export const CHANGED_RETRIES = 3;
 const PAUSE_MS = 200;
@@ -19,4 +21,19 @@ export async function retryWhileChanged<T extends { changedWhileRead: boolean }>
     await discard();
     await new Promise((res) => setTimeout(res, PAUSE_MS * n));
   }
+}
+
+/** A stored copy of a file, and whether the file moved while it was read. */
+export interface StoredFile {
+  entry: Entry;
+  changedWhileRead: boolean;
+}
+
+/** The warning for a file kept although it still moved on its last read: the same for every type. */
+export function changedWhileReadWarning(path: string, attempts: number): Warning {
+  return {
+    path,
+    code: "CHANGED_WHILE_READ",
+    message: `changed during backup: it moved while read ${attempts} times; the last copy is kept and may be inconsistent`,
+  };
 }

@@ -6,14 +6,12 @@ import type { Entry, Manifest } from "../../core/types.ts";
 import { copyAndHash, writeAll } from "../../platform/copy.ts";
 import { nsToSeconds } from "../../platform/times.ts";
 import { refreshEntry, SMALL_FILE_MAX } from "../../source/consistent.ts";
+import { changedWhileReadWarning, retryWhileChanged, type StoredFile } from "../retry.ts";
 import { type BackupWriter, skipUnreadable, type WriteJob, type WriteResult } from "../types.ts";
 import { type Compressor, compressFrameSync, FrameWriter, paddingFrames } from "./frames.ts";
 import { renderHeader, SIZE_WIDTH } from "./header.ts";
 import { manifestMemberName, selfExtractingName } from "./names.ts";
 import { blockPadding, END_OF_ARCHIVE, memberHeader } from "./tar-entry.ts";
-
-/** Tries per file that keeps changing while read; each retry appends a member that supersedes the last. */
-const READ_ATTEMPTS = 3;
 
 function treeOrder(a: Entry, b: Entry): number {
   const x = a.path.replaceAll("/", "\0");
@@ -97,53 +95,52 @@ export function compressedWriter(
     const failed = new Set<string>();
     try {
       const sink = (chunk: Buffer) => frames.write(chunk);
-      const storeOne = async (e: Entry) => {
-        let result: Entry | undefined;
-        const settle = (fresh: Entry, size: number, sha256: string, changed: boolean, attempt: number) => {
-          if (changed && attempt < READ_ATTEMPTS) return;
-          result = { ...fresh, size, sha256, from: job.name };
-          if (changed) {
-            job.warn({
-              path: e.path,
-              code: "CHANGED_WHILE_READ",
-              message: `file kept changing while read (${READ_ATTEMPTS} tries); the last copy is kept and may be inconsistent`,
-            });
-          }
-        };
-        for (let attempt = 1; attempt <= READ_ATTEMPTS && !result; attempt++) {
-          let src: Awaited<ReturnType<typeof job.reader.open>>;
-          try {
-            const small =
-              (e.size ?? Number.POSITIVE_INFINITY) <= SMALL_FILE_MAX ? job.reader.readSmall?.(e) : undefined;
-            if (small) {
-              // Hashed first: small.data is a shared buffer, reused by the next small read.
-              const sha256 = createHash("sha256").update(small.data).digest("hex");
-              const fresh = refreshEntry(e, small.st);
-              const size = small.data.length;
-              await frames.write(entryHeader(fresh, size));
-              await frames.write(small.data);
-              await frames.write(blockPadding(size));
-              job.onBytes(size);
-              settle(fresh, size, sha256, small.changed, attempt);
-              continue;
-            }
-            src = await job.reader.open(e);
-          } catch (err) {
-            skipUnreadable(job, failed, e.path, err);
-            break;
-          }
-          try {
-            const fresh = refreshEntry(e, src.st);
-            const size = Number(src.st.size);
+      // One read of a file, appended as a member; a re-read appends another that supersedes it.
+      // A file that cannot be opened is `unreadable` (a warning); an error once its member has
+      // begun fails the run (the payload would be broken).
+      const readOnce = async (e: Entry): Promise<StoredFile & { unreadable?: unknown }> => {
+        let src: Awaited<ReturnType<typeof job.reader.open>>;
+        try {
+          const small =
+            (e.size ?? Number.POSITIVE_INFINITY) <= SMALL_FILE_MAX ? job.reader.readSmall?.(e) : undefined;
+          if (small) {
+            // Hashed first: small.data is a shared buffer, reused by the next small read.
+            const sha256 = createHash("sha256").update(small.data).digest("hex");
+            const fresh = refreshEntry(e, small.st);
+            const size = small.data.length;
             await frames.write(entryHeader(fresh, size));
-            const r = await copyAndHash(src.fh, sink, job.onBytes, { limit: size, padTo: size });
+            await frames.write(small.data);
             await frames.write(blockPadding(size));
-            settle(fresh, size, r.sha256, r.bytes !== size || (await src.changed()), attempt);
-          } finally {
-            await src.close();
+            job.onBytes(size);
+            return { entry: { ...fresh, size, sha256 }, changedWhileRead: small.changed };
           }
+          src = await job.reader.open(e);
+        } catch (err) {
+          return { entry: e, changedWhileRead: false, unreadable: err };
         }
-        if (result) stored.set(e.path, result);
+        try {
+          const fresh = refreshEntry(e, src.st);
+          const size = Number(src.st.size);
+          await frames.write(entryHeader(fresh, size));
+          const r = await copyAndHash(src.fh, sink, job.onBytes, { limit: size, padTo: size });
+          await frames.write(blockPadding(size));
+          const changedWhileRead = r.bytes !== size || (await src.changed());
+          return { entry: { ...fresh, size, sha256: r.sha256 }, changedWhileRead };
+        } finally {
+          await src.close();
+        }
+      };
+      const storeOne = async (e: Entry) => {
+        // The policy every writer shares (src/format/retry.ts); nothing to discard between tries.
+        const r = await retryWhileChanged(
+          () => readOnce(e),
+          async () => {},
+        );
+        if (r.unreadable !== undefined) skipUnreadable(job, failed, e.path, r.unreadable);
+        else {
+          stored.set(e.path, { ...r.entry, from: job.name });
+          if (r.changedWhileRead) job.warn(changedWhileReadWarning(e.path, r.attempts));
+        }
         job.onFile(e);
       };
       // Tree order (a folder, then everything under it): GNU tar sets a folder's mtime once it

@@ -17,15 +17,11 @@ import { utimesArg } from "../../platform/times.ts";
 import { FILES_DIR } from "../../snapshot/manifest.ts";
 import { refreshEntry, SMALL_FILE_MAX, type SmallRead } from "../../source/consistent.ts";
 import type { SourceReader } from "../../source/reader.ts";
-import { retryWhileChanged } from "../retry.ts";
+import { changedWhileReadWarning, retryWhileChanged, type StoredFile } from "../retry.ts";
 import { type BackupWriter, skipUnreadable, type WriteJob, type WriteResult } from "../types.ts";
 
 const COPY_CONCURRENCY = 8;
 
-export interface StoredFile {
-  entry: Entry;
-  changedWhileRead: boolean;
-}
 
 /**
  * Copy one source file to `dest` (a new file), hashing on the way; the copy keeps the mode
@@ -117,13 +113,7 @@ export const separateWriter: BackupWriter = {
           () => fs.rm(dest, { force: true }),
         );
         stored.set(e.path, { ...r.entry, from: job.name });
-        if (r.changedWhileRead) {
-          job.warn({
-            path: e.path,
-            code: "CHANGED_WHILE_READ",
-            message: `changed during backup: it moved while read ${r.attempts} times; the last copy is kept and may be inconsistent`,
-          });
-        }
+        if (r.changedWhileRead) job.warn(changedWhileReadWarning(e.path, r.attempts));
       } catch (err) {
         skipUnreadable(job, failed, e.path, err);
         await fs.rm(dest, { force: true });
