@@ -22,7 +22,6 @@ import { type BackupWriter, skipUnreadable, type WriteJob, type WriteResult } fr
 
 const COPY_CONCURRENCY = 8;
 
-
 /**
  * Copy one source file to `dest` (a new file), hashing on the way; the copy keeps the mode
  * and mtime so that the backup folder can be browsed and copied back by hand.
