@@ -8,10 +8,10 @@ import { openCatalog, rebuildCatalog, reconcile } from "../catalog/reconcile.ts"
 import { type Config, loadConfig } from "../config/load.ts";
 import { BschedError, errnoCode } from "../core/errors.ts";
 import { postWebhook } from "../notify/webhook.ts";
+import { pruneAfterBackup } from "../ops/prune.ts";
 import type { Clock } from "../platform/clock.ts";
 import { acquireLock, type Lock, LockedError } from "../platform/lockfile.ts";
 import { DAEMON_LOCK, isRunLockName, parseTempName } from "../platform/names.ts";
-import { pruneSet } from "../retention/prune.ts";
 import { isBackupName } from "../snapshot/naming.ts";
 import { type Log, realTimer, Scheduler, type Timer } from "./scheduler.ts";
 
@@ -147,7 +147,8 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
         }
       },
       prune: async (set, timezone) => {
-        const r = await pruneSet(set, { timezone, clock, catalog: cat });
+        // The same step a manual backup takes (src/ops): keep policy applied with the catalog.
+        const r = await pruneAfterBackup({ config: { ...config, timezone }, clock }, set, cat);
         if (r.removed.length > 0)
           log.info({ set: set.id, removed: r.removed, freedBytes: r.freedBytes }, "pruned");
         if (r.plan.broken.length > 0)

@@ -1,11 +1,9 @@
 import type { Command } from "commander";
-import { runBackup } from "../../backup/run.ts";
-import { withManualRun } from "../../catalog/manual-run.ts";
 import { getSet, loadConfig } from "../../config/load.ts";
 import { BschedError, EXIT } from "../../core/errors.ts";
 import type { BackupMode, BackupType } from "../../core/types.ts";
+import { backupNow } from "../../ops/backup-now.ts";
 import { systemClock } from "../../platform/clock.ts";
-import { pruneSet } from "../../retention/prune.ts";
 import type { ExitBox } from "../main.ts";
 import { formatBytes, out, printJson, printWarning, say } from "../output.ts";
 import { terminalProgress } from "../progress.ts";
@@ -47,34 +45,27 @@ export function registerBackup(program: Command, exit: ExitBox): void {
           const config = loadConfig(opts.config);
           const set = getSet(config, setId);
           const progress = terminalProgress();
-          const result = await withManualRun(
-            config,
-            set,
-            systemClock,
-            (m) => say(`bsched: warning: ${m}`),
-            () =>
-              runBackup({
-                set,
-                timezone: config.timezone,
-                clock: systemClock,
-                mode,
-                type,
-                onProgress: progress.onProgress,
-                onWarning: (w) => {
-                  progress.end();
-                  printWarning(w);
-                },
-              }).finally(() => progress.end()),
-          );
+          const result = await backupNow(
+            {
+              config,
+              clock: systemClock,
+              progress: (e) => {
+                if (e.kind === "progress") return progress.onProgress(e.progress);
+                progress.end();
+                if (e.kind === "warning" || e.kind === "notice") printWarning(e.warning);
+                else if (e.kind === "log") say(`bsched: ${e.line}`);
+                else say(`bsched: warning: ${e.message}`);
+              },
+            },
+            { set, mode, type, prune: opts.prune !== false },
+          ).finally(() => progress.end());
           const s = result.summary;
           // What the run did is its result (stdout), except with --json, whose stdout is the JSON alone.
           const done = opts.json ? say : out;
           for (const c of result.cleaned) done(`removed the leftover of an interrupted run: ${c}`);
-          if (set.keep && opts.prune !== false) {
-            // Retention follows every successful backup, manual ones too (never before it completes).
-            const pruned = await pruneSet(set, { timezone: config.timezone, clock: systemClock });
-            for (const n of pruned.removed) done(`removed ${n} (keep policy of set ${set.id})`);
-            for (const b of pruned.plan.broken)
+          if (result.pruned) {
+            for (const n of result.pruned.removed) done(`removed ${n} (keep policy of set ${set.id})`);
+            for (const b of result.pruned.plan.broken)
               say(
                 `bsched: warning: ${b.name} cannot be restored (${b.reason}): kept; \`bsched prune ${set.id} --broken\` removes it`,
               );

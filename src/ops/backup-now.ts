@@ -1,0 +1,112 @@
+import { type BackupResult, runBackup } from "../backup/run.ts";
+import { backupRecord, type Catalog, type RunTrigger } from "../catalog/catalog.ts";
+import { interruptGoneRuns } from "../catalog/interrupted.ts";
+import { openCatalog } from "../catalog/reconcile.ts";
+import type { SetConfig } from "../config/load.ts";
+import type { BackupMode, BackupType } from "../core/types.ts";
+import type { PruneResult } from "../retention/prune.ts";
+import { type OpContext, throwIfAborted } from "./context.ts";
+import { pruneAfterBackup } from "./prune.ts";
+
+export interface BackupNowOptions {
+  set: SetConfig;
+  mode?: BackupMode | undefined;
+  type?: BackupType | undefined;
+  /** Apply the set's keep policy after a successful backup (default true; `--no-prune` says false). */
+  prune?: boolean | undefined;
+  trigger?: RunTrigger | undefined;
+}
+
+export interface BackupNowResult extends BackupResult {
+  /** The keep policy applied after the backup; undefined when the set has none or prune was off. */
+  pruned?: PruneResult | undefined;
+  /** The catalog run id that recorded this backup (undefined when the catalog was unusable). */
+  runId?: number | undefined;
+}
+
+/**
+ * Back up one set now: run → record in the catalog → prune WITH the catalog (so a pruned backup
+ * leaves the catalog at once, not at the next reconcile). The catalog is best effort: one that
+ * cannot be opened or written is reported as a `catalog` event, never a reason to fail the backup.
+ * Notification is the daemon's (its scheduler posts the webhook); a manual backup does not notify.
+ */
+export async function backupNow(ctx: OpContext, opts: BackupNowOptions): Promise<BackupNowResult> {
+  const { config, clock, set } = { ...ctx, ...opts };
+  throwIfAborted(ctx.signal);
+  const emit = ctx.progress ?? (() => undefined);
+  const guard = (what: string, fn: () => void) => {
+    try {
+      fn();
+    } catch (e) {
+      emit({
+        kind: "catalog",
+        message: `catalog in ${config.state}: could not ${what}: ${(e as Error).message}`,
+      });
+    }
+  };
+  let catalog: Catalog | undefined = ctx.catalog;
+  let runId: number | undefined;
+  guard("open it", () => {
+    catalog ??= openCatalog(config);
+    runId = catalog.startRun({
+      set: set.id,
+      planned: null,
+      trigger: opts.trigger ?? "manual",
+      startedAt: clock.now().toISOString(),
+    });
+  });
+  // The first command that writes the catalog after a killed run records it (issue 9).
+  guard("record interrupted runs", () => {
+    if (catalog !== undefined) interruptGoneRuns(catalog, clock.now());
+  });
+  try {
+    let result: BackupResult;
+    try {
+      result = await runBackup({
+        set,
+        timezone: config.timezone,
+        clock,
+        mode: opts.mode,
+        type: opts.type,
+        onProgress: (p) => emit({ kind: "progress", progress: p }),
+        onWarning: (w) => emit({ kind: "warning", warning: w }),
+        ...(ctx.progress
+          ? {
+              onLog: (line: string) => emit({ kind: "log", line }),
+              onNotice: (w) => emit({ kind: "notice", warning: w }),
+            }
+          : {}),
+      });
+    } catch (e) {
+      guard("record the failure", () => {
+        if (catalog !== undefined && runId !== undefined) {
+          catalog.finishRun(runId, {
+            finishedAt: clock.now().toISOString(),
+            status: "failed",
+            error: (e as Error).message,
+          });
+        }
+      });
+      throw e;
+    }
+    const s = result.summary;
+    guard("record the run", () => {
+      if (catalog === undefined || runId === undefined) return;
+      catalog.finishRun(runId, {
+        finishedAt: clock.now().toISOString(),
+        status: s.warnings.length > 0 ? "warnings" : "ok",
+        warnings: s.warnings.length,
+        files: s.files,
+        bytes: s.bytes,
+        backup: s.name,
+      });
+      catalog.putBackup(backupRecord(set.id, s));
+    });
+    // Retention follows every successful backup, manual ones too (never before it completes).
+    const pruned = set.keep && opts.prune !== false ? await pruneAfterBackup(ctx, set, catalog) : undefined;
+    return { ...result, pruned, runId };
+  } finally {
+    // Only a catalog this operation opened is closed here; the daemon's stays open.
+    if (ctx.catalog === undefined) guard("close it", () => catalog?.close());
+  }
+}
