@@ -93,3 +93,23 @@ test("backupNow driven directly (no CLI): the sink sees phases and counts, the r
   );
   assert.deepEqual((await fs.readdir(set.folder)).sort(), before);
 });
+
+test("status only reads: a catalog out of line with the folders is left for `catalog check` to repair", async (t) => {
+  const s = await makeServer({ prefix: "bsched-ops-status-", mode: "full" });
+  t.after(() => fs.rm(s.dir, { recursive: true, force: true }));
+  await fs.writeFile(path.join(s.data, "a.txt"), "one");
+  const first = await s.backup();
+  const second = await s.backup();
+  await fs.rm(path.join(s.backups, first.name), { recursive: true });
+
+  const st = await s.cli(["status", "--json"]);
+  assert.equal(st.code, 0, st.stderr);
+  const json = JSON.parse(st.stdout);
+  assert.equal(json.daemon.running, false);
+  assert.equal(json.sets[0].backups.count, 1, "the folders are the truth for what status shows");
+  assert.equal(json.sets[0].backups.newest, second.name);
+
+  const check = await s.cli(["catalog", "check", "--json"]);
+  const repairs = JSON.parse(check.stdout) as { set: string; removed: string[] }[];
+  assert.deepEqual(repairs.find((r) => r.set === "data")?.removed, [first.name], "status did not write it");
+});

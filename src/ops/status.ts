@@ -1,0 +1,96 @@
+import { backupsUntilFull, chainLength } from "../backup/cadence.ts";
+import type { Catalog } from "../catalog/catalog.ts";
+import { asSeen } from "../catalog/interrupted.ts";
+import { openCatalog } from "../catalog/reconcile.ts";
+import type { SetConfig } from "../config/load.ts";
+import { type DaemonState, daemonState } from "../daemon/daemon.ts";
+import { assessFolder, diskBytesOf, listFolder } from "../destination/local/folder.ts";
+import { nextRun, nextRuns } from "../schedule/schedule.ts";
+import { type OpContext, throwIfAborted } from "./context.ts";
+
+export type SetStatus = Awaited<ReturnType<typeof setStatus>>;
+
+export interface Status {
+  daemon: DaemonState;
+  sets: SetStatus[];
+}
+
+/**
+ * `bsched status`: per set, the next run, the last run and the backups on disk; and whether a
+ * daemon holds the state folder. Reads only: the backups come from the folders (the truth), the
+ * last run from the catalog, which is not repaired here (`bsched catalog check` and the daemon do).
+ */
+export async function status(ctx: OpContext): Promise<Status> {
+  throwIfAborted(ctx.signal);
+  const { config } = ctx;
+  const now = ctx.clock.now();
+  const daemon = await daemonState(config, now);
+  const catalog = ctx.catalog ?? openCatalog(config);
+  try {
+    const sets: SetStatus[] = [];
+    for (const set of config.sets.values()) sets.push(await setStatus(ctx, catalog, set, now));
+    return { daemon, sets };
+  } finally {
+    if (ctx.catalog === undefined) catalog.close();
+  }
+}
+
+async function setStatus(ctx: OpContext, catalog: Catalog, set: SetConfig, now: Date) {
+  const { config } = ctx;
+  const { backups } = await listFolder(set.folder, set.letter, set.id);
+  const unrestorable = (await assessFolder(set.folder, set.letter, set.id)).filter(
+    (b) => b.state === "broken",
+  ).length;
+  // A run whose process is gone shows as interrupted (recorded by the next writing command).
+  const newest = catalog.runs({ set: set.id, limit: 1 })[0];
+  const last = newest && asSeen(newest, now);
+  const scheduled = set.automatic && set.frequency !== "now";
+  const next = scheduled ? nextRun(set, now, config.timezone) : undefined;
+  // The full cadence (incremental sets): how long the chain is, when the next full comes.
+  let chain = null;
+  if (set.mode === "incremental") {
+    const length = await chainLength(backups);
+    const nextFullIn = backupsUntilFull(set, length);
+    // Runs are counted one by one: bounded, so that a huge fullEvery cannot stall `status`.
+    const at =
+      scheduled && nextFullIn <= 10_000
+        ? nextRuns(set, now, config.timezone, nextFullIn).at(nextFullIn - 1)
+        : undefined;
+    chain = { length, fullEvery: set.fullEvery, nextFullIn, nextFullAt: at?.toISOString() ?? null };
+  }
+  return {
+    set: set.id,
+    automatic: set.automatic,
+    schedule: {
+      frequency: set.frequency,
+      day: set.day ?? null,
+      time: set.time,
+      timezone: config.timezone,
+    },
+    nextRun: next?.toISOString() ?? null,
+    mode: set.mode,
+    chain,
+    lastRun: last
+      ? {
+          status: last.status,
+          trigger: last.trigger,
+          planned: last.planned,
+          startedAt: last.startedAt,
+          finishedAt: last.finishedAt,
+          backup: last.backup,
+          error: last.error,
+        }
+      : null,
+    backups: {
+      count: backups.length,
+      storedBytes: backups.reduce((n, b) => n + b.header.totals.storedBytes, 0),
+      diskBytes: (await Promise.all(backups.map((b) => diskBytesOf(b.path, b.header)))).reduce(
+        (n, d) => n + d,
+        0,
+      ),
+      newest: backups.at(-1)?.name ?? null,
+      /** Backups that cannot be restored (`bsched list` says why; `prune --broken` removes them). */
+      broken: unrestorable,
+    },
+  };
+}
