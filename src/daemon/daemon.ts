@@ -10,7 +10,7 @@ import { BschedError, errnoCode } from "../core/errors.ts";
 import { postWebhook } from "../notify/webhook.ts";
 import { pruneAfterBackup } from "../ops/prune.ts";
 import type { Clock } from "../platform/clock.ts";
-import { acquireLock, isStale, type Lock, LockedError, type LockInfo } from "../platform/lockfile.ts";
+import { acquireLock, type Lock, LockedError } from "../platform/lockfile.ts";
 import { DAEMON_LOCK, isRunLockName, parseTempName } from "../platform/names.ts";
 import { isBackupName } from "../snapshot/naming.ts";
 import { type Log, realTimer, Scheduler, type Timer } from "./scheduler.ts";
@@ -51,22 +51,6 @@ export async function lockState(config: Config, clock: Clock): Promise<Lock> {
     }
     throw e;
   }
-}
-
-export interface DaemonState {
-  running: boolean;
-  pid: number | null;
-  host: string | null;
-  since: string | null;
-}
-
-/** Whether a daemon holds the state folder (its lock file, not stale): what `status` shows. Reads only. */
-export async function daemonState(config: Config, now: Date): Promise<DaemonState> {
-  try {
-    const info = JSON.parse(await fsp.readFile(path.join(config.state, DAEMON_LOCK), "utf8")) as LockInfo;
-    if (!isStale(info, now)) return { running: true, pid: info.pid, host: info.host, since: info.since };
-  } catch {}
-  return { running: false, pid: null, host: null, since: null };
 }
 
 function openOrRebuild(config: Config, clock: Clock, log: Log): Promise<Catalog> | Catalog {

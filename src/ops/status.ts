@@ -3,7 +3,7 @@ import type { Catalog } from "../catalog/catalog.ts";
 import { asSeen } from "../catalog/interrupted.ts";
 import { openCatalog } from "../catalog/reconcile.ts";
 import type { SetConfig } from "../config/load.ts";
-import { type DaemonState, daemonState } from "../daemon/daemon.ts";
+import { type DaemonState, daemonState } from "../daemon/state-lock.ts";
 import { assessFolder, diskBytesOf, listFolder } from "../destination/local/folder.ts";
 import { nextRun, nextRuns } from "../schedule/schedule.ts";
 import { type OpContext, throwIfAborted } from "./context.ts";
