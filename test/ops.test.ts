@@ -7,6 +7,7 @@ import { getSet, loadConfig } from "../src/config/load.ts";
 import { BschedError } from "../src/core/errors.ts";
 import { backupNow } from "../src/ops/backup-now.ts";
 import type { OpEvent } from "../src/ops/context.ts";
+import { verify } from "../src/ops/verify.ts";
 import { systemClock } from "../src/platform/clock.ts";
 import { makeServer } from "./helpers/server.ts";
 
@@ -112,4 +113,35 @@ test("status only reads: a catalog out of line with the folders is left for `cat
   const check = await s.cli(["catalog", "check", "--json"]);
   const repairs = JSON.parse(check.stdout) as { set: string; removed: string[] }[];
   assert.deepEqual(repairs.find((r) => r.set === "data")?.removed, [first.name], "status did not write it");
+});
+
+test("verify driven directly: a set's backups, one chain, or a folder by path; damage is the result", async (t) => {
+  const s = await makeServer({ prefix: "bsched-ops-verify-" });
+  t.after(() => fs.rm(s.dir, { recursive: true, force: true }));
+  await fs.writeFile(path.join(s.data, "a.txt"), "one");
+  const full = await s.backup();
+  await fs.writeFile(path.join(s.data, "b.txt"), "two");
+  const inc = await s.backup();
+  const set = getSet(
+    loadConfig(s.config, () => undefined),
+    "data",
+  );
+
+  const all = await verify({}, { set });
+  assert.deepEqual([all.backups, all.problems], [2, []]);
+  const seen: string[] = [];
+  const chain = await verify({ progress: (e) => seen.push(e.kind) }, { set, backup: full.name });
+  assert.equal(chain.backups, 1, "the chain of the full is the full alone");
+  assert.ok(seen.includes("progress"));
+  const byPath = await verify({}, { from: inc.path });
+  assert.equal(byPath.backups, 2, "the incremental and its parent");
+
+  await fs.writeFile(path.join(full.path, "files", "a.txt"), "ONE");
+  const damaged = await verify({}, { set, backup: inc.name });
+  assert.equal(damaged.problems.length, 1);
+  assert.equal(damaged.problems[0]?.path, "a.txt");
+  await assert.rejects(
+    verify({}, { set, backup: "D_1999_01_01_00_00_00" }),
+    (e: unknown) => e instanceof BschedError,
+  );
 });
