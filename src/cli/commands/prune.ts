@@ -1,8 +1,7 @@
 import type { Command } from "commander";
-import { openCatalog } from "../../catalog/reconcile.ts";
 import { getSet, loadConfig } from "../../config/load.ts";
+import { prune } from "../../ops/prune.ts";
 import { systemClock } from "../../platform/clock.ts";
-import { pruneSet } from "../../retention/prune.ts";
 import type { ExitBox } from "../main.ts";
 import { formatBytes, out, printJson, say } from "../output.ts";
 import { action } from "../run-action.ts";
@@ -30,57 +29,48 @@ export function registerPrune(program: Command, exit: ExitBox): void {
         ) => {
           const config = loadConfig(opts.config);
           const set = getSet(config, setId);
-          const catalog = opts.dryRun ? undefined : openCatalog(config);
-          try {
-            const r = await pruneSet(set, {
-              timezone: config.timezone,
-              clock: systemClock,
-              dryRun: opts.dryRun === true,
-              catalog,
-              brokenOnly: opts.broken === true,
+          const r = await prune({ config, clock: systemClock }, set, {
+            dryRun: opts.dryRun,
+            brokenOnly: opts.broken,
+          });
+          const why = new Map(r.plan.broken.map((b) => [b.name, b.reason]));
+          if (opts.json) {
+            printJson({
+              set: r.set,
+              dryRun: r.dryRun,
+              keep: r.plan.keep,
+              remove: r.plan.remove,
+              removed: r.removed,
+              reasons: r.plan.reasons,
+              broken: r.plan.broken,
+              freedBytes: r.freedBytes,
             });
-            const why = new Map(r.plan.broken.map((b) => [b.name, b.reason]));
-            if (opts.json) {
-              printJson({
-                set: r.set,
-                dryRun: r.dryRun,
-                keep: r.plan.keep,
-                remove: r.plan.remove,
-                removed: r.removed,
-                reasons: r.plan.reasons,
-                broken: r.plan.broken,
-                freedBytes: r.freedBytes,
-              });
-              return 0;
-            }
-            for (const name of r.plan.keep)
-              out(`keep    ${name}  (${(r.plan.reasons[name] ?? []).join(", ")})`);
-            for (const name of r.plan.remove) {
-              const cause = why.get(name);
-              out(
-                `${r.dryRun ? "would delete" : "deleted"} ${name}${cause ? `  (cannot be restored: ${cause})` : ""}`,
-              );
-            }
-            if (!r.brokenOnly && r.plan.broken.length > 0) {
-              for (const b of r.plan.broken)
-                out(`broken  ${b.name}  (kept, cannot be restored: ${b.reason})`);
-              say(
-                `bsched: warning: ${r.plan.broken.length} backup(s) cannot be restored and do not count toward keep; ` +
-                  `remove them with \`bsched prune ${r.set} --broken\``,
-              );
-            }
-            if (r.brokenOnly) {
-              // Shown as broken but never deleted: a whole backup of another set (see prune.ts).
-              const removing = new Set(r.plan.remove);
-              for (const b of r.plan.broken.filter((x) => !removing.has(x.name)))
-                out(`kept    ${b.name}  (${b.reason}; move or delete it by hand if unwanted)`);
-            }
-            if (r.dryRun) out(`dry run: ${r.plan.remove.length} backup(s) would be deleted`);
-            else out(`${r.removed.length} backup(s) deleted, ${formatBytes(r.freedBytes)} freed`);
             return 0;
-          } finally {
-            catalog?.close();
           }
+          for (const name of r.plan.keep)
+            out(`keep    ${name}  (${(r.plan.reasons[name] ?? []).join(", ")})`);
+          for (const name of r.plan.remove) {
+            const cause = why.get(name);
+            out(
+              `${r.dryRun ? "would delete" : "deleted"} ${name}${cause ? `  (cannot be restored: ${cause})` : ""}`,
+            );
+          }
+          if (!r.brokenOnly && r.plan.broken.length > 0) {
+            for (const b of r.plan.broken) out(`broken  ${b.name}  (kept, cannot be restored: ${b.reason})`);
+            say(
+              `bsched: warning: ${r.plan.broken.length} backup(s) cannot be restored and do not count toward keep; ` +
+                `remove them with \`bsched prune ${r.set} --broken\``,
+            );
+          }
+          if (r.brokenOnly) {
+            // Shown as broken but never deleted: a whole backup of another set (see prune.ts).
+            const removing = new Set(r.plan.remove);
+            for (const b of r.plan.broken.filter((x) => !removing.has(x.name)))
+              out(`kept    ${b.name}  (${b.reason}; move or delete it by hand if unwanted)`);
+          }
+          if (r.dryRun) out(`dry run: ${r.plan.remove.length} backup(s) would be deleted`);
+          else out(`${r.removed.length} backup(s) deleted, ${formatBytes(r.freedBytes)} freed`);
+          return 0;
         },
       ),
     );
