@@ -7,6 +7,7 @@ import { getSet, loadConfig } from "../src/config/load.ts";
 import { BschedError } from "../src/core/errors.ts";
 import { backupNow } from "../src/ops/backup-now.ts";
 import type { OpEvent } from "../src/ops/context.ts";
+import { restore } from "../src/ops/restore.ts";
 import { verify } from "../src/ops/verify.ts";
 import { systemClock } from "../src/platform/clock.ts";
 import { makeServer } from "./helpers/server.ts";
@@ -144,4 +145,26 @@ test("verify driven directly: a set's backups, one chain, or a folder by path; d
     verify({}, { set, backup: "D_1999_01_01_00_00_00" }),
     (e: unknown) => e instanceof BschedError,
   );
+});
+
+test("restore driven directly: the newest backup's chain into an empty folder, with progress events", async (t) => {
+  const s = await makeServer({ prefix: "bsched-ops-restore-" });
+  t.after(() => fs.rm(s.dir, { recursive: true, force: true }));
+  await fs.writeFile(path.join(s.data, "a.txt"), "one");
+  const full = await s.backup();
+  await fs.writeFile(path.join(s.data, "b.txt"), "two");
+  const inc = await s.backup();
+  const set = getSet(
+    loadConfig(s.config, () => undefined),
+    "data",
+  );
+  const kinds = new Set<string>();
+  const to = path.join(s.dir, "out");
+  const r = await restore({ progress: (e) => kinds.add(e.kind) }, { set }, { to });
+  assert.deepEqual([r.backup, r.chain, r.target, r.files], [inc.name, [full.name, inc.name], to, 2]);
+  assert.equal(await fs.readFile(path.join(to, "b.txt"), "utf8"), "two");
+  assert.ok(kinds.has("progress"));
+  // Not into a folder that holds something (without overwrite): a BschedError, nothing changed.
+  await assert.rejects(restore({}, { from: full.path }, { to }), (e: unknown) => e instanceof BschedError);
+  assert.equal(await fs.readFile(path.join(to, "b.txt"), "utf8"), "two");
 });

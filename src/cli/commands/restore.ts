@@ -1,10 +1,7 @@
-import path from "node:path";
 import type { Command } from "commander";
 import { getSet, loadConfig } from "../../config/load.ts";
 import { BschedError, EXIT } from "../../core/errors.ts";
-import { fromOsError } from "../../platform/os-errors.ts";
-import { locateForSet, locateFromPath } from "../../restore/locate.ts";
-import { type RestoreFailure, restoreState } from "../../restore/restore.ts";
+import { restore } from "../../ops/restore.ts";
 import type { ExitBox } from "../main.ts";
 import { formatBytes, out, printJson, say } from "../output.ts";
 import { terminalProgress } from "../progress.ts";
@@ -45,32 +42,29 @@ export function registerRestore(program: Command, exit: ExitBox): void {
             "USAGE",
             "--backup goes with a SET; with --from, name the backup folder itself",
           );
-        const located = opts.from
-          ? await locateFromPath(opts.from)
-          : await locateForSet(getSet(loadConfig(opts.config), setId as string), opts.backup);
-        const target = path.resolve(opts.to as string);
+        const source = opts.from
+          ? { from: opts.from }
+          : { set: getSet(loadConfig(opts.config), setId as string), backup: opts.backup };
         const progress = terminalProgress();
-        const r = await restoreState({
-          chain: located.chain,
-          manifest: located.manifest,
-          target,
-          overwrite: opts.overwrite,
-          onProgress: progress.onProgress,
-        })
-          .catch((e: RestoreFailure) => {
-            // Before the error itself: what the failed restore left in --to.
-            progress.end();
-            if (e?.targetState) say(`bsched: ${e.targetState}`);
-            // A full or read-only target: name it (a write() error carries no path).
-            throw fromOsError(e, { path: target, doing: `restore into ${target}` });
-          })
-          .finally(() => progress.end());
-        const names = located.chain.map((l) => l.name);
+        const r = await restore(
+          {
+            progress: (e) => {
+              if (e.kind === "progress") return progress.onProgress(e.progress);
+              progress.end();
+              if (e.kind === "log") say(`bsched: ${e.line}`);
+            },
+          },
+          source,
+          { to: opts.to as string, overwrite: opts.overwrite },
+        ).finally(() => progress.end());
+        const { target, chain: names, backup, ...counts } = r;
         if (opts.json) {
-          printJson({ backup: located.manifest.name, chain: names, target, ...r });
+          printJson({ backup, chain: names, target, ...counts });
         } else {
-          out(`restored ${located.manifest.name} (chain: ${names.join(" → ")}) into ${target}`);
-          out(`  ${r.files} files, ${r.dirs} folders, ${r.symlinks} symlinks, ${formatBytes(r.bytes)}`);
+          out(`restored ${backup} (chain: ${names.join(" → ")}) into ${target}`);
+          out(
+            `  ${counts.files} files, ${counts.dirs} folders, ${counts.symlinks} symlinks, ${formatBytes(counts.bytes)}`,
+          );
         }
         // A restore that found damage throws (RESTORE_MISMATCH) before anything above is printed.
         return EXIT.ok;
