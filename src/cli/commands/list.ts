@@ -1,9 +1,6 @@
 import type { Command } from "commander";
 import { getSet, loadConfig } from "../../config/load.ts";
-import type { BackupSummary } from "../../core/types.ts";
-import { assessFolder, diskBytesOf } from "../../destination/local/folder.ts";
-import type { Restorability } from "../../snapshot/chain.ts";
-import { summarize } from "../../snapshot/manifest.ts";
+import { list } from "../../ops/list.ts";
 import type { ExitBox } from "../main.ts";
 import { formatBytes, out, printJson, say } from "../output.ts";
 import { action } from "../run-action.ts";
@@ -20,38 +17,11 @@ export function registerList(program: Command, exit: ExitBox): void {
     .action(
       action(exit, async (setId: string | undefined, opts: { config?: string; json?: boolean }) => {
         const config = loadConfig(opts.config);
-        const sets = setId ? [getSet(config, setId)] : [...config.sets.values()];
-        // A folder whose manifest cannot be read has no header: its fields are null, its state says why.
-        type Row = (BackupSummary | NullSummary) & { state: Restorability["state"]; reason: string | null };
-        const all: Row[] = [];
-        const brokenSets = new Set<string>();
-        let broken = 0;
-        for (const set of sets) {
-          for (const b of await assessFolder(set.folder, set.letter, set.id)) {
-            const reason = b.state === "broken" ? b.reason : null;
-            if (b.state === "broken") {
-              broken++;
-              brokenSets.add(set.id);
-            }
-            if (b.header)
-              all.push({
-                ...summarize(b.header, b.path, await diskBytesOf(b.path, b.header)),
-                state: b.state,
-                reason,
-              });
-            else {
-              say(`bsched: note: ${b.path} is not a complete backup: it cannot be restored (${reason})`);
-              all.push({ ...nullSummary(b.name, b.path, set.id), state: b.state, reason });
-            }
-          }
-        }
-        // Oldest first; a folder without a readable header sorts by its name (which holds its time).
-        all.sort((a, b) => {
-          const ka = a.startedAt ?? "";
-          const kb = b.startedAt ?? "";
-          if (ka && kb && ka !== kb) return ka < kb ? -1 : 1;
-          return a.name < b.name ? -1 : 1;
-        });
+        const r = await list(
+          { config, progress: (e) => e.kind === "log" && say(`bsched: ${e.line}`) },
+          setId ? getSet(config, setId) : undefined,
+        );
+        const { backups: all, broken, brokenSets } = r;
         if (opts.json) {
           printJson(all);
           return 0;
@@ -59,7 +29,7 @@ export function registerList(program: Command, exit: ExitBox): void {
         if (broken > 0)
           say(
             `bsched: warning: ${broken} backup(s) cannot be restored (STATE column); they do not count toward keep; ` +
-              [...brokenSets].map((id) => `\`bsched prune ${id} --broken\``).join(", ") +
+              brokenSets.map((id) => `\`bsched prune ${id} --broken\``).join(", ") +
               " removes them",
           );
         if (all.length === 0) {
@@ -101,27 +71,4 @@ export function registerList(program: Command, exit: ExitBox): void {
         return 0;
       }),
     );
-}
-
-type NullSummary = {
-  [K in keyof BackupSummary]: K extends "name" | "path" | "set" | "warnings" ? BackupSummary[K] : null;
-};
-
-function nullSummary(name: string, path: string, set: string): NullSummary {
-  return {
-    name,
-    path,
-    set,
-    type: null,
-    mode: null,
-    parent: null,
-    files: null,
-    bytes: null,
-    warnings: [],
-    startedAt: null,
-    finishedAt: null,
-    storedFiles: null,
-    storedBytes: null,
-    diskBytes: null,
-  };
 }

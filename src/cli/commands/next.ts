@@ -1,9 +1,9 @@
 import type { Command } from "commander";
-import { chainLength, plannedModes } from "../../backup/cadence.ts";
 import { getSet, loadConfig } from "../../config/load.ts";
 import { BschedError } from "../../core/errors.ts";
-import { listFolder } from "../../destination/local/folder.ts";
-import { describeSchedule, nextRuns } from "../../schedule/schedule.ts";
+import { next, type PlannedRuns } from "../../ops/next.ts";
+import { systemClock } from "../../platform/clock.ts";
+import { describeSchedule } from "../../schedule/schedule.ts";
 import { zonedParts } from "../../snapshot/naming.ts";
 import type { ExitBox } from "../main.ts";
 import { out, printJson } from "../output.ts";
@@ -61,39 +61,29 @@ export function registerNext(program: Command, exit: ExitBox): void {
           opts: { from?: string; count?: string; config?: string; json?: boolean },
         ) => {
           const count = parseCount(opts.count, "--count", 5);
-          const from = opts.from ? parseInstant(opts.from, "--from") : new Date();
+          const from = opts.from ? parseInstant(opts.from, "--from") : undefined;
           const config = loadConfig(opts.config);
-          const sets = setId
-            ? [getSet(config, setId)]
-            : [...config.sets.values()].filter((s) => s.automatic && s.frequency !== "now");
-          const runs = new Map(sets.map((s) => [s.id, nextRuns(s, from, config.timezone, count)]));
-          // Full or incremental: the set's cadence from its current chain (src/backup/cadence.ts).
-          const chains = new Map<string, number>();
-          for (const s of sets)
-            chains.set(s.id, await chainLength((await listFolder(s.folder, s.letter, s.id)).backups));
-          const planned = (id: string) => {
-            const r = runs.get(id) ?? [];
-            const set = getSet(config, id);
-            const modes = plannedModes(set, chains.get(id) ?? 0, r.length);
-            return r.map((d, i) => ({ at: d, mode: modes[i] ?? "full" }));
-          };
+          const planned = await next(
+            { config, clock: systemClock },
+            { set: setId ? getSet(config, setId) : undefined, from, count },
+          );
           if (opts.json) {
-            const iso = (id: string) => planned(id).map((p) => ({ at: p.at.toISOString(), mode: p.mode }));
-            if (setId) printJson(iso(setId));
-            else printJson(Object.fromEntries(sets.map((s) => [s.id, iso(s.id)])));
+            const iso = (p: PlannedRuns) => p.runs.map((r) => ({ at: r.at.toISOString(), mode: r.mode }));
+            if (setId) printJson(iso(planned[0] as PlannedRuns));
+            else printJson(Object.fromEntries(planned.map((p) => [p.set.id, iso(p)])));
             return 0;
           }
-          if (sets.length === 0) out("no automatic sets: nothing is scheduled");
-          for (const s of sets) {
+          if (planned.length === 0) out("no automatic sets: nothing is scheduled");
+          for (const { set: s, chain, runs } of planned) {
             const how = describeSchedule(s);
             const cadence =
               s.mode === "incremental"
-                ? `; incremental, a full every ${s.fullEvery} backups (chain now ${chains.get(s.id) ?? 0})`
+                ? `; incremental, a full every ${s.fullEvery} backups (chain now ${chain})`
                 : "";
             process.stdout.write(
               `${s.id}: ${how}${cadence}${s.automatic ? "" : " (automatic: false: the daemon does not run it)"}\n`,
             );
-            for (const p of planned(s.id))
+            for (const p of runs)
               process.stdout.write(
                 `  ${localTime(p.at, config.timezone)}  (${p.at.toISOString()})  ${p.mode}\n`,
               );
