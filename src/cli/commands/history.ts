@@ -1,7 +1,7 @@
 import type { Command } from "commander";
-import { asSeen } from "../../catalog/interrupted.ts";
-import { openCatalog } from "../../catalog/reconcile.ts";
 import { getSet, loadConfig } from "../../config/load.ts";
+import { history } from "../../ops/history.ts";
+import { systemClock } from "../../platform/clock.ts";
 import type { ExitBox } from "../main.ts";
 import { formatBytes, out, printJson } from "../output.ts";
 import { action } from "../run-action.ts";
@@ -25,29 +25,21 @@ export function registerHistory(program: Command, exit: ExitBox): void {
           const limit = parseCount(opts.limit, "--limit", 50);
           const config = loadConfig(opts.config);
           if (setId) getSet(config, setId);
-          const catalog = openCatalog(config);
-          try {
-            // Read only: a run whose process is gone shows as interrupted; the next backup,
-            // daemon start or `catalog check` records it so.
-            const now = new Date();
-            const runs = catalog.runs({ ...(setId ? { set: setId } : {}), limit }).map((r) => asSeen(r, now));
-            if (opts.json) {
-              printJson(runs);
-              return 0;
-            }
-            if (runs.length === 0) out("no runs recorded yet");
-            for (const r of runs) {
-              const when = r.startedAt ?? r.finishedAt ?? "";
-              const what = r.backup ? `${r.backup} ${r.files} files ${formatBytes(r.bytes)}` : "";
-              const slots = r.slots > 1 ? ` (${r.slots} slots)` : "";
-              process.stdout.write(
-                `${when}  ${r.set}  ${r.trigger}${slots}  ${r.status}  ${what}${r.error ? `  ${r.error}` : ""}\n`,
-              );
-            }
+          const runs = history({ config, clock: systemClock }, { set: setId, limit });
+          if (opts.json) {
+            printJson(runs);
             return 0;
-          } finally {
-            catalog.close();
           }
+          if (runs.length === 0) out("no runs recorded yet");
+          for (const r of runs) {
+            const when = r.startedAt ?? r.finishedAt ?? "";
+            const what = r.backup ? `${r.backup} ${r.files} files ${formatBytes(r.bytes)}` : "";
+            const slots = r.slots > 1 ? ` (${r.slots} slots)` : "";
+            process.stdout.write(
+              `${when}  ${r.set}  ${r.trigger}${slots}  ${r.status}  ${what}${r.error ? `  ${r.error}` : ""}\n`,
+            );
+          }
+          return 0;
         },
       ),
     );
