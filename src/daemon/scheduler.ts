@@ -1,7 +1,8 @@
 import type { BackupResult } from "../backup/run.ts";
-import { backupRecord, type Catalog, type RunStatus, type RunTrigger } from "../catalog/catalog.ts";
+import type { Catalog, RunStatus, RunTrigger } from "../catalog/catalog.ts";
 import type { Config, SetConfig } from "../config/load.ts";
 import { type NotifyPayload, wants } from "../notify/webhook.ts";
+import { recordBackupRun, recordFailedRun } from "../ops/backup-now.ts";
 import type { Clock } from "../platform/clock.ts";
 import { hostName } from "../platform/host.ts";
 import { nextRun, slotsBetween } from "../schedule/schedule.ts";
@@ -235,16 +236,8 @@ export class Scheduler {
     try {
       const result = await this.deps.backup(set, tz);
       const s = result.summary;
-      status = s.warnings.length > 0 ? "warnings" : "ok";
-      catalog.finishRun(runId, {
-        finishedAt: clock.now().toISOString(),
-        status,
-        warnings: s.warnings.length,
-        files: s.files,
-        bytes: s.bytes,
-        backup: s.name,
-      });
-      catalog.putBackup(backupRecord(set.id, s));
+      // The same record step as a manual backup (src/ops/backup-now.ts).
+      status = recordBackupRun(catalog, runId, set.id, s, clock.now());
       log.info(
         {
           set: set.id,
@@ -273,7 +266,7 @@ export class Scheduler {
     } catch (e) {
       status = "failed";
       const msg = (e as Error).message ?? String(e);
-      catalog.finishRun(runId, { finishedAt: clock.now().toISOString(), status, error: msg });
+      recordFailedRun(catalog, runId, msg, clock.now());
       log.error({ set: set.id, runId, err: msg }, "backup failed");
     }
     this.runIds.delete(set.id);

@@ -3,7 +3,7 @@ import { backupRecord, type Catalog, type RunTrigger } from "../catalog/catalog.
 import { interruptGoneRuns } from "../catalog/interrupted.ts";
 import { openCatalog } from "../catalog/reconcile.ts";
 import type { SetConfig } from "../config/load.ts";
-import type { BackupMode, BackupType } from "../core/types.ts";
+import type { BackupMode, BackupSummary, BackupType } from "../core/types.ts";
 import type { PruneResult } from "../retention/prune.ts";
 import { type OpContext, throwIfAborted } from "./context.ts";
 import { pruneAfterBackup } from "./prune.ts";
@@ -79,28 +79,15 @@ export async function backupNow(ctx: OpContext, opts: BackupNowOptions): Promise
       });
     } catch (e) {
       guard("record the failure", () => {
-        if (catalog !== undefined && runId !== undefined) {
-          catalog.finishRun(runId, {
-            finishedAt: clock.now().toISOString(),
-            status: "failed",
-            error: (e as Error).message,
-          });
-        }
+        if (catalog !== undefined && runId !== undefined)
+          recordFailedRun(catalog, runId, (e as Error).message, clock.now());
       });
       throw e;
     }
     const s = result.summary;
     guard("record the run", () => {
-      if (catalog === undefined || runId === undefined) return;
-      catalog.finishRun(runId, {
-        finishedAt: clock.now().toISOString(),
-        status: s.warnings.length > 0 ? "warnings" : "ok",
-        warnings: s.warnings.length,
-        files: s.files,
-        bytes: s.bytes,
-        backup: s.name,
-      });
-      catalog.putBackup(backupRecord(set.id, s));
+      if (catalog !== undefined && runId !== undefined)
+        recordBackupRun(catalog, runId, set.id, s, clock.now());
     });
     // Retention follows every successful backup, manual ones too (never before it completes).
     const pruned = set.keep && opts.prune !== false ? await pruneAfterBackup(ctx, set, catalog) : undefined;
@@ -109,4 +96,33 @@ export async function backupNow(ctx: OpContext, opts: BackupNowOptions): Promise
     // Only a catalog this operation opened is closed here; the daemon's stays open.
     if (ctx.catalog === undefined) guard("close it", () => catalog?.close());
   }
+}
+
+/**
+ * The record step of a successful backup, manual or scheduled: the run finished (ok, or warnings)
+ * and the backup listed. Returns the run's status.
+ */
+export function recordBackupRun(
+  catalog: Catalog,
+  runId: number,
+  set: string,
+  s: BackupSummary,
+  now: Date,
+): "ok" | "warnings" {
+  const status = s.warnings.length > 0 ? "warnings" : "ok";
+  catalog.finishRun(runId, {
+    finishedAt: now.toISOString(),
+    status,
+    warnings: s.warnings.length,
+    files: s.files,
+    bytes: s.bytes,
+    backup: s.name,
+  });
+  catalog.putBackup(backupRecord(set, s));
+  return status;
+}
+
+/** The record step of a failed backup, manual or scheduled. */
+export function recordFailedRun(catalog: Catalog, runId: number, message: string, now: Date): void {
+  catalog.finishRun(runId, { finishedAt: now.toISOString(), status: "failed", error: message });
 }
