@@ -35,7 +35,15 @@ function entryHeader(e: Entry, size: number): Buffer {
   });
 }
 
-const mtimeOf = (e: Entry) => new Date(nsToSeconds(e.mtimeNs) * 1000);
+/**
+ * A member's tar mtime. node-tar cannot encode a negative fractional time (before 1970 with a
+ * fraction of a second), so those are floored to the second: only the `sh` script sees it, bsched
+ * restores every mtime from the manifest, to the microsecond.
+ */
+const mtimeOf = (e: Entry) => {
+  const s = nsToSeconds(e.mtimeNs);
+  return new Date((s < 0 ? Math.floor(s) : s) * 1000);
+};
 
 function manifestMember(name: string, text: string, mtime: Date): Buffer {
   const data = Buffer.from(text);
