@@ -1,45 +1,10 @@
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import fs from "node:fs/promises";
 import path from "node:path";
 import { test } from "node:test";
-import { BIN } from "./helpers/cli.ts";
+import { backupKilledMidway } from "./helpers/killed.ts";
 import { makeServer, type TestServer } from "./helpers/server.ts";
 import { diffTrees, snapshotTree } from "./helpers/tree.ts";
-
-/**
- * Start a backup that stops dead after `files` stored files (the BSCHED_TEST_PAUSE_AFTER_FILES
- * fault-injection hook of src/backup/run.ts), then kill -9 it there.
- */
-async function backupKilledMidway(
-  s: TestServer,
-  files: number,
-  whilePaused?: () => Promise<void>,
-): Promise<void> {
-  const child = spawn(process.execPath, [BIN, "backup", "data", "--config", s.config], {
-    cwd: s.dir,
-    env: { ...process.env, BSCHED_CONFIG: undefined, BSCHED_TEST_PAUSE_AFTER_FILES: String(files) },
-    stdio: ["ignore", "ignore", "pipe"],
-  });
-  let stderr = "";
-  const closed = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.on("close", (code, signal) => resolve({ code, signal })),
-  );
-  await new Promise<void>((resolve, reject) => {
-    child.stderr.on("data", (d) => {
-      stderr += d;
-      if (stderr.includes("bsched-test: paused\n")) resolve();
-    });
-    child.on("close", () => reject(new Error(`backup ended before pausing: ${stderr}`)));
-  });
-  try {
-    await whilePaused?.();
-  } finally {
-    child.kill("SIGKILL");
-  }
-  const end = await closed;
-  assert.equal(end.signal, "SIGKILL");
-}
 
 async function fillSource(s: TestServer, n: number, tag: string): Promise<void> {
   await fs.mkdir(path.join(s.data, "d"), { recursive: true });

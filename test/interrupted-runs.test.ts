@@ -5,6 +5,7 @@ import path from "node:path";
 import { DatabaseSync } from "node:sqlite";
 import { after, test } from "node:test";
 import { BIN } from "./helpers/cli.ts";
+import { backupKilledMidway } from "./helpers/killed.ts";
 import { makeServer, type TestServer } from "./helpers/server.ts";
 
 // Issue 9 item 7: a killed run showed "running" for ever in `history` (and `status`), even after
@@ -23,35 +24,9 @@ async function server(): Promise<TestServer> {
   return s;
 }
 
-/**
- * A CLI backup stopped dead after 2 stored files (BSCHED_TEST_PAUSE_AFTER_FILES, as in
- * test/crash.test.ts), `whilePaused` run, then the process killed with SIGKILL. Returns its pid.
- */
-async function killedBackup(s: TestServer, whilePaused?: (pid: number) => Promise<void>): Promise<number> {
-  const child = spawn(process.execPath, [BIN, "backup", "data", "--config", s.config], {
-    cwd: s.dir,
-    env: { ...process.env, BSCHED_CONFIG: undefined, BSCHED_TEST_PAUSE_AFTER_FILES: "2" },
-    stdio: ["ignore", "ignore", "pipe"],
-  });
-  const closed = new Promise<NodeJS.Signals | null>((resolve) =>
-    child.on("close", (_c, sig) => resolve(sig)),
-  );
-  let stderr = "";
-  await new Promise<void>((resolve, reject) => {
-    child.stderr.on("data", (d) => {
-      stderr += d;
-      if (stderr.includes("bsched-test: paused\n")) resolve();
-    });
-    child.on("close", () => reject(new Error(`backup ended before pausing: ${stderr}`)));
-  });
-  try {
-    await whilePaused?.(child.pid as number);
-  } finally {
-    child.kill("SIGKILL");
-  }
-  assert.equal(await closed, "SIGKILL");
-  return child.pid as number;
-}
+/** A CLI backup killed (SIGKILL) after 2 stored files; `whilePaused` runs first. Returns its pid. */
+const killedBackup = (s: TestServer, whilePaused?: (pid: number) => Promise<void>) =>
+  backupKilledMidway(s, 2, whilePaused);
 
 type Row = {
   id: number;
