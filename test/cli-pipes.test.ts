@@ -3,7 +3,7 @@ import { spawn } from "node:child_process";
 import fs from "node:fs/promises";
 import path from "node:path";
 import { after, test } from "node:test";
-import { BIN } from "./helpers/cli.ts";
+import { BIN, collect } from "./helpers/cli.ts";
 import { makeServer, type TestServer } from "./helpers/server.ts";
 
 // Issue 9 item 8: a reader that closes the pipe early (`bsched status | head -1`) ends the
@@ -43,28 +43,16 @@ function runWithClosedStdout(args: string[]): Promise<{ code: number | null; std
 }
 
 /** `sh -c "bsched ARGS | head -1"`: the first line, bsched's own exit code and both stderrs. */
-function headOne(args: string[]): Promise<{ stdout: string; stderr: string; bschedCode: string }> {
+async function headOne(args: string[]): Promise<{ stdout: string; stderr: string; bschedCode: string }> {
   const quoted = [process.execPath, BIN, ...args].map((a) => `'${a.replace(/'/g, "'\\''")}'`).join(" ");
-  return new Promise((resolve, reject) => {
-    const child = spawn("sh", ["-c", `{ ${quoted}; echo "rc=$?" >&2; } | head -1`], {
-      env: { ...process.env, BSCHED_CONFIG: undefined },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d) => {
-      stdout += d;
-    });
-    child.stderr.on("data", (d) => {
-      stderr += d;
-    });
-    child.on("error", reject);
-    child.on("close", (code) => {
-      assert.equal(code, 0, `the pipeline failed: ${stderr}`);
-      const m = /rc=(\d+)\n$/.exec(stderr);
-      resolve({ stdout, stderr: stderr.replace(/rc=\d+\n$/, ""), bschedCode: m?.[1] ?? "?" });
-    });
+  const child = spawn("sh", ["-c", `{ ${quoted}; echo "rc=$?" >&2; } | head -1`], {
+    env: { ...process.env, BSCHED_CONFIG: undefined },
+    stdio: ["ignore", "pipe", "pipe"],
   });
+  const { code, stdout, stderr } = await collect(child);
+  assert.equal(code, 0, `the pipeline failed: ${stderr}`);
+  const m = /rc=(\d+)\n$/.exec(stderr);
+  return { stdout, stderr: stderr.replace(/rc=\d+\n$/, ""), bschedCode: m?.[1] ?? "?" };
 }
 
 test("status, list, history and next with a closed stdout end quietly with exit 0", async () => {

@@ -1,8 +1,9 @@
-import { spawn } from "node:child_process";
+import { type ChildProcessByStdio, spawn } from "node:child_process";
 import fsSync from "node:fs";
 import fs from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
+import type { Readable } from "node:stream";
 import { fileURLToPath } from "node:url";
 
 export const BIN = fileURLToPath(new URL("../../bin/bsched.js", import.meta.url));
@@ -24,14 +25,19 @@ export function runCli(
 ): Promise<CliResult> {
   const [cmd, ...pre] =
     opts.wrap && opts.wrap.length > 0 ? [...opts.wrap, process.execPath] : [process.execPath];
+  const child = spawn(cmd as string, [...pre, BIN, ...args], {
+    cwd: opts.cwd,
+    env: { ...process.env, BSCHED_CONFIG: undefined, ...opts.env },
+    stdio: ["ignore", "pipe", "pipe"],
+    // A CLI that hangs (e.g. waiting on a FIFO) is killed: its exit code is then null.
+    ...(opts.timeoutMs ? { timeout: opts.timeoutMs, killSignal: "SIGKILL" as const } : {}),
+  });
+  return collect(child);
+}
+
+/** A child's whole stdout and stderr and its exit code, once it has closed. */
+export function collect(child: ChildProcessByStdio<null, Readable, Readable>): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd as string, [...pre, BIN, ...args], {
-      cwd: opts.cwd,
-      env: { ...process.env, BSCHED_CONFIG: undefined, ...opts.env },
-      stdio: ["ignore", "pipe", "pipe"],
-      // A CLI that hangs (e.g. waiting on a FIFO) is killed: its exit code is then null.
-      ...(opts.timeoutMs ? { timeout: opts.timeoutMs, killSignal: "SIGKILL" as const } : {}),
-    });
     let stdout = "";
     let stderr = "";
     child.stdout.on("data", (d) => {
