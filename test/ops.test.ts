@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import fs from "node:fs/promises";
 import path from "node:path";
-import { test } from "node:test";
+import { type TestContext, test } from "node:test";
 import { openCatalog } from "../src/catalog/reconcile.ts";
 import { getSet, loadConfig } from "../src/config/load.ts";
 import { BschedError } from "../src/core/errors.ts";
@@ -116,8 +116,9 @@ test("status only reads: a catalog out of line with the folders is left for `cat
   assert.deepEqual(repairs.find((r) => r.set === "data")?.removed, [first.name], "status did not write it");
 });
 
-test("verify driven directly: a set's backups, one chain, or a folder by path; damage is the result", async (t) => {
-  const s = await makeServer({ prefix: "bsched-ops-verify-" });
+/** A server with a full (a.txt) and an incremental (b.txt) of set data, and the set's config. */
+async function fullAndIncremental(t: TestContext, prefix: string) {
+  const s = await makeServer({ prefix });
   t.after(() => fs.rm(s.dir, { recursive: true, force: true }));
   await fs.writeFile(path.join(s.data, "a.txt"), "one");
   const full = await s.backup();
@@ -127,6 +128,11 @@ test("verify driven directly: a set's backups, one chain, or a folder by path; d
     loadConfig(s.config, () => undefined),
     "data",
   );
+  return { s, full, inc, set };
+}
+
+test("verify driven directly: a set's backups, one chain, or a folder by path; damage is the result", async (t) => {
+  const { s, full, inc, set } = await fullAndIncremental(t, "bsched-ops-verify-");
 
   const all = await verify({}, { set });
   assert.deepEqual([all.backups, all.problems], [2, []]);
@@ -148,16 +154,7 @@ test("verify driven directly: a set's backups, one chain, or a folder by path; d
 });
 
 test("restore driven directly: the newest backup's chain into an empty folder, with progress events", async (t) => {
-  const s = await makeServer({ prefix: "bsched-ops-restore-" });
-  t.after(() => fs.rm(s.dir, { recursive: true, force: true }));
-  await fs.writeFile(path.join(s.data, "a.txt"), "one");
-  const full = await s.backup();
-  await fs.writeFile(path.join(s.data, "b.txt"), "two");
-  const inc = await s.backup();
-  const set = getSet(
-    loadConfig(s.config, () => undefined),
-    "data",
-  );
+  const { s, full, inc, set } = await fullAndIncremental(t, "bsched-ops-restore-");
   const kinds = new Set<string>();
   const to = path.join(s.dir, "out");
   const r = await restore({ progress: (e) => kinds.add(e.kind) }, { set }, { to });
