@@ -132,7 +132,7 @@ async function fullAndIncremental(t: TestContext, prefix: string) {
 }
 
 test("verify driven directly: a set's backups, one chain, or a folder by path; damage is the result", async (t) => {
-  const { s, full, inc, set } = await fullAndIncremental(t, "bsched-ops-verify-");
+  const { full, inc, set } = await fullAndIncremental(t, "bsched-ops-verify-");
 
   const all = await verify({}, { set });
   assert.deepEqual([all.backups, all.problems], [2, []]);
