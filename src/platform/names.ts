@@ -27,6 +27,18 @@ export function parseTempName(name: string): { base: string; pid: number } | und
   return m?.[1] && m[2] ? { base: m[1], pid: Number(m[2]) } : undefined;
 }
 
+/** `.<base>.deleting-PID-HEX`: a backup being removed (renamed away first, so never listed half-deleted). */
+export function deletingName(base: string): string {
+  return `.${base}.deleting-${ownSuffix()}`;
+}
+
+const DELETING_RE = new RegExp(`^\\.(.+)\\.deleting-\\d+-${HEX}$`);
+
+/** The backup name of a `deletingName`, or undefined for any other name. */
+export function parseDeletingName(name: string): string | undefined {
+  return DELETING_RE.exec(name)?.[1];
+}
+
 /** A set's run lock in its backup folder, `.bsched-<set>.lock`: no two runs of a set at once. */
 export function runLockName(setId: string): string {
   return `.bsched-${setId}.lock`;

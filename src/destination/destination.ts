@@ -1,0 +1,78 @@
+import type { Readable } from "node:stream";
+import type { Clock } from "../platform/clock.ts";
+
+/**
+ * Where backups live: the one interface backup, restore, verify, list, prune, the daemon and the
+ * catalog use to reach a set's backups (docs/design.md "Destinations"). `local` (a folder) is the
+ * first implementation; SFTP, S3 and SMB implement the same contract
+ * (test/destination-contract.test.ts), so the layout is the same everywhere: at the top, one
+ * entry per backup named `<L>_YYYY_MM_DD_HH_MM_SS`, holding `manifest.json` and either `files/…`
+ * (separate) or `<name>.sh` (compressed).
+ *
+ * Names given to these methods are checked backup names and checked relative paths (manifest
+ * entries already are); an implementation still refuses anything that would leave the backup.
+ * Errors: a missing backup or file is an error whose `code` is "ENOENT" (errnoCode() sees it);
+ * anything else is a BschedError naming the destination and the fix, or an OS error the caller
+ * words with fromOsError.
+ */
+export interface Destination {
+  /** The name it has in the config (`folder` for a set's own backup folder). */
+  readonly name: string;
+  /** Where it is, for messages and the catalog: a path, or a URL without credentials. */
+  readonly where: string;
+  /** What a record or a listing shows as the place of a backup (a path, or a URL). */
+  locationOf(backup: string): string;
+
+  /** Check it can be written to, creating what it may create (a local folder, never its mount point). */
+  ready(): Promise<void>;
+  /** Every name at its top: backups, temporary entries of runs, lock files. */
+  names(): Promise<string[]>;
+  /** The regular files at a backup's top (`manifest.json`, `<name>.sh`) with their sizes. */
+  topFiles(backup: string): Promise<{ name: string; size: number }[]>;
+  /** Open a stored file for reading (`manifest.json`, `files/a/b`, `<name>.sh`): regular files only. */
+  open(backup: string, file: string): Promise<ReadHandle>;
+  /**
+   * A small file whole (at most `max` bytes), or undefined when it is larger (then `open` it).
+   * Local reads it with synchronous calls: thousands of small files are the common case.
+   */
+  readSmall(backup: string, file: string, max: number): Promise<Buffer | undefined>;
+  /** A new backup's staging area, published atomically with its manifest (see Staging). */
+  stage(backup: string): Promise<Staging>;
+  /** Delete a published backup (retention); its manifest first, so a half-deleted one is never listed. */
+  remove(backup: string): Promise<void>;
+  /** Remove what crashed runs of this letter left (staging areas). Only the set's lock holder calls it. */
+  removeLeftovers(letter: string): Promise<string[]>;
+  /** The set's run lock: no two runs of a set at once on this destination. Held with a lease. */
+  lock(setId: string, purpose: string, clock: Clock): Promise<Lease>;
+  /** Free bytes and allocation unit where known (a local disk, an SMB share); undefined elsewhere. */
+  space(): Promise<{ free: number; blockSize: number } | undefined>;
+}
+
+/** A stored file opened for reading. */
+export interface ReadHandle {
+  readonly size: number;
+  /** Read up to `length` bytes at `position` into `buffer` at `offset`: the bytes read (0 at the end). */
+  read(buffer: Buffer, offset: number, length: number, position: number): Promise<number>;
+  /** The bytes from `start` (default 0) to `end` inclusive (default: the end); closing it does not close the handle. */
+  stream(opts?: { start?: number; end?: number; highWaterMark?: number }): Readable;
+  close(): Promise<void>;
+}
+
+/**
+ * A backup being written. The writers write into `dir`, a local folder (on a local destination:
+ * the temporary folder beside where the backup will be; on a remote one: a local scratch folder,
+ * uploaded by publish). Nothing in it is visible as a backup until `publish`, which makes it
+ * durable and writes the manifest last: once published means "manifest present" everywhere.
+ */
+export interface Staging {
+  readonly dir: string;
+  /** Make everything durable, write the manifest last, and make the backup visible under its name. */
+  publish(manifestText: string): Promise<void>;
+  /** Remove everything staged (a failed or cancelled run); never fails. */
+  abort(): Promise<void>;
+}
+
+/** A held lock; renewed while held, released once. */
+export interface Lease {
+  release(): Promise<void>;
+}
