@@ -20,8 +20,11 @@ export interface Destination {
   readonly name: string;
   /** Where it is, for messages and the catalog: a path, or a URL without credentials. */
   readonly where: string;
-  /** What a record or a listing shows as the place of a backup (a path, or a URL). */
-  locationOf(backup: string): string;
+  /**
+   * What a record, a listing or a message shows as the place of a backup, or of `file` in it (a
+   * path, or a URL): messages name exactly what they named before destinations existed.
+   */
+  locationOf(backup: string, file?: string): string;
 
   /** Check it can be written to, creating what it may create (a local folder, never its mount point). */
   ready(): Promise<void>;
@@ -46,6 +49,18 @@ export interface Destination {
   lock(setId: string, purpose: string, clock: Clock): Promise<Lease>;
   /** Free bytes and allocation unit where known (a local disk, an SMB share); undefined elsewhere. */
   space(): Promise<{ free: number; blockSize: number } | undefined>;
+
+  // Optional capabilities: what only some destinations can tell; callers do without them.
+
+  /**
+   * A compressed backup's self-extracting file lying at the top without its folder (copied alone
+   * to a USB disk): a one-file, read-only Destination holding that backup. Local only.
+   */
+  loneFile?(backup: string): Promise<Destination | undefined>;
+  /** The device of the file system it is on (local only): the SAME_FILESYSTEM notice compares it with the source's. */
+  device?(): Promise<number | undefined>;
+  /** When a published backup's folder was made, on the file system's own clock (isRacy in src/snapshot/diff.ts). */
+  createdNs?(backup: string): Promise<bigint | undefined>;
 }
 
 /** A stored file opened for reading. */

@@ -24,6 +24,7 @@ import { MANIFEST_FILE } from "../../snapshot/manifest.ts";
 import { isBackupName } from "../../snapshot/naming.ts";
 import type { Destination, Lease, ReadHandle, Staging } from "../destination.ts";
 import { ensureBackupFolder } from "./folder.ts";
+import { LoneFileDestination } from "./lone-file.ts";
 
 export interface LocalOptions {
   /** The folder that must already exist (the folder's parent, or the server root): see ensureBackupFolder. */
@@ -54,8 +55,8 @@ export class LocalDestination implements Destination {
     this.#opts = opts;
   }
 
-  locationOf(backup: string): string {
-    return path.join(this.where, backup);
+  locationOf(backup: string, file?: string): string {
+    return file === undefined ? path.join(this.where, backup) : path.join(this.where, backup, file);
   }
 
   #file(backup: string, file: string): string {
@@ -174,6 +175,24 @@ export class LocalDestination implements Destination {
     return acquireLock(path.join(this.where, runLockName(setId)), purpose, clock).catch((e: unknown) => {
       throw fromOsError(e, { path: this.where, doing: purpose });
     });
+  }
+
+  async loneFile(backup: string): Promise<Destination | undefined> {
+    // `<name>.sh`: the layout every destination shares (selfExtractingName in src/format/compressed/names.ts).
+    const file = path.join(this.where, `${backup}.sh`);
+    const st = await fs.stat(file).catch(() => undefined);
+    // The file found may be a link an administrator made (as a backup folder may be): it is read
+    // at its real path, where nothing is followed any more.
+    return st?.isFile() ? new LoneFileDestination(await fs.realpath(file)) : undefined;
+  }
+
+  async device(): Promise<number | undefined> {
+    return (await fs.stat(this.where).catch(() => undefined))?.dev;
+  }
+
+  async createdNs(backup: string): Promise<bigint | undefined> {
+    const born = (await fs.stat(path.join(this.where, backup), { bigint: true })).birthtimeNs;
+    return born > 0n ? born : undefined;
   }
 
   async space(): Promise<{ free: number; blockSize: number } | undefined> {
