@@ -4,7 +4,8 @@ import path from "node:path";
 import { after, describe, test } from "node:test";
 import type { SetConfig } from "../src/config/load.ts";
 import type { Manifest } from "../src/core/types.ts";
-import { assessFolder } from "../src/destination/local/folder.ts";
+import { assessBackups } from "../src/destination/backups.ts";
+import { LocalDestination } from "../src/destination/local/local.ts";
 import { systemClock } from "../src/platform/clock.ts";
 import { locateForSet } from "../src/restore/locate.ts";
 import { type KeepPolicy, planRetention } from "../src/retention/policy.ts";
@@ -245,7 +246,7 @@ test("real folders (25 random histories): prune and prune --broken keep every re
       const ok = new Set<string>();
       for (const b of before) if (await restorableOnDisk(set, b)) ok.add(b);
       // The cheap assessment agrees with restore on every folder.
-      for (const a of await assessFolder(folder, "D", "data"))
+      for (const a of await assessBackups(new LocalDestination(folder), "D", "data"))
         assert.equal(
           a.state === "ok",
           ok.has(a.name),
@@ -257,7 +258,9 @@ test("real folders (25 random histories): prune and prune --broken keep every re
       for (const d of r.removed)
         assert.equal(ok.has(d), !brokenOnly, `${ctx}: ${d} removed (brokenOnly ${brokenOnly})`);
       const left = await fs.readdir(folder).then((l) => l.filter((x) => x.startsWith("D_")));
-      const states = new Map((await assessFolder(folder, "D", "data")).map((a) => [a.name, a.state]));
+      const states = new Map(
+        (await assessBackups(new LocalDestination(folder), "D", "data")).map((a) => [a.name, a.state]),
+      );
       if (newest) assert.ok(await restorableOnDisk(set, newest), `${ctx}: newest restorable ${newest} lost`);
       for (const l of left) {
         const still = await restorableOnDisk(set, l);

@@ -1,6 +1,6 @@
 import type { SetConfig } from "../config/load.ts";
 import type { BackupMode } from "../core/types.ts";
-import type { FoundBackup } from "../destination/local/folder.ts";
+import type { FoundBackup } from "../destination/backups.ts";
 import { type ChainLink, resolveChain } from "../snapshot/chain.ts";
 
 /**
@@ -15,7 +15,7 @@ export function fullIsDue(fullEvery: number, chainLength: number): boolean {
 }
 
 /**
- * Backups in the chain of the newest backup of the set (oldest first, as listFolder gives
+ * Backups in the chain of the newest backup of the set (oldest first, as listBackups gives
  * them): the chain a new incremental would extend. 0 when there is none or it is broken (the
  * next backup is then a full, as src/backup/run.ts decides). Reads headers only, as the run does.
  */

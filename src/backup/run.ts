@@ -16,26 +16,18 @@ import type {
   Totals,
   Warning,
 } from "../core/types.ts";
-import {
-  assessFolder,
-  diskBytesOf,
-  ensureBackupFolder,
-  listFolder,
-  readManifest,
-  removeLeftovers,
-} from "../destination/local/folder.ts";
+import { assessBackups, diskBytesOf, listBackups, readManifest } from "../destination/backups.ts";
+import type { Destination, Staging } from "../destination/destination.ts";
+import { destinationOf } from "../destination/for-set.ts";
 import type { Compressor } from "../format/compressed/frames.ts";
 import { separateWriter } from "../format/separate/writer.ts";
 import type { BackupWriter, WriteJob } from "../format/types.ts";
 import type { Clock } from "../platform/clock.ts";
-import { fsyncDir, pathExists, syncTree, tempName, writeFileAtomic } from "../platform/fsutil.ts";
 import { hostName } from "../platform/host.ts";
-import { acquireLock } from "../platform/lockfile.ts";
-import { runLockName } from "../platform/names.ts";
-import { freeBytes, fromOsError, megabytes, mountPointOf } from "../platform/os-errors.ts";
+import { fromOsError, megabytes, mountPointOf } from "../platform/os-errors.ts";
 import { type ChainLink, resolveChain } from "../snapshot/chain.ts";
 import { type Plan, planBackup } from "../snapshot/diff.ts";
-import { MANIFEST_FILE, serializeManifest, summarize } from "../snapshot/manifest.ts";
+import { serializeManifest, summarize } from "../snapshot/manifest.ts";
 import { backupBaseName, uniqueName } from "../snapshot/naming.ts";
 import { parentOf } from "../snapshot/paths.ts";
 import { consistentReader, liveSource } from "../source/consistent-reader.ts";
@@ -65,6 +57,11 @@ export interface BackupOptions {
    * it), so that a test can force the rare path where the manifest outgrows its room.
    */
   compressedManifestReserve?: number;
+  /**
+   * Where the backup is written: overrides the set's own destination (default destinationOf(set);
+   * a test's fault-injecting wrapper goes here).
+   */
+  destination?: Destination | undefined;
 }
 
 /** In the backup's temporary folder: SQLite snapshots waiting to be stored; gone before the manifest. */
@@ -78,8 +75,8 @@ export interface BackupResult {
 }
 
 /** The parent of a new incremental: the newest complete backup of the set, if its chain is whole. */
-async function findParent(set: SetConfig, warn: (w: Warning) => void) {
-  const { backups } = await listFolder(set.folder, set.letter, set.id);
+async function findParent(set: SetConfig, dest: Destination, warn: (w: Warning) => void) {
+  const { backups } = await listBackups(dest, set.letter, set.id);
   const newest = backups.at(-1);
   if (!newest) return undefined;
   try {
@@ -91,10 +88,10 @@ async function findParent(set: SetConfig, warn: (w: Warning) => void) {
     // An incremental on a chain that cannot be restored (a parent altered: digests differ, or a
     // manifest cut short) would be unrestorable too: then a full, like a missing link. This
     // hashes each parent's manifest once (what retention reads anyway after the backup).
-    const judged = (await assessFolder(set.folder, set.letter, set.id)).find((b) => b.name === newest.name);
+    const judged = (await assessBackups(dest, set.letter, set.id)).find((b) => b.name === newest.name);
     if (judged?.state === "broken")
       throw new Error(`backup ${newest.name} cannot be restored: ${judged.reason}`);
-    const ref = await readManifest(newest.path);
+    const ref = await readManifest(dest, newest.name);
     return { ref, digest: ref.digest, chainLength: chain.length, ancestors: chain.map((l) => l.name) };
   } catch (e) {
     warn({
@@ -104,12 +101,6 @@ async function findParent(set: SetConfig, warn: (w: Warning) => void) {
     });
     return undefined;
   }
-}
-
-/** When the parent's folder was made, on the file system's own clock (isRacy in src/snapshot/diff.ts). */
-async function bornNs(dir: string): Promise<bigint | undefined> {
-  const born = (await fs.stat(dir, { bigint: true })).birthtimeNs;
-  return born > 0n ? born : undefined;
 }
 
 function totalsOf(entries: Entry[], name: string, deletions: number): Totals {
@@ -202,6 +193,7 @@ async function rootMeta(source: string, around: RootStats): Promise<RootMeta> {
 
 async function backupSet(opts: BackupOptions, early: Warning[], around: RootStats): Promise<BackupResult> {
   const { set, clock } = opts;
+  const dest = opts.destination ?? destinationOf(set);
   const type = opts.type ?? set.type;
   const wantMode = opts.mode ?? set.mode;
   const srcStat = await fs.stat(set.source).catch(() => undefined);
@@ -214,29 +206,20 @@ async function backupSet(opts: BackupOptions, early: Warning[], around: RootStat
       },
     );
   }
-  await ensureBackupFolder(set.folder, set.folderAnchor ?? path.dirname(set.folder), {
-    set: set.id,
-    key: set.folderKey ?? `sets.${set.id}.folder`,
-  });
-  await noticeSameFileSystem(opts, srcStat.dev);
-  const lock = await acquireLock(
-    path.join(set.folder, runLockName(set.id)),
-    `backup of set ${set.id}`,
-    clock,
-  ).catch((e: unknown) => {
-    throw fromOsError(e, { path: set.folder, doing: `backup of set ${set.id}` });
-  });
+  await dest.ready();
+  await noticeSameFileSystem(opts, dest, srcStat.dev);
+  const lock = await dest.lock(set.id, `backup of set ${set.id}`, clock);
   const warnings: Warning[] = [...early];
   const warn = (w: Warning) => {
     warnings.push(w);
     opts.onWarning?.(w);
   };
-  let tmp: string | undefined;
+  let staging: Staging | undefined;
   let needed: number | undefined;
   try {
-    const cleaned = await removeLeftovers(set.folder, set.letter);
+    const cleaned = await dest.removeLeftovers(set.letter);
     const started = clock.now();
-    const found = wantMode === "incremental" ? await findParent(set, warn) : undefined;
+    const found = wantMode === "incremental" ? await findParent(set, dest, warn) : undefined;
     // The set's own mode follows its full cadence; an explicit --mode is done as asked.
     const cadenceFull = opts.mode === undefined && found && fullIsDue(set.fullEvery, found.chainLength);
     const parent = cadenceFull ? undefined : found;
@@ -253,14 +236,15 @@ async function backupSet(opts: BackupOptions, early: Warning[], around: RootStat
     const plan = planBackup(
       scan.entries,
       parent?.ref.manifest.entries,
-      parent && (await bornNs(parent.ref.path)),
+      parent && (await dest.createdNs?.(parent.ref.name)),
     );
 
-    needed = await checkFreeSpace(set, type, plan.toStore);
-    const existing = new Set(await fs.readdir(set.folder));
+    needed = await checkFreeSpace(set, dest, type, plan.toStore);
+    const existing = new Set(await dest.names());
     const name = uniqueName(backupBaseName(set.letter, started, opts.timezone), (n) => existing.has(n));
-    tmp = path.join(set.folder, tempName(name));
-    await fs.mkdir(tmp);
+    // The writers write into the staging area's local folder, as fast as into the final one.
+    staging = await dest.stage(name);
+    const tmp = staging.dir;
 
     const totalBytes = plan.toStore.reduce((n, e) => n + (e.size ?? 0), 0);
     const progress = {
@@ -343,32 +327,28 @@ async function backupSet(opts: BackupOptions, early: Warning[], around: RootStat
     const manifest = makeManifest(entries, clock.now());
     const manifestText = serializeManifest(manifest);
     await writer.finish(job, manifest, manifestText);
-    await syncTree(tmp);
-    await writeFileAtomic(path.join(tmp, MANIFEST_FILE), manifestText);
-    const final = path.join(set.folder, name);
-    if (await pathExists(final)) {
-      throw new BschedError("IO", `backup folder ${final} appeared during the run`, {
-        hint: "run the backup again",
-      });
-    }
-    await fs.rename(tmp, final);
-    tmp = undefined;
-    await fsyncDir(set.folder);
+    // Durable, the manifest last, then visible under its name (Staging.publish).
+    await staging.publish(manifestText);
+    staging = undefined;
     opts.onProgress?.({ ...progress, phase: "done" });
     const { entries: _e, deletions: _d, ...header } = manifest;
-    return { summary: summarize(header, final, await diskBytesOf(final, header)), warnings, cleaned };
+    return {
+      summary: summarize(header, dest.locationOf(name), await diskBytesOf(dest, name, header)),
+      warnings,
+      cleaned,
+    };
   } catch (e) {
-    // The temporary folder goes first: the free space then reported is what the disk really has.
-    if (tmp) await fs.rm(tmp, { recursive: true, force: true }).catch(() => undefined);
-    tmp = undefined;
+    // The staging area goes first: the free space then reported is what the disk really has.
+    await staging?.abort();
+    staging = undefined;
     throw fromOsError(e, {
-      path: set.folder,
+      path: dest.where,
       doing: `backup of set ${set.id}`,
       neededBytes: needed,
-      diskFullHint: diskFullHint(set),
+      diskFullHint: diskFullHint(set, dest),
     });
   } finally {
-    if (tmp) await fs.rm(tmp, { recursive: true, force: true }).catch(() => undefined);
+    await staging?.abort();
     await lock.release();
   }
 }
@@ -379,25 +359,30 @@ async function backupSet(opts: BackupOptions, early: Warning[], around: RootStat
  * the exit code (the default <root>/Backup is always there, and exit 3 on every run would hide
  * real warnings).
  */
-async function noticeSameFileSystem(opts: BackupOptions, sourceDev: number): Promise<void> {
+async function noticeSameFileSystem(
+  opts: BackupOptions,
+  dest: Destination,
+  sourceDev: number,
+): Promise<void> {
   const { set } = opts;
-  const st = await fs.stat(set.folder).catch(() => undefined);
-  if (!st || st.dev !== sourceDev) return;
+  // Only a destination on a local file system can share the source's disk (device()).
+  const dev = await dest.device?.();
+  if (dev === undefined || dev !== sourceDev) return;
   const w: Warning = {
-    path: set.folder,
+    path: dest.where,
     code: "SAME_FILESYSTEM",
     message:
       `the backup folder is on the same file system as the source ${set.source} ` +
-      `(${mountPointOf(set.folder) ?? `device ${st.dev}`}): a failure of that disk loses both; ` +
+      `(${mountPointOf(dest.where) ?? `device ${dev}`}): a failure of that disk loses both; ` +
       `keep copies in separate places (${set.folderKey ?? `sets.${set.id}.folder`} on another disk)`,
   };
   if (opts.onNotice) opts.onNotice(w);
   else process.stderr.write(`bsched: warning: ${w.path}: ${w.message} [${w.code}]\n`);
 }
 
-function diskFullHint(set: SetConfig): string {
+function diskFullHint(set: SetConfig, dest: Destination): string {
   const key = set.folderKey ?? `sets.${set.id}.folder`;
-  return `free space on ${mountPointOf(set.folder) ?? set.folder} (\`bsched prune ${set.id}\` applies the keep policy; remove other files), or set ${key} to a larger disk`;
+  return `free space on ${mountPointOf(dest.where) ?? dest.where} (\`bsched prune ${set.id}\` applies the keep policy; remove other files), or set ${key} to a larger disk`;
 }
 
 /**
@@ -411,16 +396,14 @@ function diskFullHint(set: SetConfig): string {
  */
 async function checkFreeSpace(
   set: SetConfig,
+  dest: Destination,
   type: BackupType,
   toStore: Entry[],
 ): Promise<number | undefined> {
-  const free = freeBytes(set.folder);
-  let bsize = 4096;
-  try {
-    bsize = (await fs.statfs(set.folder)).bsize || 4096;
-  } catch {
-    // Keep the common block size: the estimate only needs to be close.
-  }
+  const space = await dest.space();
+  const free = space?.free;
+  // Unknown: the common block size (the estimate only needs to be close).
+  const bsize = space?.blockSize ?? 4096;
   const round = (n: number) => Math.ceil(n / bsize) * bsize;
   let needed = toStore.reduce((n, e) => n + round(e.size ?? 0), 0);
   if (free === undefined || needed <= free) return needed;
@@ -433,27 +416,27 @@ async function checkFreeSpace(
   }
   let estimate: number | undefined = needed;
   if (type === "compressed") {
-    const ratio = await compressedRatio(set);
+    const ratio = await compressedRatio(set, dest);
     estimate = ratio === undefined ? undefined : Math.ceil((needed * ratio) / 2);
   }
   if (estimate === undefined || estimate <= free) return needed;
   throw new BschedError(
     "DISK_FULL",
-    `no space left for the backup of set ${set.id} in ${set.folder}: needed ~${megabytes(estimate)}` +
+    `no space left for the backup of set ${set.id} in ${dest.where}: needed ~${megabytes(estimate)}` +
       `${type === "compressed" ? ` (compressed, estimated from the previous compressed backup; ${megabytes(needed)} uncompressed)` : ""}` +
-      `, free ${megabytes(free)} on ${mountPointOf(set.folder) ?? set.folder}; nothing was written`,
-    { hint: diskFullHint(set) },
+      `, free ${megabytes(free)} on ${mountPointOf(dest.where) ?? dest.where}; nothing was written`,
+    { hint: diskFullHint(set, dest) },
   );
 }
 
 /** Bytes on disk per byte stored of the set's newest compressed backup, if it has one worth learning from. */
-async function compressedRatio(set: SetConfig): Promise<number | undefined> {
-  const { backups } = await listFolder(set.folder, set.letter, set.id);
+async function compressedRatio(set: SetConfig, dest: Destination): Promise<number | undefined> {
+  const { backups } = await listBackups(dest, set.letter, set.id);
   for (const b of backups.reverse()) {
     const stored = b.header.totals.storedBytes;
     if (b.header.type !== "compressed" || stored < 1_000_000) continue;
-    const st = await fs.stat(path.join(b.path, `${b.name}.sh`)).catch(() => undefined);
-    if (st) return Math.min(1, (st.blocks * 512) / stored);
+    const sh = (await dest.topFiles(b.name).catch(() => [])).find((f) => f.name === `${b.name}.sh`);
+    if (sh) return Math.min(1, sh.size / stored);
   }
   return undefined;
 }

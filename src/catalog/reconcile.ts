@@ -1,7 +1,8 @@
 import fs from "node:fs/promises";
 import path from "node:path";
 import type { Config, SetConfig } from "../config/load.ts";
-import { diskBytesOf, type FoundBackup, listFolder } from "../destination/local/folder.ts";
+import { diskBytesOf, type FoundBackup, listBackups } from "../destination/backups.ts";
+import { destinationOf } from "../destination/for-set.ts";
 import type { BackupRecord, Catalog } from "./catalog.ts";
 import { CATALOG_FILE, openSqliteCatalog } from "./sqlite/sqlite-catalog.ts";
 
@@ -27,7 +28,7 @@ export async function recordOf(set: string, b: FoundBackup): Promise<BackupRecor
     files: h.totals.files,
     bytes: h.totals.bytes,
     storedBytes: h.totals.storedBytes,
-    diskBytes: await diskBytesOf(b.path, h),
+    diskBytes: await diskBytesOf(b.dest, b.name, h),
     warnings: h.warnings.length,
   };
 }
@@ -45,7 +46,7 @@ export interface Repair {
  * rewritten.
  */
 export async function reconcileSet(catalog: Catalog, set: SetConfig): Promise<Repair> {
-  const { backups } = await listFolder(set.folder, set.letter, set.id);
+  const { backups } = await listBackups(destinationOf(set), set.letter, set.id);
   const onDisk = new Map<string, BackupRecord>();
   for (const b of backups) onDisk.set(b.name, await recordOf(set.id, b));
   const known = new Map(catalog.backups(set.id).map((b) => [b.name, b]));
@@ -100,7 +101,7 @@ export async function rebuildCatalog(
   let count = 0;
   try {
     for (const set of config.sets.values()) {
-      const { backups } = await listFolder(set.folder, set.letter, set.id);
+      const { backups } = await listBackups(destinationOf(set), set.letter, set.id);
       for (const b of backups) {
         catalog.putBackup(await recordOf(set.id, b));
         const id = catalog.startRun({

@@ -4,6 +4,7 @@ import { interruptGoneRuns } from "../catalog/interrupted.ts";
 import { openCatalog } from "../catalog/reconcile.ts";
 import type { SetConfig } from "../config/load.ts";
 import type { BackupMode, BackupSummary, BackupType } from "../core/types.ts";
+import type { Destination } from "../destination/destination.ts";
 import type { PruneResult } from "../retention/prune.ts";
 import { type OpContext, throwIfAborted } from "./context.ts";
 import { pruneAfterBackup } from "./prune.ts";
@@ -15,6 +16,8 @@ export interface BackupNowOptions {
   /** Apply the set's keep policy after a successful backup (default true; `--no-prune` says false). */
   prune?: boolean | undefined;
   trigger?: RunTrigger | undefined;
+  /** Where to back up and prune: overrides the set's own destination (default destinationOf(set)). */
+  destination?: Destination | undefined;
 }
 
 export interface BackupNowResult extends BackupResult {
@@ -68,6 +71,7 @@ export async function backupNow(ctx: OpContext, opts: BackupNowOptions): Promise
         clock,
         mode: opts.mode,
         type: opts.type,
+        destination: opts.destination,
         onProgress: (p) => emit({ kind: "progress", progress: p }),
         onWarning: (w) => emit({ kind: "warning", warning: w }),
         ...(ctx.progress
@@ -90,7 +94,10 @@ export async function backupNow(ctx: OpContext, opts: BackupNowOptions): Promise
         recordBackupRun(catalog, runId, set.id, s, clock.now());
     });
     // Retention follows every successful backup, manual ones too (never before it completes).
-    const pruned = set.keep && opts.prune !== false ? await pruneAfterBackup(ctx, set, catalog) : undefined;
+    const pruned =
+      set.keep && opts.prune !== false
+        ? await pruneAfterBackup(ctx, set, catalog, opts.destination)
+        : undefined;
     return { ...result, pruned, runId };
   } finally {
     // Only a catalog this operation opened is closed here; the daemon's stays open.

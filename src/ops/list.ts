@@ -1,6 +1,8 @@
 import type { SetConfig } from "../config/load.ts";
 import type { BackupSummary } from "../core/types.ts";
-import { assessFolder, diskBytesOf } from "../destination/local/folder.ts";
+import { assessBackups, diskBytesOf } from "../destination/backups.ts";
+import type { Destination } from "../destination/destination.ts";
+import { destinationOf } from "../destination/for-set.ts";
 import type { Restorability } from "../snapshot/chain.ts";
 import { summarize } from "../snapshot/manifest.ts";
 import { type OpContext, throwIfAborted } from "./context.ts";
@@ -27,6 +29,7 @@ export interface ListResult {
 export async function list(
   ctx: Pick<OpContext, "config" | "progress" | "signal">,
   only?: SetConfig | undefined,
+  opts: { destination?: Destination | undefined } = {},
 ): Promise<ListResult> {
   throwIfAborted(ctx.signal);
   const sets = only ? [only] : [...ctx.config.sets.values()];
@@ -34,7 +37,9 @@ export async function list(
   const brokenSets = new Set<string>();
   let broken = 0;
   for (const set of sets) {
-    for (const b of await assessFolder(set.folder, set.letter, set.id)) {
+    // `destination` overrides the set's own (meant with `only`: one set's backups elsewhere).
+    const dest = opts.destination ?? destinationOf(set);
+    for (const b of await assessBackups(dest, set.letter, set.id)) {
       const reason = b.state === "broken" ? b.reason : null;
       if (b.state === "broken") {
         broken++;
@@ -42,7 +47,7 @@ export async function list(
       }
       if (b.header)
         all.push({
-          ...summarize(b.header, b.path, await diskBytesOf(b.path, b.header)),
+          ...summarize(b.header, b.path, await diskBytesOf(dest, b.name, b.header)),
           state: b.state,
           reason,
         });

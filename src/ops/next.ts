@@ -1,7 +1,8 @@
 import { chainLength, plannedModes } from "../backup/cadence.ts";
 import type { SetConfig } from "../config/load.ts";
 import type { BackupMode } from "../core/types.ts";
-import { listFolder } from "../destination/local/folder.ts";
+import { listBackups } from "../destination/backups.ts";
+import { destinationOf } from "../destination/for-set.ts";
 import { nextRuns } from "../schedule/schedule.ts";
 import { type OpContext, throwIfAborted } from "./context.ts";
 
@@ -30,7 +31,7 @@ export async function next(
   for (const set of sets) {
     const at = nextRuns(set, from, config.timezone, opts.count);
     // Full or incremental: the set's cadence from its current chain (src/backup/cadence.ts).
-    const chain = await chainLength((await listFolder(set.folder, set.letter, set.id)).backups);
+    const chain = await chainLength((await listBackups(destinationOf(set), set.letter, set.id)).backups);
     const modes = plannedModes(set, chain, at.length);
     out.push({ set, chain, runs: at.map((d, i) => ({ at: d, mode: modes[i] ?? "full" })) });
   }

@@ -1,6 +1,7 @@
 import type { Catalog } from "../catalog/catalog.ts";
 import { openCatalog } from "../catalog/reconcile.ts";
 import type { SetConfig } from "../config/load.ts";
+import type { Destination } from "../destination/destination.ts";
 import { type PruneResult, pruneSet } from "../retention/prune.ts";
 import { type OpContext, throwIfAborted } from "./context.ts";
 
@@ -12,9 +13,10 @@ export function pruneAfterBackup(
   ctx: OpContext,
   set: SetConfig,
   catalog: Catalog | undefined,
+  destination?: Destination | undefined,
 ): Promise<PruneResult> {
   throwIfAborted(ctx.signal);
-  return pruneSet(set, { timezone: ctx.config.timezone, clock: ctx.clock, catalog });
+  return pruneSet(set, { timezone: ctx.config.timezone, clock: ctx.clock, catalog, destination });
 }
 
 /**
@@ -25,7 +27,12 @@ export function pruneAfterBackup(
 export async function prune(
   ctx: OpContext,
   set: SetConfig,
-  opts: { dryRun?: boolean | undefined; brokenOnly?: boolean | undefined } = {},
+  opts: {
+    dryRun?: boolean | undefined;
+    brokenOnly?: boolean | undefined;
+    /** Overrides the set's own destination (default destinationOf(set)). */
+    destination?: Destination | undefined;
+  } = {},
 ): Promise<PruneResult> {
   throwIfAborted(ctx.signal);
   const dryRun = opts.dryRun === true;
@@ -37,6 +44,7 @@ export async function prune(
       dryRun,
       catalog,
       brokenOnly: opts.brokenOnly === true,
+      destination: opts.destination,
     });
   } finally {
     if (ctx.catalog === undefined) catalog?.close();

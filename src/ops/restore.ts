@@ -1,6 +1,7 @@
 import path from "node:path";
 import type { SetConfig } from "../config/load.ts";
 import type { Manifest } from "../core/types.ts";
+import type { Destination } from "../destination/destination.ts";
 import { fromOsError } from "../platform/os-errors.ts";
 import { locateForSet, locateFromPath } from "../restore/locate.ts";
 import { type RestoreFailure, type RestoreResult, restoreState } from "../restore/restore.ts";
@@ -25,11 +26,14 @@ export interface RestoreOpResult extends RestoreResult {
 export async function restore(
   ctx: Pick<OpContext, "progress" | "signal">,
   source: RestoreSource,
-  opts: { to: string; overwrite?: boolean | undefined },
+  opts: { to: string; overwrite?: boolean | undefined; destination?: Destination | undefined },
 ): Promise<RestoreOpResult> {
   throwIfAborted(ctx.signal);
+  // `destination` overrides the set's own (a --from path is read where it is).
   const located =
-    "from" in source ? await locateFromPath(source.from) : await locateForSet(source.set, source.backup);
+    "from" in source
+      ? await locateFromPath(source.from)
+      : await locateForSet(source.set, source.backup, opts.destination);
   const target = path.resolve(opts.to);
   const emit = ctx.progress;
   const r = await restoreState({

@@ -4,7 +4,8 @@ import { asSeen } from "../catalog/interrupted.ts";
 import { openCatalog } from "../catalog/reconcile.ts";
 import type { SetConfig } from "../config/load.ts";
 import { type DaemonState, daemonState } from "../daemon/state-lock.ts";
-import { assessFolder, diskBytesOf, listFolder } from "../destination/local/folder.ts";
+import { assessBackups, diskBytesOf, listBackups } from "../destination/backups.ts";
+import { destinationOf } from "../destination/for-set.ts";
 import { nextRun, nextRuns } from "../schedule/schedule.ts";
 import { type OpContext, throwIfAborted } from "./context.ts";
 
@@ -37,8 +38,9 @@ export async function status(ctx: OpContext): Promise<Status> {
 
 async function setStatus(ctx: OpContext, catalog: Catalog, set: SetConfig, now: Date) {
   const { config } = ctx;
-  const { backups } = await listFolder(set.folder, set.letter, set.id);
-  const unrestorable = (await assessFolder(set.folder, set.letter, set.id)).filter(
+  const dest = destinationOf(set);
+  const { backups } = await listBackups(dest, set.letter, set.id);
+  const unrestorable = (await assessBackups(dest, set.letter, set.id)).filter(
     (b) => b.state === "broken",
   ).length;
   // A run whose process is gone shows as interrupted (recorded by the next writing command).
@@ -84,7 +86,7 @@ async function setStatus(ctx: OpContext, catalog: Catalog, set: SetConfig, now: 
     backups: {
       count: backups.length,
       storedBytes: backups.reduce((n, b) => n + b.header.totals.storedBytes, 0),
-      diskBytes: (await Promise.all(backups.map((b) => diskBytesOf(b.path, b.header)))).reduce(
+      diskBytes: (await Promise.all(backups.map((b) => diskBytesOf(dest, b.name, b.header)))).reduce(
         (n, d) => n + d,
         0,
       ),

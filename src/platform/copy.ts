@@ -17,6 +17,19 @@ export interface CopyLimits {
   padTo?: number;
 }
 
+/**
+ * What a copy reads from: a file handle, or a destination's ReadHandle (whose read resolves to the
+ * count of bytes read).
+ */
+export interface ReadAt {
+  read(
+    buffer: Buffer,
+    offset: number,
+    length: number,
+    position: number,
+  ): Promise<{ bytesRead: number } | number>;
+}
+
 /** Where copied bytes go: a file, or a function that must copy the chunk before it resolves. */
 export type Sink = FileHandle | ((chunk: Buffer) => Promise<void>);
 
@@ -31,7 +44,7 @@ const takeBuffer = (): Buffer => spare.pop() ?? Buffer.allocUnsafe(CHUNK);
  * buffers, the next read in flight while the current chunk is hashed and written.
  */
 export async function copyAndHash(
-  src: FileHandle,
+  src: ReadAt,
   sink: Sink | undefined,
   onBytes?: (n: number) => void,
   limits: CopyLimits = {},
@@ -41,15 +54,17 @@ export async function copyAndHash(
   let bufs = [takeBuffer(), takeBuffer()] as const;
   let pos = 0;
   const want = () => Math.min(CHUNK, limit - pos);
-  let pending = want() > 0 ? src.read(bufs[0], 0, want(), 0) : Promise.resolve({ bytesRead: 0 });
+  let pending: Promise<{ bytesRead: number } | number> =
+    want() > 0 ? src.read(bufs[0], 0, want(), 0) : Promise.resolve(0);
   try {
     for (;;) {
-      const { bytesRead } = await pending;
+      const got = await pending;
+      const bytesRead = typeof got === "number" ? got : got.bytesRead;
       if (bytesRead === 0) break;
       const cur = bufs[0].subarray(0, bytesRead);
       pos += bytesRead;
       bufs = [bufs[1], bufs[0]];
-      pending = want() > 0 ? src.read(bufs[0], 0, want(), pos) : Promise.resolve({ bytesRead: 0 });
+      pending = want() > 0 ? src.read(bufs[0], 0, want(), pos) : Promise.resolve(0);
       hash.update(cur);
       if (typeof sink === "function") await sink(cur);
       else if (sink) await writeAll(sink, cur);

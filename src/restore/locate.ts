@@ -1,17 +1,20 @@
-import fs from "node:fs/promises";
 import path from "node:path";
 import type { SetConfig } from "../config/load.ts";
 import { BschedError } from "../core/errors.ts";
 import type { Manifest } from "../core/types.ts";
-import { assessFolder, listFolder, loadLink, readManifest } from "../destination/local/folder.ts";
-import { readSelfExtractingHeader } from "../format/compressed/header.ts";
-import { selfExtractingName } from "../format/compressed/names.ts";
+import { assessBackups, listBackups, loadLink, readManifest } from "../destination/backups.ts";
+import type { Destination } from "../destination/destination.ts";
+import { destinationOf } from "../destination/for-set.ts";
+import { backupAtPath } from "../destination/local/at-path.ts";
+import { LocalDestination } from "../destination/local/local.ts";
+import { payloadOf, readSelfExtractingHeader } from "../format/compressed/header.ts";
 import { type ChainLink, resolveChain } from "../snapshot/chain.ts";
 import { digestOf, parseManifest } from "../snapshot/manifest.ts";
 import { isBackupName } from "../snapshot/naming.ts";
 
 export interface LocatedChain {
-  folder: string;
+  /** Where the chain's parents are found (a lone file's link reads from its own one-file destination). */
+  dest: Destination;
   chain: ChainLink[];
   manifest: Manifest;
 }
@@ -21,52 +24,52 @@ export interface LocatedChain {
  * (copied to a USB disk without its folder), whose manifest is the payload's first member.
  */
 export async function loadBeside(
-  dir: string,
+  dest: Destination,
   name: string,
 ): Promise<(ChainLink & { manifest?: Manifest }) | undefined> {
-  const link = await loadLink(dir, name);
+  const link = await loadLink(dest, name);
   if (link || !isBackupName(name)) return link;
-  const file = path.join(dir, selfExtractingName(name));
-  const st = await fs.stat(file).catch(() => undefined);
-  // The file found may be a link an administrator made (as a backup folder may be): it is read
-  // at its real path, where nothing is followed any more.
-  return st?.isFile() ? loneFileLink(await fs.realpath(file)) : undefined;
+  const lone = await dest.loneFile?.(name);
+  return lone ? loneFileLink(lone, name) : undefined;
 }
 
-async function loneFileLink(file: string): Promise<ChainLink & { manifest: Manifest }> {
+/** The link of a self-extracting file found alone: its manifest is the payload's first member. */
+async function loneFileLink(lone: Destination, name: string): Promise<ChainLink & { manifest: Manifest }> {
   const { readEmbeddedManifest } = await import("../format/compressed/reader.ts");
+  const file = payloadOf(lone, name);
   const bytes = await readEmbeddedManifest(file);
-  const manifest = parseManifest(bytes.toString("utf8"), file);
+  const manifest = parseManifest(bytes.toString("utf8"), file.label);
   const { entries: _e, deletions: _d, ...header } = manifest;
-  return {
-    name: manifest.name,
-    path: path.dirname(file),
-    header,
-    digest: digestOf(bytes),
-    payload: file,
-    manifest,
-  };
+  return { name: manifest.name, dest: lone, header, digest: digestOf(bytes), manifest };
 }
 
-async function chainAt(folder: string, name: string): Promise<LocatedChain> {
-  const link = await loadLink(folder, name);
+async function chainAt(dest: Destination, name: string): Promise<LocatedChain> {
+  const link = await loadLink(dest, name);
   if (!link) {
     throw new BschedError(
       "BACKUP_NOT_FOUND",
-      `${path.join(folder, name)} is not a complete backup (no manifest.json)`,
+      `${dest.locationOf(name)} is not a complete backup (no manifest.json)`,
       {
         hint: "an interrupted run leaves no manifest; pick another backup (`bsched list`)",
       },
     );
   }
-  const chain = await resolveChain(link, (n) => loadBeside(folder, n));
-  const { manifest } = await readManifest(link.path);
-  return { folder, chain, manifest };
+  const chain = await resolveChain(link, (n) => loadBeside(dest, n));
+  const { manifest } = await readManifest(dest, name);
+  return { dest, chain, manifest };
 }
 
-/** The chain of a set's backup NAME, or of its newest backup. */
-export async function locateForSet(set: SetConfig, name?: string): Promise<LocatedChain> {
-  const { backups, incomplete } = await listFolder(set.folder, set.letter, set.id);
+/**
+ * The chain of a set's backup NAME, or of its newest backup, on the set's destination (or
+ * `destination`, which overrides it).
+ */
+export async function locateForSet(
+  set: SetConfig,
+  name?: string,
+  destination?: Destination,
+): Promise<LocatedChain> {
+  const dest = destination ?? destinationOf(set);
+  const { backups, incomplete } = await listBackups(dest, set.letter, set.id);
   const pick = name === undefined ? backups.at(-1) : backups.find((b) => b.name === name);
   const unusable = name === undefined ? undefined : incomplete.find((i) => i.name === name);
   if (!pick && unusable && unusable.code !== "ENOENT") {
@@ -78,8 +81,8 @@ export async function locateForSet(set: SetConfig, name?: string): Promise<Locat
     throw new BschedError(
       "BACKUP_NOT_FOUND",
       name === undefined
-        ? `set "${set.id}" has no complete backup in ${set.folder}`
-        : `set "${set.id}" has no backup ${name} in ${set.folder}`,
+        ? `set "${set.id}" has no complete backup in ${dest.where}`
+        : `set "${set.id}" has no backup ${name} in ${dest.where}`,
       {
         hint:
           name === undefined ? `make one with \`bsched backup ${set.id}\`` : `see \`bsched list ${set.id}\``,
@@ -87,12 +90,12 @@ export async function locateForSet(set: SetConfig, name?: string): Promise<Locat
     );
   }
   try {
-    return await chainAt(set.folder, pick.name);
+    return await chainAt(dest, pick.name);
   } catch (e) {
     // The newest cannot be restored: never fall back silently (older data), but name the
     // newest one that can, so the person chooses knowingly.
     if (name !== undefined || !(e instanceof BschedError)) throw e;
-    const ok = (await assessFolder(set.folder, set.letter, set.id)).filter((b) => b.state === "ok").at(-1);
+    const ok = (await assessBackups(dest, set.letter, set.id)).filter((b) => b.state === "ok").at(-1);
     if (!ok) throw e;
     throw new BschedError(e.code, e.message, {
       hint: `the newest restorable backup of set "${set.id}" is ${ok.name}: add \`--backup ${ok.name}\` (\`bsched list ${set.id}\` shows every backup's state)`,
@@ -101,25 +104,31 @@ export async function locateForSet(set: SetConfig, name?: string): Promise<Locat
   }
 }
 
-/** The chain of the backup folder at `p`, its parents found beside it; no config needed. */
+/**
+ * The chain of the backup folder at `p`, its parents found beside it; no config needed. `p` may
+ * also be a self-extracting file, in its folder or alone (then read as a one-file destination).
+ */
 export async function locateFromPath(p: string): Promise<LocatedChain> {
   const abs = path.resolve(p.replace(/\/+$/, ""));
-  const st = await fs.stat(abs).catch(() => undefined);
-  if (!st)
+  const at = await backupAtPath(abs);
+  if (!at)
     throw new BschedError("BACKUP_NOT_FOUND", `${abs} does not exist`, {
       hint: "give the path of a backup folder",
     });
   // The path given may be a link (to a backup folder or file): the user's choice. What lies
   // inside a backup folder is never followed.
-  if (st.isDirectory()) return chainAt(path.dirname(abs), path.basename(abs));
+  const dir = path.dirname(abs);
+  if (at.kind === "folder") return chainAt(new LocalDestination(dir), path.basename(abs));
   // A self-extracting file: in its own folder, or alone (then read at its real path). Its header
   // is read as a regular file only: a FIFO given here is refused, never waited on.
-  const real = await fs.realpath(abs);
-  const { name } = await readSelfExtractingHeader(real);
-  const dir = path.dirname(abs);
-  if (path.basename(dir) === name && (await loadLink(path.dirname(dir), name)))
-    return chainAt(path.dirname(dir), name);
-  const link = await loneFileLink(real);
-  const chain = await resolveChain(link, (n) => loadBeside(dir, n));
-  return { folder: dir, chain, manifest: link.manifest };
+  const lone = at.lone;
+  const { name } = await readSelfExtractingHeader({ label: lone.file, open: () => lone.openFile() });
+  if (path.basename(dir) === name) {
+    const parent = new LocalDestination(path.dirname(dir));
+    if (await loadLink(parent, name)) return chainAt(parent, name);
+  }
+  const link = await loneFileLink(lone, name);
+  const beside = new LocalDestination(dir);
+  const chain = await resolveChain(link, (n) => loadBeside(beside, n));
+  return { dest: beside, chain, manifest: link.manifest };
 }

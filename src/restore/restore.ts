@@ -13,6 +13,7 @@ import fs from "node:fs/promises";
 import path from "node:path";
 import { BschedError, errnoCode } from "../core/errors.ts";
 import type { Entry, Manifest, ProgressCallback, RootMeta } from "../core/types.ts";
+import type { Destination } from "../destination/destination.ts";
 import { openBackupReader } from "../format/open.ts";
 import { NotStored } from "../format/types.ts";
 import { type Clock, systemClock } from "../platform/clock.ts";
@@ -26,7 +27,7 @@ import { isSetLockName, lockFolder } from "../source/setlock.ts";
 import { removeRestoredMarker, writeRestoredMarker } from "./marker.ts";
 
 export interface RestoreOptions {
-  /** The chain oldest first; the last link is the backup to restore. */
+  /** The chain oldest first; the last link is the backup to restore (each read from its `dest`). */
   chain: ChainLink[];
   /** The full manifest of the last link: the state to restore. */
   manifest: Manifest;
@@ -35,6 +36,11 @@ export interface RestoreOptions {
   onProgress?: ProgressCallback;
   concurrency?: number;
   clock?: Clock;
+  /**
+   * Read every backup of the chain from this destination instead of the one it was found on
+   * (a test's fault-injecting wrapper around it).
+   */
+  destination?: Destination | undefined;
 }
 
 export interface RestoreProblem {
@@ -376,7 +382,10 @@ async function restoreInto(
   overwrite: boolean,
   written: string[] = [],
 ): Promise<RestoreResult> {
-  const { manifest, chain } = opts;
+  const { manifest } = opts;
+  const chain = opts.destination
+    ? opts.chain.map((l) => ({ ...l, dest: opts.destination as Destination }))
+    : opts.chain;
   const _linkByName = new Map(chain.map((l) => [l.name, l]));
   const dirs = manifest.entries.filter((e) => e.kind === "dir");
   const files = manifest.entries.filter((e) => e.kind === "file");

@@ -1,15 +1,10 @@
-import { randomBytes } from "node:crypto";
-import fs from "node:fs/promises";
-import path from "node:path";
 import type { Catalog } from "../catalog/catalog.ts";
 import type { SetConfig } from "../config/load.ts";
-import { BschedError, errnoCode } from "../core/errors.ts";
-import { assessFolder, diskBytesOf, ensureBackupFolder } from "../destination/local/folder.ts";
+import { BschedError } from "../core/errors.ts";
+import { assessBackups, diskBytesOf } from "../destination/backups.ts";
+import type { Destination } from "../destination/destination.ts";
+import { destinationOf } from "../destination/for-set.ts";
 import type { Clock } from "../platform/clock.ts";
-import { fsyncDir } from "../platform/fsutil.ts";
-import { acquireLock } from "../platform/lockfile.ts";
-import { runLockName } from "../platform/names.ts";
-import { isBackupName } from "../snapshot/naming.ts";
 import { planRetention, type RetentionPlan } from "./policy.ts";
 
 export interface PruneResult {
@@ -22,31 +17,6 @@ export interface PruneResult {
   freedBytes: number;
   /** `--broken`: only unrestorable backups were considered, each removed with its reason. */
   brokenOnly: boolean;
-}
-
-const DELETING_RE = /^\.(.+)\.deleting-\d+-[0-9a-f]+$/;
-
-/**
- * Delete one backup folder so that a crash at any point never leaves something that looks like
- * a backup: first rename it to a hidden `.<name>.deleting-…` (one atomic step), then remove that.
- */
-export async function deleteBackupFolder(folder: string, name: string): Promise<void> {
-  const doomed = path.join(folder, `.${name}.deleting-${process.pid}-${randomBytes(4).toString("hex")}`);
-  await fs.rename(path.join(folder, name), doomed);
-  await fsyncDir(folder);
-  await fs.rm(doomed, { recursive: true, force: true });
-}
-
-async function removeDeletingLeftovers(folder: string, letter: string): Promise<void> {
-  const names = await fs.readdir(folder).catch((e) => {
-    if (errnoCode(e) === "ENOENT") return [] as string[];
-    throw e;
-  });
-  for (const n of names) {
-    const m = DELETING_RE.exec(n);
-    if (m?.[1] && isBackupName(m[1], letter))
-      await fs.rm(path.join(folder, n), { recursive: true, force: true });
-  }
 }
 
 /**
@@ -63,8 +33,11 @@ export async function pruneSet(
     dryRun?: boolean;
     catalog?: Catalog | undefined;
     brokenOnly?: boolean;
+    /** Overrides the set's own destination (default destinationOf(set)). */
+    destination?: Destination | undefined;
   },
 ): Promise<PruneResult> {
+  const dest = opts.destination ?? destinationOf(set);
   const brokenOnly = opts.brokenOnly === true;
   if (!set.keep && !brokenOnly) {
     throw new BschedError("USAGE", `set "${set.id}" has no keep policy: every backup is kept`, {
@@ -73,7 +46,7 @@ export async function pruneSet(
   }
   const policy = set.keep;
   const plan = async (): Promise<{ plan: RetentionPlan; stored: Map<string, number> }> => {
-    const backups = await assessFolder(set.folder, set.letter, set.id);
+    const backups = await assessBackups(dest, set.letter, set.id);
     const items = backups.map((b) => ({
       name: b.name,
       startedAt: b.header?.startedAt ?? "",
@@ -84,7 +57,7 @@ export async function pruneSet(
     // folder without a readable manifest counts 0 (its type, hence its layout, is unknown).
     const stored = new Map(
       await Promise.all(
-        backups.map(async (b) => [b.name, b.header ? await diskBytesOf(b.path, b.header) : 0] as const),
+        backups.map(async (b) => [b.name, b.header ? await diskBytesOf(dest, b.name, b.header) : 0] as const),
       ),
     );
     if (brokenOnly) {
@@ -103,22 +76,17 @@ export async function pruneSet(
     return { set: set.id, dryRun: true, plan: p.plan, removed: [], freedBytes: 0, brokenOnly };
   }
   // Never create a specific folder's parents (an unmounted disk): see ensureBackupFolder.
-  await ensureBackupFolder(set.folder, set.folderAnchor ?? path.dirname(set.folder), {
-    set: set.id,
-    key: set.folderKey ?? `sets.${set.id}.folder`,
-  });
-  const lock = await acquireLock(
-    path.join(set.folder, runLockName(set.id)),
-    `prune of set ${set.id}`,
-    opts.clock,
-  );
+  await dest.ready();
+  const lock = await dest.lock(set.id, `prune of set ${set.id}`, opts.clock);
   try {
-    await removeDeletingLeftovers(set.folder, set.letter);
+    // What crashed deletions (and runs) of this letter left: the lock holder's to remove.
+    await dest.removeLeftovers(set.letter);
     const p = await plan();
     const removed: string[] = [];
     let freedBytes = 0;
     for (const name of p.plan.remove) {
-      await deleteBackupFolder(set.folder, name);
+      // Hidden first (one atomic step), then removed: a crash never leaves something listed.
+      await dest.remove(name);
       opts.catalog?.removeBackup(set.id, name);
       removed.push(name);
       freedBytes += p.stored.get(name) ?? 0;

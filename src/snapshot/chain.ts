@@ -1,16 +1,19 @@
 import { BschedError } from "../core/errors.ts";
 import type { Entry, Manifest } from "../core/types.ts";
+// A type only: the Destination interface is a leaf (it imports nothing of bsched's layers).
+import type { Destination } from "../destination/destination.ts";
 import type { ManifestHeader } from "./manifest.ts";
 import { parentOf } from "./paths.ts";
 
 export interface ChainLink {
   name: string;
-  /** The backup's folder (for a self-extracting file found alone: the folder holding the file). */
-  path: string;
+  /**
+   * Where it is read from: the destination it was found on (for a self-extracting file found
+   * alone, without its folder: a one-file destination holding only that file).
+   */
+  dest: Destination;
   header: ManifestHeader;
   digest: string;
-  /** A compressed backup's self-extracting file when it was found alone, without its folder. */
-  payload?: string;
 }
 
 /**

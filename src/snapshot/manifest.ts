@@ -2,15 +2,7 @@ import { createHash } from "node:crypto";
 import path from "node:path";
 import { z } from "zod";
 import { BschedError } from "../core/errors.ts";
-import {
-  BACKUP_MODES,
-  BACKUP_TYPES,
-  type BackupRef,
-  type BackupSummary,
-  type Entry,
-  type Manifest,
-} from "../core/types.ts";
-import { openRegular, readRegular } from "../platform/fsutil.ts";
+import { BACKUP_MODES, BACKUP_TYPES, type BackupSummary, type Entry, type Manifest } from "../core/types.ts";
 import { isBackupName } from "./naming.ts";
 import { checkRelativePath } from "./paths.ts";
 
@@ -197,14 +189,6 @@ export function parseManifest(text: string, file: string): Manifest {
   return { ...header, entries, deletions: deletions as string[] };
 }
 
-export async function readManifest(dir: string): Promise<BackupRef> {
-  const file = path.join(dir, MANIFEST_FILE);
-  const bytes = await readRegular(file);
-  const manifest = parseManifest(bytes.toString("utf8"), file);
-  checkFolderName(manifest, dir);
-  return { name: manifest.name, path: dir, manifest, digest: digestOf(bytes) };
-}
-
 /** Parse the first line of a manifest (`{"header":{…},`) on its own. */
 export function parseHeaderLine(line: string, file: string): ManifestHeader {
   let raw: { header?: unknown };
@@ -216,33 +200,7 @@ export function parseHeaderLine(line: string, file: string): ManifestHeader {
   return checkHeader(raw.header, file);
 }
 
-/** Read only the header line of a backup's manifest (cheap: for listing). */
-export async function readManifestHeader(dir: string): Promise<ManifestHeader> {
-  const file = path.join(dir, MANIFEST_FILE);
-  const fh = await openRegular(file);
-  try {
-    const chunks: Buffer[] = [];
-    let pos = 0;
-    for (;;) {
-      const buf = Buffer.alloc(64 * 1024);
-      const { bytesRead } = await fh.read(buf, 0, buf.length, pos);
-      if (bytesRead === 0) break;
-      const piece = buf.subarray(0, bytesRead);
-      const nl = piece.indexOf(10);
-      if (nl >= 0) {
-        chunks.push(piece.subarray(0, nl));
-        break;
-      }
-      chunks.push(piece);
-      pos += bytesRead;
-    }
-    return parseHeaderLine(Buffer.concat(chunks).toString("utf8"), file);
-  } finally {
-    await fh.close();
-  }
-}
-
-/** `diskBytes`: what the folder takes on disk (diskBytesOf in src/destination/local/folder.ts). */
+/** `diskBytes`: what the folder takes on disk (diskBytesOf in src/destination/backups.ts). */
 export function summarize(header: ManifestHeader, dir: string, diskBytes: number): BackupSummary {
   return {
     name: header.name,

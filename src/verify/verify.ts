@@ -1,6 +1,7 @@
 import { BschedError, errnoCode } from "../core/errors.ts";
 import type { Entry, Manifest, ProgressCallback } from "../core/types.ts";
-import { readManifest } from "../destination/local/folder.ts";
+import { readManifest } from "../destination/backups.ts";
+import type { Destination } from "../destination/destination.ts";
 import { openBackupReader } from "../format/open.ts";
 import { NotStored } from "../format/types.ts";
 import type { CopyResult } from "../platform/copy.ts";
@@ -24,13 +25,14 @@ export interface VerifyResult {
 /**
  * Re-read and re-hash every file each backup stores, and check each backup's chain (parent
  * present, parent manifest digest as recorded). Problems are collected, never thrown, so one
- * run names every damaged or missing file.
+ * run names every damaged or missing file. `destination`: where the backups are read from (a
+ * set's own, a folder given by path, or a test's fault-injecting wrapper).
  */
 export async function verifyBackups(
-  folder: string,
+  destination: Destination,
   names: string[],
   onProgress?: ProgressCallback,
-  opts: { set?: string } = {},
+  opts: { set?: string | undefined } = {},
 ): Promise<VerifyResult> {
   const problems: VerifyProblem[] = [];
   const result: VerifyResult = { backups: names.length, files: 0, bytes: 0, problems };
@@ -40,9 +42,10 @@ export async function verifyBackups(
   // whole run's from the first file on. Manifests are read again below, one at a time, rather than
   // all held in memory; one that cannot be read here is reported below.
   for (const name of names) {
-    const link = await loadBeside(folder, name).catch(() => undefined);
+    const link = await loadBeside(destination, name).catch(() => undefined);
     if (!link) continue;
-    const manifest = link.manifest ?? (await readManifest(link.path).catch(() => undefined))?.manifest;
+    const manifest =
+      link.manifest ?? (await readManifest(link.dest, link.name).catch(() => undefined))?.manifest;
     // Only what the loop below hashes: not a backup it refuses for its set.
     const own =
       manifest && (opts.set === undefined || manifest.set === opts.set) ? ownFiles(manifest, name) : [];
@@ -56,12 +59,12 @@ export async function verifyBackups(
     let chain: ChainLink[];
     try {
       // A backup folder, or a self-extracting file lying alone (its manifest is inside it).
-      link = await loadBeside(folder, name);
+      link = await loadBeside(destination, name);
       if (!link) {
         problems.push({ backup: name, problem: "manifest missing: not a complete backup" });
         continue;
       }
-      manifest = link.manifest ?? (await readManifest(link.path)).manifest;
+      manifest = link.manifest ?? (await readManifest(link.dest, link.name)).manifest;
       if (opts.set !== undefined && manifest.set !== opts.set) {
         problems.push({
           backup: name,
@@ -76,7 +79,7 @@ export async function verifyBackups(
     try {
       chain = await resolveChain(link, async (n) => {
         try {
-          return await loadBeside(folder, n);
+          return await loadBeside(destination, n);
         } catch (e) {
           throw new Error(`depends on broken ${n} (${(e as Error).message})`);
         }
@@ -178,7 +181,7 @@ async function checkCarried(
     if (!stored) {
       const l = link as ChainLink & { manifest?: Manifest };
       stored = (
-        l.manifest ? Promise.resolve(l.manifest) : readManifest(link.path).then((r) => r.manifest)
+        l.manifest ? Promise.resolve(l.manifest) : readManifest(link.dest, link.name).then((r) => r.manifest)
       ).then(
         (m) =>
           new Map(m.entries.filter((e) => e.kind === "file" && e.from === m.name).map((e) => [e.path, e])),

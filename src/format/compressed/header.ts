@@ -1,7 +1,8 @@
 import { BschedError } from "../../core/errors.ts";
-import { openRegular } from "../../platform/fsutil.ts";
+import type { Destination, ReadHandle } from "../../destination/destination.ts";
 import { RESTORED_MARKER } from "../../source/setlock.ts";
 import type { Compressor } from "./frames.ts";
+import { selfExtractingName } from "./names.ts";
 
 /**
  * The self-extracting file: a POSIX sh script, then the payload (a compressed POSIX tar) from
@@ -369,20 +370,34 @@ export function parseHeader(head: string): ParsedHeader | undefined {
   };
 }
 
+/** A self-extracting file to read: how to open it, and what messages call it. */
+export interface PayloadFile {
+  /** Its path (or URL), as messages have always named it. */
+  label: string;
+  open(): Promise<ReadHandle>;
+}
+
+/** The self-extracting file of backup `name` on `dest` (on a one-file destination: that file). */
+export function payloadOf(dest: Destination, name: string): PayloadFile {
+  const file = selfExtractingName(name);
+  return { label: dest.locationOf(name, file), open: () => dest.open(name, file) };
+}
+
 /**
- * Read and check the header of a self-extracting backup file: a regular file, never read through
- * a link nor waited on as a FIFO (backup folders are untrusted input; see `openRegular`).
+ * Read and check the header of a self-extracting backup file: on a local destination a regular
+ * file, never read through a link nor waited on as a FIFO (backup folders are untrusted input;
+ * see `openRegular`).
  */
-export async function readSelfExtractingHeader(file: string): Promise<ParsedHeader> {
-  const fh = await openRegular(file);
+export async function readSelfExtractingHeader(src: PayloadFile): Promise<ParsedHeader> {
+  const fh = await src.open();
   try {
     const buf = Buffer.alloc(16384);
-    const { bytesRead } = await fh.read(buf, 0, buf.length, 0);
+    const bytesRead = await fh.read(buf, 0, buf.length, 0);
     const header = parseHeader(buf.subarray(0, bytesRead).toString("latin1"));
     if (!header) {
       throw new BschedError(
         "MANIFEST_INVALID",
-        `${file} is not a bsched self-extracting backup (its header is missing or damaged)`,
+        `${src.label} is not a bsched self-extracting backup (its header is missing or damaged)`,
         {
           hint: "give a backup folder or its .sh file",
         },

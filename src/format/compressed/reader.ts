@@ -1,40 +1,46 @@
 import { createHash } from "node:crypto";
 import { once } from "node:events";
-import fs from "node:fs/promises";
 import path from "node:path";
 import { promisify } from "node:util";
 import zlib from "node:zlib";
 import { Parser, type ReadEntry } from "tar";
 import { BschedError, errnoCode } from "../../core/errors.ts";
 import { type CopyResult, type Sink, writeAll } from "../../platform/copy.ts";
-import { READ_REGULAR } from "../../platform/fsutil.ts";
 import { ZstdFrameSplitter } from "../../platform/zstd-frames.ts";
 import type { ChainLink } from "../../snapshot/chain.ts";
 import { SMALL_FILE_MAX } from "../../source/consistent.ts";
 import { inMemory } from "../separate/reader.ts";
 import { type BackupReader, NotStored, type WholeCheck } from "../types.ts";
-import { type ParsedHeader, readSelfExtractingHeader } from "./header.ts";
-import { selfExtractingName } from "./names.ts";
+import { type ParsedHeader, type PayloadFile, payloadOf, readSelfExtractingHeader } from "./header.ts";
 
 const zstdDecompress = promisify(zlib.zstdDecompress);
 const READ_CHUNK = 1 << 20;
 const FRAMES_IN_FLIGHT = 3;
 
 /**
- * The payload's bytes as they are on disk. The file was checked as a regular file when its header
- * was read; it is opened again never through a link and never blocking (READ_REGULAR), so
- * nothing swapped in meanwhile is followed or waited on. The stream closes the file.
+ * The payload's bytes as they are stored, through the destination (on a local one: a regular file,
+ * opened never through a link and never blocking, so nothing swapped in since its header was read
+ * is followed or waited on). Destroying the stream, or its end, closes the file.
  */
-async function payloadStream(file: string, h: ParsedHeader) {
-  const fh = await fs.open(file, READ_REGULAR);
-  return fh.createReadStream({ start: h.payloadOffset, highWaterMark: READ_CHUNK });
+async function payloadStream(file: PayloadFile, h: ParsedHeader) {
+  const fh = await file.open();
+  const stream = fh.stream({ start: h.payloadOffset, highWaterMark: READ_CHUNK });
+  let closed = false;
+  const close = () => {
+    if (closed) return;
+    closed = true;
+    fh.close().catch(() => undefined);
+  };
+  stream.once("end", close);
+  stream.once("close", close);
+  return stream;
 }
 
 /**
  * The payload decompressed, in order. zstd frames are decoded several at once on the
  * thread pool.
  */
-async function* decompressed(file: string, h: ParsedHeader): AsyncGenerator<Buffer> {
+async function* decompressed(file: PayloadFile, h: ParsedHeader): AsyncGenerator<Buffer> {
   const raw = await payloadStream(file, h);
   if (h.compressor === "gzip") {
     try {
@@ -70,7 +76,7 @@ export type MemberVisitor = (entry: ReadEntry) => Promise<boolean | undefined>;
  * Walk the members of a self-extracting file's payload. Every warning of the tar parser is an
  * error (a damaged or hostile payload), and so is a payload that ends early.
  */
-export async function forEachMember(file: string, h: ParsedHeader, visit: MemberVisitor): Promise<void> {
+export async function forEachMember(file: PayloadFile, h: ParsedHeader, visit: MemberVisitor): Promise<void> {
   const parser = new Parser({ strict: true });
   let failure: Error | undefined;
   let stop = false;
@@ -116,13 +122,13 @@ export async function forEachMember(file: string, h: ParsedHeader, visit: Member
   if (failure && active && !active.emittedEnd) active.end();
   await current;
   if (failure)
-    throw new BschedError("MANIFEST_INVALID", `${file}: ${failure.message}`, {
+    throw new BschedError("MANIFEST_INVALID", `${file.label}: ${failure.message}`, {
       hint: "run `bsched verify` on this backup",
     });
 }
 
 /** The manifest embedded as the payload's first member (for a file found without its folder). */
-export async function readEmbeddedManifest(file: string): Promise<Buffer> {
+export async function readEmbeddedManifest(file: PayloadFile): Promise<Buffer> {
   const h = await readSelfExtractingHeader(file);
   let found: Buffer | undefined;
   await forEachMember(file, h, async (entry) => {
@@ -134,13 +140,13 @@ export async function readEmbeddedManifest(file: string): Promise<Buffer> {
     return false;
   });
   if (!found)
-    throw new BschedError("MANIFEST_INVALID", `${file}: its payload does not start with its manifest`);
+    throw new BschedError("MANIFEST_INVALID", `${file.label}: its payload does not start with its manifest`);
   return found;
 }
 
 /** Size and sha256 of the payload as it is on disk, to compare with the header's record. */
 export async function payloadDigest(
-  file: string,
+  file: PayloadFile,
   h: ParsedHeader,
 ): Promise<{ size: number; sha256: string }> {
   const hash = createHash("sha256");
@@ -156,7 +162,7 @@ export async function payloadDigest(
  * What is wrong with a self-extracting file that cannot be read (its header, or its payload's size
  * or sha256 against the header), in words for the person holding it; undefined when both match.
  */
-export async function payloadDamage(file: string): Promise<string | undefined> {
+export async function payloadDamage(file: PayloadFile): Promise<string | undefined> {
   let h: ParsedHeader;
   try {
     h = await readSelfExtractingHeader(file);
@@ -191,18 +197,14 @@ export async function hashStream(
   return { bytes, sha256: hash.digest("hex") };
 }
 
-/** The self-extracting file of a compressed backup in its folder (or the file found alone). */
-export function payloadFile(link: ChainLink): string {
-  return link.payload ?? path.join(link.path, selfExtractingName(link.name));
-}
-
 /**
  * The `compressed` type's read side: the payload read once, front to back. Names come from the
  * manifest, never from the payload: a member whose name is not wanted (or is not a plain file) is
  * skipped, so a hostile payload cannot choose where anything is written.
  */
 export function compressedReader(link: ChainLink): BackupReader {
-  const file = payloadFile(link);
+  // The backup's `<name>.sh` on its destination (on a one-file destination: the file found alone).
+  const file = payloadOf(link.dest, link.name);
   return {
     type: "compressed",
     name: link.name,
@@ -226,7 +228,7 @@ export function compressedReader(link: ChainLink): BackupReader {
     },
     async checkWhole(manifestDigest) {
       const problems: WholeCheck["problems"] = [];
-      const at = path.basename(file);
+      const at = path.basename(file.label);
       let header: ParsedHeader;
       try {
         header = await readSelfExtractingHeader(file);
@@ -235,7 +237,7 @@ export function compressedReader(link: ChainLink): BackupReader {
           path: at,
           problem:
             errnoCode(e) === "ENOENT"
-              ? `self-extracting file missing: ${file}`
+              ? `self-extracting file missing: ${file.label}`
               : `damaged: ${(e as Error).message}`,
         });
         return { problems, readable: false };

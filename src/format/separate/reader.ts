@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import type { Entry } from "../../core/types.ts";
 import { copyAndHash, writeAll } from "../../platform/copy.ts";
-import { beneath, forEachLimit, openRegular, readRegularSmallSync } from "../../platform/fsutil.ts";
+import { forEachLimit } from "../../platform/fsutil.ts";
 import type { ChainLink } from "../../snapshot/chain.ts";
 import { FILES_DIR } from "../../snapshot/manifest.ts";
 import { SMALL_FILE_MAX } from "../../source/consistent.ts";
@@ -24,13 +24,13 @@ export function inMemory(data: Buffer): StoredContent {
 }
 
 /**
- * The `separate` type's read side: each stored file under files/, read from a regular file only,
- * through no link at any step (files/ included: beneath()), never waiting on a FIFO
- * (O_NOFOLLOW|O_NONBLOCK: openRegular). Small files are read whole with synchronous calls.
+ * The `separate` type's read side: each stored file under files/, read through the backup's
+ * Destination (on a local one: a regular file only, through no link at any step, never waiting
+ * on a FIFO). Small files are read whole (readSmall: on a local one with synchronous calls).
  */
 export function separateReader(link: ChainLink): BackupReader {
-  const realDirs = new Set<string>();
-  const stored = (e: Entry) => beneath(link.path, `${FILES_DIR}/${e.path}`, realDirs);
+  const { dest, name } = link;
+  const stored = (e: Entry) => `${FILES_DIR}/${e.path}`;
   return {
     type: "separate",
     name: link.name,
@@ -41,14 +41,14 @@ export function separateReader(link: ChainLink): BackupReader {
         try {
           const small =
             (e.size ?? Number.POSITIVE_INFINITY) <= SMALL_FILE_MAX
-              ? readRegularSmallSync(stored(e), SMALL_FILE_MAX)
+              ? await dest.readSmall(name, stored(e), SMALL_FILE_MAX)
               : undefined;
           if (small) content = inMemory(small);
           else {
             // A file that turns out larger than its entry says takes the stream.
-            const fh = await openRegular(stored(e));
-            close = () => fh.close();
-            content = { copy: (out, onBytes) => copyAndHash(fh, out, onBytes) };
+            const h = await dest.open(name, stored(e));
+            close = () => h.close();
+            content = { copy: (out, onBytes) => copyAndHash(h, out, onBytes) };
           }
         } catch (err) {
           opts.unread(e, err);
