@@ -7,12 +7,12 @@ import { interruptGoneRuns } from "../catalog/interrupted.ts";
 import { openCatalog, rebuildCatalog, reconcile } from "../catalog/reconcile.ts";
 import { type Config, loadConfig } from "../config/load.ts";
 import { BschedError, errnoCode } from "../core/errors.ts";
+import { destinationOf } from "../destination/for-set.ts";
 import { postWebhook } from "../notify/webhook.ts";
 import { pruneAfterBackup } from "../ops/prune.ts";
 import type { Clock } from "../platform/clock.ts";
 import { acquireLock, type Lock, LockedError } from "../platform/lockfile.ts";
-import { DAEMON_LOCK, isRunLockName, parseTempName } from "../platform/names.ts";
-import { isBackupName } from "../snapshot/naming.ts";
+import { DAEMON_LOCK } from "../platform/names.ts";
 import { type Log, realTimer, Scheduler, type Timer } from "./scheduler.ts";
 
 export { DAEMON_LOCK } from "../platform/names.ts";
@@ -63,31 +63,18 @@ function openOrRebuild(config: Config, clock: Clock, log: Log): Promise<Catalog>
   }
 }
 
-/** Remove this process's temporary backup folders and set locks (an aborted run's), so nothing partial stays. */
+/**
+ * Remove this process's staging areas and set locks (an aborted run's) on every set's
+ * destination, so nothing partial stays and no lock of ours is left to go stale.
+ */
 async function removeOwnTemps(config: Config): Promise<string[]> {
   const removed: string[] = [];
-  const folders = new Set([...config.sets.values()].map((s) => s.folder));
-  for (const folder of folders) {
-    const names = await fsp.readdir(folder).catch(() => [] as string[]);
-    for (const n of names) {
-      const t = parseTempName(n);
-      if (t && isBackupName(t.base) && t.pid === process.pid) {
-        await fsp.rm(path.join(folder, n), { recursive: true, force: true });
-        removed.push(path.join(folder, n));
-      }
-      // The aborted run's set lock: ours, so released here rather than left to go stale.
-      if (isRunLockName(n)) {
-        const file = path.join(folder, n);
-        const pid = await fsp
-          .readFile(file, "utf8")
-          .then((t) => JSON.parse(t).pid as number)
-          .catch(() => undefined);
-        if (pid === process.pid) {
-          await fsp.rm(file, { force: true });
-          removed.push(file);
-        }
-      }
-    }
+  const seen = new Set<string>();
+  for (const set of config.sets.values()) {
+    const dest = destinationOf(set);
+    if (seen.has(dest.where)) continue;
+    seen.add(dest.where);
+    removed.push(...((await dest.removeOwnLeftovers?.(process.pid)) ?? []));
   }
   return removed;
 }

@@ -59,6 +59,11 @@ export interface Destination {
   loneFile?(backup: string): Promise<Destination | undefined>;
   /** The device of the file system it is on (local only): the SAME_FILESYSTEM notice compares it with the source's. */
   device?(): Promise<number | undefined>;
+  /**
+   * Remove what runs of process `pid` (this one, stopping) left: its staging areas and its run
+   * locks, so an aborted daemon leaves nothing partial and no lock to go stale. Returns where.
+   */
+  removeOwnLeftovers?(pid: number): Promise<string[]>;
   /** When a published backup's folder was made, on the file system's own clock (isRacy in src/snapshot/diff.ts). */
   createdNs?(backup: string): Promise<bigint | undefined>;
 }

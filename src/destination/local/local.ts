@@ -14,6 +14,7 @@ import {
 import { acquireLock } from "../../platform/lockfile.ts";
 import {
   deletingName,
+  isRunLockName,
   parseDeletingName,
   parseTempName,
   runLockName,
@@ -184,6 +185,30 @@ export class LocalDestination implements Destination {
     // The file found may be a link an administrator made (as a backup folder may be): it is read
     // at its real path, where nothing is followed any more.
     return st?.isFile() ? new LoneFileDestination(await fs.realpath(file)) : undefined;
+  }
+
+  async removeOwnLeftovers(pid: number): Promise<string[]> {
+    const removed: string[] = [];
+    const names = await fs.readdir(this.where).catch(() => [] as string[]);
+    for (const n of names) {
+      const t = parseTempName(n);
+      if (t && isBackupName(t.base) && t.pid === pid) {
+        await fs.rm(path.join(this.where, n), { recursive: true, force: true });
+        removed.push(path.join(this.where, n));
+      }
+      if (isRunLockName(n)) {
+        const file = path.join(this.where, n);
+        const owner = await fs
+          .readFile(file, "utf8")
+          .then((t) => JSON.parse(t).pid as number)
+          .catch(() => undefined);
+        if (owner === pid) {
+          await fs.rm(file, { force: true });
+          removed.push(file);
+        }
+      }
+    }
+    return removed;
   }
 
   async device(): Promise<number | undefined> {

@@ -386,7 +386,7 @@ export function payloadOf(dest: Destination, name: string): PayloadFile {
 /**
  * Read and check the header of a self-extracting backup file: on a local destination a regular
  * file, never read through a link nor waited on as a FIFO (backup folders are untrusted input;
- * see `openRegular`).
+ * see `openRegular` in src/platform/fsutil.ts, which LocalDestination.open uses).
  */
 export async function readSelfExtractingHeader(src: PayloadFile): Promise<ParsedHeader> {
   const fh = await src.open();
