@@ -5,6 +5,7 @@ import { test } from "node:test";
 import { getSet, loadConfig } from "../src/config/load.ts";
 import type { Destination, Lease, ReadHandle, Staging } from "../src/destination/destination.ts";
 import { LocalDestination } from "../src/destination/local/local.ts";
+import { LoneFileDestination } from "../src/destination/local/lone-file.ts";
 import { backupNow } from "../src/ops/backup-now.ts";
 import { list } from "../src/ops/list.ts";
 import { prune } from "../src/ops/prune.ts";
@@ -157,4 +158,26 @@ test("the readers and the operations reach backups only through a Destination (n
     );
     assert.equal(own, null, `${f} reads backup files itself: ${own?.[0]}`);
   }
+});
+
+test("a self-extracting file found alone is a read-only, one-file destination: its .sh is the file, nothing else is there", async (t) => {
+  const dir = await tempDir("bsched-dest-lone-");
+  t.after(() => fs.rm(dir, { recursive: true, force: true }));
+  const file = path.join(dir, "copy.sh");
+  await fs.writeFile(file, "#!/bin/sh\n# not really a backup\n");
+  const lone = new LoneFileDestination(file);
+  const name = "D_2026_12_02_01_17_32";
+  assert.equal(lone.locationOf(name, `${name}.sh`), file, "messages name the file itself");
+  const h = await lone.open(name, `${name}.sh`);
+  try {
+    const buf = Buffer.alloc(9);
+    assert.equal(await h.read(buf, 0, 9, 0), 9);
+    assert.equal(buf.toString(), "#!/bin/sh");
+  } finally {
+    await h.close();
+  }
+  await assert.rejects(lone.open(name, "manifest.json"), { code: "ENOENT" });
+  await assert.rejects(lone.stage(name), { code: "USAGE" });
+  await assert.rejects(lone.remove(name), { code: "USAGE" });
+  assert.deepEqual(await lone.names(), []);
 });

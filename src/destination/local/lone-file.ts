@@ -1,6 +1,7 @@
 import fs from "node:fs/promises";
 import path from "node:path";
 import { BschedError } from "../../core/errors.ts";
+import type { Clock } from "../../platform/clock.ts";
 import { openRegular, readRegularSmallSync } from "../../platform/fsutil.ts";
 import type { Destination, Lease, ReadHandle, Staging } from "../destination.ts";
 
@@ -85,19 +86,19 @@ export class LoneFileDestination implements Destination {
     });
   }
 
-  async stage(): Promise<Staging> {
+  async stage(_backup: string): Promise<Staging> {
     this.#readOnly("written to");
   }
 
-  async remove(): Promise<void> {
+  async remove(_backup: string): Promise<void> {
     this.#readOnly("deleted by bsched");
   }
 
-  async removeLeftovers(): Promise<string[]> {
+  async removeLeftovers(_letter: string): Promise<string[]> {
     return [];
   }
 
-  async lock(): Promise<Lease> {
+  async lock(_setId: string, _purpose: string, _clock: Clock): Promise<Lease> {
     this.#readOnly("locked");
   }
 
