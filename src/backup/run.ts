@@ -3,6 +3,7 @@ import type { BigIntStats } from "node:fs";
 import fs from "node:fs/promises";
 import path from "node:path";
 import type { SetConfig } from "../config/load.ts";
+import { cancelledOr, throwIfCancelled } from "../core/cancel.ts";
 import { BschedError } from "../core/errors.ts";
 import type {
   BackupMode,
@@ -11,6 +12,7 @@ import type {
   Entry,
   Manifest,
   ParentRef,
+  Progress,
   ProgressCallback,
   RootMeta,
   Totals,
@@ -62,10 +64,19 @@ export interface BackupOptions {
    * a test's fault-injecting wrapper goes here).
    */
   destination?: Destination | undefined;
+  /**
+   * Stops the run when it fires: checked during the scan, between files, between chunks of a file
+   * and before the publish, then the run fails with CANCELLED leaving what a crash would (its
+   * staging area removed, its locks released). Once the backup is published it is complete.
+   */
+  signal?: AbortSignal | undefined;
 }
 
 /** In the backup's temporary folder: SQLite snapshots waiting to be stored; gone before the manifest. */
 const SCRATCH_DIR = ".scratch";
+
+/** Inside a large file, a progress event every this many bytes (a watcher sees it move, small files add none). */
+const PROGRESS_BYTES = 4 << 20;
 
 export interface BackupResult {
   summary: BackupSummary;
@@ -192,8 +203,11 @@ async function rootMeta(source: string, around: RootStats): Promise<RootMeta> {
 }
 
 async function backupSet(opts: BackupOptions, early: Warning[], around: RootStats): Promise<BackupResult> {
-  const { set, clock } = opts;
+  const { set, clock, signal } = opts;
   const dest = opts.destination ?? destinationOf(set);
+  const doing = `backup of set ${set.id}`;
+  // The `before` hooks may have taken a while: a cancel meanwhile stops the run here.
+  throwIfCancelled(signal, doing);
   const type = opts.type ?? set.type;
   const wantMode = opts.mode ?? set.mode;
   const srcStat = await fs.stat(set.source).catch(() => undefined);
@@ -228,9 +242,10 @@ async function backupSet(opts: BackupOptions, early: Warning[], around: RootStat
     const root = await rootMeta(set.source, around);
     const scan = await liveSource(
       set.source,
-      await scanTree(set.source, (n) =>
-        opts.onProgress?.({ phase: "scan", files: n, bytes: 0, totalFiles: 0, totalBytes: 0 }),
-      ),
+      await scanTree(set.source, (n) => {
+        throwIfCancelled(signal, doing);
+        opts.onProgress?.({ phase: "scan", files: n, bytes: 0, totalFiles: 0, totalBytes: 0 });
+      }),
     );
     for (const w of scan.warnings) warn(w);
     const plan = planBackup(
@@ -242,18 +257,21 @@ async function backupSet(opts: BackupOptions, early: Warning[], around: RootStat
     needed = await checkFreeSpace(set, dest, type, plan.toStore);
     const existing = new Set(await dest.names());
     const name = uniqueName(backupBaseName(set.letter, started, opts.timezone), (n) => existing.has(n));
+    throwIfCancelled(signal, doing);
     // The writers write into the staging area's local folder, as fast as into the final one.
     staging = await dest.stage(name);
     const tmp = staging.dir;
 
     const totalBytes = plan.toStore.reduce((n, e) => n + (e.size ?? 0), 0);
-    const progress = {
-      phase: "copy" as const,
+    const progress: Progress & { phase: "copy" } = {
+      phase: "copy",
       files: 0,
       bytes: 0,
       totalFiles: plan.toStore.length,
       totalBytes,
     };
+    opts.onProgress?.({ ...progress });
+    let shownBytes = 0;
     const links = mode === "full" ? plan.entries.filter((x) => x.kind === "symlink") : plan.newSymlinks;
     const parentRef: ParentRef | null = parent ? { name: parent.ref.name, digest: parent.digest } : null;
     const makeManifest = (entries: Entry[], finishedAt: Date): Manifest => ({
@@ -292,11 +310,22 @@ async function backupSet(opts: BackupOptions, early: Warning[], around: RootStat
       symlinks: links,
       deletions: plan.deletions,
       warn,
+      // Each chunk copied: a cancel stops the copy here, within a chunk of even a huge file.
       onBytes: (n) => {
         progress.bytes += n;
+        throwIfCancelled(signal, doing);
+        if (progress.bytes - shownBytes >= PROGRESS_BYTES) {
+          shownBytes = progress.bytes;
+          opts.onProgress?.({ ...progress });
+        }
+      },
+      onStart: (e) => {
+        throwIfCancelled(signal, doing);
+        progress.current = e.path;
       },
       onFile: (e) => {
         progress.files++;
+        shownBytes = progress.bytes;
         opts.onProgress?.({ ...progress, current: e.path });
         testPauseAfterFiles(progress.files);
       },
@@ -324,9 +353,13 @@ async function backupSet(opts: BackupOptions, early: Warning[], around: RootStat
         }
       }
     }
+    throwIfCancelled(signal, doing);
+    opts.onProgress?.({ ...progress, phase: "publish" });
     const manifest = makeManifest(entries, clock.now());
     const manifestText = serializeManifest(manifest);
     await writer.finish(job, manifest, manifestText);
+    // The last moment a cancel is honoured: once published, the backup is complete and listed.
+    throwIfCancelled(signal, doing);
     // Durable, the manifest last, then visible under its name (Staging.publish).
     await staging.publish(manifestText);
     staging = undefined;
@@ -341,9 +374,10 @@ async function backupSet(opts: BackupOptions, early: Warning[], around: RootStat
     // The staging area goes first: the free space then reported is what the disk really has.
     await staging?.abort();
     staging = undefined;
-    throw fromOsError(e, {
+    // Whatever a layer below made of a cancel (a writer's own error), the run was cancelled.
+    throw fromOsError(cancelledOr(signal, e, doing), {
       path: dest.where,
-      doing: `backup of set ${set.id}`,
+      doing,
       neededBytes: needed,
       diskFullHint: diskFullHint(set, dest),
     });

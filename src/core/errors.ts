@@ -22,7 +22,8 @@ export type ErrorCode =
   | "DESTINATION_MISSING"
   | "DISK_FULL"
   | "PERMISSION_DENIED"
-  | "IO";
+  | "IO"
+  | "CANCELLED";
 
 export class BschedError extends Error {
   readonly code: ErrorCode;

@@ -173,13 +173,21 @@ export interface BackupSummary {
   diskBytes: number;
 }
 
+/**
+ * Where a run is (docs/design.md "Runs and cancellation"). A backup: scan → copy → publish →
+ * done; a restore: restore (its files) → publish (the staging folder moved into place) → done;
+ * a verify: verify → done. `files`/`bytes` count what is done of `totalFiles`/`totalBytes`.
+ */
 export interface Progress {
-  phase: "scan" | "copy" | "verify" | "restore" | "done";
+  phase: "scan" | "copy" | "verify" | "restore" | "publish" | "done";
   files: number;
   bytes: number;
   totalFiles: number;
   totalBytes: number;
+  /** The file being copied, or the last one done. */
   current?: string;
+  /** Bytes per second since the phase began, by the run's clock (set by src/ops, not the pipelines). */
+  rate?: number;
 }
 
 export type ProgressCallback = (p: Progress) => void;

@@ -22,7 +22,10 @@ export interface WriteJob {
   symlinks: Entry[];
   deletions: string[];
   warn(w: Warning): void;
+  /** Bytes of the file being stored were copied; may throw (a cancelled run) to stop the copy. */
   onBytes(n: number): void;
+  /** A file's copy begins; may throw (a cancelled run) to stop before it. */
+  onStart?(e: Entry): void;
   onFile(e: Entry): void;
 }
 

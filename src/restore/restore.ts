@@ -11,8 +11,9 @@ import {
 } from "node:fs";
 import fs from "node:fs/promises";
 import path from "node:path";
+import { cancelledOr, throwIfCancelled } from "../core/cancel.ts";
 import { BschedError, errnoCode } from "../core/errors.ts";
-import type { Entry, Manifest, ProgressCallback, RootMeta } from "../core/types.ts";
+import type { Entry, Manifest, Progress, ProgressCallback, RootMeta } from "../core/types.ts";
 import type { Destination } from "../destination/destination.ts";
 import { openBackupReader } from "../format/open.ts";
 import { NotStored } from "../format/types.ts";
@@ -41,6 +42,12 @@ export interface RestoreOptions {
    * (a test's fault-injecting wrapper around it).
    */
   destination?: Destination | undefined;
+  /**
+   * Stops the restore when it fires: checked between files, between chunks of a file and before
+   * the staging folder is moved into place; then it fails with CANCELLED, leaving --to as a
+   * failure would (as it was, or, with --overwrite into a full folder, partly written and said so).
+   */
+  signal?: AbortSignal | undefined;
 }
 
 export interface RestoreProblem {
@@ -58,6 +65,16 @@ export interface RestoreResult {
 }
 
 const isRoot = typeof process.getuid === "function" && process.getuid() === 0;
+
+/** Inside a large file, a progress event every this many bytes. */
+const PROGRESS_BYTES = 4 << 20;
+
+const doingOf = (opts: RestoreOptions) => `restore of backup ${opts.manifest.name} into ${opts.target}`;
+
+/** The event of a phase after the files (publish, done): the counts are the whole restore's. */
+function wholeProgress(phase: "publish" | "done", r: RestoreResult): Progress {
+  return { phase, files: r.files, bytes: r.bytes, totalFiles: r.files, totalBytes: r.bytes };
+}
 
 /**
  * Check the state before writing anything (snapshot/chain.ts: the same checks verify reports):
@@ -273,6 +290,7 @@ export async function restoreState(opts: RestoreOptions): Promise<RestoreResult>
     if (!result && made.firstMade) await unmakeTarget(target, made.firstMade);
   }
   if (opts.manifest.root) await applyRootMeta(target, opts.manifest.root);
+  opts.onProgress?.(wholeProgress("done", result));
   return result;
 }
 
@@ -315,6 +333,9 @@ async function restoreStaged(opts: RestoreOptions, lock: Lock | undefined): Prom
       await fs.chmod(staging, before.mode & 0o7777);
     }
     await syncTree(staging);
+    // The last moment a cancel is honoured: once moved into place, the restore is done.
+    throwIfCancelled(opts.signal, doingOf(opts));
+    opts.onProgress?.(wholeProgress("publish", r));
     const lockAt = lock ? path.join(staging, path.basename(lock.file)) : undefined;
     if (lock && lockAt) await fs.rename(lock.file, lockAt);
     try {
@@ -392,20 +413,32 @@ async function restoreInto(
   const links = manifest.entries.filter((e) => e.kind === "symlink");
   const problems: RestoreProblem[] = [];
   const abs = (e: Entry) => path.join(target, e.path);
+  const { signal } = opts;
+  const doing = doingOf(opts);
 
   for (const d of dirs) {
+    throwIfCancelled(signal, doing);
     await ensureDir(abs(d), overwrite);
     written.push(d.path);
   }
 
   const totalBytes = files.reduce((n, e) => n + (e.size ?? 0), 0);
-  const progress = { phase: "restore" as const, files: 0, bytes: 0, totalFiles: files.length, totalBytes };
+  const progress: Progress = { phase: "restore", files: 0, bytes: 0, totalFiles: files.length, totalBytes };
+  opts.onProgress?.({ ...progress });
+  let shownBytes = 0;
+  // Each chunk written: a cancel stops the copy here, within a chunk of even a huge file.
   const onBytes = (n: number) => {
     progress.bytes += n;
+    throwIfCancelled(signal, doing);
+    if (progress.bytes - shownBytes >= PROGRESS_BYTES) {
+      shownBytes = progress.bytes;
+      opts.onProgress?.({ ...progress });
+    }
   };
   const done = (e: Entry) => {
     written.push(e.path);
     progress.files++;
+    shownBytes = progress.bytes;
     opts.onProgress?.({ ...progress, current: e.path });
   };
   const check = (e: Entry, backup: string, r: CopyResult) => {
@@ -443,22 +476,31 @@ async function restoreInto(
             : `content missing from the backup: ${(err as Error).message}`,
       });
     };
-    await reader.readAll(
-      wanted,
-      async (e, content) => {
-        const again = overwrite || results.has(e.path);
-        let r: CopyResult;
-        if (content.data) {
-          // Small files: written whole with synchronous calls (no thread-pool round trips).
-          r = writeSmallFile(abs(e), e, again, content.data);
-          onBytes(content.data.length);
-        } else
-          r = await writeFile(abs(e), e, again, (out) => fillSparse(out, e, (s) => content.copy(s, onBytes)));
-        if (!results.has(e.path)) done(e);
-        results.set(e.path, r);
-      },
-      { concurrency: opts.concurrency ?? 8, unread: missing },
-    );
+    await reader
+      .readAll(
+        wanted,
+        async (e, content) => {
+          throwIfCancelled(signal, doing);
+          progress.current = e.path;
+          const again = overwrite || results.has(e.path);
+          let r: CopyResult;
+          if (content.data) {
+            // Small files: written whole with synchronous calls (no thread-pool round trips).
+            r = writeSmallFile(abs(e), e, again, content.data);
+            onBytes(content.data.length);
+          } else
+            r = await writeFile(abs(e), e, again, (out) =>
+              fillSparse(out, e, (s) => content.copy(s, onBytes)),
+            );
+          if (!results.has(e.path)) done(e);
+          results.set(e.path, r);
+        },
+        { concurrency: opts.concurrency ?? 8, unread: missing },
+      )
+      .catch((e: unknown) => {
+        // A reader may wrap the cancel in its own error (a compressed payload "damaged"): it was a cancel.
+        throw cancelledOr(signal, e, doing);
+      });
     for (const e of wanted) {
       const r = results.get(e.path);
       if (r) check(e, link.name, r);
@@ -466,6 +508,7 @@ async function restoreInto(
   }
 
   for (const l of links) {
+    throwIfCancelled(signal, doing);
     const p = abs(l);
     try {
       await fs.symlink(l.target ?? "", p);
@@ -488,6 +531,5 @@ async function restoreInto(
     await fs.utimes(p, t, t);
   }
   if (problems.length > 0) throw mismatch(manifest.name, problems);
-  opts.onProgress?.({ ...progress, phase: "done" });
   return { files: files.length, dirs: dirs.length, symlinks: links.length, bytes: totalBytes, problems };
 }

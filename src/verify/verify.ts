@@ -1,3 +1,4 @@
+import { cancelledOr, throwIfCancelled } from "../core/cancel.ts";
 import { BschedError, errnoCode } from "../core/errors.ts";
 import type { Entry, Manifest, ProgressCallback } from "../core/types.ts";
 import { readManifest } from "../destination/backups.ts";
@@ -32,8 +33,14 @@ export async function verifyBackups(
   destination: Destination,
   names: string[],
   onProgress?: ProgressCallback,
-  opts: { set?: string | undefined } = {},
+  /**
+   * `signal`: stops the verify between backups, files and chunks; it then fails with CANCELLED
+   * (a verify writes nothing, so nothing is left behind).
+   */
+  opts: { set?: string | undefined; signal?: AbortSignal | undefined } = {},
 ): Promise<VerifyResult> {
+  const { signal } = opts;
+  const doing = `verify of ${names.length} backup(s) in ${destination.where}`;
   const problems: VerifyProblem[] = [];
   const result: VerifyResult = { backups: names.length, files: 0, bytes: 0, problems };
   const progress = { phase: "verify" as const, files: 0, bytes: 0, totalFiles: 0, totalBytes: 0 };
@@ -42,6 +49,7 @@ export async function verifyBackups(
   // whole run's from the first file on. Manifests are read again below, one at a time, rather than
   // all held in memory; one that cannot be read here is reported below.
   for (const name of names) {
+    throwIfCancelled(signal, doing);
     const link = await loadBeside(destination, name).catch(() => undefined);
     if (!link) continue;
     const manifest =
@@ -54,6 +62,7 @@ export async function verifyBackups(
   }
   onProgress?.({ ...progress });
   for (const name of names) {
+    throwIfCancelled(signal, doing);
     let manifest: Manifest;
     let link: Awaited<ReturnType<typeof loadBeside>>;
     let chain: ChainLink[];
@@ -118,6 +127,7 @@ export async function verifyBackups(
     };
     const onBytes = (n: number) => {
       progress.bytes += n;
+      throwIfCancelled(signal, doing);
     };
     // The backup hands out its stored files in the order cheapest for its type (src/format):
     // verify never looks at the type. The last copy of a file handed out twice is what counts.
@@ -134,6 +144,7 @@ export async function verifyBackups(
       await reader.readAll(
         own,
         async (e, content) => {
+          throwIfCancelled(signal, doing);
           const first = !last.has(e.path);
           try {
             last.set(e.path, await content.copy(undefined, onBytes));
@@ -145,8 +156,12 @@ export async function verifyBackups(
         { concurrency: 4, unread: failed },
       );
     } catch (err) {
+      // A cancel is not damage: whatever the reader made of it, the verify stops.
+      if (signal?.aborted) throw cancelledOr(signal, err, doing);
       problems.push({ backup: name, problem: `payload unreadable: ${(err as Error).message}` });
     }
+    // A cancel inside the last file's copy was caught as that file's error: not damage either.
+    throwIfCancelled(signal, doing);
     for (const e of own) {
       const r = last.get(e.path);
       if (!r) counted(e);
@@ -155,6 +170,7 @@ export async function verifyBackups(
     }
   }
   problems.sort((a, b) => (a.backup + (a.path ?? "") < b.backup + (b.path ?? "") ? -1 : 1));
+  onProgress?.({ ...progress, phase: "done" });
   return result;
 }
 

@@ -139,6 +139,7 @@ export function compressedWriter(
         }
       };
       const storeOne = async (e: Entry) => {
+        job.onStart?.(e);
         // The policy every writer shares (src/format/retry.ts); nothing to discard between tries.
         const r = await retryWhileChanged(
           () => readOnce(e),

@@ -106,6 +106,7 @@ export const separateWriter: BackupWriter = {
     const failed = new Set<string>();
     await forEachLimit(job.files, COPY_CONCURRENCY, async (e) => {
       const dest = path.join(root, e.path);
+      job.onStart?.(e);
       try {
         const r = await retryWhileChanged(
           () => storeFile(job.reader, e, dest, job.onBytes),
