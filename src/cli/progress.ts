@@ -10,10 +10,13 @@ function formatDuration(seconds: number): string {
   return h > 0 ? `${h}:${String(m).padStart(2, "0")}:${ss}` : `${m}:${ss}`;
 }
 
-/** One status line: files, bytes, rate and ETA. Pure, for tests. */
+/**
+ * One status line: files, bytes, rate and ETA. Pure, for tests. The rate is the event's own (by
+ * the run's clock); `elapsedSeconds` of the phase gives one for an event without it.
+ */
 export function progressLine(p: Progress, elapsedSeconds: number): string {
   if (p.phase === "scan") return `scanning: ${p.files.toLocaleString("en-US")} entries`;
-  const rate = elapsedSeconds > 0 ? p.bytes / elapsedSeconds : 0;
+  const rate = p.rate ?? (elapsedSeconds > 0 ? p.bytes / elapsedSeconds : 0);
   const eta = rate > 0 ? (p.totalBytes - p.bytes) / rate : Number.NaN;
   const pct = p.totalBytes > 0 ? Math.floor((100 * p.bytes) / p.totalBytes) : 100;
   return `${p.phase}: ${p.files.toLocaleString("en-US")}/${p.totalFiles.toLocaleString("en-US")} files  ${formatBytes(p.bytes)}/${formatBytes(p.totalBytes)} (${pct}%)  ${formatBytes(rate)}/s  ETA ${formatDuration(eta)}`;

@@ -6,7 +6,7 @@ import type { SetConfig } from "../config/load.ts";
 import type { BackupMode, BackupSummary, BackupType } from "../core/types.ts";
 import type { Destination } from "../destination/destination.ts";
 import type { PruneResult } from "../retention/prune.ts";
-import { type OpContext, throwIfAborted } from "./context.ts";
+import { type OpContext, progressTo, throwIfAborted } from "./context.ts";
 import { pruneAfterBackup } from "./prune.ts";
 
 export interface BackupNowOptions {
@@ -35,7 +35,7 @@ export interface BackupNowResult extends BackupResult {
  */
 export async function backupNow(ctx: OpContext, opts: BackupNowOptions): Promise<BackupNowResult> {
   const { config, clock, set } = { ...ctx, ...opts };
-  throwIfAborted(ctx.signal);
+  throwIfAborted(ctx.signal, `backup of set ${set.id}`);
   const emit = ctx.progress ?? (() => undefined);
   const guard = (what: string, fn: () => void) => {
     try {
@@ -72,7 +72,8 @@ export async function backupNow(ctx: OpContext, opts: BackupNowOptions): Promise
         mode: opts.mode,
         type: opts.type,
         destination: opts.destination,
-        onProgress: (p) => emit({ kind: "progress", progress: p }),
+        onProgress: progressTo(ctx.progress, clock),
+        signal: ctx.signal,
         onWarning: (w) => emit({ kind: "warning", warning: w }),
         ...(ctx.progress
           ? {

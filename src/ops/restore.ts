@@ -2,10 +2,11 @@ import path from "node:path";
 import type { SetConfig } from "../config/load.ts";
 import type { Manifest } from "../core/types.ts";
 import type { Destination } from "../destination/destination.ts";
+import { type Clock, systemClock } from "../platform/clock.ts";
 import { fromOsError } from "../platform/os-errors.ts";
 import { locateForSet, locateFromPath } from "../restore/locate.ts";
 import { type RestoreFailure, type RestoreResult, restoreState } from "../restore/restore.ts";
-import { type OpContext, throwIfAborted } from "./context.ts";
+import { type OpContext, progressTo, throwIfAborted } from "./context.ts";
 
 /** Which backup to restore: one of a set (default its newest), or — with no config — one at a path. */
 export type RestoreSource = { set: SetConfig; backup?: string | undefined } | { from: string };
@@ -24,11 +25,11 @@ export interface RestoreOpResult extends RestoreResult {
  * left in the target (a `log` event) and is thrown as a BschedError naming the target.
  */
 export async function restore(
-  ctx: Pick<OpContext, "progress" | "signal">,
+  ctx: Pick<OpContext, "progress" | "signal"> & { clock?: Clock | undefined },
   source: RestoreSource,
   opts: { to: string; overwrite?: boolean | undefined; destination?: Destination | undefined },
 ): Promise<RestoreOpResult> {
-  throwIfAborted(ctx.signal);
+  throwIfAborted(ctx.signal, `restore into ${opts.to}`);
   // `destination` overrides the set's own (a --from path is read where it is).
   const located =
     "from" in source
@@ -36,12 +37,16 @@ export async function restore(
       : await locateForSet(source.set, source.backup, opts.destination);
   const target = path.resolve(opts.to);
   const emit = ctx.progress;
+  const clock = ctx.clock ?? systemClock;
+  const onProgress = progressTo(emit, clock);
   const r = await restoreState({
     chain: located.chain,
     manifest: located.manifest,
     target,
     overwrite: opts.overwrite,
-    ...(emit ? { onProgress: (p) => emit({ kind: "progress", progress: p }) } : {}),
+    clock,
+    signal: ctx.signal,
+    ...(onProgress ? { onProgress } : {}),
   }).catch((e: RestoreFailure) => {
     if (e?.targetState) emit?.({ kind: "log", line: e.targetState });
     throw fromOsError(e, { path: target, doing: `restore into ${target}` });

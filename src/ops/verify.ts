@@ -7,9 +7,10 @@ import { destinationOf } from "../destination/for-set.ts";
 import { backupAtPath } from "../destination/local/at-path.ts";
 import { LocalDestination } from "../destination/local/local.ts";
 import type { LoneFileDestination } from "../destination/local/lone-file.ts";
+import { type Clock, systemClock } from "../platform/clock.ts";
 import { locateForSet, locateFromPath } from "../restore/locate.ts";
 import { type VerifyProblem, type VerifyResult, verifyBackups } from "../verify/verify.ts";
-import { type OpContext, throwIfAborted } from "./context.ts";
+import { type OpContext, progressTo, throwIfAborted } from "./context.ts";
 
 /**
  * What to verify: every backup of a set (complete and incomplete), the chain of one backup of a
@@ -23,11 +24,11 @@ export type VerifyTarget = { set: SetConfig; backup?: string | undefined } | { f
  * backup). Needs no config or catalog: `--from` works on a copied folder alone.
  */
 export async function verify(
-  ctx: Pick<OpContext, "progress" | "signal">,
+  ctx: Pick<OpContext, "progress" | "signal"> & { clock?: Clock | undefined },
   target: VerifyTarget,
   opts: { destination?: Destination | undefined } = {},
 ): Promise<VerifyResult> {
-  throwIfAborted(ctx.signal);
+  throwIfAborted(ctx.signal, "verify");
   let folder: Destination;
   let names: string[];
   let set: string | undefined;
@@ -61,9 +62,9 @@ export async function verify(
     }
   }
   if (unreadable) return { backups: 1, files: 0, bytes: 0, problems: [unreadable] };
-  const emit = ctx.progress;
-  return verifyBackups(folder, names, emit ? (p) => emit({ kind: "progress", progress: p }) : undefined, {
+  return verifyBackups(folder, names, progressTo(ctx.progress, ctx.clock ?? systemClock), {
     set,
+    signal: ctx.signal,
   });
 }
 

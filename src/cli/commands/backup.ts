@@ -2,12 +2,12 @@ import type { Command } from "commander";
 import { getSet, loadConfig } from "../../config/load.ts";
 import { BschedError, EXIT } from "../../core/errors.ts";
 import type { BackupMode, BackupType } from "../../core/types.ts";
-import { backupNow } from "../../ops/backup-now.ts";
+import { startBackup } from "../../ops/start.ts";
 import { systemClock } from "../../platform/clock.ts";
 import type { ExitBox } from "../main.ts";
 import { formatBytes, out, printJson, printWarning, say } from "../output.ts";
-import { terminalProgress } from "../progress.ts";
 import { action } from "../run-action.ts";
+import { cliRuns, follow } from "../runs.ts";
 
 export function parseChoice<T extends string>(
   value: string | undefined,
@@ -44,21 +44,16 @@ export function registerBackup(program: Command, exit: ExitBox): void {
           const type = parseChoice<BackupType>(opts.type, ["separate", "compressed"], "--type");
           const config = loadConfig(opts.config);
           const set = getSet(config, setId);
-          const progress = terminalProgress();
-          const result = await backupNow(
-            {
-              config,
-              clock: systemClock,
-              progress: (e) => {
-                if (e.kind === "progress") return progress.onProgress(e.progress);
-                progress.end();
-                if (e.kind === "warning" || e.kind === "notice") printWarning(e.warning);
-                else if (e.kind === "log") say(`bsched: ${e.line}`);
-                else say(`bsched: warning: ${e.message}`);
-              },
-            },
+          const run = startBackup(
+            cliRuns(),
+            { config, clock: systemClock },
             { set, mode, type, prune: opts.prune !== false },
-          ).finally(() => progress.end());
+          );
+          const result = await follow(run, (e) => {
+            if (e.kind === "warning" || e.kind === "notice") printWarning(e.warning);
+            else if (e.kind === "log") say(`bsched: ${e.line}`);
+            else if (e.kind === "catalog") say(`bsched: warning: ${e.message}`);
+          });
           const s = result.summary;
           // What the run did is its result (stdout), except with --json, whose stdout is the JSON alone.
           const done = opts.json ? say : out;

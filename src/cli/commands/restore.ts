@@ -1,11 +1,11 @@
 import type { Command } from "commander";
 import { getSet, loadConfig } from "../../config/load.ts";
 import { BschedError, EXIT } from "../../core/errors.ts";
-import { restore } from "../../ops/restore.ts";
+import { startRestore } from "../../ops/start.ts";
 import type { ExitBox } from "../main.ts";
 import { formatBytes, out, printJson, say } from "../output.ts";
-import { terminalProgress } from "../progress.ts";
 import { action } from "../run-action.ts";
+import { cliRuns, follow } from "../runs.ts";
 
 interface RestoreFlags {
   to?: string;
@@ -45,18 +45,10 @@ export function registerRestore(program: Command, exit: ExitBox): void {
         const source = opts.from
           ? { from: opts.from }
           : { set: getSet(loadConfig(opts.config), setId as string), backup: opts.backup };
-        const progress = terminalProgress();
-        const r = await restore(
-          {
-            progress: (e) => {
-              if (e.kind === "progress") return progress.onProgress(e.progress);
-              progress.end();
-              if (e.kind === "log") say(`bsched: ${e.line}`);
-            },
-          },
-          source,
-          { to: opts.to as string, overwrite: opts.overwrite },
-        ).finally(() => progress.end());
+        const run = startRestore(cliRuns(), {}, source, { to: opts.to as string, overwrite: opts.overwrite });
+        const r = await follow(run, (e) => {
+          if (e.kind === "log") say(`bsched: ${e.line}`);
+        });
         const { target, chain: names, backup, ...counts } = r;
         if (opts.json) {
           printJson({ backup, chain: names, target, ...counts });

@@ -1,11 +1,11 @@
 import type { Command } from "commander";
 import { getSet, loadConfig } from "../../config/load.ts";
 import { BschedError, EXIT } from "../../core/errors.ts";
-import { verify } from "../../ops/verify.ts";
+import { startVerify } from "../../ops/start.ts";
 import type { ExitBox } from "../main.ts";
 import { formatBytes, out, printJson, say } from "../output.ts";
-import { terminalProgress } from "../progress.ts";
 import { action } from "../run-action.ts";
+import { cliRuns, follow } from "../runs.ts";
 
 export function registerVerify(program: Command, exit: ExitBox): void {
   program
@@ -31,11 +31,7 @@ export function registerVerify(program: Command, exit: ExitBox): void {
           const target = opts.from
             ? { from: opts.from }
             : { set: getSet(loadConfig(opts.config), setId as string), backup: opts.backup };
-          const progress = terminalProgress();
-          const r = await verify(
-            { progress: (e) => e.kind === "progress" && progress.onProgress(e.progress) },
-            target,
-          ).finally(() => progress.end());
+          const r = await follow(startVerify(cliRuns(), {}, target));
           if (opts.json) printJson({ ok: r.problems.length === 0, ...r });
           // The report is the result: stdout (`verify data > report.txt`), unless stdout is the JSON.
           const report = opts.json ? say : out;
