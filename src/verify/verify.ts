@@ -1,6 +1,6 @@
 import { cancelledOr, throwIfCancelled } from "../core/cancel.ts";
 import { BschedError, errnoCode } from "../core/errors.ts";
-import type { Entry, Manifest, ProgressCallback } from "../core/types.ts";
+import type { Entry, Manifest, Progress, ProgressCallback } from "../core/types.ts";
 import { readManifest } from "../destination/backups.ts";
 import type { Destination } from "../destination/destination.ts";
 import { openBackupReader } from "../format/open.ts";
@@ -8,6 +8,9 @@ import { NotStored } from "../format/types.ts";
 import type { CopyResult } from "../platform/copy.ts";
 import { loadBeside } from "../restore/locate.ts";
 import { type ChainLink, resolveChain, stateProblems } from "../snapshot/chain.ts";
+
+/** Inside a large file, a progress event every this many bytes. */
+const PROGRESS_BYTES = 4 << 20;
 
 export interface VerifyProblem {
   backup: string;
@@ -43,7 +46,8 @@ export async function verifyBackups(
   const doing = `verify of ${names.length} backup(s) in ${destination.where}`;
   const problems: VerifyProblem[] = [];
   const result: VerifyResult = { backups: names.length, files: 0, bytes: 0, problems };
-  const progress = { phase: "verify" as const, files: 0, bytes: 0, totalFiles: 0, totalBytes: 0 };
+  const progress: Progress = { phase: "verify", files: 0, bytes: 0, totalFiles: 0, totalBytes: 0 };
+  let shownBytes = 0;
   const stores = new Map<string, Promise<Map<string, Entry>>>();
   // The totals come first, from every manifest, so the progress line's percentage and ETA are the
   // whole run's from the first file on. Manifests are read again below, one at a time, rather than
@@ -123,11 +127,16 @@ export async function verifyBackups(
     const counted = (e: Entry) => {
       result.files++;
       progress.files++;
+      shownBytes = progress.bytes;
       onProgress?.({ ...progress, current: e.path });
     };
     const onBytes = (n: number) => {
       progress.bytes += n;
       throwIfCancelled(signal, doing);
+      if (progress.bytes - shownBytes >= PROGRESS_BYTES) {
+        shownBytes = progress.bytes;
+        onProgress?.({ ...progress });
+      }
     };
     // The backup hands out its stored files in the order cheapest for its type (src/format):
     // verify never looks at the type. The last copy of a file handed out twice is what counts.
@@ -145,6 +154,7 @@ export async function verifyBackups(
         own,
         async (e, content) => {
           throwIfCancelled(signal, doing);
+          progress.current = e.path;
           const first = !last.has(e.path);
           try {
             last.set(e.path, await content.copy(undefined, onBytes));
