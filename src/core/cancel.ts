@@ -6,7 +6,7 @@ import { BschedError } from "./errors.ts";
  */
 export function cancelledError(doing: string): BschedError {
   return new BschedError("CANCELLED", `${doing} was cancelled`, {
-    hint: "run it again when you want it: a cancelled run leaves only what a crash would, which the next run cleans up",
+    hint: "run it again when you want it: the cancelled run removed its temporary folder and released its locks",
   });
 }
 
