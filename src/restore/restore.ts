@@ -357,7 +357,11 @@ async function restoreStaged(opts: RestoreOptions, lock: Lock | undefined): Prom
     await fsyncDir(parent);
     return r;
   } catch (e) {
-    throw withTargetState(e, `${target} is as it was before: nothing was restored`);
+    // A reader may wrap a cancel in its own error (a compressed payload "damaged"): it was a cancel.
+    throw withTargetState(
+      cancelledOr(opts.signal, e, doingOf(opts)),
+      `${target} is as it was before: nothing was restored`,
+    );
   } finally {
     if (staged) await fs.rm(staging, { recursive: true, force: true });
   }
@@ -376,7 +380,8 @@ async function restoreInPlace(
   const written: string[] = [];
   try {
     return await restoreInto(opts, target, overwrite, written);
-  } catch (e) {
+  } catch (thrown) {
+    const e = cancelledOr(opts.signal, thrown, doingOf(opts));
     if (!overwrite) {
       for (const n of await targetItems(target))
         await fs.rm(path.join(target, n), { recursive: true, force: true });
@@ -476,31 +481,24 @@ async function restoreInto(
             : `content missing from the backup: ${(err as Error).message}`,
       });
     };
-    await reader
-      .readAll(
-        wanted,
-        async (e, content) => {
-          throwIfCancelled(signal, doing);
-          progress.current = e.path;
-          const again = overwrite || results.has(e.path);
-          let r: CopyResult;
-          if (content.data) {
-            // Small files: written whole with synchronous calls (no thread-pool round trips).
-            r = writeSmallFile(abs(e), e, again, content.data);
-            onBytes(content.data.length);
-          } else
-            r = await writeFile(abs(e), e, again, (out) =>
-              fillSparse(out, e, (s) => content.copy(s, onBytes)),
-            );
-          if (!results.has(e.path)) done(e);
-          results.set(e.path, r);
-        },
-        { concurrency: opts.concurrency ?? 8, unread: missing },
-      )
-      .catch((e: unknown) => {
-        // A reader may wrap the cancel in its own error (a compressed payload "damaged"): it was a cancel.
-        throw cancelledOr(signal, e, doing);
-      });
+    await reader.readAll(
+      wanted,
+      async (e, content) => {
+        throwIfCancelled(signal, doing);
+        progress.current = e.path;
+        const again = overwrite || results.has(e.path);
+        let r: CopyResult;
+        if (content.data) {
+          // Small files: written whole with synchronous calls (no thread-pool round trips).
+          r = writeSmallFile(abs(e), e, again, content.data);
+          onBytes(content.data.length);
+        } else
+          r = await writeFile(abs(e), e, again, (out) => fillSparse(out, e, (s) => content.copy(s, onBytes)));
+        if (!results.has(e.path)) done(e);
+        results.set(e.path, r);
+      },
+      { concurrency: opts.concurrency ?? 8, unread: missing },
+    );
     for (const e of wanted) {
       const r = results.get(e.path);
       if (r) check(e, link.name, r);
