@@ -12,17 +12,21 @@ import { type VerifyTarget, verify } from "./verify.ts";
  * restore, verify) given the run's sink and signal: one code path, watched or not.
  */
 
-/** `backupNow` as a run of `runs`. */
+/**
+ * `backupNow` as a run of `runs`. `via`: what does the backup, given the run's sink and signal
+ * (default backupNow; a caller may hand it to another path, such as a daemon's queue).
+ */
 export function startBackup(
   runs: RunRegistry,
   ctx: OpContext,
   opts: BackupNowOptions,
+  via: (ctx: OpContext, opts: BackupNowOptions) => Promise<BackupNowResult> = backupNow,
 ): RunHandle<BackupNowResult> {
   const scheduled = opts.trigger === "schedule" || opts.trigger === "catch-up";
   const trigger: RunInfo["trigger"] = scheduled ? "schedule" : "manual";
   return runs.start(
     { kind: "backup", set: opts.set.id, trigger },
-    (run) => backupNow({ ...ctx, progress: run.progress, signal: run.signal }, opts),
+    (run) => via({ ...ctx, progress: run.progress, signal: run.signal }, opts),
     { signal: ctx.signal, progress: ctx.progress },
   );
 }
