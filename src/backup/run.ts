@@ -176,6 +176,9 @@ export async function runBackup(opts: BackupOptions): Promise<BackupResult> {
       opts.onWarning?.(w);
     }
     return result;
+  } catch (e) {
+    // A hook killed by the same Ctrl-C (the terminal signals the whole group) fails: a cancel still.
+    throw cancelledOr(opts.signal, e, `backup of set ${set.id}`);
   } finally {
     await held?.lock?.release();
   }
