@@ -50,10 +50,11 @@ export function startVerify(
   runs: RunRegistry,
   ctx: Parameters<typeof verify>[0],
   target: VerifyTarget,
+  opts: Parameters<typeof verify>[2] = {},
 ): RunHandle<VerifyResult> {
   return runs.start(
     { kind: "verify", set: "set" in target ? target.set.id : undefined },
-    (run) => verify({ ...ctx, progress: run.progress, signal: run.signal }, target),
+    (run) => verify({ ...ctx, progress: run.progress, signal: run.signal }, target, opts),
     { signal: ctx.signal, progress: ctx.progress },
   );
 }
