@@ -298,7 +298,6 @@ async function backupSet(opts: BackupOptions, early: Warning[], around: RootStat
       onFile: (e) => {
         progress.files++;
         opts.onProgress?.({ ...progress, current: e.path });
-        testPauseAfterFiles(progress.files);
       },
     };
     const writer = await writerFor(type, set.compression, opts.compressedManifestReserve);
@@ -480,15 +479,4 @@ function draftEntries(entries: Entry[], name: string): Entry[] {
 function stripFileKeys(e: Entry): Entry {
   const { ino: _i, ctimeNs: _c, size: _s, sha256: _h, from: _f, ...rest } = e;
   return rest;
-}
-
-/**
- * Fault injection for test/crash.test.ts only: with BSCHED_TEST_PAUSE_AFTER_FILES=N the run
- * announces itself after N stored files and blocks its thread for good, so the test can
- * `kill -9` it at a known point mid-run. Unset in production: a no-op.
- */
-function testPauseAfterFiles(files: number): void {
-  if (files !== Number(process.env.BSCHED_TEST_PAUSE_AFTER_FILES)) return;
-  process.stderr.write("bsched-test: paused\n");
-  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0);
 }
