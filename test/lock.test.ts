@@ -4,7 +4,7 @@ import os from "node:os";
 import path from "node:path";
 import { test } from "node:test";
 import { pausedBackup } from "./helpers/killed.ts";
-import { type LiveServer, makeLiveServer } from "./helpers/live.ts";
+import { makeLiveServer } from "./helpers/live.ts";
 
 const LOCK = ".bsched-lock";
 
