@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { once } from "node:events";
 import fs from "node:fs/promises";
 import path from "node:path";
 import { test } from "node:test";
@@ -79,7 +80,8 @@ async function rejectsWith(p: Promise<unknown>, code: string, what: string): Pro
  */
 export function destinationContract(label: string, make: DestinationFactory): void {
   const withDest = (title: string, body: (u: DestinationUnderTest) => Promise<void>) =>
-    test(`destination contract (${label}): ${title}`, async (t) => {
+    // A timeout: an implementation that hangs fails its case instead of blocking the suite.
+    test(`destination contract (${label}): ${title}`, { timeout: 120_000 }, async (t) => {
       const u = await make();
       t.after(() => u.cleanup());
       await u.dest.ready();
@@ -168,6 +170,28 @@ export function destinationContract(label: string, make: DestinationFactory): vo
       );
       // The handle outlives its streams: reading it again still works.
       assert.ok((await streamed(h, { start: BIG.length - 1 })).equals(BIG.subarray(-1)));
+    } finally {
+      await h.close();
+    }
+  });
+
+  withDest("a stream stopped early, or failing, leaves its handle open for more reads", async ({ dest }) => {
+    await publish(dest, D1);
+    const h = await dest.open(D1, "files/a/big.bin");
+    try {
+      for await (const c of h.stream({ highWaterMark: 1024 })) {
+        assert.ok((c as Buffer).equals(BIG.subarray(0, (c as Buffer).length)));
+        break; // the reader stops early: the stream is destroyed
+      }
+      const s = h.stream({ start: 10 });
+      s.on("error", () => undefined);
+      s.destroy(new Error("the consumer failed"));
+      if (!s.closed) await once(s, "close");
+      assert.ok(
+        (await streamed(h, { start: 100, end: 199 })).equals(BIG.subarray(100, 200)),
+        "streams again",
+      );
+      assert.ok((await readAll(h, 1 << 16)).equals(BIG), "reads again");
     } finally {
       await h.close();
     }
