@@ -216,7 +216,8 @@ export class FaultyDestination implements Destination {
           try {
             const crash = plan.crashStreamsAfterBytes;
             if (crash !== undefined && delivered + chunk.length > crash) {
-              // Deliver up to the crash point, then fail: the reader saw part of the file.
+              // Pass up to the crash point, then fail: the reader may see part of the file (what is
+              // still buffered when the error lands is lost, as on a reset connection).
               const part = chunk.subarray(0, Math.max(0, crash - delivered));
               delivered += part.length;
               consume(part.length);
