@@ -58,6 +58,28 @@ test("faulty: the Nth call of an operation fails with an OS-shaped error naming 
   assert.equal(dest.calls.get("open"), 3);
 });
 
+test("faulty: a fault scoped with `on` counts and fails only the calls on what it matches", async (t) => {
+  const { dest, local } = await setup(t, { fail: [{ op: "open", nth: 1, on: /\/files\/data\.bin$/ }] });
+  const st = await local.stage("D_2026_12_07_04_00_00");
+  await fs.writeFile(path.join(st.dir, "other.bin"), "other");
+  await st.publish("{}\n");
+  await (await dest.open(NAME, "manifest.json")).close();
+  await (await dest.open("D_2026_12_07_04_00_00", "other.bin")).close();
+  await assert.rejects(dest.open(NAME, "files/data.bin"), (e: unknown) => errnoCode(e) === "EIO");
+  await (await dest.open(NAME, "files/data.bin")).close();
+});
+
+test("faulty: readsOf limits the read faults to the files it matches", async (t) => {
+  const { dest } = await setup(t, { truncateReadsAt: 10, crashStreamsAfterBytes: 10, readsOf: /data\.bin$/ });
+  const m = await dest.open(NAME, "manifest.json");
+  t.after(() => m.close());
+  assert.equal((await drain(m)).toString(), "{}\n", "the manifest reads whole");
+  const h = await dest.open(NAME, "files/data.bin");
+  t.after(() => h.close());
+  assert.equal(await h.read(Buffer.alloc(100), 0, 100, 0), 10);
+  await assert.rejects(drain(h), (e: unknown) => errnoCode(e) === "EIO");
+});
+
 test("faulty: andAfter fails that call and every later one, with the code asked for", async (t) => {
   const { dest } = await setup(t, { fail: [{ op: "names", nth: 2, andAfter: true, code: "ESTALE" }] });
   assert.deepEqual(await backups(dest), [NAME]);

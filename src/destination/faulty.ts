@@ -42,6 +42,11 @@ export interface FailCall {
   andAfter?: boolean;
   /** The errno code of the error, as the OS gives it (default EIO). */
   code?: string;
+  /**
+   * Only calls on what this matches count (and fail): `<backup>/<file>` for a file (`files/a.db`,
+   * `manifest.json`), `<backup>` for a backup, "" for the destination itself.
+   */
+  on?: RegExp;
 }
 
 export interface FaultPlan {
@@ -60,6 +65,11 @@ export interface FaultPlan {
   truncateReadsAt?: number;
   /** Each stream errors (EIO, a connection reset) once it has delivered this many bytes. */
   crashStreamsAfterBytes?: number;
+  /**
+   * The read faults above (byte budget, short and cut reads, stream crash) hit only the files
+   * whose `<backup>/<file>` this matches (e.g. /files\/big\.db$/); default every file.
+   */
+  readsOf?: RegExp;
   /** Milliseconds added before every call (a slow disk or link). */
   latencyMs?: number;
   /**
@@ -80,6 +90,12 @@ export function osError(code: string, syscall: string, where: string): NodeJS.Er
     syscall,
     path: where,
   });
+}
+
+/** What FailCall.on and FaultPlan.readsOf match: `<backup>/<file>`, `<backup>`, or "". */
+function keyOf(backup?: string, file?: string): string {
+  if (backup === undefined) return "";
+  return file === undefined ? backup : `${backup}/${file}`;
 }
 
 /** `inner` with the faults of `plan` injected. */
@@ -112,31 +128,45 @@ export class FaultyDestination implements Destination {
     return this.inner.locationOf(backup);
   }
 
-  /** Count a call of `op`, wait the latency, and throw if the plan fails this call. */
-  async #enter(op: FaultOp, where: string): Promise<void> {
-    this.#count(op, where);
+  /** Count a call of `op` on `backup`/`file`, wait the latency, and throw if the plan fails this call. */
+  async #enter(op: FaultOp, backup?: string, file?: string): Promise<void> {
+    this.#count(op, backup, file);
     if (this.plan.latencyMs) await sleep(this.plan.latencyMs);
   }
 
   /** The synchronous half of #enter (stream() must return a stream at once). */
-  #count(op: FaultOp, where: string): void {
+  #count(op: FaultOp, backup?: string, file?: string): void {
     const n = (this.calls.get(op) ?? 0) + 1;
     this.calls.set(op, n);
+    const key = keyOf(backup, file);
     for (const f of this.plan.fail ?? []) {
-      if (f.op === op && (n === f.nth || (f.andAfter === true && n > f.nth))) {
-        throw osError(f.code ?? "EIO", op, where);
+      if (f.op !== op || (f.on !== undefined && !f.on.test(key))) continue;
+      // Counted per fault: with `on`, the Nth call on what it matches.
+      const seen = (this.#seen.get(f) ?? 0) + 1;
+      this.#seen.set(f, seen);
+      if (seen === f.nth || (f.andAfter === true && seen > f.nth)) {
+        throw osError(f.code ?? "EIO", op, this.#at(backup, file));
       }
     }
   }
 
+  /** Calls each planned failure has counted so far. */
+  readonly #seen = new Map<FailCall, number>();
+
   #at(backup?: string, file?: string): string {
     if (backup === undefined) return this.where;
-    const at = this.locationOf(backup);
+    const at = this.inner.locationOf(backup);
     return file === undefined ? at : `${at}/${file}`;
   }
 
+  /** Whether the plan's read faults hit this file (readsOf). */
+  #hit(backup: string, file: string): boolean {
+    return this.plan.readsOf === undefined || this.plan.readsOf.test(keyOf(backup, file));
+  }
+
   /** Account `n` bytes read; throws once the plan's byte budget is spent. */
-  #consume(n: number, where: string): void {
+  #consume(n: number, where: string, hit: boolean): void {
+    if (!hit) return;
     const limit = this.plan.failAfterBytesRead;
     if (limit !== undefined && this.bytesRead + n > limit.bytes) {
       this.bytesRead = limit.bytes;
@@ -146,47 +176,48 @@ export class FaultyDestination implements Destination {
   }
 
   async ready(): Promise<void> {
-    await this.#enter("ready", this.#at());
+    await this.#enter("ready");
     return this.inner.ready();
   }
 
   async names(): Promise<string[]> {
-    await this.#enter("names", this.#at());
+    await this.#enter("names");
     return this.inner.names();
   }
 
   async topFiles(backup: string): Promise<{ name: string; size: number }[]> {
-    await this.#enter("topFiles", this.#at(backup));
+    await this.#enter("topFiles", backup);
     return this.inner.topFiles(backup);
   }
 
   async readSmall(backup: string, file: string, max: number): Promise<Buffer | undefined> {
-    const where = this.#at(backup, file);
-    await this.#enter("readSmall", where);
+    await this.#enter("readSmall", backup, file);
     const data = await this.inner.readSmall(backup, file, max);
-    if (data !== undefined) this.#consume(data.length, where);
+    if (data !== undefined) this.#consume(data.length, this.#at(backup, file), this.#hit(backup, file));
     return data;
   }
 
   async open(backup: string, file: string): Promise<ReadHandle> {
     const where = this.#at(backup, file);
-    await this.#enter("open", where);
+    const hit = this.#hit(backup, file);
+    await this.#enter("open", backup, file);
     const h = await this.inner.open(backup, file);
     return {
       size: h.size,
       read: async (buffer, offset, length, position) => {
-        await this.#enter("read", where);
-        const cut = this.plan.truncateReadsAt;
+        await this.#enter("read", backup, file);
+        const cut = hit ? this.plan.truncateReadsAt : undefined;
         if (cut !== undefined) length = Math.max(0, Math.min(length, cut - position));
-        if (this.plan.shortReads !== undefined) length = Math.min(length, Math.max(1, this.plan.shortReads));
+        const short = hit ? this.plan.shortReads : undefined;
+        if (short !== undefined) length = Math.min(length, Math.max(1, short));
         if (length === 0) return 0;
         const n = await h.read(buffer, offset, length, position);
-        this.#consume(n, where);
+        this.#consume(n, where, hit);
         return n;
       },
       stream: (opts) => {
         try {
-          this.#count("stream", where);
+          this.#count("stream", backup, file);
         } catch (e) {
           // A stream that cannot be opened errors on its first read, as a real one does.
           return new Readable({
@@ -197,7 +228,7 @@ export class FaultyDestination implements Destination {
         }
         // pipeline: an error of the inner stream reaches the reader, and a reader that stops
         // early stops the inner stream.
-        const out = this.#streamFaults(where);
+        const out = this.#streamFaults(where, hit);
         pipeline(h.stream(opts), out, () => undefined);
         return out;
       },
@@ -206,15 +237,15 @@ export class FaultyDestination implements Destination {
   }
 
   /** What a stream passes through: latency, the byte budget, and a crash after N bytes. */
-  #streamFaults(where: string): Transform {
+  #streamFaults(where: string, hit: boolean): Transform {
     let delivered = 0;
     const plan = this.plan;
-    const consume = (n: number) => this.#consume(n, where);
+    const consume = (n: number) => this.#consume(n, where, hit);
     return new Transform({
       transform(chunk: Buffer, _enc, done) {
         const pass = () => {
           try {
-            const crash = plan.crashStreamsAfterBytes;
+            const crash = hit ? plan.crashStreamsAfterBytes : undefined;
             if (crash !== undefined && delivered + chunk.length > crash) {
               // Pass up to the crash point, then fail: the reader may see part of the file (what is
               // still buffered when the error lands is lost, as on a reset connection).
@@ -238,13 +269,12 @@ export class FaultyDestination implements Destination {
   }
 
   async stage(backup: string): Promise<Staging> {
-    const at = this.#at(backup);
-    await this.#enter("stage", at);
+    await this.#enter("stage", backup);
     const staging = await this.inner.stage(backup);
     const wrapped: Staging = {
       dir: staging.dir,
       publish: async (manifestText) => {
-        await this.#enter("publish", at);
+        await this.#enter("publish", backup);
         await this.plan.beforePublish?.(backup, wrapped);
         if (this.plan.enospcAtPublish) throw osError("ENOSPC", "write", `${staging.dir}/manifest.json`);
         return staging.publish(manifestText);
@@ -259,22 +289,22 @@ export class FaultyDestination implements Destination {
   }
 
   async remove(backup: string): Promise<void> {
-    await this.#enter("remove", this.#at(backup));
+    await this.#enter("remove", backup);
     return this.inner.remove(backup);
   }
 
   async removeLeftovers(letter: string): Promise<string[]> {
-    await this.#enter("removeLeftovers", this.#at());
+    await this.#enter("removeLeftovers");
     return this.inner.removeLeftovers(letter);
   }
 
   async lock(setId: string, purpose: string, clock: Clock): Promise<Lease> {
-    await this.#enter("lock", this.#at());
+    await this.#enter("lock");
     return this.inner.lock(setId, purpose, clock);
   }
 
   async space(): Promise<{ free: number; blockSize: number } | undefined> {
-    await this.#enter("space", this.#at());
+    await this.#enter("space");
     return this.inner.space();
   }
 }
