@@ -70,7 +70,7 @@ test("faulty: a fault scoped with `on` counts and fails only the calls on what i
 });
 
 test("faulty: readsOf limits the read faults to the files it matches", async (t) => {
-  const { dest } = await setup(t, { truncateReadsAt: 10, crashStreamsAfterBytes: 10, readsOf: /data\.bin$/ });
+  const { dest } = await setup(t, { shortReads: 10, crashStreamsAfterBytes: 10, readsOf: /data\.bin$/ });
   const m = await dest.open(NAME, "manifest.json");
   t.after(() => m.close());
   assert.equal((await drain(m)).toString(), "{}\n", "the manifest reads whole");
@@ -129,7 +129,7 @@ test("faulty: beforePublish sees the backup; throwing from it fails the publish"
   await st.abort();
 });
 
-test("faulty: short reads return at most N bytes a call; truncated reads end early", async (t) => {
+test("faulty: short reads return at most N bytes a call; a cut file ends early for reads and streams", async (t) => {
   const plan: FaultPlan = { shortReads: 7 };
   const { dest } = await setup(t, plan);
   const h = await dest.open(NAME, "files/data.bin");
@@ -142,6 +142,16 @@ test("faulty: short reads return at most N bytes a call; truncated reads end ear
   assert.equal(await h.read(buf, 0, 100, 3950), 50, "up to the cut");
   assert.equal(await h.read(buf, 0, 100, 4000), 0, "the end, early");
   assert.equal(h.size, DATA.length, "the size still says the whole file");
+  const streamed = await drain(h);
+  assert.ok(
+    streamed.equals(DATA.subarray(0, 4000)),
+    `a stream ends at the cut too: ${streamed.length} bytes`,
+  );
+  assert.ok(
+    (await drain(h, { start: 3500, end: 9000 })).equals(DATA.subarray(3500, 4000)),
+    "a range across it",
+  );
+  assert.equal((await drain(h, { start: 5000 })).length, 0, "nothing past it");
 });
 
 test("faulty: after N bytes read, reads and streams fail with ENOSPC (or the code asked for)", async (t) => {

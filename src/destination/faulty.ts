@@ -61,7 +61,7 @@ export interface FaultPlan {
   failAfterBytesRead?: { bytes: number; code?: string };
   /** A handle's read returns at most this many bytes per call (legal: a correct reader loops). */
   shortReads?: number;
-  /** A handle's read returns 0 (the end) at this offset: a stored file cut short under the reader. */
+  /** Reads and streams end at this offset (a read returns 0, a stream ends): a stored file cut short under the reader. */
   truncateReadsAt?: number;
   /** Each stream errors (EIO, a connection reset) once it has delivered this many bytes. */
   crashStreamsAfterBytes?: number;
@@ -228,7 +228,7 @@ export class FaultyDestination implements Destination {
         }
         // pipeline: an error of the inner stream reaches the reader, and a reader that stops
         // early stops the inner stream.
-        const out = this.#streamFaults(where, hit);
+        const out = this.#streamFaults(where, hit, opts?.start ?? 0);
         pipeline(h.stream(opts), out, () => undefined);
         return out;
       },
@@ -236,15 +236,28 @@ export class FaultyDestination implements Destination {
     };
   }
 
-  /** What a stream passes through: latency, the byte budget, and a crash after N bytes. */
-  #streamFaults(where: string, hit: boolean): Transform {
+  /** What a stream passes through: latency, the byte budget, a cut, and a crash after N bytes. */
+  #streamFaults(where: string, hit: boolean, start: number): Transform {
     let delivered = 0;
+    let cutShort = false;
     const plan = this.plan;
     const consume = (n: number) => this.#consume(n, where, hit);
     return new Transform({
       transform(chunk: Buffer, _enc, done) {
         const pass = () => {
           try {
+            const cut = hit ? plan.truncateReadsAt : undefined;
+            if (cutShort) return done();
+            if (cut !== undefined && start + delivered + chunk.length >= cut) {
+              // The file ends here for the reader: what follows is dropped, the stream ends cleanly.
+              const part = chunk.subarray(0, Math.max(0, cut - start - delivered));
+              delivered += part.length;
+              consume(part.length);
+              cutShort = true;
+              if (part.length > 0) this.push(part);
+              this.push(null);
+              return done();
+            }
             const crash = hit ? plan.crashStreamsAfterBytes : undefined;
             if (crash !== undefined && delivered + chunk.length > crash) {
               // Pass up to the crash point, then fail: the reader may see part of the file (what is
