@@ -111,9 +111,26 @@ export class FaultyDestination implements Destination {
   /** Bytes read through the wrapper so far (reads and streams). */
   bytesRead = 0;
 
+  // The optional capabilities are there when the inner destination has them (a caller that finds
+  // none does without); they pass through unfaulted, a lone file wrapped with the same plan.
+  readonly loneFile?: (backup: string) => Promise<Destination | undefined>;
+  readonly device?: () => Promise<number | undefined>;
+  readonly removeOwnLeftovers?: (pid: number) => Promise<string[]>;
+  readonly createdNs?: (backup: string) => Promise<bigint | undefined>;
+
   constructor(inner: Destination, plan: FaultPlan) {
     this.inner = inner;
     this.plan = plan;
+    const { loneFile, device, removeOwnLeftovers, createdNs } = inner;
+    if (loneFile) {
+      this.loneFile = async (backup) => {
+        const lone = await loneFile.call(inner, backup);
+        return lone === undefined ? undefined : faulty(lone, plan);
+      };
+    }
+    if (device) this.device = () => device.call(inner);
+    if (removeOwnLeftovers) this.removeOwnLeftovers = (pid) => removeOwnLeftovers.call(inner, pid);
+    if (createdNs) this.createdNs = (backup) => createdNs.call(inner, backup);
   }
 
   get name(): string {
@@ -124,8 +141,8 @@ export class FaultyDestination implements Destination {
     return this.inner.where;
   }
 
-  locationOf(backup: string): string {
-    return this.inner.locationOf(backup);
+  locationOf(backup: string, file?: string): string {
+    return this.inner.locationOf(backup, file);
   }
 
   /** Count a call of `op` on `backup`/`file`, wait the latency, and throw if the plan fails this call. */
@@ -155,8 +172,7 @@ export class FaultyDestination implements Destination {
 
   #at(backup?: string, file?: string): string {
     if (backup === undefined) return this.where;
-    const at = this.inner.locationOf(backup);
-    return file === undefined ? at : `${at}/${file}`;
+    return this.inner.locationOf(backup, file);
   }
 
   /** Whether the plan's read faults hit this file (readsOf). */
