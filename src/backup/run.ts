@@ -208,7 +208,10 @@ async function backupSet(opts: BackupOptions, early: Warning[], around: RootStat
   }
   await dest.ready();
   await noticeSameFileSystem(opts, dest, srcStat.dev);
-  const lock = await dest.lock(set.id, `backup of set ${set.id}`, clock);
+  // A destination's own failure (an OS error of a remote, a fault of a test) worded like the rest.
+  const lock = await dest.lock(set.id, `backup of set ${set.id}`, clock).catch((e: unknown) => {
+    throw fromOsError(e, { path: dest.where, doing: `backup of set ${set.id}` });
+  });
   const warnings: Warning[] = [...early];
   const warn = (w: Warning) => {
     warnings.push(w);
