@@ -15,7 +15,10 @@ import type { Destination, Lease, ReadHandle, Staging } from "./destination.ts";
  * The plan is read at each call, not copied: a test may switch a fault off between two runs.
  */
 
-/** The operations whose Nth call can fail. `read` is a ReadHandle's read, `stream` its stream(). */
+/**
+ * The operations a plan counts and can fail. `read` is a ReadHandle's read, `stream` its stream();
+ * `publish` and `abort` a Staging's (abort is only counted: it never fails, by the contract).
+ */
 export const FAULT_OPS = [
   "ready",
   "names",
@@ -36,7 +39,7 @@ export type FaultOp = (typeof FAULT_OPS)[number];
 
 export interface FailCall {
   op: FaultOp;
-  /** The call that fails, counted from 1 for this operation on this wrapper. */
+  /** The call that fails, counted from 1 among the calls of `op` this fault matches (see `on`). */
   nth: number;
   /** That call and every later one fail (a disk gone for good), not only the Nth. */
   andAfter?: boolean;
