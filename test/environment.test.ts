@@ -49,4 +49,9 @@ test("environment: docs/design.md lists every variable src/ reads, and only thos
     false,
     "replaced by runBackup's compressedManifestReserve",
   );
+  assert.equal(
+    read.has("BSCHED_TEST_PAUSE_AFTER_FILES"),
+    false,
+    "replaced by the child script test/helpers/paused-backup.ts (a progress sink that blocks)",
+  );
 });

@@ -1,11 +1,10 @@
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import fs from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { test } from "node:test";
-import { BIN } from "./helpers/cli.ts";
-import { type LiveServer, makeLiveServer } from "./helpers/live.ts";
+import { pausedBackup } from "./helpers/killed.ts";
+import { makeLiveServer } from "./helpers/live.ts";
 
 const LOCK = ".bsched-lock";
 
@@ -14,27 +13,6 @@ async function exists(p: string): Promise<boolean> {
     () => true,
     () => false,
   );
-}
-
-/** Start a backup that stops dead after one stored file (BSCHED_TEST_PAUSE_AFTER_FILES in run.ts). */
-async function pausedBackup(s: LiveServer) {
-  const child = spawn(process.execPath, [BIN, "backup", "data", "--config", s.config], {
-    cwd: s.dir,
-    env: { ...process.env, BSCHED_CONFIG: undefined, BSCHED_TEST_PAUSE_AFTER_FILES: "1" },
-    stdio: ["ignore", "ignore", "pipe"],
-  });
-  let stderr = "";
-  const closed = new Promise<NodeJS.Signals | null>((resolve) =>
-    child.on("close", (_c, sig) => resolve(sig)),
-  );
-  await new Promise<void>((resolve, reject) => {
-    child.stderr.on("data", (d) => {
-      stderr += d;
-      if (stderr.includes("bsched-test: paused\n")) resolve();
-    });
-    child.on("close", () => reject(new Error(`backup ended before pausing: ${stderr}`)));
-  });
-  return { child, closed };
 }
 
 /** A lock file as a live bsched run on this host would have written it. */
@@ -56,7 +34,8 @@ test("lock: held in the source folder during the run, left stale by kill -9, rec
   for (let i = 0; i < 3; i++) await fs.writeFile(path.join(s.data, `f${i}.txt`), `file ${i}`);
   const lockFile = path.join(s.data, LOCK);
 
-  const { child, closed } = await pausedBackup(s);
+  // A real backup process stopped after one stored file (test/helpers/paused-backup.ts).
+  const child = await pausedBackup(s, 1);
   const info = JSON.parse(await fs.readFile(lockFile, "utf8"));
   assert.equal(info.tool, "bsched");
   assert.equal(info.what, "backup of set data");
@@ -64,8 +43,8 @@ test("lock: held in the source folder during the run, left stale by kill -9, rec
   assert.equal(info.host, os.hostname());
   assert.ok(Date.parse(info.expires) > Date.parse(info.since), "the lease runs past its start");
 
-  child.kill("SIGKILL");
-  assert.equal(await closed, "SIGKILL");
+  child.kill();
+  assert.equal(await child.closed, "SIGKILL");
   assert.ok(await exists(lockFile), "a crash leaves the lock file behind");
 
   const r = await s.cli(["backup", "data", "--json"]);

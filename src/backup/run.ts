@@ -225,7 +225,10 @@ async function backupSet(opts: BackupOptions, early: Warning[], around: RootStat
   }
   await dest.ready();
   await noticeSameFileSystem(opts, dest, srcStat.dev);
-  const lock = await dest.lock(set.id, `backup of set ${set.id}`, clock);
+  // A destination's own failure (an OS error of a remote, a fault of a test) worded like the rest.
+  const lock = await dest.lock(set.id, `backup of set ${set.id}`, clock).catch((e: unknown) => {
+    throw fromOsError(e, { path: dest.where, doing: `backup of set ${set.id}` });
+  });
   const warnings: Warning[] = [...early];
   const warn = (w: Warning) => {
     warnings.push(w);
@@ -330,7 +333,6 @@ async function backupSet(opts: BackupOptions, early: Warning[], around: RootStat
         progress.files++;
         shownBytes = progress.bytes;
         opts.onProgress?.({ ...progress, current: e.path });
-        testPauseAfterFiles(progress.files);
       },
     };
     const writer = await writerFor(type, set.compression, opts.compressedManifestReserve);
@@ -517,15 +519,4 @@ function draftEntries(entries: Entry[], name: string): Entry[] {
 function stripFileKeys(e: Entry): Entry {
   const { ino: _i, ctimeNs: _c, size: _s, sha256: _h, from: _f, ...rest } = e;
   return rest;
-}
-
-/**
- * Fault injection for test/crash.test.ts only: with BSCHED_TEST_PAUSE_AFTER_FILES=N the run
- * announces itself after N stored files and blocks its thread for good, so the test can
- * `kill -9` it at a known point mid-run. Unset in production: a no-op.
- */
-function testPauseAfterFiles(files: number): void {
-  if (files !== Number(process.env.BSCHED_TEST_PAUSE_AFTER_FILES)) return;
-  process.stderr.write("bsched-test: paused\n");
-  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0);
 }

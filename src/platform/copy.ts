@@ -56,6 +56,10 @@ export async function copyAndHash(
   const want = () => Math.min(CHUNK, limit - pos);
   let pending: Promise<{ bytesRead: number } | number> =
     want() > 0 ? src.read(bufs[0], 0, want(), 0) : Promise.resolve(0);
+  // The read ahead may fail while the previous chunk is written, before anything awaits it: it
+  // is handled here (and thrown where it is awaited), or the process would die of an unhandled
+  // rejection (a failing disk, a dropped share) instead of cleaning up and reporting it.
+  pending.catch(() => undefined);
   try {
     for (;;) {
       const got = await pending;
@@ -65,6 +69,7 @@ export async function copyAndHash(
       pos += bytesRead;
       bufs = [bufs[1], bufs[0]];
       pending = want() > 0 ? src.read(bufs[0], 0, want(), pos) : Promise.resolve(0);
+      pending.catch(() => undefined);
       hash.update(cur);
       if (typeof sink === "function") await sink(cur);
       else if (sink) await writeAll(sink, cur);

@@ -5,6 +5,7 @@ import { assessBackups, diskBytesOf } from "../destination/backups.ts";
 import type { Destination } from "../destination/destination.ts";
 import { destinationOf } from "../destination/for-set.ts";
 import type { Clock } from "../platform/clock.ts";
+import { fromOsError } from "../platform/os-errors.ts";
 import { planRetention, type RetentionPlan } from "./policy.ts";
 
 export interface PruneResult {
@@ -92,6 +93,9 @@ export async function pruneSet(
       freedBytes += p.stored.get(name) ?? 0;
     }
     return { set: set.id, dryRun: false, plan: p.plan, removed, freedBytes, brokenOnly };
+  } catch (e) {
+    // Each backup removed so far is gone whole, newest first: the next prune goes on from there.
+    throw fromOsError(e, { path: dest.where, doing: `prune of set ${set.id}` });
   } finally {
     await lock.release();
   }

@@ -141,7 +141,12 @@ export async function verifyBackups(
     // The backup hands out its stored files in the order cheapest for its type (src/format):
     // verify never looks at the type. The last copy of a file handed out twice is what counts.
     const reader = await openBackupReader(link);
-    const whole = await reader.checkWhole(link.digest);
+    // A read that fails (a failing disk, a dropped connection) is damage to report, and the
+    // other backups are still verified.
+    const whole = await reader.checkWhole(link.digest).catch((err: unknown) => ({
+      problems: [{ problem: `unreadable: ${(err as Error).message}` }],
+      readable: false,
+    }));
     for (const p of whole.problems) problems.push({ backup: name, ...p });
     if (!whole.readable) continue;
     const last = new Map<string, CopyResult | { error: unknown }>();

@@ -1,5 +1,6 @@
 import fs from "node:fs/promises";
 import path from "node:path";
+import { Readable } from "node:stream";
 import { BschedError, errnoCode } from "../../core/errors.ts";
 import type { Clock } from "../../platform/clock.ts";
 import {
@@ -35,6 +36,37 @@ export interface LocalOptions {
   key?: string;
   /** Its name in the config; default `folder`. */
   name?: string;
+}
+
+/**
+ * The bytes of an open file from `start` to `end` inclusive, read at positions. Not
+ * `fh.createReadStream`: destroying that one (a reader that stops early, or fails) closes the
+ * FileHandle whatever `autoClose` says, and the handle must outlive its streams (ReadHandle).
+ */
+function rangeStream(
+  fh: fs.FileHandle,
+  opts: { start?: number; end?: number; highWaterMark?: number },
+): Readable {
+  const chunk = opts.highWaterMark ?? 1 << 20;
+  let pos = opts.start ?? 0;
+  const stop = opts.end === undefined ? Number.POSITIVE_INFINITY : opts.end + 1;
+  return new Readable({
+    highWaterMark: chunk,
+    read() {
+      const want = Math.min(chunk, stop - pos);
+      if (want <= 0) {
+        this.push(null);
+        return;
+      }
+      fh.read(Buffer.allocUnsafe(want), 0, want, pos).then(
+        ({ bytesRead, buffer }) => {
+          pos += bytesRead;
+          this.push(bytesRead === 0 ? null : buffer.subarray(0, bytesRead));
+        },
+        (e: unknown) => this.destroy(e as Error),
+      );
+    },
+  });
 }
 
 /**
@@ -105,14 +137,7 @@ export class LocalDestination implements Destination {
       size,
       read: async (buffer, offset, length, position) =>
         (await fh.read(buffer, offset, length, position)).bytesRead,
-      stream: (opts = {}) =>
-        fh.createReadStream({
-          start: opts.start ?? 0,
-          ...(opts.end === undefined ? {} : { end: opts.end }),
-          highWaterMark: opts.highWaterMark ?? 1 << 20,
-          // The handle outlives the stream: its owner closes it.
-          autoClose: false,
-        }),
+      stream: (opts = {}) => rangeStream(fh, opts),
       close: () => fh.close(),
     };
   }
