@@ -2,7 +2,7 @@ import type { Command } from "commander";
 import { getSet, loadConfig } from "../../config/load.ts";
 import { BschedError, EXIT } from "../../core/errors.ts";
 import type { BackupMode, BackupType } from "../../core/types.ts";
-import { backupNow } from "../../ops/backup-now.ts";
+import { backupNowOrViaDaemon } from "../../daemon/control-client.ts";
 import { systemClock } from "../../platform/clock.ts";
 import type { ExitBox } from "../main.ts";
 import { formatBytes, out, printJson, printWarning, say } from "../output.ts";
@@ -45,7 +45,8 @@ export function registerBackup(program: Command, exit: ExitBox): void {
           const config = loadConfig(opts.config);
           const set = getSet(config, setId);
           const progress = terminalProgress();
-          const result = await backupNow(
+          // Through the daemon's queue when one runs for this state folder (never racing its runs).
+          const result = await backupNowOrViaDaemon(
             {
               config,
               clock: systemClock,
@@ -54,6 +55,7 @@ export function registerBackup(program: Command, exit: ExitBox): void {
                 progress.end();
                 if (e.kind === "warning" || e.kind === "notice") printWarning(e.warning);
                 else if (e.kind === "log") say(`bsched: ${e.line}`);
+                else if (e.kind === "notify") say(`bsched: warning: ${e.message}`);
                 else say(`bsched: warning: ${e.message}`);
               },
             },
