@@ -49,4 +49,9 @@ test("environment: docs/design.md lists every variable src/ reads, and only thos
     false,
     "replaced by runBackup's compressedManifestReserve",
   );
+  assert.equal(
+    read.has("BSCHED_TEST_CLOCK_START"),
+    false,
+    "replaced by test/helpers/daemon-child.ts, which injects the daemon service's clock",
+  );
 });
