@@ -4,7 +4,9 @@ import http from "node:http";
 import type { AddressInfo } from "node:net";
 import path from "node:path";
 import { test } from "node:test";
+import { getSet, loadConfig } from "../src/config/load.ts";
 import { BschedError } from "../src/core/errors.ts";
+import { backupViaDaemon } from "../src/daemon/control-client.ts";
 import type { Log } from "../src/daemon/scheduler.ts";
 import { DaemonService } from "../src/daemon/service.ts";
 import type { NotifyPayload } from "../src/notify/webhook.ts";
@@ -284,4 +286,47 @@ test("daemon service: a run asked for now that still waits when the daemon stops
   await fs.writeFile(s.gate, "");
   await busy.result;
   await assert.rejects(orphan.result, (e) => e instanceof BschedError && e.code === "SET_UNKNOWN");
+});
+
+test("control socket in-process: a backup submitted by a client waits in the queue; the client's signal cancels it there (DELETE /runs/:id)", async (t) => {
+  const hook = await webhookReceiver(t);
+  const s = await setup(t, hook.url);
+  const clock = new ShiftClock(slotAfter(Date.now()) - 3_600_000);
+  const service = new DaemonService({ configFile: s.config, clock, log: recordingLog(), watchMs: 0 });
+  await service.start();
+  t.after(async () => {
+    await fs.writeFile(s.gate, "").catch(() => undefined);
+    await service.stop({ graceMs: 60_000 });
+  });
+  const first = service.runNow("data");
+  await until(() => service.scheduler.runningSets().length === 1, "the first run to start");
+  const config = loadConfig(s.config);
+  const abort = new AbortController();
+  const lines: string[] = [];
+  const submitted = backupViaDaemon(
+    {
+      config,
+      clock,
+      signal: abort.signal,
+      progress: (e) => {
+        if (e.kind === "log") lines.push(e.line);
+      },
+    },
+    { set: getSet(config, "data") },
+  );
+  await until(() => service.scheduler.queuedSets().length === 1, "the client's run in the queue");
+  assert.deepEqual(lines, [
+    `the daemon (pid ${process.pid}) runs this backup in its queue`,
+    "waiting for the daemon's running backup of set data",
+  ]);
+  abort.abort();
+  await assert.rejects(submitted, /cancelled by a client of the daemon/);
+  assert.deepEqual(service.scheduler.queuedSets(), []);
+  await fs.writeFile(s.gate, "");
+  const r = await first.result;
+  assert.deepEqual(
+    service.catalog.runs({ set: "data" }).map((x) => [x.id, x.status]),
+    [[r.runId, "ok"]],
+    "the cancelled run never started: nothing recorded for it",
+  );
 });

@@ -52,6 +52,12 @@ export async function backupViaDaemon(
         const finish = (line: ControlLine) => {
           if ("run" in line) {
             emit({ kind: "log", line: `the daemon (pid ${daemon.pid}) runs this backup in its queue` });
+            // Our signal (Ctrl-C) cancels the daemon's run; its stream then ends with the run's error.
+            const id = line.run.id;
+            const cancel = () => void cancelRun(socketPath, id);
+            if (ctx.signal?.aborted) cancel();
+            else ctx.signal?.addEventListener("abort", cancel, { once: true });
+            res.on("close", () => ctx.signal?.removeEventListener("abort", cancel));
           } else if ("event" in line) emit(line.event);
           else if ("result" in line) {
             settled = true;
@@ -99,6 +105,21 @@ export async function backupViaDaemon(
       reject(cutShort(opts.set.id, e.message));
     });
     req.end(body);
+  });
+}
+
+/** Ask the daemon to cancel run `id` (best effort: the stream says what became of it). */
+function cancelRun(socketPath: string, id: string): Promise<void> {
+  return new Promise((resolve) => {
+    const req = http.request(
+      { socketPath, method: "DELETE", path: `/runs/${encodeURIComponent(id)}` },
+      (res) => {
+        res.resume();
+        res.on("end", () => resolve());
+      },
+    );
+    req.on("error", () => resolve());
+    req.end();
   });
 }
 

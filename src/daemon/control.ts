@@ -17,6 +17,7 @@ import type { DaemonService } from "./service.ts";
  *                           is NDJSON: {"run": RunInfo}, then {"event": OpEvent}…, then
  *                           {"result": BackupNowResult} or {"error": {code, message, hint, exitCode}}
  *   GET  /runs/:id/events   the same stream for a run in progress, from now on (404 when none)
+ *   DELETE /runs/:id        cancel a queued or running run (its stream then ends with its error)
  *
  * A client that goes away does not stop the run (it is the daemon's now; the catalog records it).
  */
@@ -111,6 +112,16 @@ export async function listenControl(service: DaemonService, socket: string): Pro
         ),
       });
     return reply.type("application/x-ndjson").send(stream(handle, false));
+  });
+
+  app.delete("/runs/:id", async (req, reply) => {
+    const { id } = req.params as { id: string };
+    if (service.runs.cancel(id, "cancelled by a client of the daemon")) return reply.code(202).send({ id });
+    return reply.code(404).send({
+      error: toWireError(
+        new BschedError("USAGE", `no run ${id} in progress`, { hint: "it has ended already" }),
+      ),
+    });
   });
 
   app.setErrorHandler((err: Error & { validation?: unknown }, _req, reply) => {
