@@ -29,26 +29,30 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
     timer: opts.timer,
     watchMs: opts.watchMs,
   });
-  await service.start();
   let stopRequested: ((sig: string) => void) | undefined;
   const stopped = new Promise<string>((r) => {
     stopRequested = r;
   });
+  let started = false;
   let signals = 0;
   const onStop = (sig: NodeJS.Signals) => {
     signals++;
-    if (signals > 1) {
+    if (signals > 1 && started) {
       log.warn({ signal: sig }, "second stop signal: aborting now");
       service.abortNow();
       return;
     }
     stopRequested?.(sig);
   };
-  const onHup = () => service.reload("SIGHUP");
+  // A SIGHUP before the service runs has nothing to reload: the config is being read anyway.
+  const onHup = () => started && service.reload("SIGHUP");
+  // Installed before start(): a SIGTERM as soon as "daemon started" is logged must stop it cleanly.
   process.on("SIGTERM", onStop);
   process.on("SIGINT", onStop);
   process.on("SIGHUP", onHup);
   try {
+    await service.start();
+    started = true;
     const sig = await stopped;
     const r = await service.stop({ graceMs: opts.stopGraceMs ?? 300_000, why: sig });
     // The aborted backup's promise may still hold the event loop: leave now, cleanly recorded.
