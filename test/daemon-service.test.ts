@@ -42,6 +42,38 @@ function recordingLog(): Log & { lines: { level: string; msg: string; obj: Recor
   return { lines, info: at("info"), warn: at("warn"), error: at("error") };
 }
 
+/**
+ * GET `p` on the daemon's socket; resolves once the answer has begun (its status), with `lines`:
+ * the NDJSON lines once it has ended (a JSON answer is one line).
+ */
+function ndjson(
+  socketPath: string,
+  p: string,
+): Promise<{ status: number | undefined; lines: Promise<unknown[]> }> {
+  return new Promise((resolve, reject) => {
+    http
+      .get({ socketPath, path: p }, (res) => {
+        let body = "";
+        res.setEncoding("utf8");
+        res.on("data", (d) => {
+          body += d;
+        });
+        const lines = new Promise<unknown[]>((done) =>
+          res.on("end", () =>
+            done(
+              body
+                .split("\n")
+                .filter((l) => l.trim() !== "")
+                .map((l) => JSON.parse(l)),
+            ),
+          ),
+        );
+        resolve({ status: res.statusCode, lines });
+      })
+      .on("error", reject);
+  });
+}
+
 /** Poll until `pred` holds; generous, since the machine may be loaded (never a timing assertion). */
 async function until(pred: () => boolean, what: string, timeoutMs = 60_000): Promise<void> {
   const end = Date.now() + timeoutMs;
@@ -315,6 +347,7 @@ test("control socket in-process: a backup submitted by a client waits in the que
     { set: getSet(config, "data") },
   );
   await until(() => service.scheduler.queuedSets().length === 1, "the client's run in the queue");
+  await until(() => lines.length === 2, "the client to hear it is queued");
   assert.deepEqual(lines, [
     `the daemon (pid ${process.pid}) runs this backup in its queue`,
     "waiting for the daemon's running backup of set data",
@@ -322,8 +355,17 @@ test("control socket in-process: a backup submitted by a client waits in the que
   abort.abort();
   await assert.rejects(submitted, /cancelled by a client of the daemon/);
   assert.deepEqual(service.scheduler.queuedSets(), []);
+  // Another client watches the running one: GET /runs/:id/events streams until its result.
+  const watched = await ndjson(service.socketPath as string, `/runs/${first.info.id}/events`);
+  assert.equal(watched.status, 200);
   await fs.writeFile(s.gate, "");
   const r = await first.result;
+  const streamed = await watched.lines;
+  assert.equal((streamed.at(-1) as { result?: { runId?: number } }).result?.runId, r.runId);
+  assert.equal((streamed[0] as { run?: { id: string } }).run?.id, first.info.id);
+  assert.ok(streamed.slice(1, -1).every((l) => "event" in (l as object)));
+  const gone = await ndjson(service.socketPath as string, `/runs/${first.info.id}/events`);
+  assert.equal(gone.status, 404, "an ended run has no stream");
   assert.deepEqual(
     service.catalog.runs({ set: "data" }).map((x) => [x.id, x.status]),
     [[r.runId, "ok"]],

@@ -16,7 +16,7 @@ import type { DaemonService } from "./service.ts";
  *   POST /runs              {set, mode?, type?, prune?}: queue a backup of the set now; the answer
  *                           is NDJSON: {"run": RunInfo}, then {"event": OpEvent}…, then
  *                           {"result": BackupNowResult} or {"error": {code, message, hint, exitCode}}
- *   GET  /runs/:id/events   the same stream for a run in progress, from now on (404 when none)
+ *   GET  /runs/:id/events   the same stream for a run in progress, its events from now on (404 when none)
  *   DELETE /runs/:id        cancel a queued or running run (its stream then ends with its error)
  *
  * A client that goes away does not stop the run (it is the daemon's now; the catalog records it).
@@ -96,7 +96,7 @@ export async function listenControl(service: DaemonService, socket: string): Pro
           .code(w.code === "SET_UNKNOWN" ? 404 : w.code === "LOCKED" ? 503 : 500)
           .send({ error: w });
       }
-      return reply.type("application/x-ndjson").send(stream(handle, true));
+      return reply.type("application/x-ndjson").send(stream(handle));
     },
   );
 
@@ -111,7 +111,7 @@ export async function listenControl(service: DaemonService, socket: string): Pro
           }),
         ),
       });
-    return reply.type("application/x-ndjson").send(stream(handle, false));
+    return reply.type("application/x-ndjson").send(stream(handle));
   });
 
   app.delete("/runs/:id", async (req, reply) => {
@@ -142,13 +142,16 @@ export async function listenControl(service: DaemonService, socket: string): Pro
   };
 }
 
-/** A run as NDJSON: its info (when asked), its events from now on, then its result or error. */
-function stream(handle: RunHandle<unknown>, withInfo: boolean): PassThrough {
+/**
+ * A run as NDJSON: its info (at once, so the answer begins while the run still waits), its events
+ * from now on, then its result or error.
+ */
+function stream(handle: RunHandle<unknown>): PassThrough {
   const out = new PassThrough();
   const send = (line: ControlLine) => {
     if (!out.destroyed) out.write(`${JSON.stringify(line)}\n`);
   };
-  if (withInfo) send({ run: handle.info });
+  send({ run: handle.info });
   let phase = "";
   let last = 0;
   const stop = handle.subscribe((event) => {
