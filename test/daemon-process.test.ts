@@ -1,78 +1,25 @@
 import assert from "node:assert/strict";
-import { type ChildProcess, spawn } from "node:child_process";
 import fs from "node:fs/promises";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import path from "node:path";
 import { after, test } from "node:test";
-import { BIN, runCli, tempDir } from "./helpers/cli.ts";
+import { runCli, tempDir } from "./helpers/cli.ts";
+import { killDaemons, startDaemon } from "./helpers/daemon-proc.ts";
 
 /*
- * The real `bsched daemon` process. BSCHED_TEST_CLOCK_START (a test-only hook, like
- * BSCHED_TEST_PAUSE_AFTER_FILES) starts its clock at a given instant, so that a slot is a few
- * seconds ahead, or days behind, without waiting for them (and however slowly it starts).
+ * A real daemon process: test/helpers/daemon-child.ts runs the same process wrapper as `bsched
+ * daemon` (src/daemon/process.ts) with its clock started at a given instant, so that a slot is a
+ * few seconds ahead, or days behind, without waiting for them (and however slowly it starts). The
+ * real `bsched daemon` command runs here too, where no shifted clock is needed (a second daemon
+ * refused).
  */
 
 const dirs: string[] = [];
-const children: ChildProcess[] = [];
 after(async () => {
-  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill("SIGKILL");
+  killDaemons();
   for (const d of dirs) await fs.rm(d, { recursive: true, force: true });
 });
-
-interface Daemon {
-  child: ChildProcess;
-  log: () => { msg: string; [k: string]: unknown }[];
-  waitLog(msg: string, timeoutMs?: number): Promise<{ [k: string]: unknown }>;
-  waitFor(
-    pred: (l: { msg: string; [k: string]: unknown }) => boolean,
-    timeoutMs?: number,
-    what?: string,
-  ): Promise<{ [k: string]: unknown }>;
-  exited: Promise<number | null>;
-}
-
-function startDaemon(config: string, cwd: string, clockStart: number, extra: string[] = []): Daemon {
-  const child = spawn(process.execPath, [BIN, "daemon", "--config", config, ...extra], {
-    cwd,
-    env: {
-      ...process.env,
-      BSCHED_CONFIG: undefined,
-      BSCHED_TEST_CLOCK_START: new Date(clockStart).toISOString(),
-    },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  children.push(child);
-  let stderr = "";
-  child.stderr?.on("data", (d) => {
-    stderr += d;
-  });
-  child.stdout?.resume();
-  const exited = new Promise<number | null>((r) => child.on("close", (code) => r(code)));
-  const log = () =>
-    stderr
-      .split("\n")
-      .filter((l) => l.startsWith("{"))
-      .map((l) => JSON.parse(l));
-  return {
-    child,
-    log,
-    exited,
-    waitLog(msg, timeoutMs = 60_000) {
-      return this.waitFor((l) => l.msg === msg, timeoutMs, msg);
-    },
-    async waitFor(pred, timeoutMs = 60_000, what = "matching log line") {
-      const until = Date.now() + timeoutMs;
-      for (;;) {
-        const hit = log().find(pred);
-        if (hit) return hit;
-        if (Date.now() > until || child.exitCode !== null)
-          throw new Error(`no ${what} (exit ${child.exitCode}); stderr:\n${stderr}`);
-        await new Promise((r) => setTimeout(r, 100));
-      }
-    },
-  };
-}
 
 const backupsIn = async (folder: string) =>
   (await fs.readdir(folder).catch(() => [] as string[])).filter((n) => /^D_\d{4}(_\d\d){5}$/.test(n)).sort();
@@ -231,7 +178,7 @@ sets:
   slot.setUTCHours(4, 0, 0, 0);
   // The clock starts when the command does; a start slowed by a loaded machine must not pass the slot
   // before the set is first scheduled (a first start catches nothing up), hence a few seconds of lead.
-  const d1 = startDaemon(config, dir, slot.getTime() - 6000, ["--stop-timeout", "1"]);
+  const d1 = startDaemon(config, dir, slot.getTime() - 6000, 1);
   await d1.waitLog("backup started");
   d1.child.kill("SIGTERM");
   assert.equal(await d1.exited, 1);

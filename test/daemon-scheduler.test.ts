@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { memoryCatalog } from "../src/catalog/memory/memory-catalog.ts";
-import type { Timer } from "../src/daemon/scheduler.ts";
+import { ENDED_KEPT, type Timer } from "../src/daemon/scheduler.ts";
 import { nextRuns } from "../src/schedule/schedule.ts";
 import { config, deferred, FakeClock, flush, harness, set } from "./helpers/daemon-fakes.ts";
 
@@ -294,12 +294,10 @@ describe("reload (SIGHUP / changed config)", () => {
 });
 
 describe("outcomes", () => {
-  test("retention runs only after a successful backup; failure is recorded and notified", async () => {
+  test("retention runs only after a successful backup; failure is recorded", async () => {
+    // The outcome's notification is backupNow's now (test/daemon-service.test.ts sends it for real).
     const clock = new FakeClock("2026-03-01T00:00:00.000Z");
-    const s = set("data", {
-      keep: { last: 3 },
-      notify: { webhook: "http://127.0.0.1:9/", on: ["failure", "success"] },
-    });
+    const s = set("data", { keep: { last: 3 } });
     const h = harness(config([s]), clock);
     await h.at("2026-03-01T00:00:00.000Z");
     h.failing.add("data");
@@ -309,30 +307,31 @@ describe("outcomes", () => {
     const failed = h.catalog.runs()[0];
     assert.equal(failed?.status, "failed");
     assert.match(failed?.error ?? "", /source of data is missing/);
-    assert.equal(h.notes.at(-1)?.event, "failure");
+    assert.equal(h.sched.ended.at(-1)?.status, "failed");
     h.failing.delete("data");
     await h.at("2026-03-02T04:00:00.000Z");
     await h.sched.idle();
     assert.deepEqual(h.pruned, ["data"]);
-    assert.equal(h.notes.at(-1)?.event, "success");
-    assert.equal(h.notes.at(-1)?.backup, h.catalog.runs()[0]?.backup);
     assert.equal(h.catalog.backups("data").length, 1);
   });
 
-  test("a notifier that throws is logged, never fatal", async () => {
-    const clock = new FakeClock("2026-03-01T00:00:00.000Z");
-    const s = set("data", { notify: { webhook: "http://127.0.0.1:9/", on: ["success"] } });
+  test("a missed-slots notifier that throws is logged, never fatal", async () => {
+    const catalog = memoryCatalog();
+    catalog.markPlanned("data", "2026-03-01T04:00:00.000Z");
+    const clock = new FakeClock("2026-03-04T09:00:00.000Z");
+    const s = set("data", { notify: { webhook: "http://127.0.0.1:9/", on: ["missed"] } });
     const h = harness(config([s]), clock, {
+      catalog,
       deps: {
         notify: async () => {
           throw new Error("webhook down");
         },
       },
     });
-    await h.at("2026-03-01T00:00:00.000Z");
-    await h.at("2026-03-01T04:00:00.000Z");
+    await h.at("2026-03-04T09:00:00.000Z");
     await h.sched.idle();
     assert.equal(h.catalog.runs()[0]?.status, "ok");
+    assert.equal(h.catalog.runs()[0]?.trigger, "catch-up");
   });
 
   test("stop waits for a running backup within the bound, and reports when it did not finish", async () => {
@@ -395,4 +394,18 @@ test("reload: a set that becomes automatic starts from the reload, not from an o
   await h.at("2026-03-02T04:00:00.000Z");
   await h.sched.idle();
   assert.equal(h.calls.length, 1);
+});
+
+test("Scheduler.ended keeps only the newest runs (a daemon runs for months)", async () => {
+  const clock = new FakeClock("2026-01-01T00:00:00.000Z");
+  const h = harness(config([set("data")]), clock);
+  await h.at("2026-01-01T00:00:00.000Z");
+  const day = 86_400_000;
+  for (let d = 0; d < ENDED_KEPT + 20; d++) {
+    await h.at(new Date(Date.parse("2026-01-01T04:00:00.000Z") + d * day).toISOString());
+    await h.sched.idle();
+  }
+  assert.equal(h.calls.length, ENDED_KEPT + 20);
+  assert.equal(h.sched.ended.length, ENDED_KEPT);
+  assert.equal(h.sched.ended.at(-1)?.runId, h.catalog.runs()[0]?.id, "the newest is kept");
 });

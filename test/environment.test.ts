@@ -54,4 +54,9 @@ test("environment: docs/design.md lists every variable src/ reads, and only thos
     false,
     "replaced by the child script test/helpers/paused-backup.ts (a progress sink that blocks)",
   );
+  assert.equal(
+    read.has("BSCHED_TEST_CLOCK_START"),
+    false,
+    "replaced by test/helpers/daemon-child.ts, which injects the daemon service's clock",
+  );
 });

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import {
   DAEMON_LOCK,
+  DAEMON_SOCKET,
   isOwnFileName,
   isRestoreStagingOf,
   isRunLockName,
@@ -22,6 +23,7 @@ test("names: bsched's own file names are the ones on disk", () => {
   assert.equal(RESTORED_MARKER, ".bsched-restored");
   assert.equal(RESTORED_MARKER_TMP, ".bsched-restored.tmp");
   assert.equal(DAEMON_LOCK, "daemon.lock");
+  assert.equal(DAEMON_SOCKET, "daemon.sock");
   assert.equal(runLockName("data"), ".bsched-data.lock");
   assert.match(tempName("D_2026_01_02_03_04_05"), /^\.D_2026_01_02_03_04_05\.tmp-\d+-[0-9a-f]{8}$/);
   assert.match(restoreStagingName("out"), /^\.out\.bsched-restore-\d+-[0-9a-f]{8}$/);

@@ -1,8 +1,10 @@
-import type { BackupResult } from "../backup/run.ts";
 import type { Catalog, RunStatus, RunTrigger } from "../catalog/catalog.ts";
 import type { Config, SetConfig } from "../config/load.ts";
+import { BschedError } from "../core/errors.ts";
+import type { BackupMode, BackupType } from "../core/types.ts";
 import { type NotifyPayload, wants } from "../notify/webhook.ts";
-import { recordBackupRun, recordFailedRun } from "../ops/backup-now.ts";
+import { type BackupNowResult, recordFailedRun } from "../ops/backup-now.ts";
+import type { RunScope } from "../ops/runs.ts";
 import type { Clock } from "../platform/clock.ts";
 import { hostName } from "../platform/host.ts";
 import { nextRun, slotsBetween } from "../schedule/schedule.ts";
@@ -24,10 +26,14 @@ export interface SchedulerDeps {
   timer: Timer;
   catalog: Catalog;
   log: Log;
-  /** Runs one backup (the daemon passes src/backup/run.ts runBackup). */
-  backup(set: SetConfig, timezone: string): Promise<BackupResult>;
-  /** Applies retention after a successful backup. */
-  prune?(set: SetConfig, timezone: string): Promise<unknown>;
+  /**
+   * Runs one job whose catalog run `job.runId` the scheduler has started: the daemon passes the
+   * ops layer's backupNow (run → record → prune with the catalog → notify), one path for scheduled
+   * and manual backups. It records the outcome itself; a job that throws before recording anything
+   * is recorded failed here.
+   */
+  run(set: SetConfig, job: RunJob): Promise<BackupNowResult>;
+  /** Posts a `missed` notification (run outcomes are notified by `run`). */
   notify?(set: SetConfig, payload: NotifyPayload): Promise<unknown>;
   /**
    * The longest sleep: a real clock can jump (NTP, suspend) while a timer runs on monotonic time,
@@ -40,10 +46,39 @@ export interface SchedulerDeps {
 
 interface Job {
   set: string;
-  planned: Date;
+  /** The schedule slot; null for a run asked for now. */
+  planned: Date | null;
   trigger: RunTrigger;
   slots: number;
+  manual?: ManualJob;
 }
+
+/** What someone who asked for a run now (runNow) gave and waits for. */
+interface ManualJob extends RunNowOptions {
+  scope: RunScope;
+  resolve(r: BackupNowResult): void;
+  reject(e: unknown): void;
+}
+
+export interface RunNowOptions {
+  mode?: BackupMode | undefined;
+  type?: BackupType | undefined;
+  /** false: no keep policy after this backup (`bsched backup --no-prune`). */
+  prune?: boolean | undefined;
+}
+
+/** One job leaving the queue, as `SchedulerDeps.run` gets it. */
+export interface RunJob extends RunNowOptions {
+  runId: number;
+  planned: Date | null;
+  trigger: RunTrigger;
+  slots: number;
+  /** A manual run's registry scope (its events and its signal); scheduled runs get theirs from `run`. */
+  scope?: RunScope | undefined;
+}
+
+/** How many ended runs `Scheduler.ended` remembers (newest last): a daemon runs for months. */
+export const ENDED_KEPT = 100;
 
 export interface RunEnd {
   set: string;
@@ -71,6 +106,7 @@ export class Scheduler {
   private wake = new AbortController();
   private stopping = false;
   private loopDone: Promise<void> | undefined;
+  /** The newest ENDED_KEPT runs that ended, oldest first (tests and the log read it). */
   readonly ended: RunEnd[] = [];
 
   constructor(config: Config, deps: SchedulerDeps) {
@@ -182,14 +218,53 @@ export class Scheduler {
     this.pump();
   }
 
+  /**
+   * Run a set now through this queue: it waits for a run of the same set (scheduled or not) and
+   * counts toward `server.concurrency`, so it never overlaps one. Resolves with the backup's result;
+   * rejects with its error, or when the daemon stops before it starts, or when `scope.signal`
+   * cancels it while it waits.
+   */
+  runNow(setId: string, opts: RunNowOptions, scope: RunScope): Promise<BackupNowResult> {
+    if (this.stopping) return Promise.reject(stoppingError(setId));
+    return new Promise<BackupNowResult>((resolve, reject) => {
+      const job: Job = {
+        set: setId,
+        planned: null,
+        trigger: "manual",
+        slots: 1,
+        manual: { ...opts, scope, resolve, reject },
+      };
+      const busy = this.running.has(setId) || this.running.size >= this.config.concurrency;
+      this.queue.push(job);
+      scope.signal.addEventListener(
+        "abort",
+        () => {
+          const i = this.queue.indexOf(job);
+          if (i < 0) return; // started: the backup itself honours the signal
+          this.queue.splice(i, 1);
+          reject(scope.signal.reason);
+        },
+        { once: true },
+      );
+      if (busy)
+        scope.progress({
+          kind: "log",
+          line: this.running.has(setId)
+            ? `waiting for the daemon's running backup of set ${setId}`
+            : `waiting in the daemon's queue (server.concurrency ${this.config.concurrency})`,
+        });
+      this.pump();
+    });
+  }
+
   private enqueue(job: Job): void {
-    const waiting = this.queue.find((j) => j.set === job.set);
+    const waiting = this.queue.find((j) => j.set === job.set && !j.manual);
     if (waiting) {
       // One pending run per set: a slot that comes while the previous one still waits joins it.
       waiting.planned = job.planned;
       waiting.slots += job.slots;
       this.deps.log.warn(
-        { set: job.set, planned: job.planned.toISOString() },
+        { set: job.set, planned: job.planned?.toISOString() },
         "previous run still waiting: merged",
       );
       return;
@@ -207,7 +282,15 @@ export class Scheduler {
       }
       this.queue.splice(i, 1);
       const set = this.config.sets.get(job.set);
-      if (!set) continue;
+      if (!set) {
+        // Removed by a reload while it waited.
+        job.manual?.reject(
+          new BschedError("SET_UNKNOWN", `set ${job.set} is no longer in the daemon's config`, {
+            hint: `the daemon reloaded ${this.config.file}; check its sets`,
+          }),
+        );
+        continue;
+      }
       const p = this.runJob(set, job).finally(() => {
         this.running.delete(job.set);
         this.pump();
@@ -218,26 +301,33 @@ export class Scheduler {
 
   private async runJob(set: SetConfig, job: Job): Promise<void> {
     const { catalog, clock, log } = this.deps;
-    const tz = this.config.timezone;
     const startedAt = clock.now().toISOString();
-    const runId = catalog.startRun({
-      set: set.id,
-      planned: job.planned.toISOString(),
-      trigger: job.trigger,
-      startedAt,
-      slots: job.slots,
-    });
+    const planned = job.planned?.toISOString() ?? null;
+    let runId: number;
+    try {
+      runId = catalog.startRun({ set: set.id, planned, trigger: job.trigger, startedAt, slots: job.slots });
+    } catch (e) {
+      log.error(
+        { set: set.id, err: (e as Error).message },
+        "backup not started: the catalog refused its run",
+      );
+      job.manual?.reject(e);
+      return;
+    }
     this.runIds.set(set.id, runId);
-    log.info(
-      { set: set.id, runId, planned: job.planned.toISOString(), trigger: job.trigger },
-      "backup started",
-    );
+    log.info({ set: set.id, runId, planned, trigger: job.trigger }, "backup started");
     let status: RunStatus;
     try {
-      const result = await this.deps.backup(set, tz);
+      const m = job.manual;
+      const result = await this.deps.run(set, {
+        runId,
+        planned: job.planned,
+        trigger: job.trigger,
+        slots: job.slots,
+        ...(m ? { mode: m.mode, type: m.type, prune: m.prune, scope: m.scope } : {}),
+      });
       const s = result.summary;
-      // The same record step as a manual backup (src/ops/backup-now.ts).
-      status = recordBackupRun(catalog, runId, set.id, s, clock.now());
+      status = s.warnings.length > 0 ? "warnings" : "ok";
       log.info(
         {
           set: set.id,
@@ -255,37 +345,23 @@ export class Scheduler {
         },
         "backup finished",
       );
-      if (set.keep && this.deps.prune) {
-        // Only now, with the new backup complete, may older ones go.
-        try {
-          await this.deps.prune(set, tz);
-        } catch (e) {
-          log.error({ set: set.id, err: (e as Error).message }, "retention failed; backups kept");
-        }
-      }
+      m?.resolve(result);
     } catch (e) {
-      status = "failed";
       const msg = (e as Error).message ?? String(e);
-      recordFailedRun(catalog, runId, msg, clock.now());
+      status = "failed";
+      try {
+        // `run` records its outcome; one that failed before it could (or after: a failed prune) is
+        // left as it recorded it, and one still `running` is recorded failed here.
+        const rec = catalog.getRun(runId);
+        if (rec?.status === "running") recordFailedRun(catalog, runId, msg, clock.now());
+        else if (rec) status = rec.status;
+      } catch {}
       log.error({ set: set.id, runId, err: msg }, "backup failed");
+      job.manual?.reject(e);
     }
     this.runIds.delete(set.id);
     this.ended.push({ set: set.id, runId, status });
-    const run = catalog.getRun(runId);
-    if (run) {
-      this.notify(set, {
-        event: status === "failed" ? "failure" : "success",
-        planned: run.planned,
-        status,
-        startedAt: run.startedAt,
-        finishedAt: run.finishedAt,
-        backup: run.backup,
-        files: run.files,
-        bytes: run.bytes,
-        warnings: run.warnings,
-        error: run.error,
-      });
-    }
+    if (this.ended.length > ENDED_KEPT) this.ended.splice(0, this.ended.length - ENDED_KEPT);
   }
 
   private notify(
@@ -337,13 +413,26 @@ export class Scheduler {
     for (const id of old.sets.keys()) {
       const now = config.sets.get(id);
       if (!now?.automatic || now.frequency === "now") {
-        // A set no longer scheduled forgets its queued run; if scheduled again it starts fresh.
+        // A set no longer scheduled forgets its queued scheduled run; if scheduled again it starts
+        // fresh. A run asked for now stays queued (it runs with the new config, or fails if the set is gone).
         for (let i = this.queue.length - 1; i >= 0; i--)
-          if (this.queue[i]?.set === id) this.queue.splice(i, 1);
+          if (this.queue[i]?.set === id && !this.queue[i]?.manual) this.queue.splice(i, 1);
       }
     }
     this.deps.log.info({ sets: this.automaticSets().map((s) => s.id) }, "schedule updated");
     this.wake.abort();
+  }
+
+  /** Send a notification in the background; stop() lets it finish (bounded). */
+  track(pending: Promise<unknown>): void {
+    const p = pending.catch(() => undefined);
+    this.background.add(p);
+    p.finally(() => this.background.delete(p));
+  }
+
+  /** Resolves when the runs in progress now have ended (whatever their outcome). */
+  async settled(): Promise<void> {
+    await Promise.all([...this.running.values()]);
   }
 
   /** Wake the loop now (re-check the clock). */
@@ -372,12 +461,14 @@ export class Scheduler {
   }
 
   /**
-   * Stop scheduling; queued runs are dropped (their slots stay unhandled in the catalog, so the
+   * Stop scheduling; queued scheduled runs are dropped (their slots stay unhandled in the catalog, so the
    * next start catches them up). Resolves true when running backups finished within `graceMs`.
    */
   async stop(graceMs: number): Promise<boolean> {
     this.stopping = true;
-    this.queue.length = 0;
+    // Runs asked for now that have not started are refused (their caller hears why); scheduled
+    // ones are dropped (their slots stay unhandled, caught up at the next start).
+    for (const j of this.queue.splice(0)) j.manual?.reject(stoppingError(j.set));
     this.wake.abort();
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<false>((r) => {
@@ -398,6 +489,12 @@ export class Scheduler {
     clearTimeout(t2);
     return ok;
   }
+}
+
+function stoppingError(set: string): BschedError {
+  return new BschedError("LOCKED", `the daemon is stopping: the backup of set ${set} was not started`, {
+    hint: `run \`bsched backup ${set}\` again once the daemon has stopped (it then runs in its own process)`,
+  });
 }
 
 /** A real timer: setTimeout, woken by the signal. */

@@ -3,8 +3,11 @@ import { backupRecord, type Catalog, type RunTrigger } from "../catalog/catalog.
 import { interruptGoneRuns } from "../catalog/interrupted.ts";
 import { openCatalog } from "../catalog/reconcile.ts";
 import type { SetConfig } from "../config/load.ts";
+import { BschedError } from "../core/errors.ts";
 import type { BackupMode, BackupSummary, BackupType } from "../core/types.ts";
 import type { Destination } from "../destination/destination.ts";
+import { type NotifyPayload, postWebhook, wants } from "../notify/webhook.ts";
+import { hostName } from "../platform/host.ts";
 import type { PruneResult } from "../retention/prune.ts";
 import { type OpContext, progressTo, throwIfAborted } from "./context.ts";
 import { pruneAfterBackup } from "./prune.ts";
@@ -18,7 +21,26 @@ export interface BackupNowOptions {
   trigger?: RunTrigger | undefined;
   /** Where to back up and prune: overrides the set's own destination (default destinationOf(set)). */
   destination?: Destination | undefined;
+  /**
+   * A catalog run already started for this backup (the daemon's queue starts it when the job
+   * leaves the queue, with its slot); without it the backup starts a run of its own (`planned` null).
+   */
+  runId?: number | undefined;
+  /**
+   * Asked when the set's run lock is held by another process (a manual backup elsewhere): resolve
+   * true to try again, in the same catalog run (the daemon waits and retries), false to fail with
+   * LOCKED (the default).
+   */
+  whenLocked?: ((e: BschedError) => Promise<boolean>) | undefined;
+  /**
+   * Posts the outcome when the set's `notify.on` asks for it. Default: the webhook, awaited (a CLI
+   * must not exit before it is sent); the daemon passes one that sends in the background.
+   */
+  notify?: Notifier | undefined;
 }
+
+/** Sends a run's outcome; never throws for a webhook that is down (postWebhook's contract). */
+export type Notifier = (set: SetConfig, payload: NotifyPayload) => Promise<unknown>;
 
 export interface BackupNowResult extends BackupResult {
   /** The keep policy applied after the backup; undefined when the set has none or prune was off. */
@@ -31,7 +53,8 @@ export interface BackupNowResult extends BackupResult {
  * Back up one set now: run → record in the catalog → prune WITH the catalog (so a pruned backup
  * leaves the catalog at once, not at the next reconcile). The catalog is best effort: one that
  * cannot be opened or written is reported as a `catalog` event, never a reason to fail the backup.
- * Notification is the daemon's (its scheduler posts the webhook); a manual backup does not notify.
+ * Then notify: the webhook hears a manual backup as it hears a scheduled one (`notify.on`); a
+ * cancelled backup is not notified (someone asked for it to stop).
  */
 export async function backupNow(ctx: OpContext, opts: BackupNowOptions): Promise<BackupNowResult> {
   const { config, clock, set } = { ...ctx, ...opts };
@@ -51,13 +74,32 @@ export async function backupNow(ctx: OpContext, opts: BackupNowOptions): Promise
   let runId: number | undefined;
   guard("open it", () => {
     catalog ??= openCatalog(config);
-    runId = catalog.startRun({
-      set: set.id,
-      planned: null,
-      trigger: opts.trigger ?? "manual",
-      startedAt: clock.now().toISOString(),
-    });
+    runId =
+      opts.runId ??
+      catalog.startRun({
+        set: set.id,
+        planned: null,
+        trigger: opts.trigger ?? "manual",
+        startedAt: clock.now().toISOString(),
+      });
   });
+  const notify = async (payload: Omit<NotifyPayload, "tool" | "set" | "host">) => {
+    if (!wants(set.notify, payload.event) || ctx.signal?.aborted) return;
+    const full: NotifyPayload = { tool: "bsched", set: set.id, host: hostName(), ...payload };
+    // The catalog's record is the run's truth (its slot, its start): the payload says what it says.
+    const run = catalog !== undefined && runId !== undefined ? safeGetRun(catalog, runId) : undefined;
+    if (run)
+      Object.assign(full, { planned: run.planned, startedAt: run.startedAt, finishedAt: run.finishedAt });
+    if (opts.notify) return void (await opts.notify(set, full));
+    const webhook = set.notify?.webhook as string;
+    const sent = await postWebhook(webhook, full);
+    if (!sent)
+      emit({
+        kind: "notify",
+        sent,
+        message: `could not send the ${payload.event} notification to ${originOf(webhook)}; the backup itself is not affected`,
+      });
+  };
   // The first command that writes the catalog after a killed run records it (issue 9).
   guard("record interrupted runs", () => {
     if (catalog !== undefined) interruptGoneRuns(catalog, clock.now());
@@ -83,9 +125,25 @@ export async function backupNow(ctx: OpContext, opts: BackupNowOptions): Promise
           : {}),
       });
     } catch (e) {
+      // The set's run lock is held elsewhere: the caller may wait and try again, in the same run.
+      if (e instanceof BschedError && e.code === "LOCKED" && (await opts.whenLocked?.(e)))
+        return await backupNow(ctx, { ...opts, runId });
+      const now = clock.now();
       guard("record the failure", () => {
         if (catalog !== undefined && runId !== undefined)
-          recordFailedRun(catalog, runId, (e as Error).message, clock.now());
+          recordFailedRun(catalog, runId, (e as Error).message, now);
+      });
+      await notify({
+        event: "failure",
+        status: "failed",
+        planned: null,
+        startedAt: null,
+        finishedAt: now.toISOString(),
+        backup: null,
+        files: 0,
+        bytes: 0,
+        warnings: 0,
+        error: (e as Error).message,
       });
       throw e;
     }
@@ -99,10 +157,39 @@ export async function backupNow(ctx: OpContext, opts: BackupNowOptions): Promise
       set.keep && opts.prune !== false
         ? await pruneAfterBackup(ctx, set, catalog, opts.destination)
         : undefined;
+    await notify({
+      event: "success",
+      status: s.warnings.length > 0 ? "warnings" : "ok",
+      planned: null,
+      startedAt: s.startedAt,
+      finishedAt: s.finishedAt,
+      backup: s.name,
+      files: s.files,
+      bytes: s.bytes,
+      warnings: s.warnings.length,
+      error: null,
+    });
     return { ...result, pruned, runId };
   } finally {
     // Only a catalog this operation opened is closed here; the daemon's stays open.
     if (ctx.catalog === undefined) guard("close it", () => catalog?.close());
+  }
+}
+
+function safeGetRun(catalog: Catalog, id: number) {
+  try {
+    return catalog.getRun(id);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Webhook URLs often carry a token in their path: only the origin is shown. */
+function originOf(url: string): string {
+  try {
+    return new URL(url).origin;
+  } catch {
+    return "(invalid url)";
   }
 }
 

@@ -18,7 +18,9 @@ export type OpEvent =
   /** A line from a hook's output. */
   | { kind: "log"; line: string }
   /** The catalog could not be opened or written: the operation went on without it. */
-  | { kind: "catalog"; message: string };
+  | { kind: "catalog"; message: string }
+  /** The webhook could not be told the outcome (`sent` false): the operation itself is not affected. */
+  | { kind: "notify"; sent: boolean; message: string };
 
 export type ProgressSink = (event: OpEvent) => void;
 

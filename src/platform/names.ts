@@ -96,3 +96,9 @@ export function isRestoreStagingOf(name: string, targetBase: string): boolean {
 
 /** The daemon's lock in the state folder: one daemon per state folder. */
 export const DAEMON_LOCK = "daemon.lock";
+
+/**
+ * The daemon's control socket in the state folder (mode 0600): a manual `bsched backup` submits
+ * to the daemon's queue through it. A socket left by a killed daemon is removed by the next one.
+ */
+export const DAEMON_SOCKET = "daemon.sock";

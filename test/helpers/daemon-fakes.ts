@@ -1,9 +1,9 @@
-import type { BackupResult } from "../../src/backup/run.ts";
 import type { Catalog } from "../../src/catalog/catalog.ts";
 import { memoryCatalog } from "../../src/catalog/memory/memory-catalog.ts";
 import type { Config, SetConfig } from "../../src/config/load.ts";
 import { type Log, Scheduler, type SchedulerDeps, type Timer } from "../../src/daemon/scheduler.ts";
 import type { NotifyPayload } from "../../src/notify/webhook.ts";
+import { type BackupNowResult, recordBackupRun, recordFailedRun } from "../../src/ops/backup-now.ts";
 
 export class FakeClock {
   t: number;
@@ -87,7 +87,11 @@ export const quietLog: Log & { lines: { level: string; msg: string; obj: object 
   },
 };
 
-/** A scheduler over a fake clock and fake backups that record when they ran. */
+/**
+ * A scheduler over a fake clock and fake backups that record when they ran. The fake `run` records
+ * its outcome in the catalog as the real one (backupNow) does; prune and notify of a run's outcome
+ * are backupNow's (test/daemon-service.test.ts runs the real path).
+ */
 export function harness(
   cfg: Config,
   clock: FakeClock,
@@ -109,7 +113,7 @@ export function harness(
     timer: opts.timer ?? { sleep: async () => {} },
     catalog,
     log: quietLog,
-    async backup(s): Promise<BackupResult> {
+    async run(s, job): Promise<BackupNowResult> {
       calls.push({ set: s.id, at: clock.now().toISOString() });
       active.set(s.id, (active.get(s.id) ?? 0) + 1);
       maxActiveSame = Math.max(maxActiveSame, ...active.values());
@@ -119,10 +123,14 @@ export function harness(
       );
       try {
         await gates.get(s.id)?.promise;
-        if (failing.has(s.id)) throw new Error(`source of ${s.id} is missing`);
+        if (failing.has(s.id)) {
+          const e = new Error(`source of ${s.id} is missing`);
+          recordFailedRun(catalog, job.runId, e.message, clock.now());
+          throw e;
+        }
         const now = clock.now().toISOString();
         n++;
-        return {
+        const result: BackupNowResult = {
           summary: {
             name: `${s.letter}_${String(n).padStart(4, "0")}`,
             path: `/nonexistent/${n}`,
@@ -141,13 +149,14 @@ export function harness(
           },
           warnings: [],
           cleaned: [],
+          runId: job.runId,
         };
+        recordBackupRun(catalog, job.runId, s.id, result.summary, clock.now());
+        if (s.keep && job.prune !== false) pruned.push(s.id);
+        return result;
       } finally {
         active.set(s.id, (active.get(s.id) ?? 1) - 1);
       }
-    },
-    async prune(s) {
-      pruned.push(s.id);
     },
     async notify(_s, p) {
       notes.push(p);

@@ -2,6 +2,7 @@ import type { Command } from "commander";
 import { getSet, loadConfig } from "../../config/load.ts";
 import { BschedError, EXIT } from "../../core/errors.ts";
 import type { BackupMode, BackupType } from "../../core/types.ts";
+import { backupNowOrViaDaemon } from "../../daemon/control-client.ts";
 import { startBackup } from "../../ops/start.ts";
 import { systemClock } from "../../platform/clock.ts";
 import type { ExitBox } from "../main.ts";
@@ -44,15 +45,17 @@ export function registerBackup(program: Command, exit: ExitBox): void {
           const type = parseChoice<BackupType>(opts.type, ["separate", "compressed"], "--type");
           const config = loadConfig(opts.config);
           const set = getSet(config, setId);
+          // Through the daemon's queue when one runs for this state folder (never racing its runs).
           const run = startBackup(
             cliRuns(),
             { config, clock: systemClock },
             { set, mode, type, prune: opts.prune !== false },
+            backupNowOrViaDaemon,
           );
           const result = await follow(run, (e) => {
             if (e.kind === "warning" || e.kind === "notice") printWarning(e.warning);
             else if (e.kind === "log") say(`bsched: ${e.line}`);
-            else if (e.kind === "catalog") say(`bsched: warning: ${e.message}`);
+            else if (e.kind === "catalog" || e.kind === "notify") say(`bsched: warning: ${e.message}`);
           });
           const s = result.summary;
           // What the run did is its result (stdout), except with --json, whose stdout is the JSON alone.

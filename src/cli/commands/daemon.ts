@@ -1,26 +1,10 @@
 import type { Command } from "commander";
 import { destination, pino } from "pino";
-import { runDaemon } from "../../daemon/daemon.ts";
-import type { Clock } from "../../platform/clock.ts";
+import { runDaemon } from "../../daemon/process.ts";
 import { systemClock } from "../../platform/clock.ts";
 import type { ExitBox } from "../main.ts";
 import { action } from "../run-action.ts";
 import { parseCount } from "./next.ts";
-
-/**
- * Test hook, like BSCHED_TEST_PAUSE_AFTER_FILES: with BSCHED_TEST_CLOCK_START=<ISO instant> the
- * daemon's clock starts at that instant when the command starts and runs at real speed, so a
- * real-process test can put a slot a few seconds ahead, or days behind, however slowly the
- * process starts. Unset: the system clock.
- */
-function daemonClock(): Clock {
-  const start = process.env.BSCHED_TEST_CLOCK_START;
-  if (!start) return systemClock;
-  const at = Date.parse(start);
-  if (Number.isNaN(at)) throw new Error(`BSCHED_TEST_CLOCK_START ${JSON.stringify(start)} is not an instant`);
-  const t0 = performance.now();
-  return { now: () => new Date(at + Math.round(performance.now() - t0)) };
-}
 
 export function registerDaemon(program: Command, exit: ExitBox): void {
   program
@@ -40,7 +24,7 @@ export function registerDaemon(program: Command, exit: ExitBox): void {
           { base: { pid: process.pid }, timestamp: pino.stdTimeFunctions.isoTime },
           destination({ dest: opts.log ?? 2, sync: true, mkdir: true, append: true }),
         );
-        return runDaemon({ configFile: opts.config, clock: daemonClock(), log, stopGraceMs: grace * 1000 });
+        return runDaemon({ configFile: opts.config, clock: systemClock, log, stopGraceMs: grace * 1000 });
       }),
     );
 }

@@ -6,7 +6,7 @@ import { fileURLToPath } from "node:url";
 import type { Command } from "commander";
 import { loadConfig } from "../../config/load.ts";
 import { BschedError, EXIT } from "../../core/errors.ts";
-import { runDaemon } from "../../daemon/daemon.ts";
+import { runDaemon } from "../../daemon/process.ts";
 import { humanLog } from "../../demo/log.ts";
 import { createDemoDatabases, demoConfigText } from "../../demo/seed.ts";
 import { systemClock } from "../../platform/clock.ts";

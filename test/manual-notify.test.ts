@@ -1,0 +1,58 @@
+import assert from "node:assert/strict";
+import fs from "node:fs/promises";
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+import { test } from "node:test";
+import type { NotifyPayload } from "../src/notify/webhook.ts";
+import { makeServer } from "./helpers/server.ts";
+
+// Item 2 of issue 10: the webhook hears a manual `bsched backup` as it hears the daemon's runs
+// (one path: run → record → prune → notify), when the set's `notify.on` asks for it.
+
+test("a manual backup posts its outcome to the set's webhook; a webhook that is down never fails it", async (t) => {
+  const posts: NotifyPayload[] = [];
+  const hook = http.createServer((req, res) => {
+    let body = "";
+    req.on("data", (d) => {
+      body += d;
+    });
+    req.on("end", () => {
+      posts.push(JSON.parse(body));
+      res.end();
+    });
+  });
+  await new Promise<void>((r) => hook.listen(0, "127.0.0.1", r));
+  t.after(() => new Promise<void>((r) => hook.close(() => r())));
+  const port = (hook.address() as AddressInfo).port;
+  const srv = await makeServer({
+    prefix: "bsched-notify-",
+    setKeys: [`notify: { webhook: "http://127.0.0.1:${port}/secret-token", on: [success, failure] }`],
+  });
+  t.after(() => fs.rm(srv.dir, { recursive: true, force: true }));
+  await fs.writeFile(`${srv.data}/a.txt`, "a");
+
+  const ok = await srv.backup();
+  assert.deepEqual(
+    posts.map((p) => [p.tool, p.event, p.set, p.status, p.planned, p.backup, p.files, p.error]),
+    [["bsched", "success", "data", "ok", null, ok.name, 1, null]],
+  );
+
+  await fs.rm(srv.data, { recursive: true });
+  const failed = await srv.cli(["backup", "data"]);
+  assert.equal(failed.code, 1);
+  assert.equal(posts.length, 2);
+  assert.deepEqual([posts[1]?.event, posts[1]?.status, posts[1]?.backup], ["failure", "failed", null]);
+  assert.match(posts[1]?.error ?? "", /source/i);
+
+  // Nothing listens there any more: the backup still succeeds, with a warning naming only the origin.
+  await new Promise<void>((r) => hook.close(() => r()));
+  await fs.mkdir(srv.data);
+  await fs.writeFile(`${srv.data}/a.txt`, "b");
+  const down = await srv.cli(["backup", "data"]);
+  assert.equal(down.code, 0, down.stderr);
+  assert.match(
+    down.stderr,
+    new RegExp(`bsched: warning: could not send the success notification to http://127\\.0\\.0\\.1:${port};`),
+  );
+  assert.doesNotMatch(down.stderr, /secret-token/);
+});
