@@ -309,6 +309,8 @@ describe("outcomes", () => {
     const failed = h.catalog.runs()[0];
     assert.equal(failed?.status, "failed");
     assert.match(failed?.error ?? "", /source of data is missing/);
+    // The scheduler records the same code and hint as a manual backup (an unexpected error: INTERNAL).
+    assert.equal(failed?.errorCode, "INTERNAL");
     assert.equal(h.notes.at(-1)?.event, "failure");
     h.failing.delete("data");
     await h.at("2026-03-02T04:00:00.000Z");

@@ -19,7 +19,7 @@ export async function recordOf(set: string, b: FoundBackup): Promise<BackupRecor
   return {
     set,
     name: b.name,
-    path: b.path,
+    destination: b.dest.name,
     type: h.type,
     mode: h.mode,
     parent: h.parent?.name ?? null,

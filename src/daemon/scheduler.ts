@@ -266,7 +266,7 @@ export class Scheduler {
     } catch (e) {
       status = "failed";
       const msg = (e as Error).message ?? String(e);
-      recordFailedRun(catalog, runId, msg, clock.now());
+      recordFailedRun(catalog, runId, e, clock.now());
       log.error({ set: set.id, runId, err: msg }, "backup failed");
     }
     this.runIds.delete(set.id);

@@ -33,6 +33,8 @@ export function memoryCatalog(): Catalog {
         bytes: 0,
         backup: null,
         error: r.error ?? null,
+        errorCode: r.errorCode ?? null,
+        errorHint: r.errorHint ?? null,
         slots: r.slots ?? 1,
         ...currentOwner(),
       };
