@@ -1,0 +1,432 @@
+import { createHash } from "node:crypto";
+import { accessSync, constants as C, readFileSync, statSync } from "node:fs";
+import { isDeepStrictEqual } from "node:util";
+import {
+  Document,
+  isCollection,
+  isMap,
+  isScalar,
+  isSeq,
+  type Node,
+  type Pair,
+  parseDocument,
+  type Scalar,
+  type YAMLMap,
+} from "yaml";
+import { type Config, findConfigFile, parseConfig } from "../config/load.ts";
+import { BschedError } from "../core/errors.ts";
+import { writeFileAtomic } from "../platform/fsutil.ts";
+import { fromOsError } from "../platform/os-errors.ts";
+import { throwIfAborted } from "./context.ts";
+
+/**
+ * Read and change the config file: what `bsched config` and, next, the web window call.
+ *
+ * A change is made on the YAML text itself, not by re-printing the document: the nodes to change
+ * are found with yaml's Document API (each node knows its place in the text) and only their
+ * bytes are replaced, so every comment, blank line and alignment outside the changed key stays
+ * byte for byte. The result is checked by the same schema and checks as `loadConfig` before
+ * anything is written, and written with a temporary name, fsync and rename. A file that changed
+ * since it was read (another editor, another window) is refused, never overwritten.
+ */
+
+export interface ConfigRead {
+  /** Absolute path of the config file. */
+  file: string;
+  /** The file's text as it is on disk. */
+  text: string;
+  /** sha256 of `text`: give it back to changeConfig to refuse a change made meanwhile by someone else. */
+  hash: string;
+  /** The config as the program loads it (paths absolute, defaults filled in). */
+  config: Config;
+}
+
+/** A key path: `sets.data.keep.daily` or its segments. */
+export type ConfigKey = string | readonly string[];
+
+export type ConfigChange = { key: ConfigKey; value: unknown } | { key: ConfigKey; unset: true };
+
+export interface ConfigChangeResult extends ConfigRead {
+  /** False when nothing had to change (the value was already so, or the key was already absent). */
+  changed: boolean;
+}
+
+/**
+ * Keys whose values `showConfig` masks. None yet: the next issue adds passwords and keys for
+ * destinations (`destinations.*.password`…), which name a stored secret (`secret:NAME`) and must
+ * never be shown back when they hold anything else. `*` matches one segment.
+ */
+export const SECRET_KEYS: readonly (readonly string[])[] = [];
+
+export const MASK = "********";
+
+export function hashText(text: string): string {
+  return createHash("sha256").update(text, "utf8").digest("hex");
+}
+
+/** `sets.data.keep.daily` → its segments; an empty segment is a usage error. */
+export function keyPath(key: ConfigKey): string[] {
+  const segs = typeof key === "string" ? key.split(".") : [...key];
+  if (segs.length === 0 || segs.some((s) => s === "")) {
+    throw new BschedError(
+      "USAGE",
+      `not a config key: ${JSON.stringify(typeof key === "string" ? key : segs.join("."))}`,
+      {
+        hint: "name a key by its path, e.g. sets.data.keep.daily or server.timezone",
+      },
+    );
+  }
+  return segs;
+}
+
+function readText(file: string): string {
+  try {
+    return readFileSync(file, "utf8");
+  } catch (e) {
+    throw fromOsError(e, { path: file, doing: `read the config ${file}` });
+  }
+}
+
+/** The config file as it is on disk and as it loads. `file`: as --config (default $BSCHED_CONFIG, ./bsched.yaml). */
+export function readConfig(file?: string, signal?: AbortSignal): ConfigRead {
+  throwIfAborted(signal);
+  const abs = findConfigFile(file);
+  const text = readText(abs);
+  return { file: abs, text, hash: hashText(text), config: parseConfig(text, abs) };
+}
+
+/** What `config show` prints: the text and the document with secret values masked, and the config as loaded. */
+export interface ConfigShown {
+  file: string;
+  hash: string;
+  /** The YAML text, each secret value replaced by MASK in place (everything else as on disk). */
+  text: string;
+  /** The YAML document as data (masked the same way). */
+  document: unknown;
+  /** The config as loaded: absolute paths, defaults filled in. */
+  config: Record<string, unknown>;
+  warnings: string[];
+}
+
+export function showConfig(
+  read: ConfigRead,
+  secretKeys: readonly (readonly string[])[] = SECRET_KEYS,
+): ConfigShown {
+  const doc = parseDocument(read.text);
+  const masked: { range: [number, number] }[] = [];
+  const walk = (node: unknown, at: string[]) => {
+    if (isMap(node)) {
+      for (const p of node.items) walk(p.value, [...at, keyName(p)]);
+    } else if (isSeq(node)) {
+      node.items.forEach((n, i) => {
+        walk(n, [...at, String(i)]);
+      });
+    } else if (isScalar(node) && node.value !== null && isSecretKey(at, secretKeys)) {
+      if (typeof node.value === "string" && /^secret:[^\s]+$/.test(node.value)) return; // a reference, not a secret
+      if (node.range) masked.push({ range: [node.range[0], node.range[1]] });
+      node.value = MASK;
+    }
+  };
+  walk(doc.contents, []);
+  let text = read.text;
+  for (const m of masked.sort((a, b) => b.range[0] - a.range[0])) {
+    text = `${text.slice(0, m.range[0])}"${MASK}"${text.slice(m.range[1])}`;
+  }
+  const c = read.config;
+  return {
+    file: read.file,
+    hash: read.hash,
+    text,
+    document: doc.toJS(),
+    config: {
+      file: c.file,
+      root: c.root,
+      backupFolder: c.backupFolder,
+      timezone: c.timezone,
+      state: c.state,
+      concurrency: c.concurrency,
+      sets: Object.fromEntries([...c.sets].map(([id, s]) => [id, s])),
+    },
+    warnings: c.warnings,
+  };
+}
+
+function isSecretKey(at: readonly string[], keys: readonly (readonly string[])[]): boolean {
+  return keys.some((k) => k.length === at.length && k.every((seg, i) => seg === "*" || seg === at[i]));
+}
+
+function keyName(p: Pair): string {
+  return String(isScalar(p.key) ? p.key.value : p.key);
+}
+
+/**
+ * Apply `changes` to the config file: set or unset keys, check the result with the config
+ * schema, and write it atomically. Refused, with the file untouched: a result the schema refuses
+ * (CONFIG_INVALID, its message naming the key and what is allowed), a file that changed since
+ * `expectedHash` was read or while this ran (CONFIG_CHANGED), a file the user may not write
+ * (PERMISSION_DENIED naming it).
+ */
+export async function changeConfig(opts: {
+  file?: string | undefined;
+  changes: readonly ConfigChange[];
+  /** The `hash` of the ConfigRead the change is based on; omitted: the file as read now. */
+  expectedHash?: string | undefined;
+  signal?: AbortSignal | undefined;
+}): Promise<ConfigChangeResult> {
+  throwIfAborted(opts.signal);
+  const file = findConfigFile(opts.file);
+  const text = readText(file);
+  const hash = hashText(text);
+  if (opts.expectedHash !== undefined && opts.expectedHash !== hash) throw changedMeanwhile(file);
+
+  let next = text;
+  for (const change of opts.changes) {
+    next =
+      "unset" in change
+        ? unsetKey(next, keyPath(change.key))
+        : setKey(next, keyPath(change.key), change.value);
+  }
+  // The same checks as loading it: the schema (its message names the key, the value and what is
+  // allowed) and the checks on paths. Nothing is written when they refuse.
+  let config: Config;
+  try {
+    config = parseConfig(next, file);
+  } catch (e) {
+    if (!(e instanceof BschedError)) throw e;
+    throw new BschedError(e.code, e.message, {
+      hint: `nothing was written: ${file} is as it was; give the key a value the message allows`,
+      exitCode: e.exitCode,
+      cause: e,
+    });
+  }
+  if (next === text) return { file, text, hash, config, changed: false };
+
+  try {
+    accessSync(file, C.W_OK);
+  } catch (e) {
+    throw fromOsError(e, { path: file, doing: `change the config ${file}` });
+  }
+  throwIfAborted(opts.signal);
+  // Read again just before replacing it: a change made meanwhile is refused, not lost.
+  if (hashText(readText(file)) !== hash) throw changedMeanwhile(file);
+  try {
+    await writeFileAtomic(file, next, { mode: statSync(file).mode & 0o7777 });
+  } catch (e) {
+    throw fromOsError(e, { path: file, doing: `write the config ${file}` });
+  }
+  return { file, text: next, hash: hashText(next), config, changed: true };
+}
+
+function changedMeanwhile(file: string): BschedError {
+  return new BschedError(
+    "CONFIG_CHANGED",
+    `the config ${file} changed since it was read; nothing was written`,
+    {
+      hint: "read it again (`bsched config show`) and make the change on what it holds now",
+      exitCode: 1,
+    },
+  );
+}
+
+// --- Changing the text in place -------------------------------------------------------------
+
+function parseForEdit(text: string): Document.Parsed {
+  const doc = parseDocument(text);
+  if (doc.errors.length > 0) {
+    throw new BschedError("CONFIG_INVALID", `not valid YAML: ${doc.errors[0]?.message}`, {
+      hint: "fix the YAML syntax at the line shown (with a text editor), then change it here",
+    });
+  }
+  return doc;
+}
+
+/** Where one key is: the map holding it and its pair there (absent: the deepest map on the way). */
+interface Found {
+  /** The deepest map reached. */
+  map: YAMLMap | undefined;
+  /** How many segments of the path that map's keys are under (map is at path[0..depth)). */
+  depth: number;
+  /** The pair of path[depth] in map, when present. */
+  pair: Pair | undefined;
+}
+
+function find(doc: Document.Parsed, segs: readonly string[]): Found {
+  let node: unknown = doc.contents;
+  let found: Found = { map: undefined, depth: 0, pair: undefined };
+  for (let i = 0; i < segs.length; i++) {
+    if (node === null || (isScalar(node) && node.value === null)) return found;
+    if (!isMap(node)) {
+      throw new BschedError(
+        "USAGE",
+        `${segs.slice(0, i).join(".") || "the config"} is ${isSeq(node) ? "a list" : "a single value"}, not a map: it has no key ${segs[i]}`,
+        {
+          hint: isSeq(node)
+            ? `set the whole list: ${segs.slice(0, i).join(".")} '[a, b]'`
+            : "check the key's spelling",
+        },
+      );
+    }
+    const pair = node.items.find((p) => keyName(p) === segs[i]);
+    found = { map: node, depth: i, pair };
+    if (!pair) return found;
+    node = pair.value;
+  }
+  return found;
+}
+
+/** A value as YAML text that fits in a flow context (on one line, within `{ }` too). */
+function valueText(value: unknown, like?: Scalar): string {
+  if (typeof value === "string") {
+    if (like?.type === "QUOTE_DOUBLE") return JSON.stringify(value);
+    if (like?.type === "QUOTE_SINGLE") return `'${value.replaceAll("'", "''")}'`;
+    const plain = new Document(value).toString({ lineWidth: 0, blockQuote: false }).trimEnd();
+    // Plain only when it means the same string anywhere (no flow indicators, no comment start).
+    return /[,[\]{}#\n]/.test(plain) || plain.startsWith("'") ? JSON.stringify(value) : plain;
+  }
+  const doc = new Document(value);
+  if (isCollection(doc.contents)) doc.contents.flow = true;
+  return doc.toString({ lineWidth: 0, blockQuote: false }).trimEnd();
+}
+
+/** `{ a: { b: value } }` for the segments still missing under an existing map. */
+function nest(segs: readonly string[], value: unknown): unknown {
+  return segs.reduceRight((v, k) => ({ [k]: v }), value);
+}
+
+const lineStart = (text: string, at: number) => text.lastIndexOf("\n", at - 1) + 1;
+
+function afterLine(text: string, at: number): number {
+  if (at > 0 && text[at - 1] === "\n") return at;
+  const nl = text.indexOf("\n", at);
+  return nl === -1 ? text.length : nl + 1;
+}
+
+/** Where a pair of a block map ends: after its line (and its value's lines), its own comment included. */
+function pairEnd(text: string, p: Pair): number {
+  const v = p.value as Node | null;
+  const k = p.key as Node;
+  const end = v?.range ? (isCollection(v) && !v.flow ? v.range[1] : v.range[2]) : (k.range?.[2] ?? 0);
+  return afterLine(text, end);
+}
+
+function splice(text: string, from: number, to: number, insert: string): string {
+  return `${text.slice(0, from)}${insert}${text.slice(to)}`;
+}
+
+function setKey(text: string, segs: readonly string[], value: unknown): string {
+  const doc = parseForEdit(text);
+  const f = find(doc, segs);
+  let next: string;
+  if (f.pair) {
+    // Present: only its value changes (a scalar keeps its quoting).
+    const v = f.pair.value as Node | null;
+    const rest = segs.slice(f.depth + 1);
+    const newValue = rest.length > 0 ? nest(rest, value) : value;
+    if (v?.range && !(isScalar(v) && v.value === null)) {
+      if (isCollection(v) && !v.flow) {
+        // A block map or list becomes one flow value on the key's line.
+        const k = f.pair.key as Node;
+        const colon = text.indexOf(":", k.range?.[1] ?? 0);
+        next = splice(text, colon + 1, v.range[1], ` ${valueText(newValue)}\n`);
+      } else {
+        next = splice(text, v.range[0], v.range[1], valueText(newValue, isScalar(v) ? v : undefined));
+      }
+    } else {
+      // `key:` with no value yet.
+      const k = f.pair.key as Node;
+      const colon = text.indexOf(":", k.range?.[1] ?? 0);
+      next = splice(text, colon + 1, colon + 1, ` ${valueText(newValue)}`);
+    }
+  } else if (f.map) {
+    next = addPair(text, f.map, segs[f.depth] as string, nest(segs.slice(f.depth + 1), value));
+  } else {
+    // An empty file (or a document that is not a map: the schema refuses it anyway).
+    next = `${text}${text === "" || text.endsWith("\n") ? "" : "\n"}${segs[0]}: ${valueText(nest(segs.slice(1), value))}\n`;
+  }
+  return checked(text, next, segs, { value });
+}
+
+function addPair(text: string, map: YAMLMap, key: string, value: unknown): string {
+  const pairText = `${valueText(key)}: ${valueText(value)}`;
+  const last = map.items.at(-1);
+  if (map.flow) {
+    const lv = (last?.value ?? last?.key) as Node | undefined;
+    if (lv?.range) return splice(text, lv.range[1], lv.range[1], `, ${pairText}`);
+    const open = map.range?.[0] ?? 0;
+    return splice(text, open + 1, open + 1, ` ${pairText} `);
+  }
+  if (!last) throw new Error("a block map without keys"); // the parser makes no such map
+  const first = map.items[0]?.key as Node;
+  const start = first.range?.[0] ?? 0;
+  const indent = text.slice(lineStart(text, start), start);
+  if (indent.trim() !== "") {
+    throw new BschedError("USAGE", `cannot add ${key} here without rewriting the file's layout`, {
+      hint: "add the key with a text editor",
+    });
+  }
+  const at = pairEnd(text, last);
+  const nl = at === text.length && !text.endsWith("\n") ? "\n" : "";
+  return splice(text, at, at, `${nl}${indent}${pairText}\n`);
+}
+
+function unsetKey(text: string, segs: readonly string[]): string {
+  const doc = parseForEdit(text);
+  const f = find(doc, segs);
+  if (!f.pair || !f.map || f.depth !== segs.length - 1) return text; // already absent
+  const map = f.map;
+  const i = map.items.indexOf(f.pair);
+  const k = f.pair.key as Node;
+  const v = f.pair.value as Node | null;
+  if (!map.flow && map.items.length === 1 && segs.length > 1) {
+    // Its map's only key: the map stays, empty (`keep: {}`), for the schema to judge.
+    return checked(text, setKey(text, segs.slice(0, -1), {}), segs, { unset: true });
+  }
+  let next: string;
+  if (map.flow) {
+    let from = k.range?.[0] ?? 0;
+    let to = v?.range?.[1] ?? k.range?.[1] ?? from;
+    const after = map.items[i + 1]?.key as Node | undefined;
+    const before = (map.items[i - 1]?.value ?? map.items[i - 1]?.key) as Node | undefined;
+    if (after?.range) to = after.range[0];
+    else if (before?.range) from = before.range[1];
+    next = splice(text, from, to, "");
+  } else {
+    const from = lineStart(text, k.range?.[0] ?? 0);
+    if (text.slice(from, k.range?.[0]).trim() !== "") {
+      throw new BschedError("USAGE", `cannot remove ${segs.join(".")} without rewriting the file's layout`, {
+        hint: "remove the key with a text editor",
+      });
+    }
+    next = splice(text, from, pairEnd(text, f.pair), "");
+  }
+  return checked(text, next, segs, { unset: true });
+}
+
+/**
+ * The edited text must hold exactly the old document with that one change: anything else (a
+ * value that reads back differently in its new place) is refused before it can be written.
+ */
+function checked(
+  text: string,
+  next: string,
+  segs: readonly string[],
+  change: { value: unknown } | { unset: true },
+): string {
+  const want = parseDocument(text).toJS() ?? {};
+  const expect = structuredClone(want) as Record<string, unknown>;
+  let at = expect;
+  for (const s of segs.slice(0, -1)) {
+    if (at[s] === null || typeof at[s] !== "object") at[s] = {};
+    at = at[s] as Record<string, unknown>;
+  }
+  const last = segs.at(-1) as string;
+  if ("unset" in change) delete at[last];
+  else at[last] = change.value;
+  const after = parseDocument(next);
+  if (after.errors.length > 0 || !isDeepStrictEqual(after.toJS() ?? {}, expect)) {
+    throw new BschedError("CONFIG_INVALID", `${segs.join(".")}: this value cannot be written in place here`, {
+      hint: "make the change with a text editor",
+    });
+  }
+  return next;
+}
