@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { accessSync, constants as C, readFileSync, statSync } from "node:fs";
+import { accessSync, constants as C, chownSync, readFileSync, statSync } from "node:fs";
 import { isDeepStrictEqual } from "node:util";
 import {
   Document,
@@ -209,8 +209,11 @@ export async function changeConfig(opts: {
   throwIfAborted(opts.signal);
   // Read again just before replacing it: a change made meanwhile is refused, not lost.
   if (hashText(readText(file)) !== hash) throw changedMeanwhile(file);
+  const st = statSync(file);
   try {
-    await writeFileAtomic(file, next, { mode: statSync(file).mode & 0o7777 });
+    await writeFileAtomic(file, next, { mode: st.mode & 0o7777 });
+    // Root changing another user's file (`sudo bsched config set`) leaves it that user's.
+    if (process.getuid?.() === 0 && (st.uid !== 0 || st.gid !== 0)) chownSync(file, st.uid, st.gid);
   } catch (e) {
     throw fromOsError(e, { path: file, doing: `write the config ${file}` });
   }
