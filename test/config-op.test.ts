@@ -78,6 +78,14 @@ test("set and unset change only the key's bytes: every comment, blank line and a
     assert.equal(r.text, want);
     assert.equal(r.hash, hashText(want));
   }
+  // A file with CRLF line ends gets CRLF lines.
+  const crlf = TEXT.replaceAll("\n", "\r\n");
+  await fs.writeFile(file, crlf);
+  await changeConfig({ file, changes: [{ key: "sets.data.keep.daily", value: 7 }] });
+  assert.equal(
+    await fs.readFile(file, "utf8"),
+    crlf.replace("      weekly: 4\r\n", "      weekly: 4\r\n      daily: 7\r\n"),
+  );
   // The loaded config follows.
   await fs.writeFile(file, TEXT);
   const r = await changeConfig({ file, changes: [{ key: "sets.data.keep.daily", value: 7 }] });

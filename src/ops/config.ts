@@ -296,6 +296,9 @@ function nest(segs: readonly string[], value: unknown): unknown {
   return segs.reduceRight((v, k) => ({ [k]: v }), value);
 }
 
+/** The file's own line ending: a line added to a CRLF file ends with CRLF. */
+const eolOf = (text: string) => (text.includes("\r\n") ? "\r\n" : "\n");
+
 const lineStart = (text: string, at: number) => text.lastIndexOf("\n", at - 1) + 1;
 
 function afterLine(text: string, at: number): number {
@@ -330,7 +333,7 @@ function setKey(text: string, segs: readonly string[], value: unknown): string {
         // A block map or list becomes one flow value on the key's line.
         const k = f.pair.key as Node;
         const colon = text.indexOf(":", k.range?.[1] ?? 0);
-        next = splice(text, colon + 1, v.range[1], ` ${valueText(newValue)}\n`);
+        next = splice(text, colon + 1, v.range[1], ` ${valueText(newValue)}${eolOf(text)}`);
       } else {
         next = splice(text, v.range[0], v.range[1], valueText(newValue, isScalar(v) ? v : undefined));
       }
@@ -344,7 +347,8 @@ function setKey(text: string, segs: readonly string[], value: unknown): string {
     next = addPair(text, f.map, segs[f.depth] as string, nest(segs.slice(f.depth + 1), value));
   } else {
     // An empty file (or a document that is not a map: the schema refuses it anyway).
-    next = `${text}${text === "" || text.endsWith("\n") ? "" : "\n"}${segs[0]}: ${valueText(nest(segs.slice(1), value))}\n`;
+    const eol = eolOf(text);
+    next = `${text}${text === "" || text.endsWith("\n") ? "" : eol}${segs[0]}: ${valueText(nest(segs.slice(1), value))}${eol}`;
   }
   return checked(text, next, segs, { value });
 }
@@ -368,8 +372,9 @@ function addPair(text: string, map: YAMLMap, key: string, value: unknown): strin
     });
   }
   const at = pairEnd(text, last);
-  const nl = at === text.length && !text.endsWith("\n") ? "\n" : "";
-  return splice(text, at, at, `${nl}${indent}${pairText}\n`);
+  const eol = eolOf(text);
+  const nl = at === text.length && !text.endsWith("\n") ? eol : "";
+  return splice(text, at, at, `${nl}${indent}${pairText}${eol}`);
 }
 
 function unsetKey(text: string, segs: readonly string[]): string {
