@@ -156,13 +156,17 @@ test("show: the text as on disk and the config as loaded; a secret key's value i
     path.join(path.dirname(file), "srv", "Data"),
   );
   // The next issue's secret keys (destinations.*.password): masked in the text and the document.
-  const withSecrets = `${TEXT}destinations:\n  nas: { password: "hunter2" }   # oops, inline\n  vault: { password: secret:vault }\n`;
+  const withSecrets = `${TEXT}destinations:\n  nas: { password: "hunter2" }   # oops, inline\n  vault: { password: secret:vault }\n  s3:\n    password: [a, b]\n`;
   const masked = showConfig({ ...readConfig(file), text: withSecrets }, [["destinations", "*", "password"]]);
   assert.doesNotMatch(masked.text, /hunter2/);
-  assert.equal(masked.text, withSecrets.replace('"hunter2"', `"${MASK}"`));
+  assert.equal(
+    masked.text,
+    withSecrets.replace('"hunter2"', `"${MASK}"`).replace("password: [a, b]", `password: "${MASK}"`),
+  );
   assert.deepEqual((masked.document as { destinations: unknown }).destinations, {
     nas: { password: MASK },
     vault: { password: "secret:vault" },
+    s3: { password: MASK },
   });
 });
 

@@ -52,7 +52,8 @@ export interface ConfigChangeResult extends ConfigRead {
 }
 
 /**
- * Keys whose values `showConfig` masks. None yet: the next issue adds passwords and keys for
+ * Keys whose values `showConfig` masks (in the text and the document; `hash` is of the real
+ * text, and the config never holds a password itself: it names a stored secret). None yet: the next issue adds passwords and keys for
  * destinations (`destinations.*.password`…), which name a stored secret (`secret:NAME`) and must
  * never be shown back when they hold anything else. `*` matches one segment.
  */
@@ -113,24 +114,25 @@ export function showConfig(
   secretKeys: readonly (readonly string[])[] = SECRET_KEYS,
 ): ConfigShown {
   const doc = parseDocument(read.text);
-  const masked: { range: [number, number] }[] = [];
-  const walk = (node: unknown, at: string[]) => {
-    if (isMap(node)) {
-      for (const p of node.items) walk(p.value, [...at, keyName(p)]);
-    } else if (isSeq(node)) {
-      node.items.forEach((n, i) => {
-        walk(n, [...at, String(i)]);
-      });
-    } else if (isScalar(node) && node.value !== null && isSecretKey(at, secretKeys)) {
-      if (typeof node.value === "string" && /^secret:[^\s]+$/.test(node.value)) return; // a reference, not a secret
-      if (node.range) masked.push({ range: [node.range[0], node.range[1]] });
-      node.value = MASK;
+  // Every value under a secret key, whatever its shape, except a `secret:NAME` reference.
+  const found: { at: (string | number)[]; range: [number, number] }[] = [];
+  const walk = (node: unknown, at: (string | number)[]) => {
+    if (at.length > 0 && isSecretKey(at.map(String), secretKeys)) {
+      const isReference = isScalar(node) && typeof node.value === "string" && /^secret:\S+$/.test(node.value);
+      const n = node as Node | null;
+      if (!isReference && n?.range && !(isScalar(n) && n.value === null)) {
+        found.push({ at, range: [n.range[0], n.range[1]] });
+      }
+      return;
     }
+    if (isMap(node)) for (const p of node.items) walk(p.value, [...at, keyName(p)]);
+    else if (isSeq(node)) for (const [i, n] of node.items.entries()) walk(n, [...at, i]);
   };
   walk(doc.contents, []);
   let text = read.text;
-  for (const m of masked.sort((a, b) => b.range[0] - a.range[0])) {
+  for (const m of found.sort((x, y) => y.range[0] - x.range[0])) {
     text = `${text.slice(0, m.range[0])}"${MASK}"${text.slice(m.range[1])}`;
+    doc.setIn(m.at, MASK);
   }
   const c = read.config;
   return {
