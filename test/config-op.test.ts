@@ -86,6 +86,14 @@ test("set and unset change only the key's bytes: every comment, blank line and a
     await fs.readFile(file, "utf8"),
     crlf.replace("      weekly: 4\r\n", "      weekly: 4\r\n      daily: 7\r\n"),
   );
+  // A config reached through a symbolic link: the file it points to changes, the link stays.
+  await fs.writeFile(file, TEXT);
+  const link = path.join(path.dirname(file), "link.yaml");
+  await fs.symlink(file, link);
+  await changeConfig({ file: link, changes: [{ key: "server.timezone", value: "Europe/Paris" }] });
+  assert.ok((await fs.lstat(link)).isSymbolicLink());
+  assert.equal(await fs.readFile(file, "utf8"), TEXT.replace('"UTC"', '"Europe/Paris"'));
+  await fs.rm(link);
   // The loaded config follows.
   await fs.writeFile(file, TEXT);
   const r = await changeConfig({ file, changes: [{ key: "sets.data.keep.daily", value: 7 }] });

@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { accessSync, constants as C, chownSync, readFileSync, statSync } from "node:fs";
+import { accessSync, constants as C, chownSync, readFileSync, realpathSync, statSync } from "node:fs";
 import { isDeepStrictEqual } from "node:util";
 import {
   Document,
@@ -211,11 +211,13 @@ export async function changeConfig(opts: {
   throwIfAborted(opts.signal);
   // Read again just before replacing it: a change made meanwhile is refused, not lost.
   if (hashText(readText(file)) !== hash) throw changedMeanwhile(file);
-  const st = statSync(file);
   try {
-    await writeFileAtomic(file, next, { mode: st.mode & 0o7777 });
+    // A config reached through a symbolic link is changed where it really is; the link stays.
+    const real = realpathSync(file);
+    const st = statSync(real);
+    await writeFileAtomic(real, next, { mode: st.mode & 0o7777 });
     // Root changing another user's file (`sudo bsched config set`) leaves it that user's.
-    if (process.getuid?.() === 0 && (st.uid !== 0 || st.gid !== 0)) chownSync(file, st.uid, st.gid);
+    if (process.getuid?.() === 0 && (st.uid !== 0 || st.gid !== 0)) chownSync(real, st.uid, st.gid);
   } catch (e) {
     throw fromOsError(e, { path: file, doing: `write the config ${file}` });
   }
