@@ -183,6 +183,28 @@ function contract(kind: string, make: () => Promise<{ catalog: Catalog; reopen?:
       c.close();
     });
 
+    test("a backup is known by destination and name: a copy on another destination is its own record", async () => {
+      const { catalog: c } = await make();
+      c.putBackup(backup("D_2026_01_01_04_00_00"));
+      c.putBackup(backup("D_2026_01_01_04_00_00", { destination: "nas", diskBytes: 999 }));
+      assert.deepEqual(
+        c.backups("data").map((b) => [b.name, b.destination, b.diskBytes]),
+        [
+          ["D_2026_01_01_04_00_00", "folder", 420],
+          ["D_2026_01_01_04_00_00", "nas", 999],
+        ],
+      );
+      // Without a destination, removing means the set's own folder.
+      c.removeBackup("data", "D_2026_01_01_04_00_00");
+      assert.deepEqual(
+        c.backups("data").map((b) => b.destination),
+        ["nas"],
+      );
+      c.removeBackup("data", "D_2026_01_01_04_00_00", "nas");
+      assert.deepEqual(c.backups("data"), []);
+      c.close();
+    });
+
     test("finishing an unknown run is an error, not a silent no-op", async () => {
       const { catalog: c } = await make();
       assert.throws(() => c.finishRun(42, { finishedAt: "2026-01-01T00:00:00.000Z", status: "ok" }));

@@ -3,8 +3,12 @@ import fs from "node:fs/promises";
 import path from "node:path";
 import { test } from "node:test";
 import { memoryCatalog } from "../src/catalog/memory/memory-catalog.ts";
+import { reconcileSet } from "../src/catalog/reconcile.ts";
+import { getSet, loadConfig } from "../src/config/load.ts";
 import { BschedError } from "../src/core/errors.ts";
-import { recordFailedRun } from "../src/ops/backup-now.ts";
+import { LocalDestination } from "../src/destination/local/local.ts";
+import { backupNow, recordFailedRun } from "../src/ops/backup-now.ts";
+import { systemClock } from "../src/platform/clock.ts";
 import { makeServer } from "./helpers/server.ts";
 
 test("a failed manual backup is recorded with its code and hint; history shows them, --json too", async (t) => {
@@ -75,4 +79,40 @@ test("recordFailedRun keeps a BschedError's code and hint, words an OS error, ma
     assert.ok((r?.error ?? "").length > 0);
   }
   c.close();
+});
+
+test("a catalog record names the destination the backup was written to, and a path is only computed from it", async (t) => {
+  const s = await makeServer({ prefix: "bsched-history-dest-", mode: "full" });
+  t.after(() => fs.rm(s.dir, { recursive: true, force: true }));
+  await fs.writeFile(path.join(s.data, "a.txt"), "a");
+  const config = loadConfig(s.config);
+  const set = getSet(config, "data");
+  const catalog = memoryCatalog();
+  const ctx = { config, clock: systemClock, catalog };
+  // The set's own folder is `folder`; a destination given instead is recorded by its name.
+  const own = await backupNow(ctx, { set, prune: false });
+  const elsewhere = path.join(s.dir, "elsewhere");
+  await fs.mkdir(elsewhere);
+  const other = await backupNow(ctx, {
+    set,
+    prune: false,
+    destination: new LocalDestination(elsewhere, { name: "usb" }),
+  });
+  assert.deepEqual(
+    catalog.backups("data").map((b) => [b.name, b.destination]),
+    [
+      [own.summary.name, "folder"],
+      [other.summary.name, "usb"],
+    ],
+  );
+  for (const b of catalog.backups("data")) assert.equal("path" in b, false);
+  // Repair from the set's folder records what is there under `folder`.
+  const repaired = memoryCatalog();
+  await reconcileSet(repaired, set);
+  assert.deepEqual(
+    repaired.backups("data").map((b) => [b.name, b.destination]),
+    [[own.summary.name, "folder"]],
+  );
+  catalog.close();
+  repaired.close();
 });

@@ -92,8 +92,9 @@ export interface Catalog {
   /** Record that the schedule of `set` has been handled up to `planned` (never moves back). */
   markPlanned(set: string, planned: string): void;
   putBackup(b: BackupRecord): void;
-  removeBackup(set: string, name: string): void;
-  /** Oldest first. */
+  /** Forget a backup of `destination` (default: the set's own folder). */
+  removeBackup(set: string, name: string, destination?: string): void;
+  /** Oldest first, on every destination (a copy of a backup on two destinations is two records). */
   backups(set?: string): BackupRecord[];
   close(): void;
 }

@@ -2,14 +2,15 @@ import fs from "node:fs";
 import path from "node:path";
 import { DatabaseSync } from "node:sqlite";
 import { BschedError } from "../../core/errors.ts";
-import type {
-  BackupRecord,
-  Catalog,
-  NewRun,
-  RunOutcome,
-  RunRecord,
-  RunStatus,
-  RunTrigger,
+import {
+  type BackupRecord,
+  type Catalog,
+  type NewRun,
+  OWN_FOLDER,
+  type RunOutcome,
+  type RunRecord,
+  type RunStatus,
+  type RunTrigger,
 } from "../catalog.ts";
 import { currentOwner } from "../interrupted.ts";
 
@@ -69,15 +70,37 @@ ALTER TABLE backups ADD COLUMN disk_bytes INTEGER;
 
 /**
  * Version 3 (issue 10): a failed run keeps its error's code and hint beside the message, and a
- * backup is named by its destination and name instead of a local path (`folder`: the set's own
- * backup folder, where every backup of an older catalog is). The path is dropped: it is the
- * set's folder joined with the name, computed where shown, and the folders are the truth anyway.
+ * backup is known by its destination and name instead of a local path (`folder`: the set's own
+ * backup folder, where every backup of an older catalog is), the destination being part of its
+ * key so that copies of one backup on several destinations are one row each. SQLite cannot change
+ * a primary key: the table is copied into its new shape. The path is not kept: it is the set's
+ * folder joined with the name, computed where shown, and the folders are the truth anyway.
  */
 const SCHEMA_V3 = `
 ALTER TABLE runs ADD COLUMN error_code TEXT;
 ALTER TABLE runs ADD COLUMN error_hint TEXT;
-ALTER TABLE backups ADD COLUMN destination TEXT NOT NULL DEFAULT 'folder';
-ALTER TABLE backups DROP COLUMN path;
+CREATE TABLE backups_v3 (
+  set_id TEXT NOT NULL,
+  destination TEXT NOT NULL,
+  name TEXT NOT NULL,
+  type TEXT NOT NULL,
+  mode TEXT NOT NULL,
+  parent TEXT,
+  started_at TEXT NOT NULL,
+  finished_at TEXT NOT NULL,
+  files INTEGER NOT NULL,
+  bytes INTEGER NOT NULL,
+  stored_bytes INTEGER NOT NULL,
+  disk_bytes INTEGER,
+  warnings INTEGER NOT NULL,
+  PRIMARY KEY (set_id, destination, name)
+);
+INSERT INTO backups_v3 (set_id, destination, name, type, mode, parent, started_at, finished_at, files, bytes,
+  stored_bytes, disk_bytes, warnings)
+  SELECT set_id, 'folder', name, type, mode, parent, started_at, finished_at, files, bytes, stored_bytes, disk_bytes,
+  warnings FROM backups;
+DROP TABLE backups;
+ALTER TABLE backups_v3 RENAME TO backups;
 `;
 
 function migrate(db: DatabaseSync, file: string): void {
@@ -187,7 +210,7 @@ export function openSqliteCatalog(file: string): Catalog {
       `INSERT OR REPLACE INTO backups (set_id, name, destination, type, mode, parent, started_at, finished_at, files, bytes,
        stored_bytes, disk_bytes, warnings) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     ),
-    removeBackup: db.prepare("DELETE FROM backups WHERE set_id = ? AND name = ?"),
+    removeBackup: db.prepare("DELETE FROM backups WHERE set_id = ? AND destination = ? AND name = ?"),
   };
   const owner = currentOwner();
   const tx = <T>(fn: () => T): T => {
@@ -282,12 +305,12 @@ export function openSqliteCatalog(file: string): Catalog {
         b.warnings,
       );
     },
-    removeBackup(set, name) {
-      q.removeBackup.run(set, name);
+    removeBackup(set, name, destination = OWN_FOLDER) {
+      q.removeBackup.run(set, destination, name);
     },
     backups(set) {
       const where = set === undefined ? "" : "WHERE set_id = ?";
-      const stmt = db.prepare(`SELECT * FROM backups ${where} ORDER BY started_at, name`);
+      const stmt = db.prepare(`SELECT * FROM backups ${where} ORDER BY started_at, name, destination`);
       const rows = (set === undefined ? stmt.all() : stmt.all(set)) as Record<string, unknown>[];
       return rows.map(toBackup);
     },
