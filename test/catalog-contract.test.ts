@@ -17,7 +17,7 @@ function backup(name: string, over: Partial<BackupRecord> = {}): BackupRecord {
   return {
     set: "data",
     name,
-    path: `/b/${name}`,
+    destination: "folder",
     type: "separate",
     mode: "full",
     parent: null,
@@ -58,7 +58,13 @@ function contract(kind: string, make: () => Promise<{ catalog: Catalog; reopen?:
         bytes: 1000,
         backup: "D_2026_01_01_04_00_01",
       });
-      c.finishRun(b, { finishedAt: "2026-01-01T05:00:01.000Z", status: "failed", error: "source missing" });
+      c.finishRun(b, {
+        finishedAt: "2026-01-01T05:00:01.000Z",
+        status: "failed",
+        error: "source missing",
+        errorCode: "SOURCE_MISSING",
+        errorHint: "create it or fix sets.video.source",
+      });
       const ra = c.getRun(a);
       assert.deepEqual(
         {
@@ -68,6 +74,8 @@ function contract(kind: string, make: () => Promise<{ catalog: Catalog; reopen?:
           bytes: ra?.bytes,
           backup: ra?.backup,
           error: ra?.error,
+          errorCode: ra?.errorCode,
+          errorHint: ra?.errorHint,
           slots: ra?.slots,
         },
         {
@@ -77,10 +85,21 @@ function contract(kind: string, make: () => Promise<{ catalog: Catalog; reopen?:
           bytes: 1000,
           backup: "D_2026_01_01_04_00_01",
           error: null,
+          errorCode: null,
+          errorHint: null,
           slots: 1,
         },
       );
-      assert.equal(c.getRun(b)?.error, "source missing");
+      // A failed run keeps what the command printed: message, code and hint (schema version 3).
+      const rb = c.getRun(b);
+      assert.deepEqual(
+        { error: rb?.error, errorCode: rb?.errorCode, errorHint: rb?.errorHint },
+        {
+          error: "source missing",
+          errorCode: "SOURCE_MISSING",
+          errorHint: "create it or fix sets.video.source",
+        },
+      );
       assert.deepEqual(
         c.runs().map((r) => r.id),
         [b, a],
@@ -135,7 +154,7 @@ function contract(kind: string, make: () => Promise<{ catalog: Catalog; reopen?:
         }),
       );
       c.putBackup(backup("D_2026_01_01_04_00_00"));
-      c.putBackup(backup("V_2026_01_01_04_00_00", { set: "video" }));
+      c.putBackup(backup("V_2026_01_01_04_00_00", { set: "video", destination: "nas" }));
       c.putBackup(backup("D_2026_01_01_04_00_00", { files: 4 }));
       assert.deepEqual(
         c.backups("data").map((b) => b.name),
@@ -144,6 +163,9 @@ function contract(kind: string, make: () => Promise<{ catalog: Catalog; reopen?:
       assert.equal(c.backups("data")[0]?.files, 4);
       assert.equal(c.backups("data")[1]?.parent, "D_2026_01_01_04_00_00");
       assert.equal(c.backups().length, 3);
+      // A record names where the backup is by destination, never by a local path.
+      assert.equal(c.backups("video")[0]?.destination, "nas");
+      assert.equal("path" in (c.backups("video")[0] ?? {}), false);
       c.removeBackup("data", "D_2026_01_01_04_00_00");
       c.removeBackup("data", "nope");
       assert.deepEqual(
@@ -158,6 +180,28 @@ function contract(kind: string, make: () => Promise<{ catalog: Catalog; reopen?:
           parent: "D_2026_01_01_04_00_00",
         }),
       );
+      c.close();
+    });
+
+    test("a backup is known by destination and name: a copy on another destination is its own record", async () => {
+      const { catalog: c } = await make();
+      c.putBackup(backup("D_2026_01_01_04_00_00"));
+      c.putBackup(backup("D_2026_01_01_04_00_00", { destination: "nas", diskBytes: 999 }));
+      assert.deepEqual(
+        c.backups("data").map((b) => [b.name, b.destination, b.diskBytes]),
+        [
+          ["D_2026_01_01_04_00_00", "folder", 420],
+          ["D_2026_01_01_04_00_00", "nas", 999],
+        ],
+      );
+      // Without a destination, removing means the set's own folder.
+      c.removeBackup("data", "D_2026_01_01_04_00_00");
+      assert.deepEqual(
+        c.backups("data").map((b) => b.destination),
+        ["nas"],
+      );
+      c.removeBackup("data", "D_2026_01_01_04_00_00", "nas");
+      assert.deepEqual(c.backups("data"), []);
       c.close();
     });
 
@@ -204,6 +248,81 @@ describe("sqlite catalog specifics", () => {
     );
     assert.equal((raw.prepare("PRAGMA journal_mode").get() as { journal_mode: string }).journal_mode, "wal");
     raw.close();
+  });
+
+  test("a catalog written by the previous bsched (schema 2, fixture) opens as version 3 with every row kept", async () => {
+    // test/fixtures/catalog/catalog-v2.db was made by the bsched before schema 3: two runs (one
+    // ok, one failed with only a message) and one backup recorded with its local path.
+    const d = await tempDir("bsched-catalog-");
+    dirs.push(d);
+    const file = path.join(d, "catalog.db");
+    await fs.copyFile(new URL("./fixtures/catalog/catalog-v2.db", import.meta.url), file);
+    const c = openSqliteCatalog(file);
+    assert.deepEqual(
+      c.runs().map((r) => [r.status, r.backup, r.error, r.errorCode, r.errorHint]),
+      [
+        ["failed", null, "source folder missing: /srv/app/Data", null, null],
+        ["ok", "D_2026_01_01_04_00_01", null, null, null],
+      ],
+    );
+    assert.equal(c.lastPlanned("data"), "2026-01-01T04:00:00.000Z");
+    assert.deepEqual(c.backups(), [
+      backup("D_2026_01_01_04_00_01", {
+        startedAt: "2026-01-01T04:00:01.000Z",
+        finishedAt: "2026-01-01T04:02:00.000Z",
+        diskBytes: 1420,
+      }),
+    ]);
+    // The migrated file takes the new columns at once.
+    const id = c.startRun({ set: "data", planned: null, trigger: "manual", startedAt: null });
+    c.finishRun(id, {
+      finishedAt: "2026-01-03T00:00:00.000Z",
+      status: "failed",
+      error: "x",
+      errorCode: "DISK_FULL",
+      errorHint: "free space",
+    });
+    c.close();
+    const raw = new DatabaseSync(file);
+    assert.equal(
+      (raw.prepare("PRAGMA user_version").get() as { user_version: number }).user_version,
+      SCHEMA_VERSION,
+    );
+    const columns = (raw.prepare("PRAGMA table_info(backups)").all() as { name: string }[]).map(
+      (r) => r.name,
+    );
+    assert.ok(columns.includes("destination") && !columns.includes("path"), columns.join(","));
+    raw.close();
+    const again = openSqliteCatalog(file);
+    assert.equal(again.getRun(id)?.errorCode, "DISK_FULL");
+    assert.equal(again.runs().length, 3);
+    again.close();
+  });
+
+  test("a catalog of schema 1 with backups migrates to version 3 in one step", async () => {
+    const d = await tempDir("bsched-catalog-");
+    dirs.push(d);
+    const file = path.join(d, "catalog.db");
+    const raw = new DatabaseSync(file);
+    // The version-1 tables as bsched created them (src/catalog/sqlite/sqlite-catalog.ts SCHEMA_V1).
+    raw.exec(`
+CREATE TABLE runs (id INTEGER PRIMARY KEY AUTOINCREMENT, set_id TEXT NOT NULL, planned TEXT, trigger TEXT NOT NULL,
+  started_at TEXT, finished_at TEXT, status TEXT NOT NULL, warnings INTEGER NOT NULL DEFAULT 0,
+  files INTEGER NOT NULL DEFAULT 0, bytes INTEGER NOT NULL DEFAULT 0, backup TEXT, error TEXT,
+  slots INTEGER NOT NULL DEFAULT 1);
+CREATE INDEX runs_set ON runs(set_id, id);
+CREATE TABLE marks (set_id TEXT PRIMARY KEY, planned TEXT NOT NULL);
+CREATE TABLE backups (set_id TEXT NOT NULL, name TEXT NOT NULL, path TEXT NOT NULL, type TEXT NOT NULL,
+  mode TEXT NOT NULL, parent TEXT, started_at TEXT NOT NULL, finished_at TEXT NOT NULL, files INTEGER NOT NULL,
+  bytes INTEGER NOT NULL, stored_bytes INTEGER NOT NULL, warnings INTEGER NOT NULL, PRIMARY KEY (set_id, name));
+INSERT INTO backups VALUES ('data', 'D_2026_01_01_04_00_00', '/b/D_2026_01_01_04_00_00', 'separate', 'full', NULL,
+  '2026-01-01T04:00:00.000Z', '2026-01-01T04:01:00.000Z', 3, 300, 300, 0);
+PRAGMA user_version = 1;
+`);
+    raw.close();
+    const c = openSqliteCatalog(file);
+    assert.deepEqual(c.backups(), [backup("D_2026_01_01_04_00_00", { diskBytes: null })]);
+    c.close();
   });
 
   test("a catalog from a newer bsched is refused with a clear message", async () => {

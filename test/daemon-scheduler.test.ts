@@ -308,6 +308,8 @@ describe("outcomes", () => {
     assert.equal(failed?.status, "failed");
     assert.match(failed?.error ?? "", /source of data is missing/);
     assert.equal(h.sched.ended.at(-1)?.status, "failed");
+    // The scheduler records the same code and hint as a manual backup (an unexpected error: INTERNAL).
+    assert.equal(failed?.errorCode, "INTERNAL");
     h.failing.delete("data");
     await h.at("2026-03-02T04:00:00.000Z");
     await h.sched.idle();

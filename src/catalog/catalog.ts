@@ -19,7 +19,15 @@ export interface RunRecord {
   files: number;
   bytes: number;
   backup: string | null;
+  /** A failed or interrupted run's message. */
   error: string | null;
+  /**
+   * A failed run's stable code (a BschedError's `code`, `INTERNAL` for an unexpected failure) and
+   * the fix it names; null for runs that did not fail that way and runs recorded before schema
+   * version 3.
+   */
+  errorCode: string | null;
+  errorHint: string | null;
   /** Slots this run stands for (a catch-up of 3 missed slots: 3). */
   slots: number;
   /**
@@ -34,15 +42,25 @@ export interface RunRecord {
 
 /** The catalog records the calling process as the run's owner (pid, host, pidStart). */
 export type NewRun = Pick<RunRecord, "set" | "planned" | "trigger" | "startedAt"> &
-  Partial<Pick<RunRecord, "status" | "slots" | "finishedAt" | "error">>;
+  Partial<Pick<RunRecord, "status" | "slots" | "finishedAt" | "error" | "errorCode" | "errorHint">>;
 
 export type RunOutcome = Pick<RunRecord, "finishedAt" | "status"> &
-  Partial<Pick<RunRecord, "warnings" | "files" | "bytes" | "backup" | "error">>;
+  Partial<Pick<RunRecord, "warnings" | "files" | "bytes" | "backup" | "error" | "errorCode" | "errorHint">>;
 
+/** The destination name of a set's own backup folder (LocalDestination's default name). */
+export const OWN_FOLDER = "folder";
+
+/**
+ * A backup as the catalog knows it: by destination and name, never by a local path (schema
+ * version 3), so the same record serves a backup on SFTP or S3 and never goes stale when a
+ * folder moves. Where a path is shown, it is computed when read: the destination's
+ * `locationOf(name)`, for `folder` the set's folder joined with the name.
+ */
 export interface BackupRecord {
   set: string;
   name: string;
-  path: string;
+  /** The destination holding it, by its config name: `folder` for the set's own backup folder. */
+  destination: string;
   type: BackupType;
   mode: BackupMode;
   parent: string | null;
@@ -74,8 +92,9 @@ export interface Catalog {
   /** Record that the schedule of `set` has been handled up to `planned` (never moves back). */
   markPlanned(set: string, planned: string): void;
   putBackup(b: BackupRecord): void;
-  removeBackup(set: string, name: string): void;
-  /** Oldest first. */
+  /** Forget a backup of `destination` (default: the set's own folder). */
+  removeBackup(set: string, name: string, destination?: string): void;
+  /** Oldest first, on every destination (a copy of a backup on two destinations is two records). */
   backups(set?: string): BackupRecord[];
   close(): void;
 }
@@ -86,12 +105,12 @@ export function maxIso(a: string | undefined, b: string | undefined): string | u
   return Date.parse(a) >= Date.parse(b) ? a : b;
 }
 
-/** The catalog's record of a backup that a run just made. */
-export function backupRecord(set: string, s: BackupSummary): BackupRecord {
+/** The catalog's record of a backup that a run just made on `destination` (default: the set's own folder). */
+export function backupRecord(set: string, s: BackupSummary, destination: string = OWN_FOLDER): BackupRecord {
   return {
     set,
     name: s.name,
-    path: s.path,
+    destination,
     type: s.type,
     mode: s.mode,
     parent: s.parent,

@@ -19,7 +19,7 @@ export async function recordOf(set: string, b: FoundBackup): Promise<BackupRecor
   return {
     set,
     name: b.name,
-    path: b.path,
+    destination: b.dest.name,
     type: h.type,
     mode: h.mode,
     parent: h.parent?.name ?? null,
@@ -46,10 +46,17 @@ export interface Repair {
  * rewritten.
  */
 export async function reconcileSet(catalog: Catalog, set: SetConfig): Promise<Repair> {
-  const { backups } = await listBackups(destinationOf(set), set.letter, set.id);
+  const dest = destinationOf(set);
+  const { backups } = await listBackups(dest, set.letter, set.id);
   const onDisk = new Map<string, BackupRecord>();
   for (const b of backups) onDisk.set(b.name, await recordOf(set.id, b));
-  const known = new Map(catalog.backups(set.id).map((b) => [b.name, b]));
+  // Only the records of this destination: another's are that destination's to repair.
+  const known = new Map(
+    catalog
+      .backups(set.id)
+      .filter((b) => b.destination === dest.name)
+      .map((b) => [b.name, b]),
+  );
   const r: Repair = { set: set.id, added: [], removed: [], updated: [] };
   for (const [name, rec] of onDisk) {
     const had = known.get(name);
@@ -63,7 +70,7 @@ export async function reconcileSet(catalog: Catalog, set: SetConfig): Promise<Re
   }
   for (const name of known.keys()) {
     if (!onDisk.has(name)) {
-      catalog.removeBackup(set.id, name);
+      catalog.removeBackup(set.id, name, dest.name);
       r.removed.push(name);
     }
   }

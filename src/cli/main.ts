@@ -26,6 +26,7 @@ const COMMANDS: Record<string, () => Promise<Register>> = {
   history: async () => (await import("./commands/history.ts")).registerHistory,
   prune: async () => (await import("./commands/prune.ts")).registerPrune,
   catalog: async () => (await import("./commands/catalog.ts")).registerCatalog,
+  config: async () => (await import("./commands/config.ts")).registerConfig,
   demo: async () => (await import("./commands/demo.ts")).registerDemo,
 };
 

@@ -7,6 +7,7 @@ export type ErrorCode =
   | "CONFIG_NOT_FOUND"
   | "CONFIG_INVALID"
   | "CONFIG_EXISTS"
+  | "CONFIG_CHANGED"
   | "USAGE"
   | "SET_UNKNOWN"
   | "SOURCE_MISSING"

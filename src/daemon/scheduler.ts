@@ -353,7 +353,7 @@ export class Scheduler {
         // `run` records its outcome; one that failed before it could (or after: a failed prune) is
         // left as it recorded it, and one still `running` is recorded failed here.
         const rec = catalog.getRun(runId);
-        if (rec?.status === "running") recordFailedRun(catalog, runId, msg, clock.now());
+        if (rec?.status === "running") recordFailedRun(catalog, runId, e, clock.now());
         else if (rec) status = rec.status;
       } catch {}
       log.error({ set: set.id, runId, err: msg }, "backup failed");

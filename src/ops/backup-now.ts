@@ -1,5 +1,5 @@
 import { type BackupResult, runBackup } from "../backup/run.ts";
-import { backupRecord, type Catalog, type RunTrigger } from "../catalog/catalog.ts";
+import { backupRecord, type Catalog, OWN_FOLDER, type RunTrigger } from "../catalog/catalog.ts";
 import { interruptGoneRuns } from "../catalog/interrupted.ts";
 import { openCatalog } from "../catalog/reconcile.ts";
 import type { SetConfig } from "../config/load.ts";
@@ -8,6 +8,7 @@ import type { BackupMode, BackupSummary, BackupType } from "../core/types.ts";
 import type { Destination } from "../destination/destination.ts";
 import { type NotifyPayload, postWebhook, wants } from "../notify/webhook.ts";
 import { hostName } from "../platform/host.ts";
+import { fromOsError } from "../platform/os-errors.ts";
 import type { PruneResult } from "../retention/prune.ts";
 import { type OpContext, progressTo, throwIfAborted } from "./context.ts";
 import { pruneAfterBackup } from "./prune.ts";
@@ -130,8 +131,7 @@ export async function backupNow(ctx: OpContext, opts: BackupNowOptions): Promise
         return await backupNow(ctx, { ...opts, runId });
       const now = clock.now();
       guard("record the failure", () => {
-        if (catalog !== undefined && runId !== undefined)
-          recordFailedRun(catalog, runId, (e as Error).message, now);
+        if (catalog !== undefined && runId !== undefined) recordFailedRun(catalog, runId, e, now);
       });
       await notify({
         event: "failure",
@@ -150,7 +150,7 @@ export async function backupNow(ctx: OpContext, opts: BackupNowOptions): Promise
     const s = result.summary;
     guard("record the run", () => {
       if (catalog !== undefined && runId !== undefined)
-        recordBackupRun(catalog, runId, set.id, s, clock.now());
+        recordBackupRun(catalog, runId, set.id, s, clock.now(), opts.destination?.name);
     });
     // Retention follows every successful backup, manual ones too (never before it completes).
     const pruned =
@@ -203,6 +203,8 @@ export function recordBackupRun(
   set: string,
   s: BackupSummary,
   now: Date,
+  /** The name of the destination it was written to (default: the set's own folder). */
+  destination: string = OWN_FOLDER,
 ): "ok" | "warnings" {
   const status = s.warnings.length > 0 ? "warnings" : "ok";
   catalog.finishRun(runId, {
@@ -213,11 +215,31 @@ export function recordBackupRun(
     bytes: s.bytes,
     backup: s.name,
   });
-  catalog.putBackup(backupRecord(set, s));
+  catalog.putBackup(backupRecord(set, s, destination));
   return status;
 }
 
-/** The record step of a failed backup, manual or scheduled. */
-export function recordFailedRun(catalog: Catalog, runId: number, message: string, now: Date): void {
-  catalog.finishRun(runId, { finishedAt: now.toISOString(), status: "failed", error: message });
+/**
+ * The record step of a failed backup, manual or scheduled: the message, and the code and hint a
+ * person needs to act on it (`bsched history` shows them). An OS error gets its bsched code as the
+ * CLI would print it; anything else unexpected is `INTERNAL`. A bare string (an older caller)
+ * records the message alone.
+ */
+export function recordFailedRun(catalog: Catalog, runId: number, error: unknown, now: Date): void {
+  catalog.finishRun(runId, { finishedAt: now.toISOString(), status: "failed", ...failureOf(error) });
+}
+
+/** What a run record keeps of an error: message, stable code, hint. */
+export function failureOf(error: unknown): { error: string; errorCode?: string; errorHint?: string } {
+  if (typeof error === "string") return { error };
+  const e = fromOsError(error);
+  if (e instanceof BschedError) {
+    return { error: e.message, errorCode: e.code, ...(e.hint === undefined ? {} : { errorHint: e.hint }) };
+  }
+  return {
+    error: (e as Error)?.message ?? String(e),
+    errorCode: "INTERNAL",
+    errorHint:
+      "an unexpected failure: the daemon's log (or the command run with BSCHED_DEBUG=1) says where; report it",
+  };
 }

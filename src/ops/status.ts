@@ -81,6 +81,8 @@ async function setStatus(ctx: OpContext, catalog: Catalog, set: SetConfig, now: 
           finishedAt: last.finishedAt,
           backup: last.backup,
           error: last.error,
+          errorCode: last.errorCode,
+          errorHint: last.errorHint,
         }
       : null,
     backups: {

@@ -88,7 +88,7 @@ export async function pruneSet(
     for (const name of p.plan.remove) {
       // Hidden first (one atomic step), then removed: a crash never leaves something listed.
       await dest.remove(name);
-      opts.catalog?.removeBackup(set.id, name);
+      opts.catalog?.removeBackup(set.id, name, dest.name);
       removed.push(name);
       freedBytes += p.stored.get(name) ?? 0;
     }

@@ -125,7 +125,7 @@ export function harness(
         await gates.get(s.id)?.promise;
         if (failing.has(s.id)) {
           const e = new Error(`source of ${s.id} is missing`);
-          recordFailedRun(catalog, job.runId, e.message, clock.now());
+          recordFailedRun(catalog, job.runId, e, clock.now());
           throw e;
         }
         const now = clock.now().toISOString();

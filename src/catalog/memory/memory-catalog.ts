@@ -3,6 +3,7 @@ import {
   type Catalog,
   maxIso,
   type NewRun,
+  OWN_FOLDER,
   type RunOutcome,
   type RunRecord,
 } from "../catalog.ts";
@@ -33,6 +34,8 @@ export function memoryCatalog(): Catalog {
         bytes: 0,
         backup: null,
         error: r.error ?? null,
+        errorCode: r.errorCode ?? null,
+        errorHint: r.errorHint ?? null,
         slots: r.slots ?? 1,
         ...currentOwner(),
       };
@@ -70,23 +73,27 @@ export function memoryCatalog(): Catalog {
     },
     putBackup(b) {
       open();
-      backups.set(`${b.set}\0${b.name}`, { ...b });
+      backups.set(`${b.set}\0${b.destination}\0${b.name}`, { ...b });
     },
-    removeBackup(set, name) {
+    removeBackup(set, name, destination = OWN_FOLDER) {
       open();
-      backups.delete(`${set}\0${name}`);
+      backups.delete(`${set}\0${destination}\0${name}`);
     },
     backups(set) {
       open();
       return [...backups.values()]
         .filter((b) => set === undefined || b.set === set)
         .map((b) => ({ ...b }))
-        .sort((a, b) =>
-          a.startedAt < b.startedAt ? -1 : a.startedAt > b.startedAt ? 1 : a.name < b.name ? -1 : 1,
-        );
+        .sort(byStartNameDestination);
     },
     close() {
       closed = true;
     },
   };
+}
+
+/** The SQLite catalog's order: `ORDER BY started_at, name, destination`. */
+function byStartNameDestination(a: BackupRecord, b: BackupRecord): number {
+  const cmp = (x: string, y: string) => (x < y ? -1 : x > y ? 1 : 0);
+  return cmp(a.startedAt, b.startedAt) || cmp(a.name, b.name) || cmp(a.destination, b.destination);
 }

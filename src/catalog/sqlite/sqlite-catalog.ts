@@ -2,20 +2,21 @@ import fs from "node:fs";
 import path from "node:path";
 import { DatabaseSync } from "node:sqlite";
 import { BschedError } from "../../core/errors.ts";
-import type {
-  BackupRecord,
-  Catalog,
-  NewRun,
-  RunOutcome,
-  RunRecord,
-  RunStatus,
-  RunTrigger,
+import {
+  type BackupRecord,
+  type Catalog,
+  type NewRun,
+  OWN_FOLDER,
+  type RunOutcome,
+  type RunRecord,
+  type RunStatus,
+  type RunTrigger,
 } from "../catalog.ts";
 import { currentOwner } from "../interrupted.ts";
 
 export const CATALOG_FILE = "catalog.db";
 /** Bump with a migration step in `migrate` whenever the tables change. */
-export const SCHEMA_VERSION = 2;
+export const SCHEMA_VERSION = 3;
 
 const SCHEMA_V1 = `
 CREATE TABLE runs (
@@ -67,6 +68,41 @@ ALTER TABLE runs ADD COLUMN pid_start TEXT;
 ALTER TABLE backups ADD COLUMN disk_bytes INTEGER;
 `;
 
+/**
+ * Version 3 (issue 10): a failed run keeps its error's code and hint beside the message, and a
+ * backup is known by its destination and name instead of a local path (`folder`: the set's own
+ * backup folder, where every backup of an older catalog is), the destination being part of its
+ * key so that copies of one backup on several destinations are one row each. SQLite cannot change
+ * a primary key: the table is copied into its new shape. The path is not kept: it is the set's
+ * folder joined with the name, computed where shown, and the folders are the truth anyway.
+ */
+const SCHEMA_V3 = `
+ALTER TABLE runs ADD COLUMN error_code TEXT;
+ALTER TABLE runs ADD COLUMN error_hint TEXT;
+CREATE TABLE backups_v3 (
+  set_id TEXT NOT NULL,
+  destination TEXT NOT NULL,
+  name TEXT NOT NULL,
+  type TEXT NOT NULL,
+  mode TEXT NOT NULL,
+  parent TEXT,
+  started_at TEXT NOT NULL,
+  finished_at TEXT NOT NULL,
+  files INTEGER NOT NULL,
+  bytes INTEGER NOT NULL,
+  stored_bytes INTEGER NOT NULL,
+  disk_bytes INTEGER,
+  warnings INTEGER NOT NULL,
+  PRIMARY KEY (set_id, destination, name)
+);
+INSERT INTO backups_v3 (set_id, destination, name, type, mode, parent, started_at, finished_at, files, bytes,
+  stored_bytes, disk_bytes, warnings)
+  SELECT set_id, 'folder', name, type, mode, parent, started_at, finished_at, files, bytes, stored_bytes, disk_bytes,
+  warnings FROM backups;
+DROP TABLE backups;
+ALTER TABLE backups_v3 RENAME TO backups;
+`;
+
 function migrate(db: DatabaseSync, file: string): void {
   const row = db.prepare("PRAGMA user_version").get() as { user_version: number };
   const v = row.user_version;
@@ -84,6 +120,7 @@ function migrate(db: DatabaseSync, file: string): void {
   try {
     if (v < 1) db.exec(SCHEMA_V1);
     if (v < 2) db.exec(SCHEMA_V2);
+    if (v < 3) db.exec(SCHEMA_V3);
     db.exec(`PRAGMA user_version = ${SCHEMA_VERSION}`);
     db.exec("COMMIT");
   } catch (e) {
@@ -106,6 +143,8 @@ function toRun(r: Record<string, unknown>): RunRecord {
     bytes: Number(r.bytes),
     backup: (r.backup as string | null) ?? null,
     error: (r.error as string | null) ?? null,
+    errorCode: (r.error_code as string | null) ?? null,
+    errorHint: (r.error_hint as string | null) ?? null,
     slots: Number(r.slots),
     pid: r.pid === null || r.pid === undefined ? null : Number(r.pid),
     host: (r.host as string | null) ?? null,
@@ -117,7 +156,7 @@ function toBackup(r: Record<string, unknown>): BackupRecord {
   return {
     set: String(r.set_id),
     name: String(r.name),
-    path: String(r.path),
+    destination: String(r.destination),
     type: r.type as BackupRecord["type"],
     mode: r.mode as BackupRecord["mode"],
     parent: (r.parent as string | null) ?? null,
@@ -152,12 +191,13 @@ export function openSqliteCatalog(file: string): Catalog {
   }
   const q = {
     start: db.prepare(
-      `INSERT INTO runs (set_id, planned, trigger, started_at, finished_at, status, error, slots, pid, host, pid_start)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      `INSERT INTO runs (set_id, planned, trigger, started_at, finished_at, status, error, error_code, error_hint,
+       slots, pid, host, pid_start) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     ),
     finish: db.prepare(
       `UPDATE runs SET finished_at = ?, status = ?, warnings = COALESCE(?, warnings), files = COALESCE(?, files),
-       bytes = COALESCE(?, bytes), backup = COALESCE(?, backup), error = COALESCE(?, error) WHERE id = ?`,
+       bytes = COALESCE(?, bytes), backup = COALESCE(?, backup), error = COALESCE(?, error),
+       error_code = COALESCE(?, error_code), error_hint = COALESCE(?, error_hint) WHERE id = ?`,
     ),
     get: db.prepare("SELECT * FROM runs WHERE id = ?"),
     mark: db.prepare(
@@ -167,10 +207,10 @@ export function openSqliteCatalog(file: string): Catalog {
     ),
     lastMark: db.prepare("SELECT planned FROM marks WHERE set_id = ?"),
     putBackup: db.prepare(
-      `INSERT OR REPLACE INTO backups (set_id, name, path, type, mode, parent, started_at, finished_at, files, bytes,
+      `INSERT OR REPLACE INTO backups (set_id, name, destination, type, mode, parent, started_at, finished_at, files, bytes,
        stored_bytes, disk_bytes, warnings) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     ),
-    removeBackup: db.prepare("DELETE FROM backups WHERE set_id = ? AND name = ?"),
+    removeBackup: db.prepare("DELETE FROM backups WHERE set_id = ? AND destination = ? AND name = ?"),
   };
   const owner = currentOwner();
   const tx = <T>(fn: () => T): T => {
@@ -195,6 +235,8 @@ export function openSqliteCatalog(file: string): Catalog {
           r.finishedAt ?? null,
           r.status ?? "running",
           r.error ?? null,
+          r.errorCode ?? null,
+          r.errorHint ?? null,
           r.slots ?? 1,
           owner.pid,
           owner.host,
@@ -213,6 +255,8 @@ export function openSqliteCatalog(file: string): Catalog {
         o.bytes ?? null,
         o.backup ?? null,
         o.error ?? null,
+        o.errorCode ?? null,
+        o.errorHint ?? null,
         id,
       );
       if (Number(res.changes) !== 1) throw new Error(`no run ${id}`);
@@ -248,7 +292,7 @@ export function openSqliteCatalog(file: string): Catalog {
       q.putBackup.run(
         b.set,
         b.name,
-        b.path,
+        b.destination,
         b.type,
         b.mode,
         b.parent,
@@ -261,12 +305,12 @@ export function openSqliteCatalog(file: string): Catalog {
         b.warnings,
       );
     },
-    removeBackup(set, name) {
-      q.removeBackup.run(set, name);
+    removeBackup(set, name, destination = OWN_FOLDER) {
+      q.removeBackup.run(set, destination, name);
     },
     backups(set) {
       const where = set === undefined ? "" : "WHERE set_id = ?";
-      const stmt = db.prepare(`SELECT * FROM backups ${where} ORDER BY started_at, name`);
+      const stmt = db.prepare(`SELECT * FROM backups ${where} ORDER BY started_at, name, destination`);
       const rows = (set === undefined ? stmt.all() : stmt.all(set)) as Record<string, unknown>[];
       return rows.map(toBackup);
     },

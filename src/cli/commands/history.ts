@@ -16,7 +16,7 @@ export function registerHistory(program: Command, exit: ExitBox): void {
     .option("--config <file>", "config file (default: $BSCHED_CONFIG or ./bsched.yaml)")
     .option(
       "--json",
-      "print an array of {id, set, planned, trigger, startedAt, finishedAt, status, warnings, files, bytes, backup, error, slots, pid, host, pidStart}",
+      "print an array of {id, set, planned, trigger, startedAt, finishedAt, status, warnings, files, bytes, backup, error, errorCode, errorHint, slots, pid, host, pidStart}",
     )
     .action(
       action(
@@ -35,9 +35,12 @@ export function registerHistory(program: Command, exit: ExitBox): void {
             const when = r.startedAt ?? r.finishedAt ?? "";
             const what = r.backup ? `${r.backup} ${r.files} files ${formatBytes(r.bytes)}` : "";
             const slots = r.slots > 1 ? ` (${r.slots} slots)` : "";
+            // A failed run says what failed, its code and the fix, as the command itself did.
+            const code = r.errorCode ? `[${r.errorCode}] ` : "";
             process.stdout.write(
-              `${when}  ${r.set}  ${r.trigger}${slots}  ${r.status}  ${what}${r.error ? `  ${r.error}` : ""}\n`,
+              `${when}  ${r.set}  ${r.trigger}${slots}  ${r.status}  ${what}${r.error ? `  ${code}${r.error}` : ""}\n`,
             );
+            if (r.errorHint) process.stdout.write(`    hint: ${r.errorHint}\n`);
           }
           return 0;
         },
