@@ -1,7 +1,7 @@
 /**
  * The benchmark: bsched against cp, rsync, tar+zstd/pigz, restic and borg on the same data.
  * Not part of the tests. `npm run bench [-- --quick] [--dir DIR] [--runs N] [--only A|B] [--profile DIR]
- * [--compare DIR]`. `--compare DIR` also measures the bsched of another checkout (e.g. a
+ * [--compare DIR] [--tools bsched,restic]`. `--compare DIR` also measures the bsched of another checkout (e.g. a
  * `git worktree add --detach DIR REV` of an older commit) in the same rounds, alternated with
  * this one: on a shared machine, two runs minutes apart do not see the same load.
  */
@@ -55,6 +55,7 @@ const { values: args } = parseArgs({
     bsched: { type: "string" },
     rev: { type: "string" },
     compare: { type: "string" },
+    tools: { type: "string" },
     render: { type: "string" },
     "no-install": { type: "boolean", default: false },
   },
@@ -263,6 +264,8 @@ async function main(): Promise<void> {
   const hasCompressed = await bschedHasCompressed(dir);
   log(`bsched compressed type: ${hasCompressed ? "available" : "not available yet (rows left out)"}`);
   const other = args.compare ? await compared(args.compare) : undefined;
+  // `--tools bsched,rsync`: only the tools whose names start so (a focused before/after run).
+  const wanted = args.tools?.split(",").map((w) => w.trim());
   const tools: Tool[] = [
     bsched("separate"),
     ...(other ? [bsched("separate", other)] : []),
@@ -275,7 +278,7 @@ async function main(): Promise<void> {
     tarIncremental,
     restic,
     borg,
-  ];
+  ].filter((t) => !wanted || wanted.some((w) => t.name.startsWith(w)));
   const scaleA = quick ? 0.06 : 1;
   const maxFilesB = quick ? 2500 : undefined;
   const plans: DatasetPlan[] = [];
@@ -307,6 +310,7 @@ async function main(): Promise<void> {
       ...(other
         ? [`- compared in the same rounds: ${other.note}; its rows are "bsched TYPE @${other.label}"`]
         : []),
+      ...(wanted ? [`- tools: only those named ${wanted.join(", ")}… (--tools)`] : []),
       `- runs: ${runs} per cell, tools alternated (each run starts one tool later), dataset read once before each timed run; took ${secs} s`,
       `- load average at start ${load0.map((x) => x.toFixed(1)).join(" ")}, at end ${load1.map((x) => x.toFixed(1)).join(" ")}: other work shares this machine, so absolute times are noisy; the ratios (measured in the same run, alternated) are what to read`,
       `- bsched compressed type: ${hasCompressed ? "measured" : "not available in this build: its rows and targets are left out"}`,
