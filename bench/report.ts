@@ -164,6 +164,36 @@ export function renderTable(results: Result[]): string {
   return [head, ...lines].join("\n");
 }
 
+const COMPARED = /^(bsched \S+) @(.+)$/;
+
+/**
+ * This build against the other checkout measured in the same rounds (`--compare`): for every
+ * `bsched TYPE @LABEL` row, this build's `bsched TYPE` time over it (median of the per-run
+ * ratios; below 1 means this build is faster) and the peak RSS of both. Empty without such rows.
+ */
+export function renderCompare(results: Result[]): string {
+  const lines: string[] = [];
+  let label = "";
+  for (const other of results) {
+    const m = COMPARED.exec(other.tool);
+    if (!m) continue;
+    label = m[2] as string;
+    const mine = find(results, other.op, m[1] as string);
+    if (!mine) continue;
+    const a = summarize(mine);
+    const b = summarize(other);
+    lines.push(
+      `| ${OP_LABEL[other.op]} | ${cell(m[1] as string)} | ${fmtSeconds(b.seconds)} | ${fmtSeconds(a.seconds)} | ${fmtRatio(pairedRatio(mine.seconds, other.seconds))} | ${b.rssMb.toFixed(0)} → ${a.rssMb.toFixed(0)} |`,
+    );
+  }
+  if (lines.length === 0) return "";
+  return [
+    `| operation | tool | @${cell(label)} median s | this build median s | this/@${cell(label)} time | peak RSS MB |`,
+    "|---|---|--:|--:|--:|--:|",
+    ...lines,
+  ].join("\n");
+}
+
 export interface Target {
   dataset: "A" | "B";
   text: string;
@@ -182,7 +212,8 @@ const sizeRatio = (op: Op, bsched: string, peer: string) => (rs: Result[]) => {
   return b && p ? ratio(summarize(b).stored, summarize(p).stored) : undefined;
 };
 const peakRss = (rs: Result[]) => {
-  const b = rs.filter((r) => r.tool.startsWith("bsched"));
+  // This build's rows only: a compared checkout's (`--compare`) are not its peak.
+  const b = rs.filter((r) => r.tool.startsWith("bsched") && !COMPARED.test(r.tool));
   return b.length > 0 ? Math.max(...b.map((r) => summarize(r).rssMb)) : undefined;
 };
 
@@ -281,9 +312,13 @@ export function renderDocument(rec: RunRecord): string {
     "- cells: median seconds of the runs; MB/s = the dataset's size over that time; stored = bytes the operation added to the tool's store (hard links counted once); peak RSS = the largest process of the command, for a pipeline (tar | zstd) the sum of its parts, the highest of the runs",
     "- bsched/peer time: the median of the per-run ratios (bsched and the peer ran minutes apart in the same run); below 1 means bsched is faster. Size: ratio of the stored bytes",
   ];
-  const sections = rec.datasets.map(
-    (d) =>
-      `## ${TITLES[d.name]}\n\n${d.info}.\n\n${renderTable(d.results)}\n\n### Targets (dataset ${d.name})\n\n${renderTargets(d.name, d.results)}\n`,
-  );
+  const sections = rec.datasets.map((d) => {
+    const compare = renderCompare(d.results);
+    return (
+      `## ${TITLES[d.name]}\n\n${d.info}.\n\n${renderTable(d.results)}\n\n` +
+      (compare ? `### This build against the compared one (dataset ${d.name})\n\n${compare}\n\n` : "") +
+      `### Targets (dataset ${d.name})\n\n${renderTargets(d.name, d.results)}\n`
+    );
+  });
   return [`# ${rec.title}`, "", ...rec.notes, ...howTo, "", ...sections].join("\n");
 }

@@ -1,6 +1,9 @@
 /**
  * The benchmark: bsched against cp, rsync, tar+zstd/pigz, restic and borg on the same data.
- * Not part of the tests. `npm run bench [-- --quick] [--dir DIR] [--runs N] [--only A|B] [--profile DIR]`.
+ * Not part of the tests. `npm run bench [-- --quick] [--dir DIR] [--runs N] [--only A|B] [--profile DIR]
+ * [--compare DIR] [--tools bsched,restic]`. `--compare DIR` also measures the bsched of another checkout (e.g. a
+ * `git worktree add --detach DIR REV` of an older commit) in the same rounds, alternated with
+ * this one: on a shared machine, two runs minutes apart do not see the same load.
  */
 import fs from "node:fs/promises";
 import os from "node:os";
@@ -51,6 +54,8 @@ const { values: args } = parseArgs({
     profile: { type: "string" },
     bsched: { type: "string" },
     rev: { type: "string" },
+    compare: { type: "string" },
+    tools: { type: "string" },
     render: { type: "string" },
     "no-install": { type: "boolean", default: false },
   },
@@ -217,6 +222,15 @@ async function runDataset(ds: DatasetPlan, tools: Tool[]): Promise<{ results: Re
   return { results, info };
 }
 
+/** The checkout `--compare` names, labelled with its commit. */
+async function compared(dirArg: string): Promise<{ dir: string; label: string; note: string }> {
+  const d = path.resolve(dirArg);
+  await fs.access(path.join(d, "bin", "bsched.js"));
+  const r = await spawnCollect("git", ["-C", d, "log", "-1", "--format=%h%n%h %s"]);
+  const [label, note] = r.code === 0 ? r.stdout.trim().split("\n") : [path.basename(d), d];
+  return { dir: d, label: label || path.basename(d), note: `bsched ${d}: ${note ?? d}` };
+}
+
 async function machine(): Promise<string> {
   const checkout = path.dirname(path.dirname(bschedBin()));
   const git = revNote
@@ -249,9 +263,14 @@ async function main(): Promise<void> {
   const which = (args.only ?? "A,B").toUpperCase().split(",");
   const hasCompressed = await bschedHasCompressed(dir);
   log(`bsched compressed type: ${hasCompressed ? "available" : "not available yet (rows left out)"}`);
+  const other = args.compare ? await compared(args.compare) : undefined;
+  // `--tools bsched,rsync`: only the tools whose names start so (a focused before/after run).
+  const wanted = args.tools?.split(",").map((w) => w.trim());
   const tools: Tool[] = [
     bsched("separate"),
+    ...(other ? [bsched("separate", other)] : []),
     ...(hasCompressed ? [bsched("compressed")] : []),
+    ...(hasCompressed && other ? [bsched("compressed", other)] : []),
     cpA,
     rsync,
     tarZstd,
@@ -259,7 +278,7 @@ async function main(): Promise<void> {
     tarIncremental,
     restic,
     borg,
-  ];
+  ].filter((t) => !wanted || wanted.some((w) => t.name.startsWith(w)));
   const scaleA = quick ? 0.06 : 1;
   const maxFilesB = quick ? 2500 : undefined;
   const plans: DatasetPlan[] = [];
@@ -288,6 +307,10 @@ async function main(): Promise<void> {
     title: `bsched benchmark, ${started.toISOString().slice(0, 10)}${quick ? " (quick)" : ""}`,
     notes: [
       await machine(),
+      ...(other
+        ? [`- compared in the same rounds: ${other.note}; its rows are "bsched TYPE @${other.label}"`]
+        : []),
+      ...(wanted ? [`- tools: only those named ${wanted.join(", ")}… (--tools)`] : []),
       `- runs: ${runs} per cell, tools alternated (each run starts one tool later), dataset read once before each timed run; took ${secs} s`,
       `- load average at start ${load0.map((x) => x.toFixed(1)).join(" ")}, at end ${load1.map((x) => x.toFixed(1)).join(" ")}: other work shares this machine, so absolute times are noisy; the ratios (measured in the same run, alternated) are what to read`,
       `- bsched compressed type: ${hasCompressed ? "measured" : "not available in this build: its rows and targets are left out"}`,

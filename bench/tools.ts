@@ -45,17 +45,9 @@ export function bschedBin(): string {
 // ---------------------------------------------------------------------------------------------
 // bsched, run as the real CLI under the project's Node.
 
-function bschedArgv(c: Ctx, args: string[]): string[] {
+function argvOf(c: Ctx, args: string[], bin = BSCHED): string[] {
   const prof = c.cpuProfDir ? ["--cpu-prof", `--cpu-prof-dir=${c.cpuProfDir}`] : [];
-  return [
-    process.execPath,
-    ...prof,
-    BSCHED,
-    ...args,
-    "--config",
-    path.join(c.store, "bsched.yaml"),
-    "--json",
-  ];
+  return [process.execPath, ...prof, bin, ...args, "--config", path.join(c.store, "bsched.yaml"), "--json"];
 }
 
 async function writeConfig(c: Ctx, type: "separate" | "compressed"): Promise<void> {
@@ -79,7 +71,13 @@ async function writeConfig(c: Ctx, type: "separate" | "compressed"): Promise<voi
   await fs.writeFile(path.join(c.store, "bsched.yaml"), yaml);
 }
 
-export function bsched(type: "separate" | "compressed"): Tool {
+/**
+ * bsched of this build, or with `other` the bsched of another checkout (a folder holding
+ * bin/bsched.js), measured in the same rounds as this one: its rows are `bsched TYPE @LABEL`.
+ */
+export function bsched(type: "separate" | "compressed", other?: { dir: string; label: string }): Tool {
+  const bin = other ? path.join(path.resolve(other.dir), "bin", "bsched.js") : undefined;
+  const bschedArgv = (c: Ctx, args: string[]) => argvOf(c, args, bin);
   const backups = (c: Ctx) => [path.join(c.store, "backups")];
   const ops: Tool["ops"] = {
     full: async (c) => {
@@ -106,7 +104,7 @@ export function bsched(type: "separate" | "compressed"): Tool {
       measure: [],
     });
   }
-  return { name: `bsched ${type}`, ops };
+  return { name: other ? `bsched ${type} @${other.label}` : `bsched ${type}`, ops };
 }
 
 /** Whether this bsched makes `--type compressed` backups (the type is being built). */
@@ -117,7 +115,7 @@ export async function bschedHasCompressed(tmp: string): Promise<boolean> {
   await fs.mkdir(c.source, { recursive: true });
   await fs.writeFile(path.join(c.source, "probe.txt"), "probe\n");
   await writeConfig(c, "compressed");
-  const argv = bschedArgv(c, ["backup", "bench", "--type", "compressed"]);
+  const argv = argvOf(c, ["backup", "bench", "--type", "compressed"]);
   const r = await spawnCollect(argv[0] as string, argv.slice(1));
   await fs.rm(c.source, { recursive: true, force: true });
   await fs.rm(c.store, { recursive: true, force: true });

@@ -8,6 +8,7 @@ import {
   pairRatios,
   type Result,
   ratio,
+  renderCompare,
   renderTable,
   renderTargets,
 } from "../bench/report.ts";
@@ -82,6 +83,24 @@ describe("bench: tables", () => {
     assert.match(t, /\| 1 % incremental ≤ 1\.0 × borg \| 0\.50× \| met \|/);
     assert.match(t, /tar\\\|zstd -T0 \(time\) \| – \| not measured \|/);
     assert.match(t, /\| peak RSS ≤ 120 MB \(MB\) \| 130 \| MISSED \|/);
+  });
+  it("compares this build with a checkout measured in the same rounds (--compare), run by run", () => {
+    const rs = [
+      res("full", "bsched separate", [2, 4, 3], [], [90]),
+      res("full", "bsched separate @abc1234", [1, 4, 2], [], [80]),
+      res("full", "rsync -a", [1, 1, 1]),
+      res("verify", "bsched compressed", [1]),
+      res("verify", "bsched compressed @abc1234", [2], [], [200]),
+    ];
+    const t = renderCompare(rs).split("\n");
+    assert.equal(t.length, 4);
+    assert.match(t[0] as string, /@abc1234 median s \| this build median s \| this\/@abc1234 time/);
+    // Per-run ratios 2, 1, 1.5: their median, not the ratio of the medians (3/2).
+    assert.equal(t[2], "| full backup | bsched separate | 2.00 | 3.00 | 1.50× | 80 → 90 |");
+    assert.equal(t[3], "| verify | bsched compressed | 2.00 | 1.00 | 0.50× | 200 → 50 |");
+    assert.equal(renderCompare([res("full", "bsched separate", [1])]), "", "nothing compared: no table");
+    // The compared checkout is not this build: its RSS does not count against the target.
+    assert.match(renderTargets("A", rs), /\| peak RSS ≤ 120 MB \(MB\) \| 90 \| met \|/);
   });
   it("formats bytes and cells", () => {
     assert.equal(fmtBytes(1_500_000_000), "1.50 GB");

@@ -1,5 +1,8 @@
 import assert from "node:assert/strict";
+import fs from "node:fs/promises";
+import path from "node:path";
 import { test } from "node:test";
+import { fileURLToPath } from "node:url";
 import {
   DAEMON_LOCK,
   DAEMON_SOCKET,
@@ -64,4 +67,23 @@ test("names: each predicate recognizes what its maker makes, and nothing else", 
   assert.ok(isRestoreStagingOf(restoreStagingName("out"), "out"));
   assert.equal(isRestoreStagingOf(restoreStagingName("out"), "ou"), false);
   assert.equal(isRestoreStagingOf(restoreStagingName("out2"), "out"), false);
+});
+
+test("names: no other source file spells one of bsched's own file names (made only in names.ts)", async () => {
+  const src = fileURLToPath(new URL("../src/", import.meta.url));
+  // The compressed format's own names (the .sh's staging folder, its manifest member) are made in
+  // src/format/compressed/ (docs/design.md "Names bsched gives its own files").
+  const exempt = (rel: string) => rel === "platform/names.ts" || rel.startsWith("format/compressed/");
+  const spelled = /\\?\.(tmp|deleting|stale)-|\.bsched-(lock|restore)/;
+  const found: string[] = [];
+  for (const rel of (await fs.readdir(src, { recursive: true })).map(String).sort()) {
+    if (!rel.endsWith(".ts") || exempt(rel)) continue;
+    const lines = (await fs.readFile(path.join(src, rel), "utf8")).split("\n");
+    lines.forEach((line, i) => {
+      const code = line.trim();
+      if (code.startsWith("*") || code.startsWith("//") || code.startsWith("/*")) return; // prose
+      if (spelled.test(code)) found.push(`src/${rel}:${i + 1}: ${code}`);
+    });
+  }
+  assert.deepEqual(found, []);
 });
