@@ -353,7 +353,12 @@ test("control socket in-process: a backup submitted by a client waits in the que
     "waiting for the daemon's running backup of set data",
   ]);
   abort.abort();
-  await assert.rejects(submitted, /cancelled by a client of the daemon/);
+  // Cancelled while it waited: CANCELLED (exit 1) like a run cancelled mid-way, never INTERNAL.
+  await assert.rejects(
+    submitted,
+    (e: Error & { code?: string }) =>
+      e.code === "CANCELLED" && /waiting in the daemon's queue/.test(e.message),
+  );
   assert.deepEqual(service.scheduler.queuedSets(), []);
   // Another client watches the running one: GET /runs/:id/events streams until its result.
   const watched = await ndjson(service.socketPath as string, `/runs/${first.info.id}/events`);

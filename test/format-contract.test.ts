@@ -71,8 +71,14 @@ async function writeWith(
     onBytes: () => undefined,
     onFile: () => undefined,
   };
-  const r = await (await writerFor(type)).write(job);
-  return { r, warnings, opens };
+  const writer = await writerFor(type);
+  try {
+    const r = await writer.write(job);
+    return { r, warnings, opens };
+  } finally {
+    // These cases stop before finish: the writer lets go of what it holds (as a cancelled run's does).
+    await writer.abort?.();
+  }
 }
 
 const isRoot = process.getuid?.() === 0;

@@ -235,6 +235,7 @@ async function backupSet(opts: BackupOptions, early: Warning[], around: RootStat
     opts.onWarning?.(w);
   };
   let staging: Staging | undefined;
+  let writer: BackupWriter | undefined;
   let needed: number | undefined;
   try {
     const cleaned = await dest.removeLeftovers(set.letter);
@@ -335,7 +336,7 @@ async function backupSet(opts: BackupOptions, early: Warning[], around: RootStat
         opts.onProgress?.({ ...progress, current: e.path });
       },
     };
-    const writer = await writerFor(type, set.compression, opts.compressedManifestReserve);
+    writer = await writerFor(type, set.compression, opts.compressedManifestReserve);
     const { stored, failed } = await writer.write(job);
     await fs.rm(path.join(tmp, SCRATCH_DIR), { recursive: true, force: true });
 
@@ -376,6 +377,7 @@ async function backupSet(opts: BackupOptions, early: Warning[], around: RootStat
       cleaned,
     };
   } catch (e) {
+    await writer?.abort?.();
     // The staging area goes first: the free space then reported is what the disk really has.
     await staging?.abort();
     staging = undefined;

@@ -1,5 +1,6 @@
 import type { Catalog, RunStatus, RunTrigger } from "../catalog/catalog.ts";
 import type { Config, SetConfig } from "../config/load.ts";
+import { cancelledError } from "../core/cancel.ts";
 import { BschedError } from "../core/errors.ts";
 import type { BackupMode, BackupType } from "../core/types.ts";
 import { type NotifyPayload, wants } from "../notify/webhook.ts";
@@ -242,7 +243,7 @@ export class Scheduler {
           const i = this.queue.indexOf(job);
           if (i < 0) return; // started: the backup itself honours the signal
           this.queue.splice(i, 1);
-          reject(scope.signal.reason);
+          reject(cancelledError(`backup of set ${setId} (waiting in the daemon's queue)`));
         },
         { once: true },
       );

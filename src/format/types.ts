@@ -42,6 +42,11 @@ export interface BackupWriter {
   write(job: WriteJob): Promise<WriteResult>;
   /** Called with the finished manifest before the folder is made durable and renamed. */
   finish(job: WriteJob, manifest: Manifest, manifestText: string): Promise<void>;
+  /**
+   * Release what the writer holds open when the run stops before or during finish (a cancel, a
+   * failure): the staging area is removed next. Never throws.
+   */
+  abort?(): Promise<void>;
 }
 
 /**

@@ -193,7 +193,14 @@ export function compressedWriter(
     fh = undefined;
   };
 
-  return { type: "compressed", write, finish };
+  /** A run that stops between write and finish (cancelled, failed) closes the file it kept open. */
+  const abort = async (): Promise<void> => {
+    const open = fh;
+    fh = undefined;
+    await open?.close().catch(() => undefined);
+  };
+
+  return { type: "compressed", write, finish, abort };
 }
 
 async function hashRange(fh: FileHandle, start: number, end: number): Promise<string> {
