@@ -1,11 +1,10 @@
 import assert from "node:assert/strict";
 import fs from "node:fs/promises";
-import http from "node:http";
-import type { AddressInfo } from "node:net";
 import path from "node:path";
 import { after, test } from "node:test";
 import { runCli, tempDir } from "./helpers/cli.ts";
 import { killDaemons, startDaemon } from "./helpers/daemon-proc.ts";
+import { webhookReceiver } from "./helpers/webhook.ts";
 
 /*
  * A real daemon process: test/helpers/daemon-child.ts runs the same process wrapper as `bsched
@@ -29,20 +28,8 @@ test("real daemon: runs on time, refuses a second daemon, reloads on SIGHUP, sto
   dirs.push(dir);
   await fs.mkdir(path.join(dir, "srv", "Data"), { recursive: true });
   await fs.writeFile(path.join(dir, "srv", "Data", "db.dat"), "cardholders");
-  const posts: { event: string; set: string; status: string; missedSlots?: number }[] = [];
-  const hook = http.createServer((req, res) => {
-    let body = "";
-    req.on("data", (d) => {
-      body += d;
-    });
-    req.on("end", () => {
-      posts.push(JSON.parse(body));
-      res.end();
-    });
-  });
-  await new Promise<void>((r) => hook.listen(0, "127.0.0.1", r));
-  after(() => new Promise<void>((r) => hook.close(() => r())));
-  const port = (hook.address() as AddressInfo).port;
+  const hook = await webhookReceiver({ after });
+  const { posts, port } = hook;
   const config = path.join(dir, "bsched.yaml");
   const yaml = `server:
   root: srv

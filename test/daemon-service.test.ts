@@ -1,7 +1,6 @@
 import assert from "node:assert/strict";
 import fs from "node:fs/promises";
 import http from "node:http";
-import type { AddressInfo } from "node:net";
 import path from "node:path";
 import { test } from "node:test";
 import { getSet, loadConfig } from "../src/config/load.ts";
@@ -9,10 +8,10 @@ import { BschedError } from "../src/core/errors.ts";
 import { backupViaDaemon } from "../src/daemon/control-client.ts";
 import type { Log } from "../src/daemon/scheduler.ts";
 import { DaemonService } from "../src/daemon/service.ts";
-import type { NotifyPayload } from "../src/notify/webhook.ts";
 import type { OpEvent } from "../src/ops/context.ts";
 import type { Clock } from "../src/platform/clock.ts";
 import { tempDir } from "./helpers/cli.ts";
+import { webhookReceiver as receiver } from "./helpers/webhook.ts";
 
 /*
  * The daemon service driven in-process, as the next issue's HTTP server will drive it: start,
@@ -84,20 +83,8 @@ async function until(pred: () => boolean, what: string, timeoutMs = 60_000): Pro
 }
 
 async function webhookReceiver(t: { after(fn: () => Promise<void>): void }) {
-  const posts: NotifyPayload[] = [];
-  const server = http.createServer((req, res) => {
-    let body = "";
-    req.on("data", (d) => {
-      body += d;
-    });
-    req.on("end", () => {
-      posts.push(JSON.parse(body));
-      res.end();
-    });
-  });
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-  t.after(() => new Promise<void>((r) => server.close(() => r())));
-  return { posts, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook` };
+  const hook = await receiver({ after: (fn) => t.after(fn) });
+  return { posts: hook.posts, url: hook.url("/hook") };
 }
 
 /**

@@ -1,29 +1,15 @@
 import assert from "node:assert/strict";
 import fs from "node:fs/promises";
-import http from "node:http";
-import type { AddressInfo } from "node:net";
 import { test } from "node:test";
-import type { NotifyPayload } from "../src/notify/webhook.ts";
 import { makeServer } from "./helpers/server.ts";
+import { webhookReceiver } from "./helpers/webhook.ts";
 
 // Item 2 of issue 10: the webhook hears a manual `bsched backup` as it hears the daemon's runs
 // (one path: run → record → prune → notify), when the set's `notify.on` asks for it.
 
 test("a manual backup posts its outcome to the set's webhook; a webhook that is down never fails it", async (t) => {
-  const posts: NotifyPayload[] = [];
-  const hook = http.createServer((req, res) => {
-    let body = "";
-    req.on("data", (d) => {
-      body += d;
-    });
-    req.on("end", () => {
-      posts.push(JSON.parse(body));
-      res.end();
-    });
-  });
-  await new Promise<void>((r) => hook.listen(0, "127.0.0.1", r));
-  t.after(() => new Promise<void>((r) => hook.close(() => r())));
-  const port = (hook.address() as AddressInfo).port;
+  const hook = await webhookReceiver({ after: (fn) => t.after(fn) });
+  const { posts, port } = hook;
   const srv = await makeServer({
     prefix: "bsched-notify-",
     setKeys: [`notify: { webhook: "http://127.0.0.1:${port}/secret-token", on: [success, failure] }`],
@@ -45,7 +31,7 @@ test("a manual backup posts its outcome to the set's webhook; a webhook that is 
   assert.match(posts[1]?.error ?? "", /source/i);
 
   // Nothing listens there any more: the backup still succeeds, with a warning naming only the origin.
-  await new Promise<void>((r) => hook.close(() => r()));
+  await hook.close();
   await fs.mkdir(srv.data);
   await fs.writeFile(`${srv.data}/a.txt`, "b");
   const down = await srv.cli(["backup", "data"]);

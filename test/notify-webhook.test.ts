@@ -1,37 +1,12 @@
 import assert from "node:assert/strict";
-import http from "node:http";
-import type { AddressInfo } from "node:net";
 import { test } from "node:test";
 import { type NotifyPayload, postWebhook } from "../src/notify/webhook.ts";
-
-interface Receiver {
-  url: string;
-  bodies: unknown[];
-  close(): Promise<void>;
-}
+import { webhookReceiver } from "./helpers/webhook.ts";
 
 /** A local webhook receiver on 127.0.0.1 that answers with the given statuses in turn. */
-async function receiver(statuses: number[]): Promise<Receiver> {
-  const bodies: unknown[] = [];
-  let i = 0;
-  const server = http.createServer((req, res) => {
-    let body = "";
-    req.on("data", (d) => {
-      body += d;
-    });
-    req.on("end", () => {
-      bodies.push({ method: req.method, type: req.headers["content-type"], json: JSON.parse(body) });
-      res.statusCode = statuses[Math.min(i++, statuses.length - 1)] ?? 200;
-      res.end("ok");
-    });
-  });
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-  const port = (server.address() as AddressInfo).port;
-  return {
-    url: `http://127.0.0.1:${port}/hook/secret-token`,
-    bodies,
-    close: () => new Promise((r) => server.close(() => r())),
-  };
+async function receiver(statuses: number[]) {
+  const hook = await webhookReceiver({ statuses });
+  return { url: hook.url("/hook/secret-token"), bodies: hook.requests, close: hook.close };
 }
 
 const payload: NotifyPayload = {
