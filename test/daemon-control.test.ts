@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import fs from "node:fs/promises";
 import http from "node:http";
 import path from "node:path";
@@ -187,4 +188,31 @@ test("a killed daemon's socket is ignored (the backup runs in-process) and repla
   assert.deepEqual(JSON.parse(failedVia.stdout), JSON.parse(failedHere.stdout));
   assert.equal(JSON.parse(failedVia.stdout).error.code, "SOURCE_MISSING");
   await assert.rejects(fs.stat(s.socket), { code: "ENOENT" }, "a stopped daemon removes its socket");
+});
+
+const isRoot = process.getuid?.() === 0;
+const hasSetpriv = spawnSync("setpriv", ["--version"]).status === 0;
+
+test("another user's manual backup while the daemon runs is refused, naming the daemon's socket (it would race the daemon's runs)", {
+  skip: !(isRoot && hasSetpriv) && "needs root and setpriv to run the CLI as another user",
+}, async () => {
+  const s = await setup("bsched-control-user-");
+  await fs.writeFile(s.gate, "");
+  const daemon = startDaemon(s.config, s.dir, s.slot - 3_600_000);
+  await daemon.waitLog("daemon started");
+  // Everything readable by others but the socket (0600, the daemon's user's).
+  await fs.chmod(s.dir, 0o755);
+  const r = await runCli(["backup", "data", "--json", "--config", s.config], {
+    cwd: s.dir,
+    wrap: ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"],
+    env: { NODE_COMPILE_CACHE: undefined },
+  });
+  daemon.child.kill("SIGTERM");
+  assert.equal(await daemon.exited, 0);
+  assert.equal(r.code, 1, r.stderr);
+  const { error } = JSON.parse(r.stdout) as { error: { code: string; message: string; hint: string } };
+  assert.equal(error.code, "PERMISSION_DENIED");
+  assert.match(error.message, new RegExp(`control socket ${s.socket} is not open to this user`));
+  assert.match(error.hint, /as the user the daemon runs as/);
+  assert.deepEqual(await s.listed(), [], "nothing ran beside the daemon");
 });

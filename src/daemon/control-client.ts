@@ -102,6 +102,18 @@ export async function backupViaDaemon(
       // request never reached a daemon, so running here is safe.
       const code = errnoCode(e);
       if (code === "ECONNREFUSED" || code === "ENOENT") return resolve(undefined);
+      // The socket is the daemon's user's (0600): another user's backup would race the daemon's
+      // runs if it went on here, so it is refused, saying whose daemon it is.
+      if (code === "EACCES" || code === "EPERM")
+        return reject(
+          new BschedError(
+            "PERMISSION_DENIED",
+            `a daemon (pid ${daemon.pid}) runs for the state folder ${ctx.config.state}, and its control socket ${socketPath} is not open to this user`,
+            {
+              hint: `run \`bsched backup ${opts.set.id}\` as the user the daemon runs as (e.g. with sudo), so that it joins the daemon's queue`,
+            },
+          ),
+        );
       reject(cutShort(opts.set.id, e.message));
     });
     req.end(body);
