@@ -1,13 +1,14 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import fs from "node:fs/promises";
-import http from "node:http";
 import path from "node:path";
 import { after, test } from "node:test";
 import { openCatalog } from "../src/catalog/reconcile.ts";
 import { loadConfig } from "../src/config/load.ts";
 import { runCli, tempDir } from "./helpers/cli.ts";
+import { getJson } from "./helpers/control.ts";
 import { killDaemons, startDaemon } from "./helpers/daemon-proc.ts";
+import { waitFor } from "./helpers/live.ts";
 
 /*
  * A manual `bsched backup` (the real CLI) while a daemon runs for the same state folder: it goes
@@ -16,34 +17,6 @@ import { killDaemons, startDaemon } from "./helpers/daemon-proc.ts";
  */
 
 after(() => killDaemons());
-
-/** GET a path of the daemon's control socket; its JSON. */
-function getJson(socketPath: string, p: string): Promise<unknown> {
-  return new Promise((resolve, reject) => {
-    http
-      .get({ socketPath, path: p }, (res) => {
-        let body = "";
-        res.setEncoding("utf8");
-        res.on("data", (d) => {
-          body += d;
-        });
-        res.on("end", () => resolve(JSON.parse(body)));
-      })
-      .on("error", reject);
-  });
-}
-
-async function until(
-  pred: () => Promise<boolean> | boolean,
-  what: string,
-  timeoutMs = 60_000,
-): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!(await pred())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 async function setup(prefix: string) {
   const dir = await tempDir(prefix);
@@ -95,9 +68,10 @@ test("a manual CLI backup and the daemon's scheduled run of the set go through o
 
   const manual = s.cli(["backup", "data", "--json"]);
   // The manual backup is in the daemon's queue, behind the running scheduled one (not failed LOCKED).
-  await until(
-    async () => ((await getJson(s.socket, "/runs")) as unknown[]).length === 2,
+  await waitFor(
     "the queued manual run",
+    async () => ((await getJson(s.socket, "/runs")) as unknown[]).length === 2,
+    60_000,
   );
   const runs = (await getJson(s.socket, "/runs")) as { set: string; trigger: string }[];
   assert.deepEqual(runs.map((r) => [r.set, r.trigger]).sort(), [

@@ -1,6 +1,5 @@
 import assert from "node:assert/strict";
 import fs from "node:fs/promises";
-import http from "node:http";
 import path from "node:path";
 import { test } from "node:test";
 import { getSet, loadConfig } from "../src/config/load.ts";
@@ -11,6 +10,8 @@ import { DaemonService } from "../src/daemon/service.ts";
 import type { OpEvent } from "../src/ops/context.ts";
 import type { Clock } from "../src/platform/clock.ts";
 import { tempDir } from "./helpers/cli.ts";
+import { ndjson } from "./helpers/control.ts";
+import { waitFor } from "./helpers/live.ts";
 import { webhookReceiver as receiver } from "./helpers/webhook.ts";
 
 /*
@@ -39,47 +40,6 @@ function recordingLog(): Log & { lines: { level: string; msg: string; obj: Recor
     lines.push({ level, msg, obj: obj as Record<string, unknown> });
   };
   return { lines, info: at("info"), warn: at("warn"), error: at("error") };
-}
-
-/**
- * GET `p` on the daemon's socket; resolves once the answer has begun (its status), with `lines`:
- * the NDJSON lines once it has ended (a JSON answer is one line).
- */
-function ndjson(
-  socketPath: string,
-  p: string,
-): Promise<{ status: number | undefined; lines: Promise<unknown[]> }> {
-  return new Promise((resolve, reject) => {
-    http
-      .get({ socketPath, path: p }, (res) => {
-        let body = "";
-        res.setEncoding("utf8");
-        res.on("data", (d) => {
-          body += d;
-        });
-        const lines = new Promise<unknown[]>((done) =>
-          res.on("end", () =>
-            done(
-              body
-                .split("\n")
-                .filter((l) => l.trim() !== "")
-                .map((l) => JSON.parse(l)),
-            ),
-          ),
-        );
-        resolve({ status: res.statusCode, lines });
-      })
-      .on("error", reject);
-  });
-}
-
-/** Poll until `pred` holds; generous, since the machine may be loaded (never a timing assertion). */
-async function until(pred: () => boolean, what: string, timeoutMs = 60_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!pred()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 async function webhookReceiver(t: { after(fn: () => Promise<void>): void }) {
@@ -166,7 +126,7 @@ test("daemon service in-process: runNow with events, a manual run waits for the 
     log.lines.filter((l) => l.msg === "phase" && l.obj.set === "data").length >= 2,
     "the daemon's log gets phase lines",
   );
-  await until(() => hook.posts.length === 1, "the manual run's notification");
+  await waitFor("the manual run's notification", () => hook.posts.length === 1, 60_000);
   assert.deepEqual(
     hook.posts.map((p) => [p.event, p.status, p.planned, p.backup]),
     [["success", "ok", null, r1.summary.name]],
@@ -176,14 +136,14 @@ test("daemon service in-process: runNow with events, a manual run waits for the 
   await fs.rm(s.gate);
   clock.jumpTo(slot);
   service.poke();
-  await until(() => service.runs.list().some((r) => r.trigger === "schedule"), "the scheduled run");
+  await waitFor("the scheduled run", () => service.runs.list().some((r) => r.trigger === "schedule"), 60_000);
   const waitLines: string[] = [];
   const second = service.runNow("data", {
     progress: (e) => {
       if (e.kind === "log") waitLines.push(e.line);
     },
   });
-  await until(() => service.scheduler.queuedSets().length === 1, "the manual run in the queue");
+  await waitFor("the manual run in the queue", () => service.scheduler.queuedSets().length === 1, 60_000);
   assert.deepEqual(service.scheduler.queuedSets(), ["data"], "queued, not started beside it");
   assert.deepEqual(service.scheduler.runningSets(), ["data"]);
   assert.deepEqual(waitLines, ["waiting for the daemon's running backup of set data"]);
@@ -226,7 +186,7 @@ test("daemon service in-process: runNow with events, a manual run waits for the 
   // 4. stop() with a run in progress waits for it (within the grace period); meanwhile nothing new starts.
   await fs.rm(s.gate);
   const third = service.runNow("data");
-  await until(() => service.scheduler.runningSets().length === 1, "the third run to start");
+  await waitFor("the third run to start", () => service.scheduler.runningSets().length === 1, 60_000);
   const stopping = service.stop({ graceMs: 120_000 });
   stopped = true;
   assert.throws(
@@ -241,7 +201,7 @@ test("daemon service in-process: runNow with events, a manual run waits for the 
   assert.equal((await s.listed()).length, 2, "keep: last 5 (reloaded) kept both");
   await assert.rejects(fs.stat(path.join(s.state, "daemon.lock")), { code: "ENOENT" });
   await assert.rejects(fs.stat(path.join(s.state, "daemon.sock")), { code: "ENOENT" });
-  await until(() => hook.posts.length === 4, "every run's notification");
+  await waitFor("every run's notification", () => hook.posts.length === 4, 60_000);
   assert.deepEqual(
     hook.posts.map((p) => [p.event, p.planned]),
     [
@@ -267,7 +227,7 @@ test("daemon service: a run asked for now that still waits when the daemon stops
   await service.start();
   assert.equal(service.socketPath, undefined);
   const running = service.runNow("data");
-  await until(() => service.scheduler.runningSets().length === 1, "the first run to start");
+  await waitFor("the first run to start", () => service.scheduler.runningSets().length === 1, 60_000);
   const queued = service.runNow("data");
   const rejected = assert.rejects(queued.result, (e) => e instanceof BschedError && e.code === "LOCKED");
   const stopping = service.stop({ graceMs: 120_000 });
@@ -295,7 +255,7 @@ test("daemon service: a run asked for now that still waits when the daemon stops
   // A set removed by a reload while its run waited: that run fails with SET_UNKNOWN, not silently.
   await fs.rm(s.gate);
   const busy = again.runNow("data");
-  await until(() => again.scheduler.runningSets().length === 1, "a run to start");
+  await waitFor("a run to start", () => again.scheduler.runningSets().length === 1, 60_000);
   const orphan = again.runNow("data");
   await fs.writeFile(
     s.config,
@@ -318,7 +278,7 @@ test("control socket in-process: a backup submitted by a client waits in the que
     await service.stop({ graceMs: 60_000 });
   });
   const first = service.runNow("data");
-  await until(() => service.scheduler.runningSets().length === 1, "the first run to start");
+  await waitFor("the first run to start", () => service.scheduler.runningSets().length === 1, 60_000);
   const config = loadConfig(s.config);
   const abort = new AbortController();
   const lines: string[] = [];
@@ -333,8 +293,8 @@ test("control socket in-process: a backup submitted by a client waits in the que
     },
     { set: getSet(config, "data") },
   );
-  await until(() => service.scheduler.queuedSets().length === 1, "the client's run in the queue");
-  await until(() => lines.length === 2, "the client to hear it is queued");
+  await waitFor("the client's run in the queue", () => service.scheduler.queuedSets().length === 1, 60_000);
+  await waitFor("the client to hear it is queued", () => lines.length === 2, 60_000);
   assert.deepEqual(lines, [
     `the daemon (pid ${process.pid}) runs this backup in its queue`,
     "waiting for the daemon's running backup of set data",
