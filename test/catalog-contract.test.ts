@@ -6,6 +6,7 @@ import { after, describe, test } from "node:test";
 import type { BackupRecord, Catalog } from "../src/catalog/catalog.ts";
 import { memoryCatalog } from "../src/catalog/memory/memory-catalog.ts";
 import { openSqliteCatalog, SCHEMA_VERSION } from "../src/catalog/sqlite/sqlite-catalog.ts";
+import { CATALOG_V1_TABLES } from "./helpers/catalog-v1.ts";
 import { tempDir } from "./helpers/cli.ts";
 
 const dirs: string[] = [];
@@ -306,15 +307,7 @@ describe("sqlite catalog specifics", () => {
     const raw = new DatabaseSync(file);
     // The version-1 tables as bsched created them (src/catalog/sqlite/sqlite-catalog.ts SCHEMA_V1).
     raw.exec(`
-CREATE TABLE runs (id INTEGER PRIMARY KEY AUTOINCREMENT, set_id TEXT NOT NULL, planned TEXT, trigger TEXT NOT NULL,
-  started_at TEXT, finished_at TEXT, status TEXT NOT NULL, warnings INTEGER NOT NULL DEFAULT 0,
-  files INTEGER NOT NULL DEFAULT 0, bytes INTEGER NOT NULL DEFAULT 0, backup TEXT, error TEXT,
-  slots INTEGER NOT NULL DEFAULT 1);
-CREATE INDEX runs_set ON runs(set_id, id);
-CREATE TABLE marks (set_id TEXT PRIMARY KEY, planned TEXT NOT NULL);
-CREATE TABLE backups (set_id TEXT NOT NULL, name TEXT NOT NULL, path TEXT NOT NULL, type TEXT NOT NULL,
-  mode TEXT NOT NULL, parent TEXT, started_at TEXT NOT NULL, finished_at TEXT NOT NULL, files INTEGER NOT NULL,
-  bytes INTEGER NOT NULL, stored_bytes INTEGER NOT NULL, warnings INTEGER NOT NULL, PRIMARY KEY (set_id, name));
+${CATALOG_V1_TABLES}
 INSERT INTO backups VALUES ('data', 'D_2026_01_01_04_00_00', '/b/D_2026_01_01_04_00_00', 'separate', 'full', NULL,
   '2026-01-01T04:00:00.000Z', '2026-01-01T04:01:00.000Z', 3, 300, 300, 0);
 PRAGMA user_version = 1;

@@ -4,6 +4,7 @@ import fs from "node:fs/promises";
 import path from "node:path";
 import { DatabaseSync } from "node:sqlite";
 import { after, test } from "node:test";
+import { CATALOG_V1_TABLES } from "./helpers/catalog-v1.ts";
 import { BIN } from "./helpers/cli.ts";
 import { backupKilledMidway } from "./helpers/killed.ts";
 import { makeServer, type TestServer } from "./helpers/server.ts";
@@ -105,15 +106,7 @@ test("a catalog of schema 1 is migrated in place; its running runs (no pid) are 
   await fs.mkdir(state, { recursive: true });
   const db = new DatabaseSync(path.join(state, "catalog.db"));
   db.exec(`
-CREATE TABLE runs (id INTEGER PRIMARY KEY AUTOINCREMENT, set_id TEXT NOT NULL, planned TEXT, trigger TEXT NOT NULL,
-  started_at TEXT, finished_at TEXT, status TEXT NOT NULL, warnings INTEGER NOT NULL DEFAULT 0,
-  files INTEGER NOT NULL DEFAULT 0, bytes INTEGER NOT NULL DEFAULT 0, backup TEXT, error TEXT,
-  slots INTEGER NOT NULL DEFAULT 1);
-CREATE INDEX runs_set ON runs(set_id, id);
-CREATE TABLE marks (set_id TEXT PRIMARY KEY, planned TEXT NOT NULL);
-CREATE TABLE backups (set_id TEXT NOT NULL, name TEXT NOT NULL, path TEXT NOT NULL, type TEXT NOT NULL,
-  mode TEXT NOT NULL, parent TEXT, started_at TEXT NOT NULL, finished_at TEXT NOT NULL, files INTEGER NOT NULL,
-  bytes INTEGER NOT NULL, stored_bytes INTEGER NOT NULL, warnings INTEGER NOT NULL, PRIMARY KEY (set_id, name));
+${CATALOG_V1_TABLES}
 INSERT INTO runs (set_id, trigger, started_at, status) VALUES ('data', 'manual', '2026-01-01T04:00:00.000Z', 'running');
 INSERT INTO runs (set_id, trigger, started_at, finished_at, status) VALUES ('data', 'manual', '2026-01-02T04:00:00.000Z', '2026-01-02T04:00:09.000Z', 'ok');
 PRAGMA user_version = 1;
