@@ -1,13 +1,12 @@
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { createHash } from "node:crypto";
 import fs from "node:fs/promises";
 import path from "node:path";
 import { test } from "node:test";
 import type { Entry, Manifest } from "../src/core/types.ts";
 import { serializeManifest } from "../src/snapshot/manifest.ts";
 import { type CliResult, runCli, tempDir } from "./helpers/cli.ts";
-import { formatServer, TYPES, type Type } from "./helpers/formats.ts";
+import { fileEntry, formatServer, TYPES, type Type } from "./helpers/formats.ts";
 import type { TestServer } from "./helpers/server.ts";
 
 /**
@@ -57,20 +56,6 @@ async function editManifest(backupDir: string, edit: (m: Manifest) => void): Pro
   const m = { ...raw.header, entries: raw.entries, deletions: raw.deletions } as Manifest;
   edit(m);
   await fs.writeFile(file, serializeManifest(m));
-}
-
-function fileEntry(p: string, content: string, from: string): Entry {
-  return {
-    path: p,
-    kind: "file",
-    mode: 0o644,
-    mtimeNs: "1600000000000000000",
-    uid: 0,
-    gid: 0,
-    size: Buffer.byteLength(content),
-    sha256: createHash("sha256").update(content).digest("hex"),
-    from,
-  };
 }
 
 const byPath = (m: Manifest) => m.entries.sort((x, y) => (x.path < y.path ? -1 : 1));

@@ -12,7 +12,7 @@ import { serializeManifest } from "../src/snapshot/manifest.ts";
 import { plainReader, type SourceReader } from "../src/source/reader.ts";
 import { entryFromStat } from "../src/source/scan.ts";
 import { type CliResult, runCli, tempDir } from "./helpers/cli.ts";
-import { formatServer as server, TYPES, type Type } from "./helpers/formats.ts";
+import { fileEntry, formatServer as server, TYPES, type Type } from "./helpers/formats.ts";
 import { makeLiveServer, waitFor } from "./helpers/live.ts";
 import type { TestServer } from "./helpers/server.ts";
 import { diffTrees, snapshotTree } from "./helpers/tree.ts";
@@ -218,20 +218,9 @@ for (const type of TYPES) {
       change(m);
       await fs.writeFile(file, serializeManifest(m));
     };
-    const entry = (p: string, from: string): Entry => ({
-      path: p,
-      kind: "file",
-      mode: 0o644,
-      mtimeNs: "1600000000000000000",
-      uid: 0,
-      gid: 0,
-      size: 5,
-      sha256: createHash("sha256").update("pwned").digest("hex"),
-      from,
-    });
     for (const [bad, pattern] of [
-      [entry("../x", b.name), /"\.\.\/x"/],
-      [entry("y.txt", "D_2000_01_01_00_00_00"), /D_2000_01_01_00_00_00/],
+      [fileEntry("../x", "pwned", b.name), /"\.\.\/x"/],
+      [fileEntry("y.txt", "pwned", "D_2000_01_01_00_00_00"), /D_2000_01_01_00_00_00/],
     ] as const) {
       await edit((m) => m.entries.push(bad));
       const target = path.join(outside, "target");
