@@ -4,7 +4,28 @@ import { parse as parseYaml } from "yaml";
 import type { z } from "zod";
 import { BschedError } from "../core/errors.ts";
 import { realExisting } from "../platform/os-errors.ts";
-import { configSchema, everySeconds, type RawConfig, type RawSet } from "./schema.ts";
+import { whereOf } from "./destinations.ts";
+import {
+  configSchema,
+  type DestinationConfig,
+  everySeconds,
+  type RawConfig,
+  type RawSet,
+  type ServiceLogin,
+} from "./schema.ts";
+
+/**
+ * Everything needed to open one destination (openDestination in src/destination/open.ts): its
+ * config entry (secrets still `secret:NAME`), the state folder (where secrets are kept, and a
+ * remote destination's scratch space for backups written there), and the service login.
+ */
+export interface DestinationSpec {
+  name: string;
+  config: DestinationConfig;
+  state: string;
+  serviceLogin?: ServiceLogin;
+}
+
 import { DEFAULT_FULL_EVERY, setWarnings } from "./warnings.ts";
 
 /**
@@ -16,8 +37,15 @@ interface ResolvedSetFields {
   id: string;
   /** Absolute source folder. */
   source: string;
-  /** Absolute folder that holds this set's backups. */
+  /**
+   * Absolute folder that holds this set's backups; when `folder:` names a remote destination,
+   * where that is (a URL, for messages: folderSpec says how to reach it).
+   */
   folder: string;
+  /** When `folder:` names a destination (local or remote): that destination. */
+  folderSpec?: DestinationSpec;
+  /** The destinations every backup is also copied to (`copies:`), in the config's order. */
+  copies: DestinationSpec[];
   /**
    * The folder that must exist before `folder` may be created (its parent, or the server root
    * for a folder under it): a missing one is an unmounted disk (ensureBackupFolder). Default:
@@ -48,6 +76,8 @@ export interface Config {
   state: string;
   concurrency: RawConfig["server"]["concurrency"];
   sets: Map<string, SetConfig>;
+  /** Every entry of `destinations:` (`--dest NAME` reaches any of them). */
+  destinations: Map<string, DestinationSpec>;
   /** Advice that does not stop the load ("sets.x.keep: …"): loadConfig prints it. */
   warnings: string[];
 }
@@ -146,13 +176,33 @@ function resolveConfig(raw: RawConfig, file: string): Config {
   const state = raw.server.state ? path.resolve(root, raw.server.state) : path.join(root, ".bsched");
   const sets = new Map<string, SetConfig>();
   const warnings: string[] = [];
+  const destinations = new Map<string, DestinationSpec>();
+  for (const [name, d] of Object.entries(raw.destinations)) {
+    destinations.set(name, {
+      name,
+      config: d,
+      state,
+      ...(raw.server.serviceLogin === undefined ? {} : { serviceLogin: raw.server.serviceLogin }),
+    });
+  }
   for (const [id, s] of Object.entries(raw.sets)) {
     let day: string | number | undefined;
     if (s.frequency === "weekly") day = s.day ?? "sunday";
     else if (s.frequency === "monthly")
       day = s.day === undefined ? 1 : s.day === "last" ? "last" : Number(s.day);
     const source = path.resolve(root, s.source);
-    const folder = s.folder === "default" ? backupFolder : path.resolve(s.folder);
+    // The schema checked that a folder that is neither "default" nor a path names a destination.
+    const folderSpec =
+      s.folder === "default" || s.folder.startsWith("/") ? undefined : destinations.get(s.folder);
+    const remote = folderSpec !== undefined && folderSpec.config.type !== "local";
+    const folder =
+      folderSpec === undefined
+        ? s.folder === "default"
+          ? backupFolder
+          : path.resolve(s.folder)
+        : folderSpec.config.type === "local"
+          ? path.resolve(folderSpec.config.path)
+          : whereOf(folderSpec.config);
     // Compared as real paths: a folder reached through a symlink into the source (folder:
     // /x/datalink/bk with datalink -> Data) is inside it all the same.
     const realSource = realExisting(source);
@@ -160,7 +210,7 @@ function resolveConfig(raw: RawConfig, file: string): Config {
     const realState = realExisting(state);
     const via = (given: string, real: string) =>
       given === real ? "" : ` (really ${real}, through a symbolic link)`;
-    if (isInside(realFolder, realSource)) {
+    if (!remote && isInside(realFolder, realSource)) {
       throw new BschedError(
         "CONFIG_INVALID",
         `${file}: sets.${id}: the backup folder ${folder}${via(folder, realFolder)} lies inside the source folder ${source}${via(source, realSource)}; each backup would copy the ones before it`,
@@ -186,8 +236,15 @@ function resolveConfig(raw: RawConfig, file: string): Config {
       source,
       automatic: s.automatic,
       folder,
+      ...(folderSpec === undefined ? {} : { folderSpec }),
+      copies: s.copies.map((name) => destinations.get(name) as DestinationSpec),
       folderAnchor: isInside(folder, root) ? root : path.dirname(folder),
-      folderKey: s.folder === "default" ? "server.backupFolder" : `sets.${id}.folder`,
+      folderKey:
+        s.folder === "default"
+          ? "server.backupFolder"
+          : folderSpec?.config.type === "local"
+            ? `destinations.${s.folder}.path`
+            : `sets.${id}.folder`,
       type: s.type,
       mode: s.mode,
       fullEvery: s.fullEvery ?? DEFAULT_FULL_EVERY,
@@ -212,6 +269,7 @@ function resolveConfig(raw: RawConfig, file: string): Config {
     state,
     concurrency: raw.server.concurrency,
     sets,
+    destinations,
     warnings,
   };
 }

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { BACKUP_MODES, BACKUP_TYPES, FREQUENCIES, NOTIFY_EVENTS } from "../core/types.ts";
+import { destinationSchema, serviceLoginSchema } from "./destinations.ts";
 
 export const WEEKDAYS = [
   "monday",
@@ -86,10 +87,17 @@ export const setSchema = z
     keep: keepSchema.optional(),
     hooks: hooksSchema.optional(),
     notify: notifySchema.optional(),
+    /** Destinations every backup of the set is also copied to (names under `destinations:`). */
+    copies: z.array(z.string().min(1)).default([]),
   })
   .superRefine((s, ctx) => {
-    if (s.folder !== "default" && !s.folder.startsWith("/")) {
-      ctx.addIssue({ code: "custom", path: ["folder"], message: '"default" or an absolute path' });
+    // `folder` may also name a destination: checked against `destinations:` in configSchema.
+    if (s.folder !== "default" && !s.folder.startsWith("/") && !/^[a-z0-9][a-z0-9_-]*$/.test(s.folder)) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["folder"],
+        message: '"default", an absolute path, or the name of a destination under `destinations:`',
+      });
     }
     if (s.frequency === "every" && s.every === undefined) {
       ctx.addIssue({
@@ -121,45 +129,111 @@ export const setSchema = z
     }
   });
 
-export const configSchema = z.strictObject({
-  server: z.strictObject({
-    root: z.string().min(1),
-    backupFolder: z.string().min(1).default("Backup"),
-    timezone: z
-      .string()
-      .refine(isTimeZone, { message: "an IANA time zone name such as Europe/Paris or UTC" })
-      .optional(),
-    state: z.string().min(1).optional(),
-    concurrency: z.number().int().min(1).max(16).default(1),
-    hooks: hooksSchema.optional(),
-  }),
-  sets: z
-    .record(
-      z
+export const configSchema = z
+  .strictObject({
+    server: z.strictObject({
+      root: z.string().min(1),
+      backupFolder: z.string().min(1).default("Backup"),
+      timezone: z
         .string()
-        .regex(/^[a-z0-9][a-z0-9_-]*$/, { message: "a set id of lowercase letters, digits, - and _" }),
-      setSchema,
-    )
-    .superRefine((sets, ctx) => {
-      const seen = new Map<string, string>();
-      for (const [id, s] of Object.entries(sets)) {
-        const other = seen.get(s.letter);
-        if (other !== undefined) {
+        .refine(isTimeZone, { message: "an IANA time zone name such as Europe/Paris or UTC" })
+        .optional(),
+      state: z.string().min(1).optional(),
+      concurrency: z.number().int().min(1).max(16).default(1),
+      hooks: hooksSchema.optional(),
+      /** The seed's service login (system parameters): SMB destinations with `login: service` use it. */
+      serviceLogin: serviceLoginSchema.optional(),
+    }),
+    destinations: z
+      .record(
+        z.string().regex(/^[a-z0-9][a-z0-9_-]*$/, {
+          message: "a destination name of lowercase letters, digits, - and _",
+        }),
+        destinationSchema(keepSchema),
+      )
+      .default({}),
+    sets: z
+      .record(
+        z
+          .string()
+          .regex(/^[a-z0-9][a-z0-9_-]*$/, { message: "a set id of lowercase letters, digits, - and _" }),
+        setSchema,
+      )
+      .superRefine((sets, ctx) => {
+        const seen = new Map<string, string>();
+        for (const [id, s] of Object.entries(sets)) {
+          const other = seen.get(s.letter);
+          if (other !== undefined) {
+            ctx.addIssue({
+              code: "custom",
+              path: [id, "letter"],
+              message: `a letter no other set uses (set "${other}" already uses ${s.letter})`,
+            });
+          }
+          seen.set(s.letter, id);
+        }
+      }),
+  })
+  .superRefine((c, ctx) => {
+    // What links sets to destinations: every name used must be defined, and used sensibly.
+    const names = Object.keys(c.destinations);
+    const known =
+      names.length === 0 ? "none are defined under `destinations:`" : `defined: ${names.join(", ")}`;
+    for (const [id, s] of Object.entries(c.sets)) {
+      const isName = s.folder !== "default" && !s.folder.startsWith("/");
+      if (isName && c.destinations[s.folder] === undefined) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["sets", id, "folder"],
+          message: `"default", an absolute path, or a destination's name (${known})`,
+        });
+      }
+      const seen = new Set<string>();
+      s.copies.forEach((name, i) => {
+        if (c.destinations[name] === undefined) {
           ctx.addIssue({
             code: "custom",
-            path: [id, "letter"],
-            message: `a letter no other set uses (set "${other}" already uses ${s.letter})`,
+            path: ["sets", id, "copies", i],
+            message: `a destination's name (${known})`,
           });
+        } else if (isName && name === s.folder) {
+          ctx.addIssue({
+            code: "custom",
+            path: ["sets", id, "copies", i],
+            message: `a destination other than the set's folder (${name} already holds every backup)`,
+          });
+        } else if (seen.has(name)) {
+          ctx.addIssue({ code: "custom", path: ["sets", id, "copies", i], message: `${name} only once` });
         }
-        seen.set(s.letter, id);
+        seen.add(name);
+      });
+    }
+    for (const [name, d] of Object.entries(c.destinations)) {
+      if (d.type === "smb" && d.login === "service" && c.server.serviceLogin === undefined) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["destinations", name, "login"],
+          message:
+            "login: service needs server.serviceLogin { domain, user, password } (or give this destination a login of its own)",
+        });
       }
-    }),
-});
+      if (d.type === "sftp" && d.privateKey === undefined && d.password === undefined) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["destinations", name],
+          message: "privateKey (a key file) or password (secret:NAME)",
+        });
+      }
+    }
+  });
 
 /* The config's types are derived from the schemas here, never declared a second time. */
 export type RawConfig = z.output<typeof configSchema>;
 export type RawSet = z.output<typeof setSchema>;
 /** `hooks:` of a set or of `server:` (docs/live-databases.md "Hooks"). */
 export type HooksConfig = z.output<typeof hooksSchema>;
+/** One entry of `destinations:`, as the schema gives it (secrets still `secret:NAME`). */
+export type DestinationConfig = RawConfig["destinations"][string];
+export type ServiceLogin = NonNullable<RawConfig["server"]["serviceLogin"]>;
 /** A set's `notify:` (README "Config"); `on` defaults to failure and missed (DEFAULT_EVENTS). */
 export type NotifyConfig = z.output<typeof notifySchema>;

@@ -24,7 +24,12 @@ export type ErrorCode =
   | "DISK_FULL"
   | "PERMISSION_DENIED"
   | "IO"
-  | "CANCELLED";
+  | "CANCELLED"
+  | "COPY_FAILED"
+  | "AUTH_FAILED"
+  | "HOST_KEY_MISMATCH"
+  | "UNREACHABLE"
+  | "SECRET_MISSING";
 
 export class BschedError extends Error {
   readonly code: ErrorCode;

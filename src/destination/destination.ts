@@ -66,6 +66,12 @@ export interface Destination {
   removeOwnLeftovers?(pid: number): Promise<string[]>;
   /** When a published backup's folder was made, on the file system's own clock (isRacy in src/snapshot/diff.ts). */
   createdNs?(backup: string): Promise<bigint | undefined>;
+  /**
+   * End what it holds open (an SSH session, an S3 client's sockets). Whoever made the
+   * destination (openDestination, destinationOf) closes it when done; it may be used again after
+   * (a remote one reconnects). Never fails.
+   */
+  close?(): Promise<void>;
 }
 
 /** A stored file opened for reading. */
@@ -86,6 +92,13 @@ export interface ReadHandle {
  */
 export interface Staging {
   readonly dir: string;
+  /**
+   * Stream a file of `size` bytes into the backup being staged, at `file` (`files/a/b`,
+   * `<name>.sh`): how a copy moves a backup from one destination to another without a local
+   * copy. Fails (nothing published) when the body ends before or after `size` bytes. Parent
+   * folders are made as needed. The manifest is never put: publish writes it.
+   */
+  put(file: string, body: Readable, size: number): Promise<void>;
   /** Make everything durable, write the manifest last, and make the backup visible under its name. */
   publish(manifestText: string): Promise<void>;
   /** Remove everything staged (a failed or cancelled run); never fails. */

@@ -28,6 +28,7 @@ export const FAULT_OPS = [
   "stream",
   "readSmall",
   "stage",
+  "put",
   "publish",
   "abort",
   "remove",
@@ -305,6 +306,10 @@ export class FaultyDestination implements Destination {
     const staging = await this.inner.stage(backup);
     const wrapped: Staging = {
       dir: staging.dir,
+      put: async (file, body, size) => {
+        await this.#enter("put", backup, file);
+        return staging.put(file, body, size);
+      },
       publish: async (manifestText) => {
         await this.#enter("publish", backup);
         await this.plan.beforePublish?.(backup, wrapped);

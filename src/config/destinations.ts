@@ -1,0 +1,102 @@
+import { z } from "zod";
+
+/**
+ * `destinations:` and `server.serviceLogin` (README "Copies off the machine"). A value that is a
+ * secret (a password, a secret key, a key's passphrase) is written `secret:NAME`, stored with
+ * `bsched secret set NAME` (src/secrets/); a plain value is accepted with a warning.
+ */
+
+/** `secret:NAME` or, discouraged, the value itself. */
+export const secretValue = z.string().min(1);
+
+const name = z.string().min(1);
+const port = z.number().int().min(1).max(65535);
+
+/** Read back whole and hashed (default), or trust the transport and check sizes only. */
+const verifyCopy = z.enum(["read", "size"]).default("read");
+
+export const serviceLoginSchema = z.strictObject({
+  /** The Windows domain or workgroup (SMB); absent: the server's own. */
+  domain: z.string().min(1).optional(),
+  user: name,
+  password: secretValue,
+});
+
+/** Fields every destination may carry: its own keep (overriding the set's) and how copies are checked. */
+function common<T extends z.ZodRawShape>(shape: T, keep: z.ZodType) {
+  return z.strictObject({ ...shape, keep: keep.optional(), verify: verifyCopy });
+}
+
+export function destinationSchema(keep: z.ZodType) {
+  return z.discriminatedUnion("type", [
+    common(
+      {
+        type: z.literal("local"),
+        path: z.string().startsWith("/", { message: "an absolute path (a mounted disk's folder)" }),
+      },
+      keep,
+    ),
+    common(
+      {
+        type: z.literal("sftp"),
+        host: name,
+        port: port.default(22),
+        user: name,
+        privateKey: z
+          .string()
+          .startsWith("/", { message: "the absolute path of a private key file" })
+          .optional(),
+        passphrase: secretValue.optional(),
+        password: secretValue.optional(),
+        hostKey: z.string().regex(/^SHA256:[A-Za-z0-9+/]{43}=?$/, {
+          message:
+            'the server\'s host key fingerprint, "SHA256:…" as `ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub` prints it on the server',
+        }),
+        path: z.string().min(1),
+      },
+      keep,
+    ),
+    common(
+      {
+        type: z.literal("s3"),
+        endpoint: z.url().optional(),
+        bucket: name,
+        prefix: z.string().default(""),
+        region: z.string().min(1).default("us-east-1"),
+        accessKeyId: secretValue,
+        secretAccessKey: secretValue,
+        /** Path-style addressing (https://host/bucket/key): what self-hosted gateways (Ceph, MinIO) want. */
+        pathStyle: z.boolean().default(true),
+      },
+      keep,
+    ),
+    common(
+      {
+        type: z.literal("smb"),
+        share: z.string().regex(/^\/\/[^/]+\/[^/]+$/, { message: "//server/share" }),
+        port: port.default(445),
+        path: z.string().default(""),
+        /** "service": server.serviceLogin (the seed's system parameters); or a login of its own. */
+        login: z.union([z.literal("service"), serviceLoginSchema]).default("service"),
+      },
+      keep,
+    ),
+  ]);
+}
+
+type Dest = z.output<ReturnType<typeof destinationSchema>>;
+
+/** Where a destination is, for messages and the catalog: a path or a URL, never a credential. */
+export function whereOf(d: Dest): string {
+  const sub = (p: string) => (p === "" ? "" : `/${p.replace(/^\/+/, "")}`);
+  switch (d.type) {
+    case "local":
+      return d.path;
+    case "sftp":
+      return `sftp://${d.user}@${d.host}${d.port === 22 ? "" : `:${d.port}`}${sub(d.path)}`;
+    case "s3":
+      return `s3://${d.bucket}${sub(d.prefix)}${d.endpoint === undefined ? "" : ` at ${d.endpoint}`}`;
+    case "smb":
+      return `${d.share}${sub(d.path)}${d.port === 445 ? "" : ` (port ${d.port})`}`;
+  }
+}

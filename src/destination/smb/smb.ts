@@ -1,0 +1,7 @@
+import type { DestinationSpec } from "../../config/load.ts";
+import type { Destination } from "../destination.ts";
+
+/** Not built yet (issue 11). */
+export function openSmb(spec: DestinationSpec): Destination {
+  throw new Error(`destination ${spec.name}: type smb is not built yet`);
+}
