@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { once } from "node:events";
 import fs from "node:fs/promises";
 import path from "node:path";
+import { Readable } from "node:stream";
 import { test } from "node:test";
 import { errnoCode } from "../../src/core/errors.ts";
 import type { Destination, ReadHandle } from "../../src/destination/destination.ts";
@@ -83,7 +84,10 @@ export function destinationContract(label: string, make: DestinationFactory): vo
     // A timeout: an implementation that hangs fails its case instead of blocking the suite.
     test(`destination contract (${label}): ${title}`, { timeout: 120_000 }, async (t) => {
       const u = await make();
-      t.after(() => u.cleanup());
+      t.after(async () => {
+        await u.dest.close?.();
+        await u.cleanup();
+      });
       await u.dest.ready();
       await body(u);
     });
@@ -95,6 +99,34 @@ export function destinationContract(label: string, make: DestinationFactory): vo
     assert.deepEqual(await backups(dest), []);
     await dest.ready(); // ready twice is fine
   });
+
+  withDest(
+    "put streams files into a staging area; a body shorter or longer than said fails",
+    async ({ dest }) => {
+      const st = await dest.stage(D1);
+      await st.put("files/a/big.bin", Readable.from([BIG.subarray(0, 1000), BIG.subarray(1000)]), BIG.length);
+      await st.put("files/small.txt", Readable.from([Buffer.from("small file\n")]), 11);
+      await assert.rejects(
+        st.put("files/short.bin", Readable.from([Buffer.from("abc")]), 4),
+        /ended after 3 of 4/,
+      );
+      await assert.rejects(
+        st.put("files/long.bin", Readable.from([Buffer.from("abcde")]), 4),
+        /more than the 4/,
+      );
+      assert.deepEqual(await backups(dest), [], "nothing visible before publish");
+      await st.publish(manifestOf(D1));
+      assert.deepEqual(await backups(dest), [D1]);
+      const h = await dest.open(D1, "files/a/big.bin");
+      try {
+        assert.ok((await streamed(h)).equals(BIG));
+      } finally {
+        await h.close();
+      }
+      assert.equal((await dest.readSmall(D1, "files/small.txt", 100))?.toString(), "small file\n");
+      assert.equal((await dest.readSmall(D1, "manifest.json", 1000))?.toString(), manifestOf(D1));
+    },
+  );
 
   withDest("a staged backup is visible only once published, with its manifest", async ({ dest }) => {
     const st = await dest.stage(D1);
