@@ -106,14 +106,17 @@ export function destinationContract(label: string, make: DestinationFactory): vo
       const st = await dest.stage(D1);
       await st.put("files/a/big.bin", Readable.from([BIG.subarray(0, 1000), BIG.subarray(1000)]), BIG.length);
       await st.put("files/small.txt", Readable.from([Buffer.from("small file\n")]), 11);
+      // A failed put fails the copy: its caller aborts that staging area (D2 here), leaving nothing.
+      const bad = await dest.stage(D2);
       await assert.rejects(
-        st.put("files/short.bin", Readable.from([Buffer.from("abc")]), 4),
+        bad.put("files/short.bin", Readable.from([Buffer.from("abc")]), 4),
         /ended after 3 of 4/,
       );
       await assert.rejects(
-        st.put("files/long.bin", Readable.from([Buffer.from("abcde")]), 4),
+        bad.put("files/long.bin", Readable.from([Buffer.from("abcde")]), 4),
         /more than the 4/,
       );
+      await bad.abort();
       assert.deepEqual(await backups(dest), [], "nothing visible before publish");
       await st.publish(manifestOf(D1));
       assert.deepEqual(await backups(dest), [D1]);
