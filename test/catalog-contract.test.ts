@@ -206,6 +206,47 @@ function contract(kind: string, make: () => Promise<{ catalog: Catalog; reopen?:
       c.close();
     });
 
+    test("the last copy of each set to each destination is kept, a later one replacing it", async () => {
+      const { catalog: c } = await make();
+      const failed = {
+        set: "data",
+        destination: "nas",
+        at: "2026-01-01T04:05:00.000Z",
+        ok: false,
+        copied: 0,
+        newest: null,
+        error: "cannot reach //fs/backups",
+        errorCode: "UNREACHABLE",
+        errorHint: "check the server",
+      };
+      c.putCopy(failed);
+      c.putCopy({
+        ...failed,
+        destination: "offsite",
+        ok: true,
+        error: null,
+        errorCode: null,
+        errorHint: null,
+      });
+      c.putCopy({ ...failed, set: "video" });
+      assert.deepEqual(c.copies("data"), [
+        failed,
+        { ...failed, destination: "offsite", ok: true, error: null, errorCode: null, errorHint: null },
+      ]);
+      const level = {
+        ...failed,
+        at: "2026-01-02T04:05:00.000Z",
+        ok: true,
+        copied: 2,
+        newest: "D_2026_01_02_04_00_00",
+      };
+      c.putCopy({ ...level, error: null, errorCode: null, errorHint: null });
+      assert.equal(c.copies("data")[0]?.ok, true);
+      assert.equal(c.copies("data")[0]?.newest, "D_2026_01_02_04_00_00");
+      assert.equal(c.copies().length, 3);
+      c.close();
+    });
+
     test("finishing an unknown run is an error, not a silent no-op", async () => {
       const { catalog: c } = await make();
       assert.throws(() => c.finishRun(42, { finishedAt: "2026-01-01T00:00:00.000Z", status: "ok" }));
@@ -251,7 +292,7 @@ describe("sqlite catalog specifics", () => {
     raw.close();
   });
 
-  test("a catalog written by the previous bsched (schema 2, fixture) opens as version 3 with every row kept", async () => {
+  test("a catalog written by the previous bsched (schema 2, fixture) opens as the current version with every row kept", async () => {
     // test/fixtures/catalog/catalog-v2.db was made by the bsched before schema 3: two runs (one
     // ok, one failed with only a message) and one backup recorded with its local path.
     const d = await tempDir("bsched-catalog-");
@@ -300,7 +341,7 @@ describe("sqlite catalog specifics", () => {
     again.close();
   });
 
-  test("a catalog of schema 1 with backups migrates to version 3 in one step", async () => {
+  test("a catalog of schema 1 with backups migrates to the current version in one step", async () => {
     const d = await tempDir("bsched-catalog-");
     dirs.push(d);
     const file = path.join(d, "catalog.db");

@@ -75,6 +75,27 @@ export interface BackupRecord {
 }
 
 /**
+ * How the last copy of a set to one destination ended (issue 11): what `status` shows per copy
+ * ("failing since…", with the code and the fix) until a later copy there succeeds.
+ */
+export interface CopyRecord {
+  set: string;
+  /** The destination copied to, by its config name. */
+  destination: string;
+  /** When the copy (with its retries) ended. */
+  at: string;
+  ok: boolean;
+  /** Backups sent to it by this copy (0 when it was already level). */
+  copied: number;
+  /** The newest backup it holds after this copy (null: none). */
+  newest: string | null;
+  /** A failed copy's message, code and fix (never a secret: messages never hold one). */
+  error: string | null;
+  errorCode: string | null;
+  errorHint: string | null;
+}
+
+/**
  * What the daemon remembers between runs. The backup folders stay the truth for backups
  * (src/catalog/reconcile.ts repairs this from them); runs and schedule marks live only here.
  */
@@ -96,6 +117,10 @@ export interface Catalog {
   removeBackup(set: string, name: string, destination?: string): void;
   /** Oldest first, on every destination (a copy of a backup on two destinations is two records). */
   backups(set?: string): BackupRecord[];
+  /** Record how a copy to a destination ended (one row per set and destination: the last one). */
+  putCopy(c: CopyRecord): void;
+  /** The last copy record of each destination of `set` (of every set when undefined), by destination name. */
+  copies(set?: string): CopyRecord[];
   close(): void;
 }
 

@@ -1,6 +1,7 @@
 import {
   type BackupRecord,
   type Catalog,
+  type CopyRecord,
   maxIso,
   type NewRun,
   OWN_FOLDER,
@@ -14,6 +15,7 @@ export function memoryCatalog(): Catalog {
   const runs: RunRecord[] = [];
   const marks = new Map<string, string>();
   const backups = new Map<string, BackupRecord>();
+  const copies = new Map<string, CopyRecord>();
   let closed = false;
   const open = () => {
     if (closed) throw new Error("catalog is closed");
@@ -85,6 +87,17 @@ export function memoryCatalog(): Catalog {
         .filter((b) => set === undefined || b.set === set)
         .map((b) => ({ ...b }))
         .sort(byStartNameDestination);
+    },
+    putCopy(c) {
+      open();
+      copies.set(`${c.set}\0${c.destination}`, { ...c });
+    },
+    copies(set) {
+      open();
+      return [...copies.values()]
+        .filter((c) => set === undefined || c.set === set)
+        .map((c) => ({ ...c }))
+        .sort((a, b) => a.set.localeCompare(b.set) || a.destination.localeCompare(b.destination));
     },
     close() {
       closed = true;

@@ -16,7 +16,7 @@ import { currentOwner } from "../interrupted.ts";
 
 export const CATALOG_FILE = "catalog.db";
 /** Bump with a migration step in `migrate` whenever the tables change. */
-export const SCHEMA_VERSION = 3;
+export const SCHEMA_VERSION = 4;
 
 const SCHEMA_V1 = `
 CREATE TABLE runs (
@@ -103,6 +103,25 @@ DROP TABLE backups;
 ALTER TABLE backups_v3 RENAME TO backups;
 `;
 
+/**
+ * Version 4 (issue 11): how the last copy of each set to each destination ended, so `status`
+ * shows a copy that is failing (the backups on a destination are the truth for what it holds).
+ */
+const SCHEMA_V4 = `
+CREATE TABLE copies (
+  set_id TEXT NOT NULL,
+  destination TEXT NOT NULL,
+  at TEXT NOT NULL,
+  ok INTEGER NOT NULL,
+  copied INTEGER NOT NULL,
+  newest TEXT,
+  error TEXT,
+  error_code TEXT,
+  error_hint TEXT,
+  PRIMARY KEY (set_id, destination)
+);
+`;
+
 function migrate(db: DatabaseSync, file: string): void {
   const row = db.prepare("PRAGMA user_version").get() as { user_version: number };
   const v = row.user_version;
@@ -121,6 +140,7 @@ function migrate(db: DatabaseSync, file: string): void {
     if (v < 1) db.exec(SCHEMA_V1);
     if (v < 2) db.exec(SCHEMA_V2);
     if (v < 3) db.exec(SCHEMA_V3);
+    if (v < 4) db.exec(SCHEMA_V4);
     db.exec(`PRAGMA user_version = ${SCHEMA_VERSION}`);
     db.exec("COMMIT");
   } catch (e) {
@@ -211,6 +231,10 @@ export function openSqliteCatalog(file: string): Catalog {
        stored_bytes, disk_bytes, warnings) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     ),
     removeBackup: db.prepare("DELETE FROM backups WHERE set_id = ? AND destination = ? AND name = ?"),
+    putCopy: db.prepare(
+      `INSERT OR REPLACE INTO copies (set_id, destination, at, ok, copied, newest, error, error_code, error_hint)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    ),
   };
   const owner = currentOwner();
   const tx = <T>(fn: () => T): T => {
@@ -313,6 +337,35 @@ export function openSqliteCatalog(file: string): Catalog {
       const stmt = db.prepare(`SELECT * FROM backups ${where} ORDER BY started_at, name, destination`);
       const rows = (set === undefined ? stmt.all() : stmt.all(set)) as Record<string, unknown>[];
       return rows.map(toBackup);
+    },
+    putCopy(c) {
+      q.putCopy.run(
+        c.set,
+        c.destination,
+        c.at,
+        c.ok ? 1 : 0,
+        c.copied,
+        c.newest,
+        c.error,
+        c.errorCode,
+        c.errorHint,
+      );
+    },
+    copies(set) {
+      const where = set === undefined ? "" : "WHERE set_id = ?";
+      const stmt = db.prepare(`SELECT * FROM copies ${where} ORDER BY set_id, destination`);
+      const rows = (set === undefined ? stmt.all() : stmt.all(set)) as Record<string, unknown>[];
+      return rows.map((r) => ({
+        set: String(r.set_id),
+        destination: String(r.destination),
+        at: String(r.at),
+        ok: Number(r.ok) === 1,
+        copied: Number(r.copied),
+        newest: (r.newest as string | null) ?? null,
+        error: (r.error as string | null) ?? null,
+        errorCode: (r.error_code as string | null) ?? null,
+        errorHint: (r.error_hint as string | null) ?? null,
+      }));
     },
     close() {
       if (db.isOpen) db.close();
