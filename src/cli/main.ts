@@ -27,6 +27,7 @@ const COMMANDS: Record<string, () => Promise<Register>> = {
   prune: async () => (await import("./commands/prune.ts")).registerPrune,
   catalog: async () => (await import("./commands/catalog.ts")).registerCatalog,
   config: async () => (await import("./commands/config.ts")).registerConfig,
+  secret: async () => (await import("./commands/secret.ts")).registerSecret,
   demo: async () => (await import("./commands/demo.ts")).registerDemo,
 };
 

@@ -29,7 +29,9 @@ export type ErrorCode =
   | "AUTH_FAILED"
   | "HOST_KEY_MISMATCH"
   | "UNREACHABLE"
-  | "SECRET_MISSING";
+  | "SECRET_MISSING"
+  /** The secret store or its key cannot be used: damaged, another key, a key file others can read. */
+  | "SECRET_UNREADABLE";
 
 export class BschedError extends Error {
   readonly code: ErrorCode;
