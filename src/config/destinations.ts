@@ -6,8 +6,18 @@ import { z } from "zod";
  * `bsched secret set NAME` (src/secrets/); a plain value is accepted with a warning.
  */
 
-/** `secret:NAME` or, discouraged, the value itself. */
+/**
+ * `secret:NAME` or, discouraged, the value itself. Every key of this schema is secret-valued:
+ * masked by `config show`, warned about when plain, refused plain by `config set`
+ * (src/config/secret-keys.ts finds them in the schema).
+ */
 export const secretValue = z.string().min(1);
+
+/**
+ * A login's identifier (an S3 access key id): not a secret (services print it in their logs), so
+ * shown and accepted plain; `secret:NAME` works too, for who wants it out of the config.
+ */
+export const identifierValue = z.string().min(1);
 
 const name = z.string().min(1);
 const port = z.number().int().min(1).max(65535);
@@ -63,7 +73,7 @@ export function destinationSchema(keep: z.ZodType) {
         bucket: name,
         prefix: z.string().default(""),
         region: z.string().min(1).default("us-east-1"),
-        accessKeyId: secretValue,
+        accessKeyId: identifierValue,
         secretAccessKey: secretValue,
         /** Path-style addressing (https://host/bucket/key): what self-hosted gateways (Ceph, MinIO) want. */
         pathStyle: z.boolean().default(true),

@@ -13,6 +13,7 @@ import {
   type RawSet,
   type ServiceLogin,
 } from "./schema.ts";
+import { maskSecretFields, matchesKey, plainSecretWarnings, SECRET_FIELDS } from "./secret-keys.ts";
 
 /**
  * Everything needed to open one destination (openDestination in src/destination/open.ts): its
@@ -119,7 +120,7 @@ export function parseConfig(text: string, file: string): Config {
   try {
     doc = parseYaml(text, { prettyErrors: true });
   } catch (e) {
-    throw new BschedError("CONFIG_INVALID", `${file}: not valid YAML: ${(e as Error).message}`, {
+    throw new BschedError("CONFIG_INVALID", `${file}: not valid YAML: ${yamlMessage((e as Error).message)}`, {
       hint: "fix the YAML syntax at the line shown",
     });
   }
@@ -145,12 +146,31 @@ function valueAt(doc: unknown, keyPath: readonly PropertyKey[]): unknown {
   return v;
 }
 
+/**
+ * yaml's message, whose excerpt of the text is dropped when it shows a secret field's line: an
+ * error must not print a password (the line and column stay).
+ */
+function yamlMessage(message: string): string {
+  const [first, ...excerpt] = message.split("\n");
+  const secretLine = new RegExp(`\\b(${[...SECRET_FIELDS].join("|")})\\s*:`);
+  return excerpt.some((l) => secretLine.test(l))
+    ? `${first} (the excerpt is not shown: it holds a secret's line)`
+    : message;
+}
+
+/** A value as an error quotes it: a secret key's value never, secret fields inside it masked. */
+function quoted(keyPath: readonly PropertyKey[], value: unknown): string {
+  const at = keyPath.map(String);
+  if (matchesKey(at) || SECRET_FIELDS.has(at[at.length - 1] ?? "")) return "a value (not shown: a secret)";
+  return JSON.stringify(maskSecretFields(value));
+}
+
 function describeIssues(error: z.ZodError, doc: unknown): string {
   return error.issues
     .map((issue) => {
       const key = issue.path.map(String).join(".") || "(top level)";
       const value = valueAt(doc, issue.path);
-      const got = value === undefined ? "missing" : `got ${JSON.stringify(value)}`;
+      const got = value === undefined ? "missing" : `got ${quoted(issue.path, value)}`;
       let allowed = issue.message;
       if (issue.code === "invalid_value" && "values" in issue) {
         allowed = `one of ${(issue.values as unknown[]).map((x) => JSON.stringify(x)).join(", ")}`;
@@ -177,6 +197,7 @@ function resolveConfig(raw: RawConfig, file: string): Config {
   const sets = new Map<string, SetConfig>();
   const warnings: string[] = [];
   const destinations = new Map<string, DestinationSpec>();
+  warnings.push(...plainSecretWarnings(raw));
   for (const [name, d] of Object.entries(raw.destinations)) {
     destinations.set(name, {
       name,

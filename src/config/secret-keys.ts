@@ -101,3 +101,28 @@ export function maskSecretFields(value: unknown): unknown {
     ]),
   );
 }
+
+/**
+ * pino's redact paths for the daemon's log: a secret field at any depth up to 5 (bsched never
+ * logs a config object; this keeps one logged by mistake from showing a plain secret).
+ */
+export const SECRET_LOG_PATHS: readonly string[] = [...SECRET_FIELDS].flatMap((f) =>
+  [0, 1, 2, 3, 4].map((depth) => [...Array(depth).fill("*"), f].join(".")),
+);
+
+/**
+ * Advice for each secret key of the config (as the schema gave it) holding a plain value: anyone
+ * who reads the file reads it. Names the key and a `bsched secret set` to run, never the value.
+ */
+export function plainSecretWarnings(raw: unknown): string[] {
+  return plainSecretsIn(raw).map((key) => {
+    const segs = key.split(".");
+    const field = segs[segs.length - 1] as string;
+    const owner = segs[0] === "destinations" ? (segs[1] as string) : "service";
+    const name = field === "passphrase" ? `${owner}-passphrase` : owner;
+    return (
+      `${key}: a plain secret in the config file (whoever reads the file or a copy of it reads the secret); ` +
+      `store it with \`bsched secret set ${name}\` and write \`${field}: secret:${name}\``
+    );
+  });
+}

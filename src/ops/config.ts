@@ -1,6 +1,7 @@
-import { applyChanges, type ConfigChange, maskSecrets } from "../config/edit.ts";
+import { applyChanges, type ConfigChange, keyPath, maskSecrets } from "../config/edit.ts";
 import { changedMeanwhile, hashText, readConfigText, replaceConfigText } from "../config/file.ts";
 import { type Config, findConfigFile, parseConfig } from "../config/load.ts";
+import { MASK, maskSecretFields, plainSecretsIn, SECRET_CONFIG_KEYS } from "../config/secret-keys.ts";
 import { BschedError } from "../core/errors.ts";
 import { throwIfAborted } from "./context.ts";
 
@@ -35,14 +36,14 @@ export interface ConfigChangeResult extends ConfigRead {
 }
 
 /**
- * Keys whose values `showConfig` masks, in the text and the document (`*` matches one segment).
- * None yet: the next issue adds passwords and keys for destinations (`destinations.*.password`…),
- * which name a stored secret (`secret:NAME`, shown as it is) and must never be shown back when
- * they hold anything else. `hash` is of the real text.
+ * Keys whose values `showConfig` masks, in the text and the document (`*` matches one segment):
+ * the schema's secret-valued keys (src/config/secret-keys.ts). A `secret:NAME` reference is shown
+ * as it is; anything else there is a secret written plain and is never shown back. `hash` is of
+ * the real text.
  */
-export const SECRET_KEYS: readonly (readonly string[])[] = [];
+export const SECRET_KEYS: readonly (readonly string[])[] = SECRET_CONFIG_KEYS;
 
-export const MASK = "********";
+export { MASK };
 
 /** The config file as it is on disk and as it loads. `file`: as --config (default $BSCHED_CONFIG, ./bsched.yaml). */
 export function readConfig(file?: string, signal?: AbortSignal): ConfigRead {
@@ -76,7 +77,8 @@ export function showConfig(
     hash: read.hash,
     text,
     document,
-    config: {
+    // The sets as loaded carry their destinations' configs (copies, folderSpec): masked the same way.
+    config: maskSecretFields({
       file: c.file,
       root: c.root,
       backupFolder: c.backupFolder,
@@ -84,7 +86,7 @@ export function showConfig(
       state: c.state,
       concurrency: c.concurrency,
       sets: Object.fromEntries([...c.sets].map(([id, s]) => [id, s])),
-    },
+    }) as Record<string, unknown>,
     warnings: c.warnings,
   };
 }
@@ -104,6 +106,7 @@ export async function changeConfig(opts: {
   signal?: AbortSignal | undefined;
 }): Promise<ConfigChangeResult> {
   throwIfAborted(opts.signal);
+  refusePlainSecrets(opts.changes);
   const file = findConfigFile(opts.file);
   const text = readConfigText(file);
   const hash = hashText(text);
@@ -128,4 +131,29 @@ export async function changeConfig(opts: {
   throwIfAborted(opts.signal);
   await replaceConfigText(file, hash, next);
   return { file, text: next, hash: hashText(next), config, changed: true };
+}
+
+/**
+ * A change that would write a secret's value into the config is refused (USAGE), whoever asks:
+ * the file is read by more people than the secret should be, and `config set KEY VALUE` has put
+ * the value in the process list already. The message names the key, never the value.
+ */
+function refusePlainSecrets(changes: readonly ConfigChange[]): void {
+  for (const change of changes) {
+    if ("unset" in change) continue;
+    const at = keyPath(change.key);
+    const plain = plainSecretsIn(change.value, at);
+    if (plain.length === 0) continue;
+    const key = plain[0] as string;
+    const owner = key.startsWith("destinations.") ? (key.split(".")[1] as string) : "service";
+    throw new BschedError(
+      "USAGE",
+      `${key} holds a secret: bsched does not write its value into the config; nothing was written`,
+      {
+        hint:
+          `store it with \`bsched secret set ${owner}\` (asked without echo), then \`bsched config set ${key} secret:${owner}\`; ` +
+          "if you typed the value on a command line, consider it seen (shell history, process list) and change it",
+      },
+    );
+  }
 }

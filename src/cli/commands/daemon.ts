@@ -1,5 +1,6 @@
 import type { Command } from "commander";
 import { destination, pino } from "pino";
+import { MASK, SECRET_LOG_PATHS } from "../../config/secret-keys.ts";
 import { runDaemon } from "../../daemon/process.ts";
 import { systemClock } from "../../platform/clock.ts";
 import type { ExitBox } from "../main.ts";
@@ -21,7 +22,12 @@ export function registerDaemon(program: Command, exit: ExitBox): void {
       action(exit, async (opts: { config?: string; log?: string; stopTimeout?: string }) => {
         const grace = parseCount(opts.stopTimeout, "--stop-timeout", 300);
         const log = pino(
-          { base: { pid: process.pid }, timestamp: pino.stdTimeFunctions.isoTime },
+          {
+            base: { pid: process.pid },
+            timestamp: pino.stdTimeFunctions.isoTime,
+            // A secret field in anything logged is masked (docs/design.md "Secrets").
+            redact: { paths: [...SECRET_LOG_PATHS], censor: MASK },
+          },
           destination({ dest: opts.log ?? 2, sync: true, mkdir: true, append: true }),
         );
         return runDaemon({ configFile: opts.config, clock: systemClock, log, stopGraceMs: grace * 1000 });
