@@ -1,11 +1,18 @@
-import { mkdir } from "node:fs/promises";
 import path from "node:path";
 import { BschedError } from "../core/errors.ts";
 import type { Clock } from "../platform/clock.ts";
 import { acquireLock } from "../platform/lockfile.ts";
+import { SECRET_STORE_LOCK } from "../platform/names.ts";
 import { keySource, readKey, readOrCreateKey, type SecretKey } from "../secrets/key.ts";
 import { checkSecretName } from "../secrets/names.ts";
-import { encryptSecret, readStore, type SecretStore, storeFile, writeStore } from "../secrets/store.ts";
+import {
+  encryptSecret,
+  ensureStateFolder,
+  readStore,
+  type SecretStore,
+  storeFile,
+  writeStore,
+} from "../secrets/store.ts";
 
 /**
  * The secret store's use cases (`bsched secret set|list|remove`; docs/design.md "Secrets"). Each
@@ -27,7 +34,7 @@ export interface SecretSetResult {
 }
 
 async function withStoreLock<T>(state: string, clock: Clock, body: () => Promise<T>): Promise<T> {
-  const lock = await acquireLock(path.join(state, "secrets.lock"), "the secret store", clock);
+  const lock = await acquireLock(path.join(state, SECRET_STORE_LOCK), "the secret store", clock);
   try {
     return await body();
   } finally {
@@ -50,7 +57,7 @@ export async function setSecret(opts: {
     });
   }
   const source = keySource(opts.state, opts.env);
-  await mkdir(opts.state, { recursive: true, mode: 0o700 });
+  await ensureStateFolder(opts.state);
   return withStoreLock(opts.state, opts.clock, async () => {
     const store = readStore(opts.state);
     if (store.keyId !== undefined && source.creatable) {

@@ -102,3 +102,12 @@ export const DAEMON_LOCK = "daemon.lock";
  * to the daemon's queue through it. A socket left by a killed daemon is removed by the next one.
  */
 export const DAEMON_SOCKET = "daemon.sock";
+
+/** The secret store in the state folder (docs/design.md "Secrets"): names in clear, values encrypted, 0600. */
+export const SECRET_STORE = "secrets.json";
+
+/** The store's key in the state folder when the environment supplies none: 32 bytes as hex, 0600. */
+export const SECRET_KEY_FILE = "secret.key";
+
+/** The lock a change of the secret store holds (readers need none: the store is replaced whole). */
+export const SECRET_STORE_LOCK = "secrets.lock";

@@ -11,6 +11,7 @@ import {
 } from "node:fs";
 import path from "node:path";
 import { BschedError, errnoCode } from "../core/errors.ts";
+import { SECRET_KEY_FILE } from "../platform/names.ts";
 
 /**
  * The key that encrypts the secret store: 32 bytes, from the first of
@@ -23,7 +24,7 @@ import { BschedError, errnoCode } from "../core/errors.ts";
  * refused: the key would then protect nothing.
  */
 
-export const KEY_FILE = "secret.key";
+export const KEY_FILE = SECRET_KEY_FILE;
 export const CREDENTIAL_NAME = "bsched-secret-key";
 
 export interface KeySource {

@@ -1,8 +1,10 @@
 import { createCipheriv, createDecipheriv, randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
+import { mkdir } from "node:fs/promises";
 import path from "node:path";
 import { BschedError, errnoCode } from "../core/errors.ts";
 import { writeFileAtomic } from "../platform/fsutil.ts";
+import { SECRET_STORE } from "../platform/names.ts";
 import type { SecretKey } from "./key.ts";
 import { SECRET_NAME } from "./names.ts";
 
@@ -14,7 +16,7 @@ import { SECRET_NAME } from "./names.ts";
  * Written whole under a temporary name, fsynced, renamed, mode 0600.
  */
 
-export const STORE_FILE = "secrets.json";
+export const STORE_FILE = SECRET_STORE;
 const FORMAT = "bsched-secrets";
 const VERSION = 1;
 
@@ -111,6 +113,11 @@ export function readStore(state: string): SecretStore {
   }
   if (secrets.size > 0 && d.keyId === undefined) throw damaged(file, "no keyId");
   return { file, keyId: secrets.size > 0 ? (d.keyId as string) : undefined, secrets };
+}
+
+/** The state folder, created (0700) by the first `secret set` on a fresh machine. */
+export async function ensureStateFolder(state: string): Promise<void> {
+  await mkdir(state, { recursive: true, mode: 0o700 });
 }
 
 /** Written whole: temporary name, fsync, rename, fsync of the folder; 0600. */
