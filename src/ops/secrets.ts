@@ -1,4 +1,5 @@
 import path from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import { BschedError } from "../core/errors.ts";
 import type { Clock } from "../platform/clock.ts";
 import { acquireLock } from "../platform/lockfile.ts";
@@ -33,8 +34,23 @@ export interface SecretSetResult {
   keyCreated: boolean;
 }
 
+/**
+ * Run `body` holding the store's lock. A change takes milliseconds, so a held lock is waited for
+ * (up to 15 s) rather than refused: two `secret set` at once both land.
+ */
 async function withStoreLock<T>(state: string, clock: Clock, body: () => Promise<T>): Promise<T> {
-  const lock = await acquireLock(path.join(state, SECRET_STORE_LOCK), "the secret store", clock);
+  const file = path.join(state, SECRET_STORE_LOCK);
+  const giveUp = Date.now() + 15_000;
+  let lock: Awaited<ReturnType<typeof acquireLock>>;
+  for (let wait = 10; ; wait = Math.min(wait * 2, 200)) {
+    try {
+      lock = await acquireLock(file, "the secret store", clock);
+      break;
+    } catch (e) {
+      if (!(e instanceof BschedError && e.code === "LOCKED") || Date.now() > giveUp) throw e;
+      await sleep(wait);
+    }
+  }
   try {
     return await body();
   } finally {
