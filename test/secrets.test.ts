@@ -359,7 +359,7 @@ async function onTerminal(args: string[], answers: [RegExp, string][]) {
   child.stdout.on("data", (d) => {
     seen += d;
     const a = answers[next];
-    if (a && a[0].test(seen)) {
+    if (a?.[0].test(seen)) {
       next++;
       seen = "";
       child.stdin.write(a[1]);
