@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
 import fs from "node:fs/promises";
 import path from "node:path";
 import { Writable } from "node:stream";
@@ -8,7 +9,7 @@ import { configSchema } from "../src/config/schema.ts";
 import { MASK, SECRET_LOG_PATHS, secretKeysOf } from "../src/config/secret-keys.ts";
 import type { BschedError } from "../src/core/errors.ts";
 import { changeConfig, readConfig, showConfig } from "../src/ops/config.ts";
-import { runCli, tempDir } from "./helpers/cli.ts";
+import { BIN, collect, runCli, tempDir } from "./helpers/cli.ts";
 
 const SVC = "Plain-Service-Pw-91";
 const S3 = "Plain-S3-Secret-k2";
@@ -203,4 +204,35 @@ test("the daemon's log redacts secret fields at any depth", () => {
   );
   noSecretIn(written, "log");
   assert.equal((written.match(/\*{8}/g) ?? []).length, 3);
+});
+
+test("secret list names the config's references that are not stored; remove warns about one still named", async (t) => {
+  const file = await configFile(t);
+  const list = await runCli(["secret", "list", "--json", "--config", file]);
+  assert.equal(list.code, 0, list.stderr);
+  assert.deepEqual(JSON.parse(list.stdout).missing, [{ key: "destinations.vault.password", name: "vault" }]);
+  assert.match(
+    list.stderr,
+    /destinations\.vault\.password names the secret "vault", not stored: `bsched secret set vault`/,
+  );
+
+  const child = spawn(process.execPath, [BIN, "secret", "set", "vault", "--stdin", "--config", file], {
+    env: {
+      ...process.env,
+      BSCHED_CONFIG: undefined,
+      BSCHED_SECRET_KEY_FILE: undefined,
+      CREDENTIALS_DIRECTORY: undefined,
+    },
+    stdio: ["pipe", "pipe", "pipe"],
+  });
+  child.stdin.end("Stored-Vault-Pw-3");
+  const set = await collect(child as never);
+  assert.equal(set.code, 0, set.stderr);
+  const again = await runCli(["secret", "list", "--json", "--config", file]);
+  assert.deepEqual(JSON.parse(again.stdout).missing, []);
+
+  const rm = await runCli(["secret", "remove", "vault", "--config", file]);
+  assert.equal(rm.code, 0, rm.stderr);
+  assert.match(rm.stderr, /destinations\.vault\.password still names the secret "vault"/);
+  for (const r of [list, set, again, rm]) assert.ok(!(r.stdout + r.stderr).includes("Stored-Vault-Pw-3"));
 });

@@ -1,5 +1,5 @@
 import type { z } from "zod";
-import { isSecretReference } from "../secrets/names.ts";
+import { isSecretReference, SECRET_PREFIX } from "../secrets/names.ts";
 import { secretValue } from "./destinations.ts";
 import { configSchema } from "./schema.ts";
 
@@ -70,6 +70,25 @@ export function plainSecretsIn(value: unknown, base: readonly string[] = []): st
   const walk = (v: unknown, at: string[]) => {
     if (at.length > 0 && matchesKey(at)) {
       if (v !== undefined && v !== null && !isSecretReference(v)) out.push(at.join("."));
+      return;
+    }
+    if (v !== null && typeof v === "object" && !Array.isArray(v)) {
+      for (const [k, x] of Object.entries(v)) walk(x, [...at, k]);
+    }
+  };
+  walk(value, [...base]);
+  return out;
+}
+
+/** Every `secret:NAME` under a secret key of `value` (a config document): the key and the NAME. */
+export function secretReferencesIn(
+  value: unknown,
+  base: readonly string[] = [],
+): { key: string; name: string }[] {
+  const out: { key: string; name: string }[] = [];
+  const walk = (v: unknown, at: string[]) => {
+    if (at.length > 0 && matchesKey(at)) {
+      if (isSecretReference(v)) out.push({ key: at.join("."), name: v.slice(SECRET_PREFIX.length) });
       return;
     }
     if (v !== null && typeof v === "object" && !Array.isArray(v)) {

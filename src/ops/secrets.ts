@@ -1,5 +1,7 @@
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
+import type { Config } from "../config/load.ts";
+import { secretReferencesIn } from "../config/secret-keys.ts";
 import { BschedError } from "../core/errors.ts";
 import type { Clock } from "../platform/clock.ts";
 import { acquireLock } from "../platform/lockfile.ts";
@@ -126,14 +128,38 @@ export interface SecretListed {
   setAt: string;
 }
 
-/** The names stored and when each was set, by name; never a value (and no key needed). */
-export function listSecrets(state: string): { file: string; secrets: SecretListed[] } {
+/** A `secret:NAME` in the config: the key that holds it and the NAME. */
+export interface SecretReference {
+  key: string;
+  name: string;
+}
+
+/** Every `secret:NAME` the config names (server.serviceLogin, each destination). */
+export function secretReferences(config: Config): SecretReference[] {
+  const refs: SecretReference[] = [];
+  // The config keeps server.serviceLogin in each destination's spec (the one its SMB logins use).
+  const login = config.destinations.values().next().value?.serviceLogin;
+  if (login !== undefined) refs.push(...secretReferencesIn(login, ["server", "serviceLogin"]));
+  for (const [name, d] of config.destinations)
+    refs.push(...secretReferencesIn(d.config, ["destinations", name]));
+  return refs;
+}
+
+/**
+ * The names stored and when each was set, by name; never a value (and no key needed). With the
+ * config: the references it holds to names that are not stored (`missing`), which would fail.
+ */
+export function listSecrets(
+  state: string,
+  config?: Config,
+): { file: string; secrets: SecretListed[]; missing: SecretReference[] } {
   const store = readStore(state);
   return {
     file: store.file,
     secrets: [...store.secrets]
       .map(([name, s]) => ({ name, setAt: s.setAt }))
       .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)),
+    missing: config === undefined ? [] : secretReferences(config).filter((r) => !store.secrets.has(r.name)),
   };
 }
 

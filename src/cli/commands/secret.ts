@@ -1,7 +1,7 @@
 import type { Command } from "commander";
 import { loadConfig } from "../../config/load.ts";
 import { BschedError } from "../../core/errors.ts";
-import { listSecrets, removeSecret, setSecret } from "../../ops/secrets.ts";
+import { listSecrets, removeSecret, secretReferences, setSecret } from "../../ops/secrets.ts";
 import { systemClock } from "../../platform/clock.ts";
 import type { ExitBox } from "../main.ts";
 import { out, printJson, say } from "../output.ts";
@@ -65,11 +65,19 @@ export function registerSecret(program: Command, exit: ExitBox): void {
     .command("list")
     .description("the names stored and when each was set (never a value)")
     .option(...CONFIG_OPT)
-    .option("--json", "print {file, secrets: [{name, setAt}]}")
+    .option(
+      "--json",
+      "print {file, secrets: [{name, setAt}], missing: [{key, name}]} (missing: named by the config, not stored)",
+    )
     .action(
       action(exit, async (opts: { config?: string; json?: boolean }) => {
         const config = loadConfig(opts.config);
-        const r = listSecrets(config.state);
+        const r = listSecrets(config.state, config);
+        for (const m of r.missing) {
+          say(
+            `bsched: warning: ${m.key} names the secret "${m.name}", not stored: \`bsched secret set ${m.name}\``,
+          );
+        }
         if (opts.json) printJson(r);
         else if (r.secrets.length === 0) say(`no secrets stored in ${r.file}`);
         else for (const s of r.secrets) out(`${s.name}  set ${s.setAt}`);
@@ -86,6 +94,11 @@ export function registerSecret(program: Command, exit: ExitBox): void {
       action(exit, async (name: string, opts: { config?: string; json?: boolean }) => {
         const config = loadConfig(opts.config);
         const r = await removeSecret({ state: config.state, name, clock: systemClock });
+        for (const ref of secretReferences(config).filter((x) => x.name === r.name)) {
+          say(
+            `bsched: warning: ${ref.key} still names the secret "${r.name}": it fails until it is set again`,
+          );
+        }
         if (opts.json) printJson(r);
         else out(`secret ${r.name} removed from ${r.file}`);
         return 0;
