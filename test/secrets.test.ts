@@ -400,3 +400,34 @@ test("CLI: on a terminal the value is asked twice without echo; two different en
     ["tty"],
   );
 });
+
+test("CLI: while secret set holds the value, the process list and its environment do not show it", async (t) => {
+  const { config, state } = await cliConfig(t);
+  const child = spawn(process.execPath, [BIN, "secret", "set", "ps", "--stdin", "--config", config], {
+    env: {
+      ...process.env,
+      BSCHED_CONFIG: undefined,
+      BSCHED_SECRET_KEY_FILE: undefined,
+      CREDENTIALS_DIRECTORY: undefined,
+    },
+    stdio: ["pipe", "pipe", "pipe"],
+  });
+  const done = collect(child as never);
+  // The value is written but stdin left open: the command has read it and waits for the end.
+  child.stdin.write(VALUE);
+  const pid = child.pid as number;
+  let seen = "";
+  for (let i = 0; i < 50 && !seen.includes("secret"); i++) {
+    seen = spawnSync("ps", ["-o", "args=", "-p", String(pid)], { encoding: "utf8" }).stdout;
+    if (!seen.includes("secret")) await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.match(seen, /secret set ps --stdin/);
+  const all = spawnSync("ps", ["-eww", "-o", "args="], { encoding: "utf8" }).stdout;
+  const environ = await fs.readFile(`/proc/${pid}/environ`, "utf8").catch(() => "");
+  child.stdin.end();
+  const r = await done;
+  assert.equal(r.code, 0, r.stderr);
+  assert.ok(!all.includes(VALUE), "ps shows the value");
+  assert.ok(!environ.includes(VALUE), "the environment holds the value");
+  assert.equal(resolveSecret("secret:ps", state, "k", NO_ENV), VALUE);
+});
