@@ -10,6 +10,7 @@ import { MASK, SECRET_LOG_PATHS, secretKeysOf } from "../src/config/secret-keys.
 import type { BschedError } from "../src/core/errors.ts";
 import { changeConfig, readConfig, showConfig } from "../src/ops/config.ts";
 import { BIN, collect, runCli, tempDir } from "./helpers/cli.ts";
+import { assertNoSecrets } from "./helpers/leaks.ts";
 
 const SVC = "Plain-Service-Pw-91";
 const S3 = "Plain-S3-Secret-k2";
@@ -41,7 +42,10 @@ async function configFile(t: TestContext, text = TEXT): Promise<string> {
 }
 
 function noSecretIn(text: string, what: string): void {
-  for (const v of [SVC, S3, LOGIN]) assert.ok(!text.includes(v), `${what} shows a secret: ${text}`);
+  assertNoSecrets(
+    { "the service password": SVC, "the S3 secret key": S3, "nas2's password": LOGIN },
+    { [what]: text },
+  );
 }
 
 test("the secret-valued keys are found in the schema (accessKeyId is an identifier, not one)", () => {

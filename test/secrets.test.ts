@@ -10,6 +10,7 @@ import { systemClock } from "../src/platform/clock.ts";
 import { keyId } from "../src/secrets/key.ts";
 import { resolveSecret } from "../src/secrets/secrets.ts";
 import { BIN, collect, runCli, tempDir } from "./helpers/cli.ts";
+import { assertNoSecrets, filesUnder } from "./helpers/leaks.ts";
 
 /** Values no message, file or output may ever show. */
 const VALUE = "S3cr3t-Value-7f1e9a";
@@ -34,13 +35,8 @@ function failure(fn: () => unknown, code: string): BschedError {
     fn();
   } catch (e) {
     assert.ok(e instanceof BschedError, `a BschedError, got ${String(e)}`);
+    assertNoSecrets({ VALUE, OTHER }, { message: e.message, hint: e.hint ?? "" });
     assert.equal(e.code, code, e.message);
-    for (const v of [VALUE, OTHER]) {
-      assert.ok(
-        !e.message.includes(v) && !(e.hint ?? "").includes(v),
-        `no secret in: ${e.message} ${e.hint}`,
-      );
-    }
     return e;
   }
   assert.fail(`expected ${code}`);
@@ -57,8 +53,8 @@ test("store: set then resolve gives the value back; files 0600; the value is now
   for (const f of ["secrets.json", "secret.key"]) {
     const st = await fs.stat(path.join(state, f));
     assert.equal(st.mode & 0o777, 0o600, f);
-    assert.ok(!(await fs.readFile(path.join(state, f), "utf8")).includes(VALUE), f);
   }
+  assertNoSecrets({ VALUE }, await filesUnder(state));
   // Unicode, spaces and a second secret; replacing one keeps the other.
   await set(state, "svc.login_2", `pässwörd ${OTHER} ✓`);
   const again = await set(state, "vault", OTHER);
@@ -334,10 +330,11 @@ test("CLI: secret set --stdin, list (--json), remove; the value never in an outp
   assert.equal(rmAgain.code, 1);
   assert.equal(JSON.parse(rmAgain.stdout).error.code, "SECRET_MISSING");
 
-  for (const r of [setR, json, list, listJson, arg, noTty, rm, rmAgain]) {
-    for (const v of [VALUE, OTHER])
-      assert.ok(!r.stdout.includes(v) && !r.stderr.includes(v), `leak in ${r.stdout}${r.stderr}`);
-  }
+  const outputs = { setR, json, list, listJson, arg, noTty, rm, rmAgain };
+  assertNoSecrets(
+    { VALUE, OTHER },
+    Object.fromEntries(Object.entries(outputs).map(([k, r]) => [k, r.stdout + r.stderr])),
+  );
 });
 
 const hasScript = spawnSync("script", ["--version"]).status === 0;
@@ -382,7 +379,7 @@ test("CLI: on a terminal the value is asked twice without echo; two different en
     ],
   );
   assert.equal(ok.code, 0, ok.stdout);
-  assert.ok(!ok.stdout.includes(VALUE) && !ok.stderr.includes(VALUE), `echoed: ${ok.stdout}`);
+  assertNoSecrets({ VALUE }, { terminal: ok.stdout + ok.stderr });
   assert.equal(resolveSecret("secret:tty", state, "k", NO_ENV), VALUE);
 
   const differ = await onTerminal(
@@ -394,7 +391,7 @@ test("CLI: on a terminal the value is asked twice without echo; two different en
   );
   assert.equal(differ.code, 2, differ.stdout);
   assert.match(differ.stdout, /the two entries differ; nothing stored/);
-  assert.ok(!differ.stdout.includes(VALUE) && !differ.stdout.includes(OTHER));
+  assertNoSecrets({ VALUE, OTHER }, { terminal: differ.stdout + differ.stderr });
   assert.deepEqual(
     listSecrets(state).secrets.map((s) => s.name),
     ["tty"],
@@ -427,7 +424,6 @@ test("CLI: while secret set holds the value, the process list and its environmen
   child.stdin.end();
   const r = await done;
   assert.equal(r.code, 0, r.stderr);
-  assert.ok(!all.includes(VALUE), "ps shows the value");
-  assert.ok(!environ.includes(VALUE), "the environment holds the value");
+  assertNoSecrets({ VALUE }, { ps: all, "/proc/PID/environ": environ, output: r.stdout + r.stderr });
   assert.equal(resolveSecret("secret:ps", state, "k", NO_ENV), VALUE);
 });
