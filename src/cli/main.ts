@@ -17,6 +17,7 @@ type Register = (program: Command, exit: ExitBox) => void;
 const COMMANDS: Record<string, () => Promise<Register>> = {
   init: async () => (await import("./commands/init.ts")).registerInit,
   backup: async () => (await import("./commands/backup.ts")).registerBackup,
+  copy: async () => (await import("./commands/copy.ts")).registerCopy,
   list: async () => (await import("./commands/list.ts")).registerList,
   restore: async () => (await import("./commands/restore.ts")).registerRestore,
   verify: async () => (await import("./commands/verify.ts")).registerVerify,

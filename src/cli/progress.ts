@@ -19,7 +19,8 @@ export function progressLine(p: Progress, elapsedSeconds: number): string {
   const rate = p.rate ?? (elapsedSeconds > 0 ? p.bytes / elapsedSeconds : 0);
   const eta = rate > 0 ? (p.totalBytes - p.bytes) / rate : Number.NaN;
   const pct = p.totalBytes > 0 ? Math.floor((100 * p.bytes) / p.totalBytes) : 100;
-  return `${p.phase}: ${p.files.toLocaleString("en-US")}/${p.totalFiles.toLocaleString("en-US")} files  ${formatBytes(p.bytes)}/${formatBytes(p.totalBytes)} (${pct}%)  ${formatBytes(rate)}/s  ETA ${formatDuration(eta)}`;
+  const phase = p.destination === undefined ? p.phase : `${p.phase} to ${p.destination}`;
+  return `${phase}: ${p.files.toLocaleString("en-US")}/${p.totalFiles.toLocaleString("en-US")} files  ${formatBytes(p.bytes)}/${formatBytes(p.totalBytes)} (${pct}%)  ${formatBytes(rate)}/s  ETA ${formatDuration(eta)}`;
 }
 
 /**

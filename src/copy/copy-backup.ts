@@ -1,4 +1,4 @@
-import { throwIfCancelled } from "../core/cancel.ts";
+import { cancelledError, cancelledOr, throwIfCancelled } from "../core/cancel.ts";
 import { readWhole } from "../destination/backups.ts";
 import type { Destination } from "../destination/destination.ts";
 import { FILES_DIR, MANIFEST_FILE, parseManifest } from "../snapshot/manifest.ts";
@@ -56,7 +56,7 @@ export async function copyBackup(
   to: Destination,
   name: string,
   progress: CopyProgress = {},
-): Promise<{ files: number; bytes: number }> {
+): Promise<{ files: number; bytes: number; stored: StoredFile[]; manifestText: string }> {
   const manifestText = (await readWhole(from, name, MANIFEST_FILE)).toString("utf8");
   const files = await storedFiles(from, name, manifestText);
   const staging = await to.stage(name);
@@ -69,8 +69,15 @@ export async function copyBackup(
       try {
         const body = h.stream();
         if (progress.onBytes) body.on("data", (c: Buffer) => progress.onBytes?.(c.length));
-        // The size the manifest or the listing gave: a file that is not that size fails the put.
-        await staging.put(f.file, body, f.size);
+        // A cancel stops the file being sent, not only the next one (a file may be gigabytes).
+        const stop = () => body.destroy(cancelledError(`copy of ${name} to ${to.name}`));
+        progress.signal?.addEventListener("abort", stop, { once: true });
+        try {
+          // The size the manifest or the listing gave: a file that is not that size fails the put.
+          await staging.put(f.file, body, f.size);
+        } finally {
+          progress.signal?.removeEventListener("abort", stop);
+        }
       } finally {
         await h.close();
       }
@@ -80,7 +87,7 @@ export async function copyBackup(
     await staging.publish(manifestText);
   } catch (e) {
     await staging.abort();
-    throw e;
+    throw cancelledOr(progress.signal, e, `copy of ${name} to ${to.name}`);
   }
-  return { files: files.length, bytes };
+  return { files: files.length, bytes, stored: files, manifestText };
 }

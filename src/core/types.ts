@@ -9,7 +9,7 @@ export type BackupType = (typeof BACKUP_TYPES)[number];
 export const BACKUP_MODES = ["full", "incremental"] as const;
 export type BackupMode = (typeof BACKUP_MODES)[number];
 /** What a set's `notify.on` may name; the webhook's `event`. */
-export const NOTIFY_EVENTS = ["failure", "success", "missed"] as const;
+export const NOTIFY_EVENTS = ["failure", "success", "missed", "copy_failed"] as const;
 export type NotifyEvent = (typeof NOTIFY_EVENTS)[number];
 export const FREQUENCIES = ["hourly", "daily", "weekly", "monthly", "every", "now"] as const;
 export type Frequency = (typeof FREQUENCIES)[number];
@@ -74,6 +74,7 @@ export const WARNING_CODES = [
   "SOURCE_NOT_LOCKED",
   "HOOK_FAILED",
   "SAME_FILESYSTEM",
+  "COPY_FAILED",
 ] as const;
 export type WarningCode = (typeof WARNING_CODES)[number];
 
@@ -186,6 +187,8 @@ export interface Progress {
   totalBytes: number;
   /** The file being copied, or the last one done. */
   current?: string;
+  /** A copy to another destination (issue 11): that destination's name; absent for the set's own folder. */
+  destination?: string;
   /** Bytes per second since the phase began, by the run's clock (set by src/ops, not the pipelines). */
   rate?: number;
 }

@@ -23,6 +23,8 @@ export interface NotifyPayload {
   error: string | null;
   /** For `missed`: how many slots passed while the daemon was down. */
   missedSlots?: number;
+  /** For `copy_failed`: the destination the copy failed to, by its config name (its error is `error`). */
+  destination?: string;
 }
 
 export interface NotifyLog {
@@ -39,7 +41,7 @@ export interface NotifyOptions {
   log?: NotifyLog;
 }
 
-export const DEFAULT_EVENTS: NotifyEvent[] = ["failure", "missed"];
+export const DEFAULT_EVENTS: NotifyEvent[] = ["failure", "missed", "copy_failed"];
 
 export function wants(cfg: NotifyConfig | undefined, event: NotifyEvent): cfg is NotifyConfig {
   return cfg !== undefined && (cfg.on ?? DEFAULT_EVENTS).includes(event);

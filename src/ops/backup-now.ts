@@ -3,14 +3,16 @@ import { backupRecord, type Catalog, OWN_FOLDER, type RunTrigger } from "../cata
 import { interruptGoneRuns } from "../catalog/interrupted.ts";
 import { openCatalog } from "../catalog/reconcile.ts";
 import type { SetConfig } from "../config/load.ts";
+import type { CopyOutcome, CopyRetry } from "../copy/copy-set.ts";
 import { BschedError } from "../core/errors.ts";
-import type { BackupMode, BackupSummary, BackupType } from "../core/types.ts";
+import type { BackupMode, BackupSummary, BackupType, Warning } from "../core/types.ts";
 import type { Destination } from "../destination/destination.ts";
 import { type NotifyPayload, postWebhook, wants } from "../notify/webhook.ts";
 import { hostName } from "../platform/host.ts";
 import { fromOsError } from "../platform/os-errors.ts";
 import type { PruneResult } from "../retention/prune.ts";
 import { type OpContext, progressTo, throwIfAborted } from "./context.ts";
+import { copyNow } from "./copy.ts";
 import { pruneAfterBackup } from "./prune.ts";
 
 export interface BackupNowOptions {
@@ -38,6 +40,15 @@ export interface BackupNowOptions {
    * must not exit before it is sent); the daemon passes one that sends in the background.
    */
   notify?: Notifier | undefined;
+  /**
+   * After the backup (and its prune), copy to the set's `copies:` (default true). `copyTo`: used
+   * instead of opening a destination of the same name (a test's fault-injecting wrapper);
+   * `copyRetry`/`copySleep`: the backoff of a failing destination (tests: short waits).
+   */
+  copy?: boolean | undefined;
+  copyTo?: Destination[] | undefined;
+  copyRetry?: CopyRetry | undefined;
+  copySleep?: ((ms: number, signal?: AbortSignal) => Promise<void>) | undefined;
 }
 
 /** Sends a run's outcome; never throws for a webhook that is down (postWebhook's contract). */
@@ -48,6 +59,10 @@ export interface BackupNowResult extends BackupResult {
   pruned?: PruneResult | undefined;
   /** The catalog run id that recorded this backup (undefined when the catalog was unusable). */
   runId?: number | undefined;
+  /** How the copy to each destination of the set's `copies:` ended (empty: none). */
+  copies?: CopyOutcome[] | undefined;
+  /** One COPY_FAILED warning per destination that failed after its retries (exit 3). */
+  copyWarnings?: Warning[] | undefined;
 }
 
 /**
@@ -157,19 +172,52 @@ export async function backupNow(ctx: OpContext, opts: BackupNowOptions): Promise
       set.keep && opts.prune !== false
         ? await pruneAfterBackup(ctx, set, catalog, opts.destination)
         : undefined;
+    // Then every copy (issue 11): what each destination lacks, this backup included, oldest first.
+    const copied =
+      set.copies.length > 0 && opts.copy !== false
+        ? await copyNow(
+            { ...ctx, catalog },
+            {
+              set,
+              from: opts.destination,
+              destinations: opts.copyTo,
+              retry: opts.copyRetry,
+              sleep: opts.copySleep,
+              prune: opts.prune,
+              notify: opts.notify,
+            },
+          )
+        : undefined;
+    const copyWarnings = copied?.warnings ?? [];
+    if (copyWarnings.length > 0) {
+      // The run ends with warnings: `history` and `status` show which copy failed and the fix.
+      guard("record the failed copies", () => {
+        if (catalog !== undefined && runId !== undefined)
+          catalog.finishRun(runId, {
+            finishedAt: clock.now().toISOString(),
+            status: "warnings",
+            warnings: s.warnings.length + copyWarnings.length,
+            files: s.files,
+            bytes: s.bytes,
+            backup: s.name,
+            error: copyWarnings.map((w) => w.message).join("\n"),
+            errorCode: "COPY_FAILED",
+          });
+      });
+    }
     await notify({
       event: "success",
-      status: s.warnings.length > 0 ? "warnings" : "ok",
+      status: s.warnings.length + copyWarnings.length > 0 ? "warnings" : "ok",
       planned: null,
       startedAt: s.startedAt,
       finishedAt: s.finishedAt,
       backup: s.name,
       files: s.files,
       bytes: s.bytes,
-      warnings: s.warnings.length,
+      warnings: s.warnings.length + copyWarnings.length,
       error: null,
     });
-    return { ...result, pruned, runId };
+    return { ...result, pruned, runId, copies: copied?.copies ?? [], copyWarnings };
   } finally {
     // Only a catalog this operation opened is closed here; the daemon's stays open.
     if (ctx.catalog === undefined) guard("close it", () => catalog?.close());

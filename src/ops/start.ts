@@ -1,6 +1,7 @@
 import type { VerifyResult } from "../verify/verify.ts";
 import { type BackupNowOptions, type BackupNowResult, backupNow } from "./backup-now.ts";
 import type { OpContext } from "./context.ts";
+import { type CopyNowOptions, type CopyNowResult, copyNow } from "./copy.ts";
 import { type RestoreOpResult, type RestoreSource, restore } from "./restore.ts";
 import type { RunHandle, RunInfo, RunRegistry } from "./runs.ts";
 import { type VerifyTarget, verify } from "./verify.ts";
@@ -55,6 +56,15 @@ export function startVerify(
   return runs.start(
     { kind: "verify", set: "set" in target ? target.set.id : undefined },
     (run) => verify({ ...ctx, progress: run.progress, signal: run.signal }, target, opts),
+    { signal: ctx.signal, progress: ctx.progress },
+  );
+}
+
+/** `copyNow` as a run of `runs` (`bsched copy`). */
+export function startCopy(runs: RunRegistry, ctx: OpContext, opts: CopyNowOptions): RunHandle<CopyNowResult> {
+  return runs.start(
+    { kind: "copy", set: opts.set.id },
+    (run) => copyNow({ ...ctx, progress: run.progress, signal: run.signal }, opts),
     { signal: ctx.signal, progress: ctx.progress },
   );
 }

@@ -3,12 +3,14 @@ import { getSet, loadConfig } from "../../config/load.ts";
 import { BschedError, EXIT } from "../../core/errors.ts";
 import type { BackupMode, BackupType } from "../../core/types.ts";
 import { backupNowOrViaDaemon } from "../../daemon/control-client.ts";
+import { copySummary } from "../../ops/copy.ts";
 import { startBackup } from "../../ops/start.ts";
 import { systemClock } from "../../platform/clock.ts";
 import type { ExitBox } from "../main.ts";
 import { formatBytes, out, printJson, printWarning, say } from "../output.ts";
 import { action } from "../run-action.ts";
 import { cliRuns, follow } from "../runs.ts";
+import { copyLine } from "./copy.ts";
 
 export function parseChoice<T extends string>(
   value: string | undefined,
@@ -68,7 +70,8 @@ export function registerBackup(program: Command, exit: ExitBox): void {
                 `bsched: warning: ${b.name} cannot be restored (${b.reason}): kept; \`bsched prune ${set.id} --broken\` removes it`,
               );
           }
-          if (opts.json) printJson(s);
+          const copies = result.copies ?? [];
+          if (opts.json) printJson(copies.length > 0 ? { ...s, copies: copies.map(copySummary) } : s);
           else {
             out(
               `${s.name}: ${s.mode} ${s.type} backup of set ${s.set}${s.parent ? ` (parent ${s.parent})` : ""}: ` +
@@ -76,8 +79,10 @@ export function registerBackup(program: Command, exit: ExitBox): void {
             );
             out(`  in ${s.path}`);
             if (s.warnings.length > 0) out(`  ${s.warnings.length} warning(s): see stderr; exit code 3`);
+            for (const c of copies) out(`  ${copyLine(c)}`);
           }
-          return s.warnings.length > 0 ? EXIT.warnings : EXIT.ok;
+          const failed = copies.some((c) => !c.ok);
+          return s.warnings.length > 0 || failed ? EXIT.warnings : EXIT.ok;
         },
       ),
     );
