@@ -1,3 +1,4 @@
+import { pipeline, Transform } from "node:stream";
 import { cancelledError, cancelledOr, throwIfCancelled } from "../core/cancel.ts";
 import { readWhole } from "../destination/backups.ts";
 import type { Destination } from "../destination/destination.ts";
@@ -67,8 +68,9 @@ export async function copyBackup(
       progress.onFile?.(f.file);
       const h = await from.open(name, f.file);
       try {
-        const body = h.stream();
-        if (progress.onBytes) body.on("data", (c: Buffer) => progress.onBytes?.(c.length));
+        // Counted as the destination takes the bytes (never flowing ahead of it: a put may start
+        // reading later), and stopped with the put when it fails.
+        const body = pipeline(h.stream(), counter(progress.onBytes), () => undefined) as Transform;
         // A cancel stops the file being sent, not only the next one (a file may be gigabytes).
         const stop = () => body.destroy(cancelledError(`copy of ${name} to ${to.name}`));
         progress.signal?.addEventListener("abort", stop, { once: true });
@@ -77,6 +79,8 @@ export async function copyBackup(
           await staging.put(f.file, body, f.size);
         } finally {
           progress.signal?.removeEventListener("abort", stop);
+          // A put that failed before it read everything: the file's stream ends before its handle.
+          body.destroy();
         }
       } finally {
         await h.close();
@@ -90,4 +94,14 @@ export async function copyBackup(
     throw cancelledOr(progress.signal, e, `copy of ${name} to ${to.name}`);
   }
   return { files: files.length, bytes, stored: files, manifestText };
+}
+
+/** A pass-through that tells `onBytes` of each chunk as it is read on. */
+function counter(onBytes: ((n: number) => void) | undefined): Transform {
+  return new Transform({
+    transform(chunk: Buffer, _enc, done) {
+      onBytes?.(chunk.length);
+      done(null, chunk);
+    },
+  });
 }
