@@ -12,6 +12,7 @@ import type { Destination } from "../src/destination/destination.ts";
 import { faulty } from "../src/destination/faulty.ts";
 import { LocalDestination } from "../src/destination/local/local.ts";
 import { openDestination } from "../src/destination/open.ts";
+import type { NotifyPayload } from "../src/notify/webhook.ts";
 import { backupNow } from "../src/ops/backup-now.ts";
 import type { OpEvent } from "../src/ops/context.ts";
 import { copyNow } from "../src/ops/copy.ts";
@@ -212,13 +213,20 @@ test("copy: two destinations, read and size checks, a record per copied backup a
 });
 
 test("copy: a destination whose disk is not mounted fails clearly at once; the other copy is done, the primary untouched", async (t) => {
-  const c = await setup(t);
+  const c = await setup(t, { setKeys: ['notify: { webhook: "http://127.0.0.1:9/hook" }'] });
   const name = await c.backup();
   await fs.rm(path.join(c.s.dir, "mnt"), { recursive: true });
   const before = await snapshotTree(c.s.backups);
   const catalog = memoryCatalog();
   const events: OpEvent[] = [];
-  const r = await copy(c, {}, events, catalog);
+  const sent: NotifyPayload[] = [];
+  const r = await copy(c, { notify: async (_s, p) => sent.push(p) }, events, catalog);
+  assert.deepEqual(
+    sent.map((p) => [p.event, p.destination, p.set]),
+    [["copy_failed", "nas", "data"]],
+    "one copy_failed notification (in notify.on's default), for nas",
+  );
+  assert.match(sent[0]?.error ?? "", /mnt/);
   const [usb, nas] = r.copies;
   assert.deepEqual([usb?.ok, usb?.copied], [true, [name]]);
   assert.equal(nas?.ok, false);

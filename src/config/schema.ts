@@ -235,5 +235,5 @@ export type HooksConfig = z.output<typeof hooksSchema>;
 /** One entry of `destinations:`, as the schema gives it (secrets still `secret:NAME`). */
 export type DestinationConfig = RawConfig["destinations"][string];
 export type ServiceLogin = NonNullable<RawConfig["server"]["serviceLogin"]>;
-/** A set's `notify:` (README "Config"); `on` defaults to failure and missed (DEFAULT_EVENTS). */
+/** A set's `notify:` (README "Config"); `on` defaults to failure, missed and copy_failed (DEFAULT_EVENTS). */
 export type NotifyConfig = z.output<typeof notifySchema>;

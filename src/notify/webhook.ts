@@ -1,7 +1,7 @@
 import type { NotifyConfig } from "../config/schema.ts";
 import type { NotifyEvent, RunStatus } from "../core/types.ts";
 
-/** A set's `notify:`: `on` lists the events to post; default failure and missed (a success every night is noise). */
+/** A set's `notify:`: `on` lists the events to post; default failure, missed and copy_failed (a success every night is noise). */
 export type { NotifyConfig, NotifyEvent };
 
 /** The JSON body posted to the webhook. */
