@@ -1,0 +1,36 @@
+import v8 from "node:v8";
+import vm from "node:vm";
+
+/**
+ * A young-generation collection, asked for by code that streams gigabytes through Node streams
+ * (a copy to another destination: every chunk is a fresh Buffer, whose memory lives outside V8's
+ * heap). V8 frees those only when it collects their small wrappers, and it waits for tens of
+ * megabytes of them first: a 1 GiB stream of 1 MiB chunks peaked at 124 MB of RSS, 75 MB with a
+ * minor collection every 16 MiB (~2.5 ms each, ~2 % of the time). The pipelines that read into
+ * reused buffers (src/platform/copy.ts) do not need it.
+ *
+ * `gc` is reached through a flag set at run time and a fresh context (the flag only shows it in
+ * contexts made after it); where that fails, this does nothing and memory is only less tight.
+ */
+export const collectYoung: () => void = (() => {
+  try {
+    v8.setFlagsFromString("--expose-gc");
+    const gc = vm.runInNewContext("gc") as ((o?: { type: "minor" | "major" }) => void) | undefined;
+    if (typeof gc !== "function") return () => undefined;
+    return () => gc({ type: "minor" });
+  } catch {
+    return () => undefined;
+  }
+})();
+
+/** Calls collectYoung once every `every` bytes counted. */
+export function youngCollector(every = 16 << 20): (bytes: number) => void {
+  let since = 0;
+  return (bytes) => {
+    since += bytes;
+    if (since >= every) {
+      since = 0;
+      collectYoung();
+    }
+  };
+}
