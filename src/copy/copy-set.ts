@@ -56,6 +56,8 @@ export interface CopySetOptions {
   onRetry?: ((destination: string, attempt: number, error: BschedError, delayMs: number) => void) | undefined;
   signal?: AbortSignal | undefined;
   retry?: CopyRetry | undefined;
+  /** The catalog could not record something: told here, never a reason to fail a copy. */
+  onCatalogError?: ((what: string, e: unknown) => void) | undefined;
   /** How the backoff waits (tests: a fake one); default a timer, cut short by `signal`. */
   sleep?: ((ms: number, signal?: AbortSignal) => Promise<void>) | undefined;
   /** Apply each destination's keep policy after its copies (default true). */
@@ -202,7 +204,7 @@ async function pass(opts: CopySetOptions, target: CopyTarget, outcome: CopyOutco
       if (plan.replace.includes(name)) {
         // Its manifest there is cut short or unreadable: useless, and in the way of a whole copy.
         await dest.remove(name);
-        catalog?.removeBackup(set.id, name, dest.name);
+        await record(opts, "forget a replaced copy", async (c) => c.removeBackup(set.id, name, dest.name));
       }
       const r = await copyBackup(from, dest, name, {
         signal,
@@ -228,10 +230,10 @@ async function pass(opts: CopySetOptions, target: CopyTarget, outcome: CopyOutco
       }
       outcome.copied.push(name);
       outcome.newest = name;
-      if (catalog) {
+      await record(opts, `record ${name} on ${dest.name}`, async (c) => {
         const header = await readManifestHeader(dest, name);
-        catalog.putBackup(await recordOf(set.id, { name, path: dest.locationOf(name), dest, header }));
-      }
+        c.putBackup(await recordOf(set.id, { name, path: dest.locationOf(name), dest, header }));
+      });
     }
     if (plan.send.length > 0) opts.onProgress?.({ ...progress, phase: "done" });
   } finally {
@@ -247,6 +249,16 @@ async function pass(opts: CopySetOptions, target: CopyTarget, outcome: CopyOutco
   }
   const listed = await listBackups(dest, set.letter, set.id).catch(() => undefined);
   if (listed) outcome.newest = listed.backups.at(-1)?.name ?? null;
+}
+
+/** A catalog step, best effort (the destination is the truth: `catalog check` repairs from it). */
+async function record(opts: CopySetOptions, what: string, fn: (c: Catalog) => Promise<void>): Promise<void> {
+  if (!opts.catalog) return;
+  try {
+    await fn(opts.catalog);
+  } catch (e) {
+    opts.onCatalogError?.(what, e);
+  }
 }
 
 /** The check of one copy; throws COPY_FAILED naming what differs. */

@@ -126,6 +126,11 @@ export async function copyNow(ctx: OpContext, opts: CopyNowOptions): Promise<Cop
           kind: "log",
           line: `copy of set ${set.id} to ${dest}: attempt ${attempt} failed (${e.message}); trying again in ${Math.round(delayMs / 1000)} s`,
         }),
+      onCatalogError: (what, e) =>
+        emit({
+          kind: "catalog",
+          message: `catalog in ${config.state}: could not ${what}: ${(e as Error).message}`,
+        }),
       signal: ctx.signal,
       retry: opts.retry,
       sleep: opts.sleep,
