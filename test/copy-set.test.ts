@@ -295,6 +295,23 @@ test("copy: a copy that does not match its manifest is removed and the destinati
   assert.deepEqual(await published(c.folder("usb")), []);
 });
 
+test("copy: verify size finds a stored file of the wrong size, removes that copy and fails the destination", async (t) => {
+  const c = await setup(t, { nas: ["verify: size"] });
+  await c.backup({ "a.db": Buffer.alloc(100_000, 5) });
+  // A destination that stores one byte too many (what a size check is there to see).
+  const nas = faulty(c.dest("nas"));
+  const open = nas.open.bind(nas);
+  nas.open = async (backup, file) => {
+    const h = await open(backup, file);
+    return file.startsWith("files/") ? { ...h, size: h.size + 1 } : h;
+  };
+  const r = await copy(c, { to: ["nas"], destinations: [nas] });
+  assert.equal(r.copies[0]?.ok, false);
+  assert.equal(r.copies[0]?.code, "COPY_FAILED");
+  assert.match(r.copies[0]?.error ?? "", /files\/a\.db: 100001 bytes, the manifest says 100000.*removed/);
+  assert.deepEqual(await published(c.folder("nas")), []);
+});
+
 test("copy: cancelled mid-file, nothing is listed there and the lock is free", async (t) => {
   const c = await setup(t);
   await c.backup({ "big.db": Buffer.alloc(8_000_000, 4) });
