@@ -312,6 +312,23 @@ test("copy: verify size finds a stored file of the wrong size, removes that copy
   assert.deepEqual(await published(c.folder("nas")), []);
 });
 
+test("copy: a backup of another set under the same name there is never touched, and the destination is reported behind", async (t) => {
+  const c = await setup(t);
+  const name = await c.backup();
+  await copy(c, { to: ["usb"] });
+  // Another server's set writes into the same folder under the same letter and name.
+  const manifest = path.join(c.folder("usb"), name, "manifest.json");
+  const forged = (await fs.readFile(manifest, "utf8")).replace('"set":"data"', '"set":"other"');
+  assert.notEqual(forged, await fs.readFile(manifest, "utf8"));
+  await fs.writeFile(manifest, forged);
+  const r = await copy(c, { to: ["usb"] });
+  assert.equal(r.copies[0]?.ok, false);
+  assert.equal(r.copies[0]?.attempts, 1);
+  assert.match(r.copies[0]?.error ?? "", /1 backup\(s\) not sent to usb: .*holds a backup of set other/);
+  assert.match(r.copies[0]?.hint ?? "", /a folder \(or prefix\) of its own/);
+  assert.equal(await fs.readFile(manifest, "utf8"), forged, "the other set's backup is untouched");
+});
+
 test("copy: cancelled mid-file, nothing is listed there and the lock is free", async (t) => {
   const c = await setup(t);
   await c.backup({ "big.db": Buffer.alloc(8_000_000, 4) });

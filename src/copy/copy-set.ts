@@ -127,6 +127,17 @@ async function copyToOne(opts: CopySetOptions, target: CopyTarget): Promise<Copy
     outcome.attempts = attempt;
     try {
       await pass(opts, target, outcome);
+      const first = outcome.skipped[0];
+      if (first !== undefined) {
+        // Not something another attempt mends: the destination stays behind until a person acts.
+        return {
+          ...outcome,
+          ok: false,
+          error: `${outcome.skipped.length} backup(s) not sent to ${dest.name}: ${first.name}: ${first.reason}`,
+          code: "COPY_FAILED",
+          hint: `give destination ${dest.name} a folder (or prefix) of its own: another set or server writes there under these names`,
+        };
+      }
       outcome.ok = true;
       delete outcome.error;
       delete outcome.code;
