@@ -357,6 +357,36 @@ test("copy: cancelled mid-file, nothing is listed there and the lock is free", a
   await lease.release();
 });
 
+test("backup: cancelled during its copies, the backup stays published and recorded ok; nothing is listed on the destination", async (t) => {
+  const c = await setup(t);
+  await fs.writeFile(path.join(c.s.data, "big.db"), Buffer.alloc(8_000_000, 4));
+  const catalog = memoryCatalog();
+  const abort = new AbortController();
+  const config = c.config();
+  const usb = faulty(c.dest("usb"), { latencyMs: 5 });
+  await assert.rejects(
+    backupNow(
+      {
+        config,
+        clock: systemClock,
+        catalog,
+        signal: abort.signal,
+        progress: (e) => {
+          if (e.kind === "progress" && e.progress.destination !== undefined && e.progress.files > 0)
+            abort.abort();
+        },
+      },
+      { set: getSet(config, "data"), copyTo: [usb], copyRetry: noWait },
+    ),
+    (e: unknown) => e instanceof BschedError && e.code === "CANCELLED",
+  );
+  const [run] = catalog.runs({ set: "data" });
+  assert.equal(run?.status, "ok");
+  assert.deepEqual(await published(c.s.backups), [run?.backup]);
+  assert.deepEqual(await fs.readdir(c.folder("usb")).catch(() => []), []);
+  assert.deepEqual(catalog.copies("data"), [], "no copy record for a cancelled copy");
+});
+
 test("retention per destination: its own keep, never a chain it needs, never another destination", async (t) => {
   const c = await setup(t, { usb: ["keep: { last: 1 }"] });
   const chain = [await c.backup(), await c.backup(), await c.backup()];
