@@ -459,6 +459,25 @@ test("backup: a destination down for two runs catches up on the third, oldest fi
   assert.deepEqual(diffTrees(await snapshotTree(c.s.data), await snapshotTree(to)), []);
 });
 
+test("copy of the compressed type: a chain copied with both checks restores from the copy alone", async (t) => {
+  const c = await setup(t, { setKeys: ["type: compressed"], nas: ["verify: size"] });
+  const names = [await c.backup({ "a.db": Buffer.alloc(300_000, 2) }), await c.backup({ "b.txt": "b\n" })];
+  const r = await copy(c);
+  assert.deepEqual(
+    r.copies.map((o) => [o.destination, o.ok, o.copied]),
+    [
+      ["usb", true, names],
+      ["nas", true, names],
+    ],
+  );
+  for (const d of ["usb", "nas"]) {
+    const to = path.join(c.s.dir, `restored-${d}`);
+    const rr = await c.s.cli(["restore", "--from", path.join(c.folder(d), names[1] as string), "--to", to]);
+    assert.equal(rr.code, 0, rr.stderr);
+    assert.deepEqual(diffTrees(await snapshotTree(c.s.data), await snapshotTree(to)), [], d);
+  }
+});
+
 test("listing a copy: every copied backup lists there whole, with its chain", async (t) => {
   const c = await setup(t);
   const names = [await c.backup(), await c.backup()];
