@@ -3,6 +3,7 @@ import type { SetConfig } from "../config/load.ts";
 import { BschedError } from "../core/errors.ts";
 import type { Manifest } from "../core/types.ts";
 import { assessBackups, listBackups, loadLink, readManifest } from "../destination/backups.ts";
+import { describeDestination, OWN_FOLDER_NAME } from "../destination/by-name.ts";
 import type { Destination } from "../destination/destination.ts";
 import { destinationOf } from "../destination/for-set.ts";
 import { backupAtPath } from "../destination/local/at-path.ts";
@@ -77,28 +78,47 @@ export async function locateForSet(
       hint: "this backup cannot be trusted; run `bsched verify` and restore from another backup",
     });
   }
+  // Another destination than the set's own folder (`--dest NAME`): messages and hints name it.
+  const other = dest.name !== OWN_FOLDER_NAME;
+  const listCmd = `bsched list ${set.id}${other ? ` --dest ${dest.name}` : ""}`;
   if (!pick) {
     throw new BschedError(
       "BACKUP_NOT_FOUND",
-      name === undefined
-        ? `set "${set.id}" has no complete backup in ${dest.where}`
-        : `set "${set.id}" has no backup ${name} in ${dest.where}`,
+      other
+        ? name === undefined
+          ? `set "${set.id}" has no complete backup on ${describeDestination(dest)}`
+          : `backup ${name} not found on ${describeDestination(dest)}`
+        : name === undefined
+          ? `set "${set.id}" has no complete backup in ${dest.where}`
+          : `set "${set.id}" has no backup ${name} in ${dest.where}`,
       {
-        hint:
-          name === undefined ? `make one with \`bsched backup ${set.id}\`` : `see \`bsched list ${set.id}\``,
+        hint: other
+          ? `\`${listCmd}\` shows what it holds; \`bsched list ${set.id}\` what the set's own folder holds`
+          : name === undefined
+            ? `make one with \`bsched backup ${set.id}\``
+            : `see \`${listCmd}\``,
       },
     );
   }
   try {
     return await chainAt(dest, pick.name);
   } catch (e) {
+    if (!(e instanceof BschedError)) throw e;
+    // A chain's errors name backups, not where they are: on another destination, say which.
+    const message =
+      other && !e.message.includes(dest.where) ? `on ${describeDestination(dest)}: ${e.message}` : e.message;
     // The newest cannot be restored: never fall back silently (older data), but name the
     // newest one that can, so the person chooses knowingly.
-    if (name !== undefined || !(e instanceof BschedError)) throw e;
-    const ok = (await assessBackups(dest, set.letter, set.id)).filter((b) => b.state === "ok").at(-1);
-    if (!ok) throw e;
-    throw new BschedError(e.code, e.message, {
-      hint: `the newest restorable backup of set "${set.id}" is ${ok.name}: add \`--backup ${ok.name}\` (\`bsched list ${set.id}\` shows every backup's state)`,
+    const ok =
+      name === undefined
+        ? (await assessBackups(dest, set.letter, set.id)).filter((b) => b.state === "ok").at(-1)
+        : undefined;
+    if (!ok && message === e.message) throw e;
+    throw new BschedError(e.code, message, {
+      hint: ok
+        ? `the newest restorable backup of set "${set.id}" is ${ok.name}: add \`--backup ${ok.name}\` (\`${listCmd}\` shows every backup's state)`
+        : e.hint,
+      exitCode: e.exitCode,
       cause: e,
     });
   }
