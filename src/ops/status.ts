@@ -8,6 +8,7 @@ import { assessBackups, diskBytesOf, listBackups } from "../destination/backups.
 import { destinationOf } from "../destination/for-set.ts";
 import { nextRun, nextRuns } from "../schedule/schedule.ts";
 import { type OpContext, throwIfAborted } from "./context.ts";
+import { type CopyStatusOptions, copyStatuses, probeCopies } from "./copy-status.ts";
 
 export type SetStatus = Awaited<ReturnType<typeof setStatus>>;
 
@@ -20,23 +21,34 @@ export interface Status {
  * `bsched status`: per set, the next run, the last run and the backups on disk; and whether a
  * daemon holds the state folder. Reads only: the backups come from the folders (the truth), the
  * last run from the catalog, which is not repaired here (`bsched catalog check` and the daemon do).
+ * Each copy destination is listed too (names and header lines), each given a timeout: one that
+ * is down shows as such and never stops the rest (`opts.offline`: the catalog's view only).
  */
-export async function status(ctx: OpContext): Promise<Status> {
+export async function status(ctx: OpContext, opts: CopyStatusOptions = {}): Promise<Status> {
   throwIfAborted(ctx.signal);
   const { config } = ctx;
   const now = ctx.clock.now();
   const daemon = await daemonState(config, now);
   const catalog = ctx.catalog ?? openCatalog(config);
+  // Every copy destination is listed meanwhile, each within its timeout (copy-status.ts).
+  const probes = probeCopies(config, opts);
   try {
     const sets: SetStatus[] = [];
-    for (const set of config.sets.values()) sets.push(await setStatus(ctx, catalog, set, now));
+    for (const set of config.sets.values()) sets.push(await setStatus(ctx, catalog, set, now, probes));
     return { daemon, sets };
   } finally {
+    await probes.close();
     if (ctx.catalog === undefined) catalog.close();
   }
 }
 
-async function setStatus(ctx: OpContext, catalog: Catalog, set: SetConfig, now: Date) {
+async function setStatus(
+  ctx: OpContext,
+  catalog: Catalog,
+  set: SetConfig,
+  now: Date,
+  probes: ReturnType<typeof probeCopies>,
+) {
   const { config } = ctx;
   const dest = destinationOf(set);
   const { backups } = await listBackups(dest, set.letter, set.id);
@@ -96,5 +108,7 @@ async function setStatus(ctx: OpContext, catalog: Catalog, set: SetConfig, now: 
       /** Backups that cannot be restored (`bsched list` says why; `prune --broken` removes them). */
       broken: unrestorable,
     },
+    /** Per copy destination (`copies:`): the newest backup there, how far behind, the last copy's result. */
+    copies: await copyStatuses(set, backups, catalog, probes),
   };
 }

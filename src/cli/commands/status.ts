@@ -1,5 +1,7 @@
 import type { Command } from "commander";
 import { loadConfig } from "../../config/load.ts";
+import { BschedError } from "../../core/errors.ts";
+import { COPY_STATUS_TIMEOUT_MS, type CopyStatus } from "../../ops/copy-status.ts";
 import { status } from "../../ops/status.ts";
 import { systemClock } from "../../platform/clock.ts";
 import type { ExitBox } from "../main.ts";
@@ -12,11 +14,26 @@ export function registerStatus(program: Command, exit: ExitBox): void {
     .command("status")
     .description("per set: next run, last run and its result, backups count and size; and the daemon")
     .option("--config <file>", "config file (default: $BSCHED_CONFIG or ./bsched.yaml)")
-    .option("--json", "print {daemon, sets: [...]} as JSON")
+    .option(
+      "--offline",
+      "for copies, show only what the catalog saw after the last copy: no destination is contacted",
+    )
+    .option(
+      "--timeout <seconds>",
+      "how long to wait for each copy destination before showing it unreachable",
+      String(COPY_STATUS_TIMEOUT_MS / 1000),
+    )
+    .option("--json", "print {daemon, sets: [...]} as JSON (each set's copies: [...])")
     .action(
-      action(exit, async (opts: { config?: string; json?: boolean }) => {
+      action(exit, async (opts: { config?: string; json?: boolean; offline?: boolean; timeout: string }) => {
+        const seconds = Number(opts.timeout);
+        if (!(seconds > 0))
+          throw new BschedError("USAGE", `--timeout: a number of seconds above 0, got "${opts.timeout}"`);
         const config = loadConfig(opts.config);
-        const { daemon, sets } = await status({ config, clock: systemClock });
+        const { daemon, sets } = await status(
+          { config, clock: systemClock },
+          { offline: opts.offline, timeoutMs: seconds * 1000 },
+        );
         if (opts.json) {
           printJson({ daemon, sets });
           return 0;
@@ -48,6 +65,7 @@ export function registerStatus(program: Command, exit: ExitBox): void {
               `  chain:     ${c.length} of ${c.fullEvery} (a full every ${c.fullEvery}); next full: ${which}${when}`,
             );
           }
+          for (const c of s.copies) for (const line of copyLines(c, config.timezone)) out(line);
           if (s.backups.broken > 0)
             out(
               `  warning:   ${s.backups.broken} backup(s) cannot be restored: see \`bsched list ${s.set}\`, ` +
@@ -57,6 +75,31 @@ export function registerStatus(program: Command, exit: ExitBox): void {
         return 0;
       }),
     );
+}
+
+/** A copy's line (and its hint's): where it stands, then how the last copy ended. */
+function copyLines(c: CopyStatus, timezone: string): string[] {
+  const head = `  copy ${c.destination}:`.padEnd(13);
+  const when = (iso: string) => localTime(new Date(iso), timezone);
+  const behind =
+    c.behind === null ? "" : c.behind === 0 ? ", up to date" : `, ${c.behind} backup(s) behind the folder`;
+  const there = c.newest === null ? `no backup${c.seen === "catalog" ? " known" : ""}` : `newest ${c.newest}`;
+  const state =
+    c.error !== undefined
+      ? `${c.errorCode === "UNREACHABLE" ? "unreachable" : (c.errorCode ?? "error")}: ${c.error}` +
+        (c.newest === null ? "" : ` (after the last copy: ${there}${behind})`)
+      : `${there}${behind}${c.seen === "catalog" ? " (catalog)" : ""}`;
+  const l = c.lastCopy;
+  const last =
+    l === null
+      ? "never copied"
+      : l.ok
+        ? `last copy ok at ${when(l.at)}`
+        : `last copy FAILED at ${when(l.at)}${l.code ? ` [${l.code}]` : ""}${l.message ? `: ${l.message}` : ""}`;
+  const lines = [`${head}${state}; ${last}`];
+  const hint = c.error !== undefined ? c.errorHint : l && !l.ok ? l.hint : undefined;
+  if (hint) lines.push(`${"".padEnd(13)}hint: ${hint}`);
+  return lines;
 }
 
 function ordinal(n: number): string {
