@@ -97,7 +97,9 @@ async function probe(
         new BschedError(
           "UNREACHABLE",
           `destination ${spec.name} (${whereOf(spec.config)}) did not answer in ${ms / 1000} s`,
-          { hint: "is it up and reachable from here? `bsched list SET --dest NAME` waits for it" },
+          {
+            hint: `is it up and reachable from here? \`bsched status --timeout 60\` waits longer; \`bsched list ${set.id} --dest ${spec.name}\` waits for its answer`,
+          },
         ),
       );
     }, ms);
@@ -119,7 +121,7 @@ async function probe(
               "UNREACHABLE",
               `destination ${spec.name} (${whereOf(spec.config)}): ${(e as Error).message}`,
               {
-                hint: "check that it is up and reachable; `bsched list SET --dest NAME` shows the whole error",
+                hint: `check that it is up and reachable from here; \`bsched list ${set.id} --dest ${spec.name}\` shows the whole error`,
               },
             ),
     };

@@ -34,6 +34,11 @@ export function registerStatus(program: Command, exit: ExitBox): void {
           { config, clock: systemClock },
           { offline: opts.offline, timeoutMs: seconds * 1000 },
         );
+        // A destination that did not answer may still hold a connection attempt open (a client's
+        // own connect timeout can be longer than ours): once everything is printed, it must not
+        // keep the process waiting. Not a timer that keeps the process alive by itself.
+        if (sets.some((s) => s.copies.some((c) => c.errorCode === "UNREACHABLE")))
+          setTimeout(() => process.exit(), 1000).unref();
         if (opts.json) {
           printJson({ daemon, sets });
           return 0;
@@ -79,7 +84,7 @@ export function registerStatus(program: Command, exit: ExitBox): void {
 
 /** A copy's line (and its hint's): where it stands, then how the last copy ended. */
 function copyLines(c: CopyStatus, timezone: string): string[] {
-  const head = `  copy ${c.destination}:`.padEnd(13);
+  const head = `${`  copy ${c.destination}:`.padEnd(12)} `;
   const when = (iso: string) => localTime(new Date(iso), timezone);
   const behind =
     c.behind === null ? "" : c.behind === 0 ? ", up to date" : `, ${c.behind} backup(s) behind the folder`;
