@@ -113,6 +113,7 @@ test("verify --dest re-reads the copy: whole, then a damaged file named on that 
   const ok = await json(s, ["verify", "data", "--dest", "usb"]);
   assert.equal(ok.code, 0, ok.stderr);
   assert.equal(ok.body.backups, 3);
+  assert.equal(ok.body.destination, "usb");
   assert.deepEqual(ok.body.problems, []);
   // Damage in the copy only: the copy's verify finds it, the folder's does not.
   const victim = path.join(usb, names[2] as string, "files", "d.bin");
@@ -140,6 +141,8 @@ test("restore --dest: the newest state from the copy, even with the set's own fo
   const r = await json(s, ["restore", "data", "--dest", "usb", "--to", out]);
   assert.equal(r.code, 0, r.stderr);
   assert.deepEqual(r.body.chain, names);
+  assert.equal(r.body.destination, "usb");
+  assert.equal(r.body.where, usb);
   assert.deepEqual(diffTrees(await snapshotTree(s.data), await snapshotTree(out)), []);
   // The middle of the chain is missing on the copy: the error says where.
   await fs.rm(path.join(usb, names[1] as string), { recursive: true });

@@ -71,7 +71,13 @@ export function registerRestore(program: Command, exit: ExitBox): void {
         }).finally(() => closeQuietly(dest));
         const { target, chain: names, backup, ...counts } = r;
         if (opts.json) {
-          printJson({ backup, chain: names, target, ...counts });
+          printJson({
+            backup,
+            chain: names,
+            target,
+            ...counts,
+            ...(dest === undefined ? {} : { destination: dest.name, where: dest.where }),
+          });
         } else {
           out(
             `restored ${backup} (chain: ${names.join(" → ")})${dest === undefined ? "" : ` from ${describeDestination(dest)}`} into ${target}`,

@@ -50,7 +50,12 @@ export function registerVerify(program: Command, exit: ExitBox): void {
             closeQuietly(dest),
           );
           if (dest !== undefined) say(`bsched: verified on ${describeDestination(dest)}`);
-          if (opts.json) printJson({ ok: r.problems.length === 0, ...r });
+          if (opts.json)
+            printJson({
+              ok: r.problems.length === 0,
+              ...r,
+              ...(dest === undefined ? {} : { destination: dest.name, where: dest.where }),
+            });
           // The report is the result: stdout (`verify data > report.txt`), unless stdout is the JSON.
           const report = opts.json ? say : out;
           for (const p of r.problems)
