@@ -150,6 +150,7 @@ test("restore --dest: the newest state from the copy, even with the set's own fo
   assert.equal(broken.code, 1);
   assert.equal(broken.body.error.code, "CHAIN_BROKEN");
   assert.match(broken.body.error.message, /^on destination usb \(/);
+  assert.match(broken.body.error.hint, /bsched copy data --to usb/);
   // The whole destination empty: nothing to restore there.
   await fs.rm(usb, { recursive: true });
   await fs.mkdir(usb);

@@ -114,10 +114,15 @@ export async function locateForSet(
         ? (await assessBackups(dest, set.letter, set.id)).filter((b) => b.state === "ok").at(-1)
         : undefined;
     if (!ok && message === e.message) throw e;
+    // A chain incomplete on a copy: the set's own folder may still have what it lacks.
+    const resend =
+      other && e.code === "CHAIN_BROKEN"
+        ? `while the set's own folder still holds the chain, \`bsched copy ${set.id} --to ${dest.name}\` sends what the destination lacks`
+        : undefined;
     throw new BschedError(e.code, message, {
       hint: ok
-        ? `the newest restorable backup of set "${set.id}" is ${ok.name}: add \`--backup ${ok.name}\` (\`${listCmd}\` shows every backup's state)`
-        : e.hint,
+        ? `the newest restorable backup of set "${set.id}" is ${ok.name}: add \`--backup ${ok.name}\` (\`${listCmd}\` shows every backup's state)${resend ? `; or, ${resend}` : ""}`
+        : (resend ?? e.hint),
       exitCode: e.exitCode,
       cause: e,
     });
