@@ -225,7 +225,7 @@ test("status: the same destination copied to by two sets is opened once, and eac
   assert.ok((await fs.readdir(usb)).length >= 2);
 });
 
-test("status through the CLI: an SFTP server that accepts connections and never answers shows unreachable, and the command ends", async (t) => {
+test("status through the CLI: an SFTP server that accepts connections and never answers shows unreachable (as a copy, and as a set's own folder), and the command ends", async (t) => {
   const s = await makeServer({ prefix: "bsched-stmute-" });
   t.after(() => fs.rm(s.dir, { recursive: true, force: true }));
   const probe: DestinationSpec = {
@@ -265,7 +265,13 @@ test("status through the CLI: an SFTP server that accepts connections and never 
   const password = "pw-never-shown-4711";
   await fs.writeFile(
     s.config,
-    `${text.replace("    frequency: now\n", "    frequency: now\n    copies: [vault]\n")}destinations:
+    `${text.replace("    frequency: now\n", "    frequency: now\n    copies: [vault]\n")}  remote:
+    letter: R
+    source: Remote
+    folder: vault
+    mode: incremental
+    frequency: now
+destinations:
   vault: { type: sftp, host: 127.0.0.1, port: ${port}, user: backup, password: ${password}, hostKey: "SHA256:${"A".repeat(43)}", path: /srv/backups }
 `,
   );
@@ -281,6 +287,10 @@ test("status through the CLI: an SFTP server that accepts connections and never 
     vault.error ?? "",
     /destination vault \(sftp:\/\/backup@127\.0\.0\.1:\d+\/srv\/backups\) did not answer in 2 s/,
   );
+  // A set whose own folder is there: its backups shown unreachable, its status given all the same.
+  const remote = JSON.parse(r.stdout).sets.find((x: { set: string }) => x.set === "remote");
+  assert.equal(remote.backups.errorCode, "UNREACHABLE");
+  assert.equal(remote.chain, null);
   assert.ok(sockets.size >= 1, "it did try to connect");
   assert.ok(!`${r.stdout}${r.stderr}`.includes(password), "the password is never shown");
 });

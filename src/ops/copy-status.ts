@@ -90,50 +90,59 @@ async function probe(
   configFile: string,
   ms: number,
 ): Promise<Probe> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => {
-      reject(
-        new BschedError(
-          "UNREACHABLE",
-          `destination ${spec.name} (${whereOf(spec.config)}) did not answer in ${ms / 1000} s`,
-          {
-            hint: `is it up and reachable from here? \`bsched status --timeout 60\` waits longer; \`bsched list ${set.id} --dest ${spec.name}\` waits for its answer`,
-          },
-        ),
-      );
-    }, ms);
-  });
   try {
     const listing = (async () => {
       await requirePresent(spec, configFile);
       return (await listBackups(dest, set.letter, set.id)).backups;
     })();
-    // The listing may still settle after the timeout: its outcome is no longer wanted.
-    listing.catch(() => undefined);
-    return { backups: await Promise.race([listing, late]) };
+    return { backups: await answerWithin(listing, ms, spec.name, whereOf(spec.config), set.id) };
   } catch (e) {
-    return {
-      error:
-        e instanceof BschedError
-          ? e
-          : new BschedError(
-              "UNREACHABLE",
-              `destination ${spec.name} (${whereOf(spec.config)}): ${(e as Error).message}`,
-              {
-                hint: `check that it is up and reachable from here; \`bsched list ${set.id} --dest ${spec.name}\` shows the whole error`,
-              },
-            ),
-    };
+    return { error: asUnreachable(e, spec.name, whereOf(spec.config), set.id) };
+  }
+}
+
+/**
+ * `work` on destination `name`, or UNREACHABLE once `ms` have passed without its answer. The work
+ * may still settle later: its outcome is then no longer wanted (the caller closes the destination).
+ */
+export async function answerWithin<T>(
+  work: Promise<T>,
+  ms: number,
+  name: string,
+  where: string,
+  setId: string,
+): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      reject(
+        new BschedError("UNREACHABLE", `destination ${name} (${where}) did not answer in ${ms / 1000} s`, {
+          hint: `is it up and reachable from here? \`bsched status --timeout 60\` waits longer; \`bsched list ${setId} --dest ${name}\` waits for its answer`,
+        }),
+      );
+    }, ms);
+  });
+  work.catch(() => undefined);
+  try {
+    return await Promise.race([work, late]);
   } finally {
     clearTimeout(timer);
   }
 }
 
+/** Why a destination could not be listed, as a worded error (an implementation's own, or UNREACHABLE). */
+export function asUnreachable(e: unknown, name: string, where: string, setId: string): BschedError {
+  if (e instanceof BschedError) return e;
+  return new BschedError("UNREACHABLE", `destination ${name} (${where}): ${(e as Error).message}`, {
+    hint: `check that it is up and reachable from here; \`bsched list ${setId} --dest ${name}\` shows the whole error`,
+  });
+}
+
 /** The status of each of the set's copies, from its probes, the set's own backups and the catalog. */
 export async function copyStatuses(
   set: SetConfig,
-  own: FoundBackup[],
+  /** The set's own backups, oldest first; undefined when its folder could not be listed. */
+  own: FoundBackup[] | undefined,
   catalog: Catalog,
   probes: ReturnType<typeof probeCopies>,
 ): Promise<CopyStatus[]> {
@@ -150,25 +159,30 @@ export async function copyStatuses(
           seen: "destination" as const,
           newest: newest?.name ?? null,
           count: p.backups.length,
-          behind: newest === undefined ? own.length : own.filter((b) => byAge(newest, b) < 0).length,
+          behind:
+            own === undefined
+              ? null
+              : newest === undefined
+                ? own.length
+                : own.filter((b) => byAge(newest, b) < 0).length,
         };
       }
       // Offline, or not listed: what the catalog saw after the last copy.
       const newest = record?.newest ?? null;
-      const at = newest === null ? -1 : own.findIndex((b) => b.name === newest);
+      const at = newest === null || own === undefined ? -1 : own.findIndex((b) => b.name === newest);
       return {
         ...base,
         seen: "catalog" as const,
         newest,
         count: null,
         behind:
-          newest === null
-            ? record === undefined
-              ? null
-              : own.length
-            : at >= 0
-              ? own.length - at - 1
-              : own.filter((b) => b.name > newest).length,
+          own === undefined || (newest === null && record === undefined)
+            ? null
+            : newest === null
+              ? own.length
+              : at >= 0
+                ? own.length - at - 1
+                : own.filter((b) => b.name > newest).length,
         ...(p === undefined
           ? {}
           : {

@@ -37,7 +37,8 @@ export function registerStatus(program: Command, exit: ExitBox): void {
         // A destination that did not answer may still hold a connection attempt open (a client's
         // own connect timeout can be longer than ours): once everything is printed, it must not
         // keep the process waiting. Not a timer that keeps the process alive by itself.
-        if (sets.some((s) => s.copies.some((c) => c.errorCode === "UNREACHABLE")))
+        const silent = (x: { errorCode?: string }) => x.errorCode === "UNREACHABLE";
+        if (sets.some((s) => silent(s.backups) || s.copies.some(silent)))
           setTimeout(() => process.exit(), 1000).unref();
         if (opts.json) {
           printJson({ daemon, sets });
@@ -58,7 +59,11 @@ export function registerStatus(program: Command, exit: ExitBox): void {
           out(
             `  last run:  ${l ? `${l.status}${l.finishedAt ? ` at ${localTime(new Date(l.finishedAt), config.timezone)}` : ""}${l.backup ? ` (${l.backup})` : ""}${l.error ? `: ${l.error}` : ""}` : "never"}`,
           );
-          out(`  backups:   ${s.backups.count}, ${formatBytes(s.backups.diskBytes)} on disk`);
+          const b = s.backups;
+          if (b.error !== undefined) {
+            out(`  backups:   ${b.errorCode === "UNREACHABLE" ? "unreachable" : b.errorCode}: ${b.error}`);
+            if (b.errorHint) out(`             hint: ${b.errorHint}`);
+          } else out(`  backups:   ${b.count}, ${formatBytes(b.diskBytes)} on disk`);
           const c = s.chain;
           if (c) {
             const when = c.nextFullAt
