@@ -197,6 +197,20 @@ test("status: a destination that never answers shows unreachable after its timeo
   assert.equal(closed, 1, "the destination was closed once");
 });
 
+test("status: a destination that cannot even be made (a config it refuses) shows why, the others listed", async (t) => {
+  const { s } = await setUp();
+  t.after(() => fs.rm(s.dir, { recursive: true, force: true }));
+  const config = loadConfig(s.config, () => undefined);
+  const open = (spec: DestinationSpec) => {
+    if (spec.name === "usb") throw new Error("type usb-3 is not known here");
+    return openDestination(spec);
+  };
+  const r = await status({ config, clock: systemClock }, { open });
+  const copies = r.sets[0]?.copies ?? [];
+  assert.match(byName(copies, "usb").error ?? "", /destination usb \(.*\): type usb-3 is not known here/);
+  assert.equal(byName(copies, "nas").seen, "destination");
+});
+
 test("status: the same destination copied to by two sets is opened once, and each set sees its own backups there", async (t) => {
   const { s, names, usb } = await setUp();
   t.after(() => fs.rm(s.dir, { recursive: true, force: true }));

@@ -61,24 +61,35 @@ export function probeCopies(
   opts: CopyStatusOptions = {},
 ): { of(set: SetConfig, spec: DestinationSpec): Promise<Probe> | undefined; close(): Promise<void> } {
   const probes = new Map<string, Promise<Probe>>();
-  const opened = new Map<string, Destination>();
+  // Each destination, or why it could not even be made (a config it refuses): shown on its line.
+  const opened = new Map<string, Destination | { failed: unknown }>();
   if (!opts.offline) {
     const ms = opts.timeoutMs ?? COPY_STATUS_TIMEOUT_MS;
     for (const set of config.sets.values()) {
       for (const spec of set.copies) {
         let dest = opened.get(spec.name);
         if (dest === undefined) {
-          dest = (opts.open ?? openDestination)(spec);
+          try {
+            dest = (opts.open ?? openDestination)(spec);
+          } catch (e) {
+            dest = { failed: e };
+          }
           opened.set(spec.name, dest);
         }
-        probes.set(`${set.id}\0${spec.name}`, probe(dest, spec, set, config.file, ms));
+        const where = whereOf(spec.config);
+        probes.set(
+          `${set.id}\0${spec.name}`,
+          "failed" in dest
+            ? Promise.resolve({ error: asUnreachable(dest.failed, spec.name, where, set.id) })
+            : probe(dest, spec, set, config.file, ms),
+        );
       }
     }
   }
   return {
     of: (set, spec) => probes.get(`${set.id}\0${spec.name}`),
     async close() {
-      await Promise.all([...opened.values()].map((d) => closeQuietly(d)));
+      await Promise.all([...opened.values()].map((d) => ("failed" in d ? undefined : closeQuietly(d))));
     },
   };
 }
