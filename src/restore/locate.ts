@@ -2,7 +2,7 @@ import path from "node:path";
 import type { SetConfig } from "../config/load.ts";
 import { BschedError } from "../core/errors.ts";
 import type { Manifest } from "../core/types.ts";
-import { assessBackups, listBackups, loadLink, readManifest } from "../destination/backups.ts";
+import { assessBackups, listBackups, loadLink, loadLinkAndBytes } from "../destination/backups.ts";
 import { describeDestination, OWN_FOLDER_NAME } from "../destination/by-name.ts";
 import type { Destination } from "../destination/destination.ts";
 import { destinationOf } from "../destination/for-set.ts";
@@ -10,7 +10,7 @@ import { backupAtPath } from "../destination/local/at-path.ts";
 import { LocalDestination } from "../destination/local/local.ts";
 import { payloadOf, readSelfExtractingHeader } from "../format/compressed/header.ts";
 import { type ChainLink, resolveChain } from "../snapshot/chain.ts";
-import { digestOf, parseManifest } from "../snapshot/manifest.ts";
+import { checkFolderName, digestOf, MANIFEST_FILE, parseManifest } from "../snapshot/manifest.ts";
 import { isBackupName } from "../snapshot/naming.ts";
 
 export interface LocatedChain {
@@ -45,8 +45,8 @@ async function loneFileLink(lone: Destination, name: string): Promise<ChainLink 
 }
 
 async function chainAt(dest: Destination, name: string): Promise<LocatedChain> {
-  const link = await loadLink(dest, name);
-  if (!link) {
+  const found = await loadLinkAndBytes(dest, name);
+  if (!found) {
     throw new BschedError(
       "BACKUP_NOT_FOUND",
       `${dest.locationOf(name)} is not a complete backup (no manifest.json)`,
@@ -55,8 +55,12 @@ async function chainAt(dest: Destination, name: string): Promise<LocatedChain> {
       },
     );
   }
-  const chain = await resolveChain(link, (n) => loadBeside(dest, n));
-  const { manifest } = await readManifest(dest, name);
+  const chain = await resolveChain(found.link, (n) => loadBeside(dest, n));
+  // Parsed whole from the bytes already read (a remote manifest is read once), after the chain's
+  // checks as before.
+  const file = dest.locationOf(name, MANIFEST_FILE);
+  const manifest = parseManifest(found.bytes.toString("utf8"), file);
+  checkFolderName(manifest, dest.locationOf(name));
   return { dest, chain, manifest };
 }
 
