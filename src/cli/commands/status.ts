@@ -12,7 +12,9 @@ import { localTime } from "./next.ts";
 export function registerStatus(program: Command, exit: ExitBox): void {
   program
     .command("status")
-    .description("per set: next run, last run and its result, backups count and size; and the daemon")
+    .description(
+      "per set: next run, last run and its result, backups count and size, each copy (newest there, how far behind, last copy); and the daemon",
+    )
     .option("--config <file>", "config file (default: $BSCHED_CONFIG or ./bsched.yaml)")
     .option(
       "--offline",
