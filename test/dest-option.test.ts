@@ -8,6 +8,9 @@ import { copyBackup } from "../src/copy/copy-backup.ts";
 import type { Destination, ReadHandle } from "../src/destination/destination.ts";
 import { LocalDestination } from "../src/destination/local/local.ts";
 import { restore } from "../src/ops/restore.ts";
+import { setSecret } from "../src/ops/secrets.ts";
+import { systemClock } from "../src/platform/clock.ts";
+import { resolveSecret } from "../src/secrets/secrets.ts";
 import { restoreOnFreshComputer } from "./helpers/fresh-restore.ts";
 import { makeServer, type TestServer } from "./helpers/server.ts";
 import { diffTrees, snapshotTree } from "./helpers/tree.ts";
@@ -199,6 +202,29 @@ for (const type of ["separate", "compressed"] as const) {
     assert.deepEqual(await fs.readdir(path.join(fresh.dir, "srv")), [], "no local backups made");
   });
 }
+
+test("a fresh computer gets the secret store and its key, nothing else of the state folder", async (t) => {
+  const { s } = await withCopy();
+  t.after(() => fs.rm(s.dir, { recursive: true, force: true }));
+  const config = loadConfig(s.config, () => undefined);
+  await setSecret({ state: config.state, name: "service", value: "pw-fresh-4711", clock: systemClock });
+  await fs.writeFile(
+    s.config,
+    (await fs.readFile(s.config, "utf8")).replace(
+      "server:\n",
+      "server:\n  serviceLogin: { domain: CORP, user: svc-backup, password: secret:service }\n",
+    ),
+  );
+  const fresh = await restoreOnFreshComputer(s, "usb");
+  t.after(() => fs.rm(fresh.dir, { recursive: true, force: true }));
+  assert.equal(fresh.result.code, 0, fresh.result.stderr);
+  assert.deepEqual(fresh.diffs, []);
+  assert.deepEqual(fresh.stateAfter, ["secret.key", "secrets.json"]);
+  // The secret resolves there as it did on the old computer.
+  const state = loadConfig(fresh.config, () => undefined).state;
+  assert.equal(resolveSecret("secret:service", state, "server.serviceLogin.password"), "pw-fresh-4711");
+  assert.ok(!(await fs.readFile(fresh.config, "utf8")).includes("pw-fresh-4711"));
+});
 
 /** Counts the bytes read of each stored file through a destination. */
 function counting(inner: Destination, reads: Map<string, number>): Destination {

@@ -2,6 +2,7 @@ import fs from "node:fs/promises";
 import path from "node:path";
 import { parse as parseYaml, stringify as stringifyYaml } from "yaml";
 import { parseConfig } from "../../src/config/load.ts";
+import { SECRET_KEY_FILE, SECRET_STORE } from "../../src/platform/names.ts";
 import { type CliResult, runCli, tempDir } from "./cli.ts";
 import type { TestServer } from "./server.ts";
 import { diffTrees, snapshotTree } from "./tree.ts";
@@ -24,8 +25,9 @@ export interface FreshRestore {
  * Restore the newest state of a set from one destination on a "new computer" (issue 11, "Must
  * show"): a fresh folder with a config naming only that destination (as `server`'s config
  * describes it, and its service login) and the set (letter, type, mode), a state folder holding
- * only what the old one keeps for secrets (never the catalog, the daemon's files or scratch
- * space), no local backups; then `bsched restore SET --dest NAME --to DIR` through the real CLI,
+ * only the old one's secret store and key (`secrets.json`, `secret.key`: never the catalog, the
+ * daemon's files or scratch space; a key given by $BSCHED_SECRET_KEY_FILE comes through `env`
+ * or the test's own environment), no local backups; then `bsched restore SET --dest NAME --to DIR` through the real CLI,
  * and the result compared exactly with the source folder (`source`, default server.data).
  * Assertions are the caller's: `result.code`, `diffs`, `stateAfter`.
  */
@@ -53,13 +55,13 @@ export async function restoreOnFreshComputer(
   // The state folder carries what secrets need (the store and its key), nothing of the catalog.
   const state = path.join(dir, "state");
   await fs.mkdir(state, { mode: 0o700 });
-  const notSecrets = /^(catalog|daemon)|^scratch$|\.lock$/;
-  for (const name of await fs.readdir(old.state).catch(() => [] as string[])) {
-    if (notSecrets.test(name)) continue;
-    await fs.cp(path.join(old.state, name), path.join(state, name), {
-      recursive: true,
-      preserveTimestamps: true,
-    });
+  for (const name of [SECRET_STORE, SECRET_KEY_FILE]) {
+    // Copied with its mode: the key file must stay 0600 (bsched refuses one others may read).
+    await fs
+      .copyFile(path.join(old.state, name), path.join(state, name))
+      .catch((e: NodeJS.ErrnoException) => {
+        if (e.code !== "ENOENT") throw e;
+      });
   }
   const config = path.join(dir, "bsched.yaml");
   const set: Record<string, unknown> = { letter: oldSet.letter, source: "Data", frequency: "now" };
