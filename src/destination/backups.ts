@@ -251,6 +251,17 @@ export async function diskBytesOf(
  * manifest is missing (a damaged manifest is an error that names it).
  */
 export async function loadLink(dest: Destination, name: string): Promise<ChainLink | undefined> {
+  return (await loadLinkAndBytes(dest, name))?.link;
+}
+
+/**
+ * loadLink, with the manifest's bytes it read: the backup being restored parses its whole
+ * manifest from them, so a remote one is not read twice.
+ */
+export async function loadLinkAndBytes(
+  dest: Destination,
+  name: string,
+): Promise<{ link: ChainLink; bytes: Buffer } | undefined> {
   if (!isBackupName(name)) return undefined;
   const file = dest.locationOf(name, MANIFEST_FILE);
   let bytes: Buffer;
@@ -264,7 +275,7 @@ export async function loadLink(dest: Destination, name: string): Promise<ChainLi
   const nl = bytes.indexOf(10);
   const header = parseHeaderLine(bytes.subarray(0, nl < 0 ? bytes.length : nl).toString("utf8"), file);
   checkFolderName(header, dest.locationOf(name));
-  return { name, dest, header, digest: digestOf(bytes) };
+  return { link: { name, dest, header, digest: digestOf(bytes) }, bytes };
 }
 
 /** A backup's whole manifest, parsed and checked, with its digest. */

@@ -1,6 +1,6 @@
 import type { SetConfig } from "../config/load.ts";
 import type { BackupSummary } from "../core/types.ts";
-import { assessBackups, diskBytesOf } from "../destination/backups.ts";
+import { assessBackups, diskBytesOf, listBackups } from "../destination/backups.ts";
 import type { Destination } from "../destination/destination.ts";
 import { destinationOf } from "../destination/for-set.ts";
 import type { Restorability } from "../snapshot/chain.ts";
@@ -11,6 +11,11 @@ import { type OpContext, throwIfAborted } from "./context.ts";
 export type ListedBackup = (BackupSummary | NullSummary) & {
   state: Restorability["state"];
   reason: string | null;
+  /**
+   * Listing another destination than the set's own folder (`list --dest NAME`): whether the set's
+   * own folder holds this backup complete too (null: it could not be listed). Absent otherwise.
+   */
+  inFolder?: boolean | null;
 };
 
 export interface ListResult {
@@ -29,7 +34,7 @@ export interface ListResult {
 export async function list(
   ctx: Pick<OpContext, "config" | "progress" | "signal">,
   only?: SetConfig | undefined,
-  opts: { destination?: Destination | undefined } = {},
+  opts: { destination?: Destination | undefined; compareWithFolder?: boolean | undefined } = {},
 ): Promise<ListResult> {
   throwIfAborted(ctx.signal);
   const sets = only ? [only] : [...ctx.config.sets.values()];
@@ -39,8 +44,12 @@ export async function list(
   for (const set of sets) {
     // `destination` overrides the set's own (meant with `only`: one set's backups elsewhere).
     const dest = opts.destination ?? destinationOf(set);
+    const inFolder =
+      opts.destination !== undefined && opts.compareWithFolder === true ? await folderHolds(set) : undefined;
     for (const b of await assessBackups(dest, set.letter, set.id)) {
       const reason = b.state === "broken" ? b.reason : null;
+      const mark =
+        inFolder === undefined ? {} : { inFolder: inFolder === null ? null : inFolder.has(b.name) };
       if (b.state === "broken") {
         broken++;
         brokenSets.add(set.id);
@@ -50,13 +59,14 @@ export async function list(
           ...summarize(b.header, b.path, await diskBytesOf(dest, b.name, b.header)),
           state: b.state,
           reason,
+          ...mark,
         });
       else {
         ctx.progress?.({
           kind: "log",
           line: `note: ${b.path} is not a complete backup: it cannot be restored (${reason})`,
         });
-        all.push({ ...nullSummary(b.name, b.path, set.id), state: b.state, reason });
+        all.push({ ...nullSummary(b.name, b.path, set.id), state: b.state, reason, ...mark });
       }
     }
   }
@@ -67,6 +77,18 @@ export async function list(
     return a.name < b.name ? -1 : 1;
   });
   return { backups: all, broken, brokenSets: [...brokenSets] };
+}
+
+/** The names of the complete backups in the set's own folder; null when it cannot be listed. */
+async function folderHolds(set: SetConfig): Promise<Set<string> | null> {
+  const own = destinationOf(set);
+  try {
+    return new Set((await listBackups(own, set.letter, set.id)).backups.map((b) => b.name));
+  } catch {
+    return null;
+  } finally {
+    await own.close?.().catch(() => undefined);
+  }
 }
 
 type NullSummary = {

@@ -2,14 +2,15 @@ import path from "node:path";
 import type { SetConfig } from "../config/load.ts";
 import { BschedError } from "../core/errors.ts";
 import type { Manifest } from "../core/types.ts";
-import { assessBackups, listBackups, loadLink, readManifest } from "../destination/backups.ts";
+import { assessBackups, listBackups, loadLink, loadLinkAndBytes } from "../destination/backups.ts";
+import { describeDestination, OWN_FOLDER_NAME } from "../destination/by-name.ts";
 import type { Destination } from "../destination/destination.ts";
 import { destinationOf } from "../destination/for-set.ts";
 import { backupAtPath } from "../destination/local/at-path.ts";
 import { LocalDestination } from "../destination/local/local.ts";
 import { payloadOf, readSelfExtractingHeader } from "../format/compressed/header.ts";
 import { type ChainLink, resolveChain } from "../snapshot/chain.ts";
-import { digestOf, parseManifest } from "../snapshot/manifest.ts";
+import { checkFolderName, digestOf, MANIFEST_FILE, parseManifest } from "../snapshot/manifest.ts";
 import { isBackupName } from "../snapshot/naming.ts";
 
 export interface LocatedChain {
@@ -44,8 +45,8 @@ async function loneFileLink(lone: Destination, name: string): Promise<ChainLink 
 }
 
 async function chainAt(dest: Destination, name: string): Promise<LocatedChain> {
-  const link = await loadLink(dest, name);
-  if (!link) {
+  const found = await loadLinkAndBytes(dest, name);
+  if (!found) {
     throw new BschedError(
       "BACKUP_NOT_FOUND",
       `${dest.locationOf(name)} is not a complete backup (no manifest.json)`,
@@ -54,8 +55,12 @@ async function chainAt(dest: Destination, name: string): Promise<LocatedChain> {
       },
     );
   }
-  const chain = await resolveChain(link, (n) => loadBeside(dest, n));
-  const { manifest } = await readManifest(dest, name);
+  const chain = await resolveChain(found.link, (n) => loadBeside(dest, n));
+  // Parsed whole from the bytes already read (a remote manifest is read once), after the chain's
+  // checks as before.
+  const file = dest.locationOf(name, MANIFEST_FILE);
+  const manifest = parseManifest(found.bytes.toString("utf8"), file);
+  checkFolderName(manifest, dest.locationOf(name));
   return { dest, chain, manifest };
 }
 
@@ -77,28 +82,52 @@ export async function locateForSet(
       hint: "this backup cannot be trusted; run `bsched verify` and restore from another backup",
     });
   }
+  // Another destination than the set's own folder (`--dest NAME`): messages and hints name it.
+  const other = dest.name !== OWN_FOLDER_NAME;
+  const listCmd = `bsched list ${set.id}${other ? ` --dest ${dest.name}` : ""}`;
   if (!pick) {
     throw new BschedError(
       "BACKUP_NOT_FOUND",
-      name === undefined
-        ? `set "${set.id}" has no complete backup in ${dest.where}`
-        : `set "${set.id}" has no backup ${name} in ${dest.where}`,
+      other
+        ? name === undefined
+          ? `set "${set.id}" has no complete backup on ${describeDestination(dest)}`
+          : `backup ${name} not found on ${describeDestination(dest)}`
+        : name === undefined
+          ? `set "${set.id}" has no complete backup in ${dest.where}`
+          : `set "${set.id}" has no backup ${name} in ${dest.where}`,
       {
-        hint:
-          name === undefined ? `make one with \`bsched backup ${set.id}\`` : `see \`bsched list ${set.id}\``,
+        hint: other
+          ? `\`${listCmd}\` shows what it holds; \`bsched list ${set.id}\` what the set's own folder holds`
+          : name === undefined
+            ? `make one with \`bsched backup ${set.id}\``
+            : `see \`${listCmd}\``,
       },
     );
   }
   try {
     return await chainAt(dest, pick.name);
   } catch (e) {
+    if (!(e instanceof BschedError)) throw e;
+    // A chain's errors name backups, not where they are: on another destination, say which.
+    const message =
+      other && !e.message.includes(dest.where) ? `on ${describeDestination(dest)}: ${e.message}` : e.message;
     // The newest cannot be restored: never fall back silently (older data), but name the
     // newest one that can, so the person chooses knowingly.
-    if (name !== undefined || !(e instanceof BschedError)) throw e;
-    const ok = (await assessBackups(dest, set.letter, set.id)).filter((b) => b.state === "ok").at(-1);
-    if (!ok) throw e;
-    throw new BschedError(e.code, e.message, {
-      hint: `the newest restorable backup of set "${set.id}" is ${ok.name}: add \`--backup ${ok.name}\` (\`bsched list ${set.id}\` shows every backup's state)`,
+    const ok =
+      name === undefined
+        ? (await assessBackups(dest, set.letter, set.id)).filter((b) => b.state === "ok").at(-1)
+        : undefined;
+    if (!ok && message === e.message) throw e;
+    // A chain incomplete on a copy: the set's own folder may still have what it lacks.
+    const resend =
+      other && e.code === "CHAIN_BROKEN"
+        ? `while the set's own folder still holds the chain, \`bsched copy ${set.id} --to ${dest.name}\` sends what the destination lacks`
+        : undefined;
+    throw new BschedError(e.code, message, {
+      hint: ok
+        ? `the newest restorable backup of set "${set.id}" is ${ok.name}: add \`--backup ${ok.name}\` (\`${listCmd}\` shows every backup's state)${resend ? `; or, ${resend}` : ""}`
+        : (resend ?? e.hint),
+      exitCode: e.exitCode,
       cause: e,
     });
   }

@@ -1,5 +1,12 @@
 import type { Command } from "commander";
 import { getSet, loadConfig } from "../../config/load.ts";
+import {
+  closeQuietly,
+  describeDestination,
+  destinationSpecNamed,
+  openNamedDestination,
+  withKeepOf,
+} from "../../destination/by-name.ts";
 import { prune } from "../../ops/prune.ts";
 import { systemClock } from "../../platform/clock.ts";
 import type { ExitBox } from "../main.ts";
@@ -18,6 +25,10 @@ export function registerPrune(program: Command, exit: ExitBox): void {
       "--broken",
       "delete only the backups that cannot be restored (never a restorable one), saying why",
     )
+    .option(
+      "--dest <name>",
+      "prune the backups on this destination (its own keep, else the set's) instead of the set's own folder",
+    )
     .option("--config <file>", "config file (default: $BSCHED_CONFIG or ./bsched.yaml)")
     .option("--json", "print {set, dryRun, keep, remove, removed, reasons, broken, freedBytes} as JSON")
     .action(
@@ -25,14 +36,20 @@ export function registerPrune(program: Command, exit: ExitBox): void {
         exit,
         async (
           setId: string,
-          opts: { dryRun?: boolean; broken?: boolean; config?: string; json?: boolean },
+          opts: { dryRun?: boolean; broken?: boolean; dest?: string; config?: string; json?: boolean },
         ) => {
           const config = loadConfig(opts.config);
-          const set = getSet(config, setId);
+          const own = getSet(config, setId);
+          const dest = await openNamedDestination(config, opts.dest, own);
+          // A destination's own keep overrides the set's there (issue 11), as after a copy.
+          const set =
+            opts.dest === undefined ? own : withKeepOf(own, destinationSpecNamed(config, opts.dest));
+          if (dest !== undefined) say(`bsched: pruning on ${describeDestination(dest)}`);
           const r = await prune({ config, clock: systemClock }, set, {
             dryRun: opts.dryRun,
             brokenOnly: opts.broken,
-          });
+            destination: dest,
+          }).finally(() => closeQuietly(dest));
           const why = new Map(r.plan.broken.map((b) => [b.name, b.reason]));
           if (opts.json) {
             printJson({

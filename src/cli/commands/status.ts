@@ -1,5 +1,7 @@
 import type { Command } from "commander";
 import { loadConfig } from "../../config/load.ts";
+import { BschedError } from "../../core/errors.ts";
+import { COPY_STATUS_TIMEOUT_MS, type CopyStatus } from "../../ops/copy-status.ts";
 import { status } from "../../ops/status.ts";
 import { systemClock } from "../../platform/clock.ts";
 import type { ExitBox } from "../main.ts";
@@ -10,13 +12,36 @@ import { localTime } from "./next.ts";
 export function registerStatus(program: Command, exit: ExitBox): void {
   program
     .command("status")
-    .description("per set: next run, last run and its result, backups count and size; and the daemon")
+    .description(
+      "per set: next run, last run and its result, backups count and size, each copy (newest there, how far behind, last copy); and the daemon",
+    )
     .option("--config <file>", "config file (default: $BSCHED_CONFIG or ./bsched.yaml)")
-    .option("--json", "print {daemon, sets: [...]} as JSON")
+    .option(
+      "--offline",
+      "for copies, show only what the catalog saw after the last copy: no destination is contacted",
+    )
+    .option(
+      "--timeout <seconds>",
+      "how long to wait for each copy destination before showing it unreachable",
+      String(COPY_STATUS_TIMEOUT_MS / 1000),
+    )
+    .option("--json", "print {daemon, sets: [...]} as JSON (each set's copies: [...])")
     .action(
-      action(exit, async (opts: { config?: string; json?: boolean }) => {
+      action(exit, async (opts: { config?: string; json?: boolean; offline?: boolean; timeout: string }) => {
+        const seconds = Number(opts.timeout);
+        if (!(seconds > 0))
+          throw new BschedError("USAGE", `--timeout: a number of seconds above 0, got "${opts.timeout}"`);
         const config = loadConfig(opts.config);
-        const { daemon, sets } = await status({ config, clock: systemClock });
+        const { daemon, sets } = await status(
+          { config, clock: systemClock },
+          { offline: opts.offline, timeoutMs: seconds * 1000 },
+        );
+        // A destination that did not answer may still hold a connection attempt open (a client's
+        // own connect timeout can be longer than ours): once everything is printed, it must not
+        // keep the process waiting. Not a timer that keeps the process alive by itself.
+        const silent = (x: { errorCode?: string }) => x.errorCode === "UNREACHABLE";
+        if (sets.some((s) => silent(s.backups) || s.copies.some(silent)))
+          setTimeout(() => process.exit(), 1000).unref();
         if (opts.json) {
           printJson({ daemon, sets });
           return 0;
@@ -36,7 +61,11 @@ export function registerStatus(program: Command, exit: ExitBox): void {
           out(
             `  last run:  ${l ? `${l.status}${l.finishedAt ? ` at ${localTime(new Date(l.finishedAt), config.timezone)}` : ""}${l.backup ? ` (${l.backup})` : ""}${l.error ? `: ${l.error}` : ""}` : "never"}`,
           );
-          out(`  backups:   ${s.backups.count}, ${formatBytes(s.backups.diskBytes)} on disk`);
+          const b = s.backups;
+          if (b.error !== undefined) {
+            out(`  backups:   ${b.errorCode === "UNREACHABLE" ? "unreachable" : b.errorCode}: ${b.error}`);
+            if (b.errorHint) out(`             hint: ${b.errorHint}`);
+          } else out(`  backups:   ${b.count}, ${formatBytes(b.diskBytes)} on disk`);
           const c = s.chain;
           if (c) {
             const when = c.nextFullAt
@@ -48,6 +77,7 @@ export function registerStatus(program: Command, exit: ExitBox): void {
               `  chain:     ${c.length} of ${c.fullEvery} (a full every ${c.fullEvery}); next full: ${which}${when}`,
             );
           }
+          for (const c of s.copies) for (const line of copyLines(c, config.timezone)) out(line);
           if (s.backups.broken > 0)
             out(
               `  warning:   ${s.backups.broken} backup(s) cannot be restored: see \`bsched list ${s.set}\`, ` +
@@ -57,6 +87,31 @@ export function registerStatus(program: Command, exit: ExitBox): void {
         return 0;
       }),
     );
+}
+
+/** A copy's line (and its hint's): where it stands, then how the last copy ended. */
+function copyLines(c: CopyStatus, timezone: string): string[] {
+  const head = `${`  copy ${c.destination}:`.padEnd(12)} `;
+  const when = (iso: string) => localTime(new Date(iso), timezone);
+  const behind =
+    c.behind === null ? "" : c.behind === 0 ? ", up to date" : `, ${c.behind} backup(s) behind the folder`;
+  const there = c.newest === null ? `no backup${c.seen === "catalog" ? " known" : ""}` : `newest ${c.newest}`;
+  const state =
+    c.error !== undefined
+      ? `${c.errorCode === "UNREACHABLE" ? "unreachable" : (c.errorCode ?? "error")}: ${c.error}` +
+        (c.newest === null ? "" : ` (after the last copy: ${there}${behind})`)
+      : `${there}${behind}${c.seen === "catalog" ? " (catalog)" : ""}`;
+  const l = c.lastCopy;
+  const last =
+    l === null
+      ? "never copied"
+      : l.ok
+        ? `last copy ok at ${when(l.at)}`
+        : `last copy FAILED at ${when(l.at)}${l.code ? ` [${l.code}]` : ""}${l.message ? `: ${l.message}` : ""}`;
+  const lines = [`${head}${state}; ${last}`];
+  const hint = c.error !== undefined ? c.errorHint : l && !l.ok ? l.hint : undefined;
+  if (hint) lines.push(`${"".padEnd(13)}hint: ${hint}`);
+  return lines;
 }
 
 function ordinal(n: number): string {
