@@ -119,7 +119,9 @@ export function remoteWriter(
           settle();
         },
         async (e: unknown) => {
-          const full = failed === undefined ? await onFull().catch(() => undefined) : undefined;
+          // A write the server refused (not a lost connection) may be a full disk: ask once.
+          const refused = failed === undefined && (e as { code?: string }).code === "IO";
+          const full = refused ? await onFull().catch(() => undefined) : undefined;
           failed ??= full ?? (e as Error);
           inFlight--;
           settle();

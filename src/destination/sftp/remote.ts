@@ -45,19 +45,24 @@ export class RemoteFs {
     fn: (sftp: SFTPWrapper, cb: (err: unknown, v?: T) => void) => void,
     via?: SFTPWrapper,
   ): Promise<T> {
-    const sftp = via ?? (await this.session.sftp());
+    this.session.hold();
     try {
+      const sftp = via ?? (await this.session.sftp());
+      let untrack: () => unknown = () => undefined;
       return await new Promise<T>((resolve, reject) => {
         // ssh2 silently drops a request on a closed channel (its callback never runs).
         if (!isOpen(sftp)) throw Object.assign(new Error("not connected"), { code: CONNECTION_LOST });
+        if (via === undefined || via === this.session.current) untrack = this.session.track(reject);
         try {
           fn(sftp, (err, v) => (err ? reject(err) : resolve(v as T)));
         } catch (e) {
           reject(e);
         }
-      });
+      }).finally(() => untrack());
     } catch (e) {
       throw this.error(e, doing, at);
+    } finally {
+      this.session.release();
     }
   }
 

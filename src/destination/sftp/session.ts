@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
 import fs from "node:fs/promises";
+import { Socket } from "node:net";
 import type { SFTPWrapper } from "ssh2";
 import type SftpClient from "ssh2-sftp-client";
 import { BschedError, errnoCode } from "../../core/errors.ts";
@@ -24,6 +25,12 @@ export function fingerprint(blob: Buffer): string {
   return `SHA256:${createHash("sha256").update(blob).digest("base64").replace(/=+$/, "")}`;
 }
 
+/** The TCP socket under ssh2-sftp-client's ssh2 Client (not in their public API; absent: left as is). */
+function socketOf(client: SftpClient): Socket | undefined {
+  const sock = (client as unknown as { client?: { _sock?: unknown } }).client?._sock;
+  return sock instanceof Socket ? sock : undefined;
+}
+
 const sameFingerprint = (a: string, b: string) => a.replace(/=+$/, "") === b.replace(/=+$/, "");
 
 /** A connect that may hang on a silent network: given up after this long. */
@@ -39,9 +46,18 @@ export class SftpSession {
   #client: SftpClient | undefined;
   #sftp: SFTPWrapper | undefined;
   #connecting: Promise<SFTPWrapper> | undefined;
+  /** Operations running (hold/release). */
+  #busy = 0;
+  /** How to fail each request in flight: when the connection drops, none is left waiting. */
+  readonly #pending = new Set<(e: Error) => void>();
 
   constructor(login: SftpLogin) {
     this.#login = login;
+  }
+
+  /** The channel of the open session, if any (requests on an older one are not tracked). */
+  get current(): SFTPWrapper | undefined {
+    return this.#sftp;
   }
 
   get address(): string {
@@ -69,7 +85,10 @@ export class SftpSession {
     const c = this.#client;
     this.#client = undefined;
     this.#sftp = undefined;
-    if (c) await c.end().catch(() => undefined);
+    if (!c) return;
+    // Waited for: the (idle, unreferenced) socket must keep the process alive until it closed.
+    socketOf(c)?.ref();
+    await c.end().catch(() => undefined);
   }
 
   async #connect(): Promise<SFTPWrapper> {
@@ -101,6 +120,8 @@ export class SftpSession {
     client.on("error", (e: Error) => {
       raw ??= e;
     });
+    // Also straight from ssh2 (the library's own handlers ignore events it thinks expected).
+    client.on("close", () => this.#lost(client));
     let sftp: SFTPWrapper;
     try {
       sftp = await client.connect({
@@ -116,9 +137,6 @@ export class SftpSession {
           return !refused;
         },
         readyTimeout: READY_TIMEOUT_MS,
-        // A server gone silent (cable pulled) is noticed within a minute instead of never.
-        keepaliveInterval: 15_000,
-        keepaliveCountMax: 4,
         retries: 0,
       });
     } catch (e) {
@@ -127,13 +145,39 @@ export class SftpSession {
     }
     this.#client = client;
     this.#sftp = sftp;
+    const sock = socketOf(client);
+    // A server gone silent (cable pulled) is noticed by TCP keepalives (ssh2's own keepalive
+    // timer would keep the process alive while idle).
+    sock?.setKeepAlive(true, 15_000);
+    if (this.#busy === 0) sock?.unref();
     return sftp;
+  }
+
+  /**
+   * An operation runs: the open session keeps the process alive only while operations run, so
+   * a command that forgot to close its destination still exits when its work is done.
+   */
+  hold(): void {
+    if (this.#busy++ === 0 && this.#client) socketOf(this.#client)?.ref();
+  }
+
+  release(): void {
+    if (--this.#busy === 0 && this.#client) socketOf(this.#client)?.unref();
   }
 
   #lost(client: SftpClient): void {
     if (this.#client !== client) return;
     this.#client = undefined;
     this.#sftp = undefined;
+    // ssh2 may never answer a request whose connection died: fail them all now.
+    const lost = Object.assign(new Error("Connection lost"), { code: 7 });
+    for (const fail of [...this.#pending]) fail(lost);
+  }
+
+  /** Register a request in flight (see #lost); returns how to unregister it. */
+  track(fail: (e: Error) => void): () => void {
+    this.#pending.add(fail);
+    return () => this.#pending.delete(fail);
   }
 
   #connectError(e: unknown, raw: (Error & { level?: string; code?: string }) | undefined, offered?: string) {
@@ -156,7 +200,14 @@ export class SftpSession {
         "AUTH_FAILED",
         `destination ${l.name}: the server at ${this.address} refused the login of user ${l.user}`,
         {
-          hint: `check destinations.${l.name}.user and its ${l.privateKeyFile === undefined ? "password" : "privateKey (the server must list its public key in the user's authorized_keys)"}${l.password === undefined ? "" : " or password (`bsched secret set`)"}`,
+          hint: `check destinations.${l.name}.user and ${
+            [
+              ...(l.privateKeyFile === undefined
+                ? []
+                : [`privateKey (its public key must be in that user's authorized_keys on the server)`]),
+              ...(l.password === undefined ? [] : ["password (`bsched secret set NAME`, then secret:NAME)"]),
+            ].join(" or ") || "set a privateKey or a password"
+          }`,
         },
       );
     }

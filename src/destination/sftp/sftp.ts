@@ -204,20 +204,23 @@ export class SftpDestination implements Destination {
     };
     const onFull = () => diskFullError(fs, this.#root, this.name, this.where);
     /** Stream `body` into a new file of the staging area: exactly `size` bytes, synced on the server. */
-    const upload = async (file: string, body: Readable, size: number) => {
+    const upload = async (file: string, body: () => Readable, size: number) => {
       const target = path.posix.join(remote, file);
       await mkdirs(path.posix.dirname(target));
       const f = await fs.open(target, "wx", "creating");
-      await pipeline(body, exactly(size, this.locationOf(backup, file)), remoteWriter(fs, f, onFull));
+      await pipeline(body(), exactly(size, this.locationOf(backup, file)), remoteWriter(fs, f, onFull));
     };
     let done = false;
     const final = this.#at(backup);
     return {
       dir,
       put: async (file, body, size) => {
+        // Nothing may flow before the pipeline below is in place (a caller counting bytes with a
+        // 'data' listener set the stream flowing): the round trips before it would lose bytes.
+        body.pause();
         this.#inside(backup, file);
         if (file === MANIFEST_FILE) throw new Error("the manifest is written by publish");
-        await upload(file, body, size);
+        await upload(file, () => body, size);
       },
       publish: async (manifestText) => {
         if (done) throw new BschedError("IO", `${this.locationOf(backup)}: already published or aborted`);
@@ -228,7 +231,8 @@ export class SftpDestination implements Destination {
           else files.push({ rel, size });
         });
         await inParallel(files, UPLOADS, (x) =>
-          upload(x.rel, createReadStream(path.join(dir, ...x.rel.split("/"))), x.size),
+          // Opened only once the remote file is: a failure before leaves no local file open.
+          upload(x.rel, () => createReadStream(path.join(dir, ...x.rel.split("/"))), x.size),
         );
         await fs.writeFile(path.posix.join(remote, MANIFEST_FILE), Buffer.from(manifestText), "wx", {
           fsync: true,

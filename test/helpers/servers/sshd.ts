@@ -205,6 +205,14 @@ export async function startSshd(opts: { password?: boolean } = {}): Promise<Sshd
       await out.close();
     }
     child.unref();
+    // A test process that ends without close() (a failed hook) leaves no listener behind; its
+    // sessions end with their client's socket.
+    const pid = child.pid;
+    process.once("exit", () => {
+      try {
+        if (pid !== undefined) process.kill(pid, "SIGKILL");
+      } catch {}
+    });
     await waitListening(port, child, log);
   };
 
