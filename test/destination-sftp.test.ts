@@ -8,6 +8,7 @@ import { copyBackup } from "../src/copy/copy-backup.ts";
 import type { Destination } from "../src/destination/destination.ts";
 import { LocalDestination } from "../src/destination/local/local.ts";
 import { openDestination } from "../src/destination/open.ts";
+import { systemClock } from "../src/platform/clock.ts";
 import { deletingName } from "../src/platform/names.ts";
 import { isBackupName } from "../src/snapshot/naming.ts";
 import { runCli, tempDir } from "./helpers/cli.ts";
@@ -256,5 +257,37 @@ if (missing) {
     const copied = await fs.readFile(path.join(s.dir, "copy", name, "files", "big.bin"));
     const sha = (x: Buffer) => createHash("sha256").update(x).digest("hex");
     assert.equal(sha(copied), sha(big));
+  });
+
+  test("sftp: a run lock whose lease ran out is taken over; a live one is not", async (t) => {
+    const u = await fresh();
+    t.after(async () => {
+      await u.dest.close?.();
+      await u.cleanup();
+    });
+    await u.dest.ready();
+    const file = path.join(u.folder, ".bsched-data.lock");
+    const old = {
+      tool: "bsched",
+      what: "backup of set data",
+      pid: 999_999,
+      host: "another-server",
+      since: "2026-01-01T00:00:00.000Z",
+      expires: "2026-01-01T00:02:00.000Z",
+      token: "0123456789abcdef",
+    };
+    await fs.writeFile(file, `${JSON.stringify(old)}\n`);
+    const lease = await u.dest.lock("data", "prune of set data", systemClock);
+    const now = JSON.parse(await fs.readFile(file, "utf8"));
+    assert.equal(now.what, "prune of set data");
+    assert.equal(now.pid, process.pid);
+    assert.deepEqual(
+      (await fs.readdir(u.folder)).filter((n) => n.includes("stale")),
+      [],
+      "the stale lock moved aside is gone",
+    );
+    await lease.release();
+    await fs.writeFile(file, `${JSON.stringify({ ...old, expires: "2999-01-01T00:00:00.000Z" })}\n`);
+    await assert.rejects(u.dest.lock("data", "backup of set data", systemClock), /LOCKED|locked by backup/);
   });
 }
