@@ -34,7 +34,13 @@ export const serviceLoginSchema = z.strictObject({
 
 /** Fields every destination may carry: its own keep (overriding the set's) and how copies are checked. */
 function common<T extends z.ZodRawShape>(shape: T, keep: z.ZodType) {
-  return z.strictObject({ ...shape, keep: keep.optional(), verify: verifyCopy });
+  return z.strictObject({
+    ...shape,
+    keep: keep.optional(),
+    verify: verifyCopy,
+    /** How often a failing copy there is tried in one run (5 s, then 30 s apart); default 3. */
+    attempts: z.number().int().min(1).max(10).optional(),
+  });
 }
 
 export function destinationSchema(keep: z.ZodType) {

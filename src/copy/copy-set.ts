@@ -30,6 +30,8 @@ export interface CopyTarget {
   keep?: KeepPolicy | undefined;
   /** `read`: each copy re-read and hashed against its manifest; `size`: sizes only. */
   verify: "read" | "size";
+  /** Its own number of attempts (`destinations.NAME.attempts`); default the run's retry. */
+  attempts?: number | undefined;
 }
 
 /** How a failing destination is tried again: `attempts` in all, waiting `delaysMs[i]` before attempt i+2. */
@@ -111,7 +113,8 @@ export async function copySet(opts: CopySetOptions): Promise<CopyOutcome[]> {
 
 async function copyToOne(opts: CopySetOptions, target: CopyTarget): Promise<CopyOutcome> {
   const { dest } = target;
-  const retry = opts.retry ?? DEFAULT_RETRY;
+  const base = opts.retry ?? DEFAULT_RETRY;
+  const retry = target.attempts === undefined ? base : { ...base, attempts: target.attempts };
   const sleep = opts.sleep ?? ((ms: number, signal?: AbortSignal) => sleepFor(ms, undefined, { signal }));
   const outcome: CopyOutcome = {
     destination: dest.name,

@@ -110,7 +110,12 @@ export async function copyNow(ctx: OpContext, opts: CopyNowOptions): Promise<Cop
       dest = openDestination(spec, { set: set.id });
       opened.push(dest);
     }
-    return { dest, keep: spec.config.keep as KeepPolicy | undefined, verify: spec.config.verify };
+    return {
+      dest,
+      keep: spec.config.keep as KeepPolicy | undefined,
+      verify: spec.config.verify,
+      attempts: spec.config.attempts,
+    };
   });
   try {
     const copies = await copySet({
