@@ -14,8 +14,8 @@ import { systemClock } from "../src/platform/clock.ts";
 import { isBackupName } from "../src/snapshot/naming.ts";
 import { verifyBackups } from "../src/verify/verify.ts";
 import { tempDir } from "./helpers/cli.ts";
-import { makeServer } from "./helpers/server.ts";
 import { type DestinationUnderTest, destinationContract } from "./helpers/destination-contract.ts";
+import { makeServer } from "./helpers/server.ts";
 import { type Ceph, cephMissing, releaseCeph, sharedCeph } from "./helpers/servers/ceph.ts";
 
 /**
@@ -36,10 +36,16 @@ function fileBucket(c: Ceph): Promise<string> {
 
 let n = 0;
 
-export function s3Spec(
+function s3Spec(
   c: Ceph,
   state: string,
-  over: { bucket: string; prefix?: string; endpoint?: string; secretAccessKey?: string; accessKeyId?: string },
+  over: {
+    bucket: string;
+    prefix?: string;
+    endpoint?: string;
+    secretAccessKey?: string;
+    accessKeyId?: string;
+  },
 ): DestinationSpec {
   return {
     name: "offsite",
@@ -79,7 +85,9 @@ async function emptyPrefix(c: Ceph, bucket: string, prefix: string): Promise<voi
   }
 }
 
-async function s3Under(prefix?: string): Promise<DestinationUnderTest & { spec: DestinationSpec; ceph: Ceph }> {
+async function s3Under(
+  prefix?: string,
+): Promise<DestinationUnderTest & { spec: DestinationSpec; ceph: Ceph }> {
   const ceph = await sharedCeph();
   const bucket = await fileBucket(ceph);
   const state = await tempDir("bsched-s3-state-");
@@ -116,7 +124,6 @@ if (skip) {
 }
 
 const D1 = "D_2026_12_06_04_00_00";
-const D2 = "D_2026_12_07_04_00_00";
 
 /** Bytes whose every position shows: a misplaced range or part is seen. */
 function pattern(size: number): Buffer {
@@ -143,7 +150,12 @@ function patternStream(size: number, piece = 1 << 20): Readable {
   });
 }
 
-async function readAll(dest: Destination, backup: string, file: string, opts?: { start?: number; end?: number }) {
+async function readAll(
+  dest: Destination,
+  backup: string,
+  file: string,
+  opts?: { start?: number; end?: number },
+) {
   const h = await dest.open(backup, file);
   try {
     const parts: Buffer[] = [];
@@ -158,7 +170,10 @@ function codeOf(e: unknown): string | undefined {
   return (e as { code?: string }).code;
 }
 
-test("s3: a 40 MB file goes up in several multipart parts and reads back whole and by ranges", { skip, timeout: 300_000 }, async (t) => {
+test("s3: a 40 MB file goes up in several multipart parts and reads back whole and by ranges", {
+  skip,
+  timeout: 300_000,
+}, async (t) => {
   const u = await s3Under();
   t.after(async () => {
     await u.dest.close?.();
@@ -191,7 +206,10 @@ test("s3: a 40 MB file goes up in several multipart parts and reads back whole a
   // The layout any S3 client browses: the same names as a folder.
   const top = await u.dest.names();
   assert.deepEqual(top, [D1]);
-  assert.equal(u.dest.locationOf(D1, "files/db/big.bin"), `s3://${(u.spec.config as { bucket: string }).bucket}/${(u.spec.config as { prefix: string }).prefix}/${D1}/files/db/big.bin`);
+  assert.equal(
+    u.dest.locationOf(D1, "files/db/big.bin"),
+    `s3://${(u.spec.config as { bucket: string }).bucket}/${(u.spec.config as { prefix: string }).prefix}/${D1}/files/db/big.bin`,
+  );
 });
 
 test("s3: works with AWS_CA_BUNDLE set in the environment (as CI may have it)", { skip }, async (t) => {
@@ -216,7 +234,9 @@ test("s3: works with AWS_CA_BUNDLE set in the environment (as CI may have it)", 
   }
 });
 
-test("s3: a bucket that does not exist is DESTINATION_MISSING naming bucket, endpoint and the fix", { skip }, async (t) => {
+test("s3: a bucket that does not exist is DESTINATION_MISSING naming bucket, endpoint and the fix", {
+  skip,
+}, async (t) => {
   const ceph = await sharedCeph();
   const state = await tempDir("bsched-s3-state-");
   const dest = openDestination(s3Spec(ceph, state, { bucket: "no-such-bucket-here" }));
@@ -233,12 +253,17 @@ test("s3: a bucket that does not exist is DESTINATION_MISSING naming bucket, end
   await assert.rejects(dest.names(), (e: unknown) => codeOf(e) === "DESTINATION_MISSING");
 });
 
-test("s3: a wrong secret key or access key is AUTH_FAILED naming the destination, never the secret", { skip }, async (t) => {
+test("s3: a wrong secret key or access key is AUTH_FAILED naming the destination, never the secret", {
+  skip,
+}, async (t) => {
   const ceph = await sharedCeph();
   const bucket = await fileBucket(ceph);
   const state = await tempDir("bsched-s3-state-");
   const wrongSecret = "WRONGsecretKEYthatMUSTnotLEAK0123456789xy";
-  for (const over of [{ secretAccessKey: wrongSecret }, { accessKeyId: "AKNOSUCHKEY0000", secretAccessKey: wrongSecret }]) {
+  for (const over of [
+    { secretAccessKey: wrongSecret },
+    { accessKeyId: "AKNOSUCHKEY0000", secretAccessKey: wrongSecret },
+  ]) {
     const dest = openDestination(s3Spec(ceph, state, { bucket, ...over }));
     t.after(() => dest.close?.());
     for (const call of [() => dest.ready(), () => dest.names(), () => dest.open(D1, "manifest.json")]) {
@@ -271,7 +296,9 @@ test("s3: an endpoint that is down is UNREACHABLE naming the endpoint", { skip }
   });
 });
 
-test("s3: the lock is a conditional object; an expired one is taken over; a live one refuses", { skip }, async (t) => {
+test("s3: the lock is a conditional object; an expired one is taken over; a live one refuses", {
+  skip,
+}, async (t) => {
   const u = await s3Under();
   t.after(async () => {
     await u.dest.close?.();
@@ -295,7 +322,9 @@ test("s3: the lock is a conditional object; an expired one is taken over; a live
   assert.deepEqual(await u.dest.names(), []);
 });
 
-test("s3: removeOwnLeftovers removes this process's staging areas and locks, not others'", { skip }, async (t) => {
+test("s3: removeOwnLeftovers removes this process's staging areas and locks, not others'", {
+  skip,
+}, async (t) => {
   const u = await s3Under();
   t.after(async () => {
     await u.dest.close?.();
@@ -306,7 +335,10 @@ test("s3: removeOwnLeftovers removes this process's staging areas and locks, not
   await st.put("files/a", Readable.from([Buffer.from("a")]), 1);
   await u.dest.lock("data", "backup of set data", systemClock);
   const names = await u.dest.names();
-  assert.ok(names.some((x) => x.startsWith(`.${D1}.tmp-${process.pid}-`)), names.join(","));
+  assert.ok(
+    names.some((x) => x.startsWith(`.${D1}.tmp-${process.pid}-`)),
+    names.join(","),
+  );
   assert.deepEqual(await u.dest.removeOwnLeftovers?.(process.pid + 1), [], "another pid's: untouched");
   const removed = (await u.dest.removeOwnLeftovers?.(process.pid)) ?? [];
   assert.equal(removed.length, 2, removed.join(", "));
@@ -315,13 +347,20 @@ test("s3: removeOwnLeftovers removes this process's staging areas and locks, not
   assert.deepEqual(await fs.readdir(scratch).catch(() => []), [], "the local scratch folder too");
 });
 
-test("s3: the gateway killed in the middle of a put: a clear error, nothing listed, cleaned and copied after restart", { skip, timeout: 600_000 }, async (t) => {
+test("s3: the gateway killed in the middle of a put: a clear error, nothing listed, cleaned and copied after restart", {
+  skip,
+  timeout: 600_000,
+}, async (t) => {
   const ceph = await sharedCeph();
   const bucket = await ceph.newBucket();
   // A gateway of this test's own on the shared cluster: killing it disturbs no other test.
   const g = await ceph.startGateway();
   const server = await makeServer();
-  const spec = s3Spec(ceph, path.join(server.dir, "state"), { bucket, endpoint: g.endpoint, prefix: "site1" });
+  const spec = s3Spec(ceph, path.join(server.dir, "state"), {
+    bucket,
+    endpoint: g.endpoint,
+    prefix: "site1",
+  });
   const dest = openDestination(spec);
   t.after(async () => {
     await dest.close?.();
@@ -356,8 +395,15 @@ test("s3: the gateway killed in the middle of a put: a clear error, nothing list
   await staging.abort(); // never fails, even with the gateway down
   await g.restart();
   const names = await dest.names();
-  assert.deepEqual(names.filter((x) => isBackupName(x)), [], "nothing lists as a backup");
-  assert.ok(names.some((x) => x.includes(name)), `the leftover is there until cleaned: ${names.join(",")}`);
+  assert.deepEqual(
+    names.filter((x) => isBackupName(x)),
+    [],
+    "nothing lists as a backup",
+  );
+  assert.ok(
+    names.some((x) => x.includes(name)),
+    `the leftover is there until cleaned: ${names.join(",")}`,
+  );
   assert.equal((await dest.removeLeftovers("D")).length, 1);
   assert.deepEqual(await dest.names(), [], "cleaned whole");
   const r = await copyBackup(local, dest, name);
@@ -369,7 +415,10 @@ test("s3: the gateway killed in the middle of a put: a clear error, nothing list
   assert.ok(back.equals(pattern(size)), "the copy reads back exactly");
 });
 
-test("s3: a set whose folder is an s3 destination: backup, list, verify and restore through the CLI", { skip, timeout: 300_000 }, async () => {
+test("s3: a set whose folder is an s3 destination: backup, list, verify and restore through the CLI", {
+  skip,
+  timeout: 300_000,
+}, async () => {
   const ceph = await sharedCeph();
   const bucket = await ceph.newBucket();
   const server = await makeServer({ setKeys: ["folder: offsite"] });
@@ -395,13 +444,6 @@ test("s3: a set whose folder is an s3 destination: backup, list, verify and rest
   assert.equal(inc.parent, full.name);
   const list = await server.cli(["list", "data", "--json"]);
   assert.equal(list.code, 0, list.stderr);
-  assert.deepEqual(
-    (JSON.parse(list.stdout) as { backups?: { name: string }[] } | { name: string }[])
-      .valueOf()
-      .toString()
-      .length > 0,
-    true,
-  );
   assert.ok(list.stdout.includes(full.name) && list.stdout.includes(inc.name), list.stdout);
   const verify = await server.cli(["verify", "data"]);
   assert.equal(verify.code, 0, verify.stderr);
@@ -412,8 +454,18 @@ test("s3: a set whose folder is an s3 destination: backup, list, verify and rest
   assert.equal(await fs.readFile(path.join(to, "sub", "b.txt"), "utf8"), "b changed\n");
   // Nothing of the backup on the local disk: it is in the bucket, browsable by its names.
   const backups = await fs.readdir(server.backups).catch(() => [] as string[]);
-  assert.deepEqual(backups.filter((x) => isBackupName(x)), []);
-  for (const out of [list.stdout, list.stderr, verify.stdout, verify.stderr, restore.stdout, restore.stderr]) {
+  assert.deepEqual(
+    backups.filter((x) => isBackupName(x)),
+    [],
+  );
+  for (const out of [
+    list.stdout,
+    list.stderr,
+    verify.stdout,
+    verify.stderr,
+    restore.stdout,
+    restore.stderr,
+  ]) {
     assert.ok(!out.includes(ceph.secretAccessKey), "the secret key is never printed");
   }
 });

@@ -67,7 +67,11 @@ export function s3Error(e: unknown, w: S3Where, doing: string): Error {
   const status = statusOf(e);
   const errno = isErrnoException(e) ? e.code : undefined;
   const key = `destinations.${w.name}`;
-  if (code === "InvalidAccessKeyId" || code === "SignatureDoesNotMatch" || (status === 403 && code !== "AccessDenied")) {
+  if (
+    code === "InvalidAccessKeyId" ||
+    code === "SignatureDoesNotMatch" ||
+    (status === 403 && code !== "AccessDenied")
+  ) {
     return new BschedError(
       "AUTH_FAILED",
       `destination ${w.name}: ${w.endpoint} refused its credentials (${code ?? `HTTP ${status}`}) while ${doing}`,
@@ -81,16 +85,26 @@ export function s3Error(e: unknown, w: S3Where, doing: string): Error {
     return new BschedError(
       "PERMISSION_DENIED",
       `destination ${w.name}: access denied to bucket ${w.bucket} at ${w.endpoint} while ${doing}`,
-      { hint: `give the access key ${key}.accessKeyId read, write, list and delete rights on bucket ${w.bucket}` },
+      {
+        hint: `give the access key ${key}.accessKeyId read, write, list and delete rights on bucket ${w.bucket}`,
+      },
     );
   }
   if (code === "NoSuchBucket") return missingBucket(w);
   if (code === "QuotaExceeded" || code === "EntityTooLarge" || code === "InsufficientCapacity") {
-    return new BschedError("DISK_FULL", `destination ${w.name}: ${w.endpoint} refused the data (${code}) while ${doing}`, {
-      hint: `free space or raise the quota of bucket ${w.bucket}`,
-    });
+    return new BschedError(
+      "DISK_FULL",
+      `destination ${w.name}: ${w.endpoint} refused the data (${code}) while ${doing}`,
+      {
+        hint: `free space or raise the quota of bucket ${w.bucket}`,
+      },
+    );
   }
-  if ((errno !== undefined && NETWORK.has(errno)) || (code !== undefined && NETWORK.has(code)) || isCutShort(e)) {
+  if (
+    (errno !== undefined && NETWORK.has(errno)) ||
+    (code !== undefined && NETWORK.has(code)) ||
+    isCutShort(e)
+  ) {
     return new BschedError(
       "UNREACHABLE",
       `destination ${w.name}: cannot reach the S3 service at ${w.endpoint} while ${doing} (${errno ?? code})`,

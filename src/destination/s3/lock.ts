@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import { BschedError } from "../../core/errors.ts";
 import type { Clock } from "../../platform/clock.ts";
 import { hostName } from "../../platform/host.ts";
-import { isStale, type LockInfo, LockedError } from "../../platform/lockfile.ts";
+import { isStale, LockedError, type LockInfo } from "../../platform/lockfile.ts";
 import type { Lease } from "../destination.ts";
 import type { S3Conn } from "./client.ts";
 import { isNotFound, isPreconditionFailed } from "./errors.ts";

@@ -1,7 +1,7 @@
 import fs from "node:fs/promises";
 import path from "node:path";
-import type { DestinationSpec } from "../../config/load.ts";
 import { whereOf } from "../../config/destinations.ts";
+import type { DestinationSpec } from "../../config/load.ts";
 import { BschedError } from "../../core/errors.ts";
 import type { Clock } from "../../platform/clock.ts";
 import { hostName } from "../../platform/host.ts";
@@ -74,7 +74,9 @@ export class S3Destination implements Destination {
   async ready(): Promise<void> {
     const { sdk, client } = await this.#client();
     try {
-      await client.send(new sdk.ListObjectsV2Command({ Bucket: this.#c.bucket, Prefix: this.#root, MaxKeys: 1 }));
+      await client.send(
+        new sdk.ListObjectsV2Command({ Bucket: this.#c.bucket, Prefix: this.#root, MaxKeys: 1 }),
+      );
     } catch (e) {
       if (statusOf(e) === 404) throw missingBucket(this.#w);
       throw this.#fail(e, `listing bucket ${this.#c.bucket}`);
@@ -185,7 +187,9 @@ export class S3Destination implements Destination {
     const { objects, folders } = await this.#list(this.#root);
     const out = objects.map((o) => o.key.slice(this.#root.length));
     const tops = folders.map((f) => f.slice(this.#root.length, -1));
-    out.push(...(await mapLimited(tops, 8, (n) => (isBackupName(n) ? this.#listedName(n) : Promise.resolve(n)))));
+    out.push(
+      ...(await mapLimited(tops, 8, (n) => (isBackupName(n) ? this.#listedName(n) : Promise.resolve(n)))),
+    );
     return out;
   }
 
@@ -295,7 +299,9 @@ export class S3Destination implements Destination {
     for (const u of r?.Uploads ?? []) {
       if (!u.Key || !u.UploadId) continue;
       await client
-        .send(new sdk.AbortMultipartUploadCommand({ Bucket: this.#c.bucket, Key: u.Key, UploadId: u.UploadId }))
+        .send(
+          new sdk.AbortMultipartUploadCommand({ Bucket: this.#c.bucket, Key: u.Key, UploadId: u.UploadId }),
+        )
         .catch(() => undefined);
     }
   }

@@ -10,10 +10,8 @@ import { exactly } from "../exact-size.ts";
 import type { S3Conn } from "./client.ts";
 import { isPreconditionFailed } from "./errors.ts";
 import { keyOf } from "./keys.ts";
+import { putObject } from "./multipart.ts";
 
-/** Multipart upload: 8 MiB parts, two in flight: a 1 GiB file goes through in ~30 MB. */
-export const PART_SIZE = 8 << 20;
-const QUEUE_SIZE = 2;
 /** Files of a staging folder uploaded at once (many small files: the round trips overlap). */
 const FILES_AT_ONCE = 4;
 
@@ -34,18 +32,17 @@ export interface StagingRef {
   deleteKeys: (keys: string[]) => Promise<void>;
 }
 
-/** Upload `body` (of `size` bytes, checked) to `key`: multipart above one part, bounded memory. */
-export async function upload(conn: S3Conn, bucket: string, key: string, body: Readable, size: number, where: string) {
+/** Upload `body` to `key`, failing unless it is exactly `size` bytes (then nothing is left under `key`). */
+export async function upload(
+  conn: S3Conn,
+  bucket: string,
+  key: string,
+  body: Readable,
+  size: number,
+  where: string,
+) {
   const checked = pipeline(body, exactly(size, where), () => undefined);
-  const { Upload } = await import("@aws-sdk/lib-storage");
-  const up = new Upload({
-    client: conn.client,
-    params: { Bucket: bucket, Key: key, Body: checked },
-    partSize: PART_SIZE,
-    queueSize: QUEUE_SIZE,
-    leavePartsOnError: false,
-  });
-  await up.done();
+  await putObject(conn, bucket, key, checked, size);
 }
 
 /**
@@ -74,7 +71,9 @@ export function s3Staging(s: StagingRef): Staging {
     async publish(manifestText: string) {
       if (done) throw new BschedError("IO", `${s.where}: already published`, { hint: "stage again" });
       if (await s.published()) {
-        throw new BschedError("IO", `backup ${s.where} appeared during the run`, { hint: "run the backup again" });
+        throw new BschedError("IO", `backup ${s.where} appeared during the run`, {
+          hint: "run the backup again",
+        });
       }
       const files = await localFiles(s.dir);
       // Overlapping uploads, a few at a time; the first failure stops the rest.
@@ -100,7 +99,9 @@ export function s3Staging(s: StagingRef): Staging {
         );
       } catch (e) {
         if (isPreconditionFailed(e)) {
-          throw new BschedError("IO", `backup ${s.where} appeared during the run`, { hint: "run the backup again" });
+          throw new BschedError("IO", `backup ${s.where} appeared during the run`, {
+            hint: "run the backup again",
+          });
         }
         throw s.fail(e, `writing ${manifestKey}`);
       }
@@ -127,7 +128,8 @@ async function localFiles(dir: string): Promise<{ rel: string; size: number }[]>
     for (const d of await fs.readdir(path.join(dir, rel), { withFileTypes: true })) {
       const r = rel === "" ? d.name : `${rel}/${d.name}`;
       if (d.isDirectory()) await walk(r);
-      else if (d.isFile() && r !== MANIFEST_FILE) out.push({ rel: r, size: (await fs.stat(path.join(dir, r))).size });
+      else if (d.isFile() && r !== MANIFEST_FILE)
+        out.push({ rel: r, size: (await fs.stat(path.join(dir, r))).size });
     }
   };
   await walk("");

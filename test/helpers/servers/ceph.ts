@@ -88,6 +88,7 @@ mon max pg per osd = 1000
 osd crush chooseleaf type = 0
 paxos propose interval = 0.05
 paxos min wait = 0.01
+osd client watch timeout = 10
 [mon.a]
 mon data = ${dir}/mon
 [osd.0]
@@ -136,7 +137,12 @@ async function waitHttp(endpoint: string, child: ChildProcess, what: string): Pr
 }
 
 /** A gateway named `client.<id>` on `port`, on the cluster of `confFile`. */
-function gateway(dir: string, confFile: string, id: string, port: number): Gateway & { start(): Promise<void> } {
+function gateway(
+  dir: string,
+  confFile: string,
+  id: string,
+  port: number,
+): Gateway & { start(): Promise<void> } {
   const endpoint = `http://127.0.0.1:${port}`;
   let child: ChildProcess | undefined;
   const start = async () => {
@@ -152,6 +158,10 @@ function gateway(dir: string, confFile: string, id: string, port: number): Gatew
       `beast endpoint=127.0.0.1:${port}`,
       "--rgw-data",
       path.join(dir, `rgw-${id}`),
+      // No metadata cache, so no watch on the cluster's control objects: killed, it leaves no
+      // watch that every other gateway's notifications would wait on (~30 s) until it times out.
+      "--rgw-cache-enabled",
+      "false",
     ]);
     await waitHttp(endpoint, child, `radosgw ${id}`);
   };
@@ -222,7 +232,15 @@ export async function startCeph(): Promise<Ceph & { address: CephAddress }> {
     await fs.writeFile(confFile, conf(dir, monPort, rgwPort));
     const fsid = /fsid = (\S+)/.exec(await fs.readFile(confFile, "utf8"))?.[1] as string;
     const monmap = path.join(dir, "monmap");
-    await run("/usr/bin/monmaptool", ["--create", "--addv", "a", `[v2:127.0.0.1:${monPort}]`, "--fsid", fsid, monmap]);
+    await run("/usr/bin/monmaptool", [
+      "--create",
+      "--addv",
+      "a",
+      `[v2:127.0.0.1:${monPort}]`,
+      "--fsid",
+      fsid,
+      monmap,
+    ]);
     await run("/usr/bin/ceph-mon", ["-c", confFile, "--mkfs", "-i", "a", "--monmap", monmap]);
     daemons.push(daemon(dir, "mon", ["/usr/bin/ceph-mon", "-c", confFile, "-i", "a", "-f"]));
     const osdUuid = randomUUID();
