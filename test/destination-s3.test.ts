@@ -322,6 +322,30 @@ test("s3: the lock is a conditional object; an expired one is taken over; a live
   assert.deepEqual(await u.dest.names(), []);
 });
 
+test("s3: runs racing for the lock: exactly one wins (the conditional PUT radosgw honours)", {
+  skip,
+}, async (t) => {
+  const u = await s3Under();
+  const others = await Promise.all(
+    Array.from({ length: 4 }, () => s3Under(u.spec.config.type === "s3" ? u.spec.config.prefix : "")),
+  );
+  t.after(async () => {
+    for (const x of [u, ...others]) await x.dest.close?.();
+    await u.cleanup();
+  });
+  await u.dest.ready();
+  // Five destinations (five clients) on the same prefix, as five processes would be.
+  const tries = await Promise.allSettled(
+    [u, ...others].map((x, i) => x.dest.lock("data", `run ${i}`, systemClock)),
+  );
+  const won = tries.filter((r) => r.status === "fulfilled");
+  assert.equal(won.length, 1, "one holder");
+  for (const r of tries) if (r.status === "rejected") assert.equal(codeOf(r.reason), "LOCKED");
+  await (won[0] as PromiseFulfilledResult<{ release(): Promise<void> }>).value.release();
+  const again = await others[0]?.dest.lock("data", "after", systemClock);
+  await again?.release();
+});
+
 test("s3: removeOwnLeftovers removes this process's staging areas and locks, not others'", {
   skip,
 }, async (t) => {
