@@ -461,6 +461,7 @@ test("s3: a set whose folder is an s3 destination: backup, list, verify and rest
   await fs.mkdir(path.join(server.data, "sub"));
   await fs.writeFile(path.join(server.data, "a.db"), pattern(3_000_000));
   await fs.writeFile(path.join(server.data, "sub", "b.txt"), "b\n");
+  await fs.writeFile(path.join(server.data, "empty.txt"), "");
   const full = await server.backup();
   await fs.writeFile(path.join(server.data, "sub", "b.txt"), "b changed\n");
   const inc = await server.backup();
@@ -476,6 +477,7 @@ test("s3: a set whose folder is an s3 destination: backup, list, verify and rest
   assert.equal(restore.code, 0, restore.stderr);
   assert.ok((await fs.readFile(path.join(to, "a.db"))).equals(pattern(3_000_000)));
   assert.equal(await fs.readFile(path.join(to, "sub", "b.txt"), "utf8"), "b changed\n");
+  assert.equal((await fs.stat(path.join(to, "empty.txt"))).size, 0, "an empty file too");
   // Nothing of the backup on the local disk: it is in the bucket, browsable by its names.
   const backups = await fs.readdir(server.backups).catch(() => [] as string[]);
   assert.deepEqual(

@@ -76,15 +76,20 @@ export function s3Staging(s: StagingRef): Staging {
         });
       }
       const files = await localFiles(s.dir);
-      // Overlapping uploads, a few at a time; the first failure stops the rest.
+      // Overlapping uploads, a few at a time; the first failure stops the rest, and every upload
+      // has ended before it is thrown (an abort after it then finds nothing still arriving).
       let next = 0;
+      let failed: unknown;
       const worker = async () => {
-        while (next < files.length) {
+        while (next < files.length && failed === undefined) {
           const f = files[next++] as { rel: string; size: number };
-          await put(f.rel, createReadStream(path.join(s.dir, f.rel)), f.size);
+          await put(f.rel, createReadStream(path.join(s.dir, f.rel)), f.size).catch((e: unknown) => {
+            failed ??= e;
+          });
         }
       };
       await Promise.all(Array.from({ length: Math.min(FILES_AT_ONCE, files.length) }, worker));
+      if (failed !== undefined) throw failed;
       const { sdk, client } = await s.conn();
       const manifestKey = keyOf(s.root, s.backup, MANIFEST_FILE);
       try {
