@@ -13,7 +13,8 @@ export async function globalSetup(): Promise<void> {
   const started = Date.now();
   try {
     ceph = await startSharedCeph();
-    if (ceph) process.stderr.write(`# Ceph S3 gateway at ${ceph.endpoint}, up in ${Date.now() - started} ms\n`);
+    if (ceph)
+      process.stderr.write(`# Ceph S3 gateway at ${ceph.endpoint}, up in ${Date.now() - started} ms\n`);
   } catch (e) {
     // Only the S3 tests need it: they try again on their own and fail with this same reason,
     // instead of the whole run stopping here.
