@@ -212,6 +212,39 @@ test("s3: a 40 MB file goes up in several multipart parts and reads back whole a
   );
 });
 
+test("s3: a multipart body shorter than said fails, and leaves no object and no multipart upload", {
+  skip,
+  timeout: 300_000,
+}, async (t) => {
+  const u = await s3Under();
+  t.after(async () => {
+    await u.dest.close?.();
+    await u.cleanup();
+  });
+  await u.dest.ready();
+  const st = await u.dest.stage(D1);
+  const said = 20 * 1024 * 1024;
+  await assert.rejects(
+    st.put("files/big.bin", patternStream(12 * 1024 * 1024), said),
+    /ended after 12582912 of 20971520/,
+  );
+  await st.abort();
+  assert.deepEqual(await u.dest.names(), [], "nothing left");
+  const sdk = await import("@aws-sdk/client-s3");
+  const client = new sdk.S3Client({
+    endpoint: u.ceph.endpoint,
+    region: u.ceph.region,
+    forcePathStyle: true,
+    credentials: { accessKeyId: u.ceph.accessKeyId, secretAccessKey: u.ceph.secretAccessKey },
+  });
+  t.after(() => client.destroy());
+  const config = u.spec.config as { bucket: string; prefix: string };
+  const ups = await client.send(
+    new sdk.ListMultipartUploadsCommand({ Bucket: config.bucket, Prefix: `${config.prefix}/` }),
+  );
+  assert.deepEqual(ups.Uploads ?? [], [], "the multipart upload was aborted");
+});
+
 test("s3: works with AWS_CA_BUNDLE set in the environment (as CI may have it)", { skip }, async (t) => {
   const before = process.env.AWS_CA_BUNDLE;
   t.after(() => {
