@@ -121,6 +121,27 @@ async function stopDaemon(child: ChildProcess | undefined): Promise<void> {
   await exited;
 }
 
+/**
+ * Gateways a test process started on this cluster (startGateway) and left running because that
+ * process died: found by the pid files startGateway writes in the cluster's run folder, and
+ * killed by pid, only when that process still runs on this cluster's config.
+ */
+async function killStrayGateways(dir: string): Promise<void> {
+  const run = path.join(dir, "run");
+  for (const f of await fs.readdir(run).catch(() => [] as string[])) {
+    if (!f.endsWith(".pid")) continue;
+    const pid = Number((await fs.readFile(path.join(run, f), "utf8").catch(() => "")).trim());
+    if (!Number.isSafeInteger(pid) || pid <= 1) continue;
+    const cmd = await fs.readFile(`/proc/${pid}/cmdline`, "utf8").catch(() => "");
+    if (!cmd.includes(path.join(dir, "ceph.conf"))) continue;
+    try {
+      process.kill(pid, "SIGKILL");
+    } catch {
+      // gone meanwhile
+    }
+  }
+}
+
 /** Until the gateway answers HTTP at all (anonymous bucket list). */
 async function waitHttp(endpoint: string, child: ChildProcess, what: string): Promise<void> {
   const deadline = Date.now() + 120_000;
@@ -163,6 +184,8 @@ function gateway(
       "--rgw-cache-enabled",
       "false",
     ]);
+    // Its pid where the teardown looks (radosgw in the foreground writes no pid file itself).
+    await fs.writeFile(path.join(dir, "run", `gateway-${id}.pid`), `${child.pid}\n`);
     await waitHttp(endpoint, child, `radosgw ${id}`);
   };
   return {
@@ -223,6 +246,7 @@ export async function startCeph(): Promise<Ceph & { address: CephAddress }> {
   const daemons: ChildProcess[] = [];
   const stop = async () => {
     for (const d of daemons.splice(0).reverse()) await stopDaemon(d);
+    await killStrayGateways(dir);
     await fs.rm(dir, { recursive: true, force: true });
   };
   try {
