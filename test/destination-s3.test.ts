@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import fs from "node:fs/promises";
 import path from "node:path";
@@ -13,8 +14,9 @@ import { openDestination } from "../src/destination/open.ts";
 import { systemClock } from "../src/platform/clock.ts";
 import { isBackupName } from "../src/snapshot/naming.ts";
 import { verifyBackups } from "../src/verify/verify.ts";
-import { tempDir } from "./helpers/cli.ts";
+import { BIN, collect, tempDir } from "./helpers/cli.ts";
 import { type DestinationUnderTest, destinationContract } from "./helpers/destination-contract.ts";
+import { assertNoSecrets, sampleProcessList } from "./helpers/leaks.ts";
 import { makeServer } from "./helpers/server.ts";
 import { type Ceph, cephMissing, releaseCeph, sharedCeph } from "./helpers/servers/ceph.ts";
 
@@ -488,9 +490,27 @@ test("s3: a set whose folder is an s3 destination: backup, list, verify and rest
     bucket: ${bucket}
     prefix: site1
     accessKeyId: ${ceph.accessKeyId}
-    secretAccessKey: ${ceph.secretAccessKey}
+    secretAccessKey: secret:s3key
 `,
   );
+  // The secret key in the state folder's store (bsched secret set --stdin), never in the config.
+  const child = spawn(
+    process.execPath,
+    [BIN, "secret", "set", "s3key", "--stdin", "--config", server.config],
+    {
+      env: {
+        ...process.env,
+        BSCHED_CONFIG: undefined,
+        BSCHED_SECRET_KEY_FILE: undefined,
+        CREDENTIALS_DIRECTORY: undefined,
+      },
+      stdio: ["pipe", "pipe", "pipe"],
+    },
+  );
+  child.stdin.end(`${ceph.secretAccessKey}\n`);
+  const set = await collect(child as never);
+  assert.equal(set.code, 0, set.stderr);
+  const ps = sampleProcessList(200);
   await fs.mkdir(path.join(server.data, "sub"));
   await fs.writeFile(path.join(server.data, "a.db"), pattern(3_000_000));
   await fs.writeFile(path.join(server.data, "sub", "b.txt"), "b\n");
@@ -517,14 +537,14 @@ test("s3: a set whose folder is an s3 destination: backup, list, verify and rest
     backups.filter((x) => isBackupName(x)),
     [],
   );
-  for (const out of [
-    list.stdout,
-    list.stderr,
-    verify.stdout,
-    verify.stderr,
-    restore.stdout,
-    restore.stderr,
-  ]) {
-    assert.ok(!out.includes(ceph.secretAccessKey), "the secret key is never printed");
-  }
+  assertNoSecrets(
+    { "the S3 secret key": ceph.secretAccessKey },
+    {
+      "list output": list.stdout + list.stderr,
+      "verify output": verify.stdout + verify.stderr,
+      "restore output": restore.stdout + restore.stderr,
+      "the process list during the runs": await ps.stop(),
+      "the config": await fs.readFile(server.config, "utf8"),
+    },
+  );
 });
