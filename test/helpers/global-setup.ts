@@ -1,0 +1,28 @@
+import type { Ceph } from "./servers/ceph.ts";
+import { startSharedCeph } from "./servers/ceph.ts";
+
+/**
+ * `npm test`'s global setup (node --test-global-setup): the servers every test file shares,
+ * started once per run. Environment variables set here reach the test files' processes (they
+ * are spawned after it), which is how they find them (test/helpers/servers/ceph.ts sharedCeph).
+ */
+
+let ceph: Ceph | undefined;
+
+export async function globalSetup(): Promise<void> {
+  const started = Date.now();
+  try {
+    ceph = await startSharedCeph();
+    if (ceph)
+      process.stderr.write(`# Ceph S3 gateway at ${ceph.endpoint}, up in ${Date.now() - started} ms\n`);
+  } catch (e) {
+    // Only the S3 tests need it: they try again on their own and fail with this same reason,
+    // instead of the whole run stopping here.
+    process.stderr.write(`# the shared Ceph did not start: ${(e as Error).message}\n`);
+  }
+}
+
+export async function globalTeardown(): Promise<void> {
+  await ceph?.stop();
+  ceph = undefined;
+}
