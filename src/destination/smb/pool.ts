@@ -49,15 +49,31 @@ export class SessionPool {
     this.#waiting.shift()?.();
   }
 
-  /** Run `fn` with a session, given back after (or dropped when it died). */
+  /**
+   * Run `fn` with a session, given back after (or dropped when it died). A session kept idle may
+   * have lost its connection meanwhile (the server restarted, or dropped an idle client): when
+   * its first command finds it gone, `fn` runs once more on a new session.
+   */
   async use<T>(fn: (s: SmbSession) => Promise<T>): Promise<T> {
-    const s = await this.acquire();
-    try {
-      return await fn(s);
-    } finally {
-      this.release(s);
+    for (let attempt = 0; ; attempt++) {
+      const s = await this.acquire();
+      const reused = this.#used.has(s);
+      try {
+        const out = await fn(s);
+        this.#used.add(s);
+        return out;
+      } catch (e) {
+        if (attempt === 0 && reused && !s.alive && (e as { code?: string }).code === "UNREACHABLE") continue;
+        throw e;
+      } finally {
+        this.#used.add(s);
+        this.release(s);
+      }
     }
   }
+
+  /** Sessions that served before: a new one has just proved its connection. */
+  readonly #used = new WeakSet<SmbSession>();
 
   async close(): Promise<void> {
     const all = this.#idle.splice(0);

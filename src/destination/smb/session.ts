@@ -10,7 +10,7 @@ import { promisify } from "node:util";
 import { BschedError } from "../../core/errors.ts";
 import { exactly } from "../exact-size.ts";
 import { quoted } from "./remote-names.ts";
-import { ntStatusOf, type SmbPlace, smbError } from "./smb-errors.ts";
+import { isConnectionLost, ntStatusOf, type SmbPlace, smbError } from "./smb-errors.ts";
 
 /** The login a session connects with; the password lives only here and in the auth file. */
 export interface SmbLogin {
@@ -57,7 +57,10 @@ export class SmbSession {
   #buf = "";
   /** Lines of the command running, and how to finish it. */
   #current: { lines: string[]; done: (lines: string[]) => void; fail: (e: Error) => void } | undefined;
+  /** The command whose end mark was just seen: its last stderr lines may still be on their way. */
+  #finishing: { lines: string[] } | undefined;
   #stderr = "";
+  #errBuf = "";
   #exited = false;
   #killed = false;
 
@@ -69,8 +72,18 @@ export class SmbSession {
     child.stdout.setEncoding("utf8");
     child.stdout.on("data", (d: string) => this.#onData(d));
     child.stderr.setEncoding("utf8");
+    // smbclient says some failures on stderr (`cli_push returned NT_STATUS_DISK_FULL`): they
+    // belong to the command running, whose lines they join.
     child.stderr.on("data", (d: string) => {
       this.#stderr = (this.#stderr + d).slice(-4000);
+      this.#errBuf += d;
+      for (;;) {
+        const nl = this.#errBuf.indexOf("\n");
+        if (nl < 0) break;
+        const line = this.#errBuf.slice(0, nl);
+        this.#errBuf = this.#errBuf.slice(nl + 1);
+        (this.#current ?? this.#finishing)?.lines.push(line);
+      }
     });
     child.stdin.on("error", () => undefined);
     child.on("exit", () => this.#onExit());
@@ -146,8 +159,14 @@ export class SmbSession {
       const cur = this.#current;
       if (!cur) continue;
       if (MARK.test(line)) {
+        // What smbclient wrote on stderr before the mark was written before it: read in the
+        // same turn of the event loop, it is in by the next one.
         this.#current = undefined;
-        cur.done(cur.lines);
+        this.#finishing = cur;
+        setImmediate(() => {
+          if (this.#finishing === cur) this.#finishing = undefined;
+          cur.done(cur.lines);
+        });
       } else cur.lines.push(line);
     }
   }
@@ -163,8 +182,11 @@ export class SmbSession {
       const status = ntStatusOf(lines) ?? (this.#killed ? undefined : "NT_STATUS_CONNECTION_DISCONNECTED");
       cur.fail(smbError(this.#place, "talking to the server", status, lines));
     }
-    fs.rm(this.#dir, { recursive: true, force: true }).catch(() => undefined);
+    this.#removed = fs.rm(this.#dir, { recursive: true, force: true }).catch(() => undefined);
   }
+
+  /** The session folder's removal, once the process ended. */
+  #removed: Promise<void> | undefined;
 
   /** Run one command (the caller quoted its paths); its output and status. Fails only when the session ends. */
   run(command: string): Promise<Reply> {
@@ -177,7 +199,14 @@ export class SmbSession {
       if (this.#current) throw new Error("SmbSession: one command at a time");
       this.#current = {
         lines: [],
-        done: (lines) => resolve({ lines, status: ntStatusOf(lines) }),
+        done: (lines) => {
+          const status = ntStatusOf(lines);
+          // The connection is gone: this process is of no more use (the pool starts a new one).
+          if (isConnectionLost(status)) {
+            this.kill();
+            reject(smbError(this.#place, `running ${command.split(" ")[0]}`, status, lines));
+          } else resolve({ lines, status });
+        },
         fail: reject,
       };
       this.#child.stdin.write(`${command}\npwd\n`);
@@ -358,15 +387,20 @@ export class SmbSession {
 
   /** Quit politely and wait for the process to end. */
   async close(): Promise<void> {
-    if (this.#exited) return;
+    if (this.#exited) {
+      await this.#removed;
+      return;
+    }
     const gone = new Promise<void>((r) => this.#child.once("exit", () => r()));
     if (this.#killed) {
       await gone;
+      await this.#removed;
       return;
     }
     this.#child.stdin.end("quit\n");
     const timer = setTimeout(() => this.kill(), 5000);
     await gone;
     clearTimeout(timer);
+    await this.#removed;
   }
 }

@@ -48,6 +48,10 @@ const UNREACHABLE = new Set([
   "NT_STATUS_END_OF_FILE",
 ]);
 
+/** The connection dropped or could not be made: a session that says so is of no more use. */
+export const isConnectionLost = (status: string | undefined) =>
+  status !== undefined && UNREACHABLE.has(status);
+
 export const isNotFound = (status: string | undefined) => status !== undefined && NOT_FOUND.has(status);
 
 /** A missing file or folder: an error coded ENOENT, as the Destination interface asks. */

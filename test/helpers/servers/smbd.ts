@@ -20,7 +20,7 @@ export interface SmbServer {
   domain: string;
   /** The local folder the share serves. */
   dir: string;
-  /** Stop smbd (a test's "server down"); `restart` brings it back on the same port. */
+  /** Stop smbd (a test's "server down"); `restart` brings it back on the same port (nothing if up). */
   stop(): Promise<void>;
   restart(): Promise<void>;
   /** Stop it and remove everything (config, passdb, share, its tmpfs if any). */
@@ -151,6 +151,7 @@ force user = root
 
   let child: ChildProcess | undefined;
   const start = async () => {
+    if (child && child.exitCode === null && child.signalCode === null) return; // already up
     child = spawn("smbd", ["-F", "-s", conf], { stdio: "ignore" });
     await waitForPort(port, child, log);
   };
