@@ -1,5 +1,5 @@
 import { type ChildProcessWithoutNullStreams, execFile, spawn } from "node:child_process";
-import { constants as C, openSync } from "node:fs";
+import { constants as C, openSync, rmSync } from "node:fs";
 import fs from "node:fs/promises";
 import net from "node:net";
 import os from "node:os";
@@ -27,6 +27,19 @@ export interface SmbLogin {
 export interface Reply {
   lines: string[];
   status: string | undefined;
+}
+
+/** Session folders of this process: removed at exit, even when a destination was never closed. */
+const liveDirs = new Set<string>();
+let exitHook = false;
+
+function track(dir: string): void {
+  liveDirs.add(dir);
+  if (exitHook) return;
+  exitHook = true;
+  process.once("exit", () => {
+    for (const d of liveDirs) rmSync(d, { recursive: true, force: true });
+  });
 }
 
 /**
@@ -92,6 +105,7 @@ export class SmbSession {
   /** Connect and log in; fails with AUTH_FAILED, UNREACHABLE, DESTINATION_MISSING… */
   static async start(login: SmbLogin, place: SmbPlace): Promise<SmbSession> {
     const dir = await fs.mkdtemp(path.join(os.tmpdir(), "bsched-smb-"));
+    track(dir);
     const auth = path.join(dir, "auth");
     try {
       await fs.chmod(dir, 0o700);
@@ -125,9 +139,11 @@ export class SmbSession {
         s.kill();
         throw s.#connectError(e);
       });
+      s.#hold(false);
       return s;
     } catch (e) {
       await fs.rm(dir, { recursive: true, force: true }).catch(() => undefined);
+      liveDirs.delete(dir);
       throw e;
     } finally {
       // Once logged in smbclient never reads it again: it lives only while the session starts.
@@ -182,11 +198,30 @@ export class SmbSession {
       const status = ntStatusOf(lines) ?? (this.#killed ? undefined : "NT_STATUS_CONNECTION_DISCONNECTED");
       cur.fail(smbError(this.#place, "talking to the server", status, lines));
     }
-    this.#removed = fs.rm(this.#dir, { recursive: true, force: true }).catch(() => undefined);
+    this.#removed = fs
+      .rm(this.#dir, { recursive: true, force: true })
+      .catch(() => undefined)
+      .then(() => {
+        liveDirs.delete(this.#dir);
+      });
   }
 
   /** The session folder's removal, once the process ended. */
   #removed: Promise<void> | undefined;
+
+  /**
+   * An idle session never keeps the process alive (a command whose operations never close
+   * their destination still exits); a running command does.
+   */
+  #hold(busy: boolean): void {
+    for (const h of [this.#child, this.#child.stdin, this.#child.stdout, this.#child.stderr] as {
+      ref?(): void;
+      unref?(): void;
+    }[]) {
+      if (busy) h.ref?.();
+      else h.unref?.();
+    }
+  }
 
   /** Run one command (the caller quoted its paths); its output and status. Fails only when the session ends. */
   run(command: string): Promise<Reply> {
@@ -197,9 +232,11 @@ export class SmbSession {
         return;
       }
       if (this.#current) throw new Error("SmbSession: one command at a time");
+      this.#hold(true);
       this.#current = {
         lines: [],
         done: (lines) => {
+          this.#hold(false);
           const status = ntStatusOf(lines);
           // The connection is gone: this process is of no more use (the pool starts a new one).
           if (isConnectionLost(status)) {
@@ -207,7 +244,10 @@ export class SmbSession {
             reject(smbError(this.#place, `running ${command.split(" ")[0]}`, status, lines));
           } else resolve({ lines, status });
         },
-        fail: reject,
+        fail: (e) => {
+          this.#hold(false);
+          reject(e);
+        },
       };
       this.#child.stdin.write(`${command}\npwd\n`);
     });
