@@ -3,6 +3,7 @@ import path from "node:path";
 import { after, before, describe } from "node:test";
 import type { DestinationSpec } from "../src/config/load.ts";
 import { SmbDestination } from "../src/destination/smb/smb.ts";
+import { deletingName } from "../src/platform/names.ts";
 import { tempDir } from "./helpers/cli.ts";
 import { destinationContract } from "./helpers/destination-contract.ts";
 import { type SmbServer, smbdMissing, startSmbd } from "./helpers/servers/smbd.ts";
@@ -46,9 +47,16 @@ describe("smb destination", { skip }, () => {
   destinationContract("smb", async () => {
     const sub = `case ${++n}/site`;
     const dest = new SmbDestination(specOf(server, state, sub));
+    const folder = path.join(server.dir, sub);
     return {
       dest,
       cleanup: () => fs.rm(path.join(server.dir, `case ${n}`), { recursive: true, force: true }),
+      // What a remove killed after its rename and part of its deltree leaves (SmbDestination.remove).
+      async crashDuringRemove(backup) {
+        const doomed = path.join(folder, deletingName(backup));
+        await fs.rename(path.join(folder, backup), doomed);
+        await fs.rm(path.join(doomed, "manifest.json"));
+      },
     };
   });
 });
