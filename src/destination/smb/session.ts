@@ -10,7 +10,7 @@ import { promisify } from "node:util";
 import { BschedError } from "../../core/errors.ts";
 import { exactly } from "../exact-size.ts";
 import { quoted } from "./remote-names.ts";
-import { isConnectionLost, ntStatusOf, type SmbPlace, smbError } from "./smb-errors.ts";
+import { isConnectionLost, isNotFound, notFound, ntStatusOf, type SmbPlace, smbError } from "./smb-errors.ts";
 
 /** The login a session connects with; the password lives only here and in the auth file. */
 export interface SmbLogin {
@@ -386,7 +386,12 @@ export class SmbSession {
         commandDone = true;
         if (r.status !== undefined) {
           end();
-          out.destroy(smbError(this.#place, `reading ${where}`, r.status, r.lines));
+          // Gone since its size was read (a remove renamed it away): missing, as the interface says.
+          out.destroy(
+            isNotFound(r.status)
+              ? notFound(where, r.status)
+              : smbError(this.#place, `reading ${where}`, r.status, r.lines),
+          );
           return;
         }
         // "getting file \x of size N as …": the size smbclient read, checked against the expected one.

@@ -155,6 +155,9 @@ export class SmbDestination implements Destination {
   }
 
   async readSmall(backup: string, file: string, max: number): Promise<Buffer | undefined> {
+    // The size first, through `use` (which replaces a session whose connection died idle).
+    const size = await this.#pool.use((s) => this.#size(s, backup, file));
+    if (size > max) return undefined;
     const s = await this.#pool.acquire();
     let released = false;
     const release = () => {
@@ -162,8 +165,6 @@ export class SmbDestination implements Destination {
       released = true;
     };
     try {
-      const size = await this.#size(s, backup, file);
-      if (size > max) return undefined;
       const parts: Buffer[] = [];
       for await (const c of s.download(
         this.#remote(backup, file),
