@@ -1,0 +1,237 @@
+import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import fs from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { PassThrough, Readable } from "node:stream";
+import { after, before, describe, test } from "node:test";
+import { promisify } from "node:util";
+import type { DestinationSpec } from "../src/config/load.ts";
+import { copyBackup } from "../src/copy/copy-backup.ts";
+import { LocalDestination } from "../src/destination/local/local.ts";
+import { SmbDestination } from "../src/destination/smb/smb.ts";
+import { isBackupName } from "../src/snapshot/naming.ts";
+import { verifyBackups } from "../src/verify/verify.ts";
+import { tempDir } from "./helpers/cli.ts";
+import { makeServer } from "./helpers/server.ts";
+import { freePort } from "./helpers/servers/need.ts";
+import { type SmbServer, smbdMissing, startSmbd } from "./helpers/servers/smbd.ts";
+
+const skip = smbdMissing();
+const D1 = "D_2026_12_06_04_00_00";
+
+function specOf(
+  server: SmbServer,
+  state: string,
+  sub: string,
+  over: { share?: string; port?: number; password?: string } = {},
+): DestinationSpec {
+  return {
+    name: "nas",
+    state,
+    config: {
+      type: "smb",
+      share: over.share ?? server.share,
+      port: over.port ?? server.port,
+      path: sub,
+      login: { domain: server.domain, user: server.user, password: over.password ?? server.password },
+      verify: "read",
+    },
+  };
+}
+
+const backups = async (d: SmbDestination) => (await d.names()).filter((n) => isBackupName(n));
+
+/** The session folders smbclient's authentication files live in (os.tmpdir()/bsched-smb-*). */
+async function sessionDirs(): Promise<string[]> {
+  return (await fs.readdir(os.tmpdir())).filter((n) => /^bsched-smb-[A-Za-z0-9]{6}$/.test(n));
+}
+
+async function psArgs(): Promise<string> {
+  return (await promisify(execFile)("ps", ["-eo", "args"], { maxBuffer: 1 << 24 })).stdout;
+}
+
+function rejectsCode(code: string, ...mustName: string[]) {
+  return (e: unknown) => {
+    const err = e as { code?: string; message: string; hint?: string };
+    assert.equal(err.code, code, err.message);
+    for (const n of mustName)
+      assert.ok(`${err.message} ${err.hint}`.includes(n), `names ${n}: ${err.message} / ${err.hint}`);
+    return true;
+  };
+}
+
+describe("smb destination faults", { skip }, () => {
+  let server: SmbServer;
+  let state: string;
+  before(async () => {
+    server = await startSmbd();
+    state = await tempDir("bsched-smb-state-");
+  });
+  after(async () => {
+    await server?.cleanup();
+  });
+
+  test("a wrong password: AUTH_FAILED naming the destination, the account and the fix; never the password", async () => {
+    const wrong = `wrong-${server.password}`;
+    const d = new SmbDestination(specOf(server, state, "auth"));
+    const bad = new SmbDestination(specOf(server, state, "auth", { password: wrong }));
+    try {
+      await d.ready();
+      // ps sampled while a good session uploads, and while the bad one tries to log in.
+      const st = await d.stage(D1);
+      const body = new PassThrough();
+      const put = st.put("files/big.bin", body, 4 << 20);
+      body.write(Buffer.alloc(1 << 20, 1));
+      const seen = [await psArgs()];
+      const tried = bad.ready().catch((e: unknown) => e);
+      seen.push(await psArgs());
+      const err = await tried;
+      body.end(Buffer.alloc(3 << 20, 2));
+      await put;
+      await st.abort();
+      for (const s of seen) {
+        assert.ok(s.includes("smbclient"), "smbclient was running when sampled");
+        assert.ok(!s.includes(server.password) && !s.includes(wrong), "no password in the process list");
+      }
+      rejectsCode("AUTH_FAILED", "nas", `${server.domain}\\${server.user}`, "destinations.nas.login")(err);
+      const text = `${(err as Error).message} ${(err as { hint?: string }).hint}`;
+      assert.ok(!text.includes(wrong) && !text.includes(server.password), "no password in the message");
+      for (const dir of await sessionDirs()) {
+        const files = await fs.readdir(path.join(os.tmpdir(), dir)).catch(() => [] as string[]);
+        assert.ok(!files.includes("auth"), `no authentication file left once logged in (${dir})`);
+      }
+    } finally {
+      await d.close();
+      await bad.close();
+    }
+    assert.deepEqual(await sessionDirs(), [], "nothing left in the temporary folder once closed");
+  });
+
+  test("a missing share is DESTINATION_MISSING naming it; a closed port is UNREACHABLE naming server:port", async () => {
+    const share = "//127.0.0.1/nosuch";
+    const missing = new SmbDestination(specOf(server, state, "x", { share }));
+    await assert.rejects(
+      missing.ready(),
+      rejectsCode("DESTINATION_MISSING", share, "destinations.nas.share"),
+    );
+    await missing.close();
+    const port = await freePort();
+    const down = new SmbDestination(specOf(server, state, "x", { port }));
+    await assert.rejects(down.names(), rejectsCode("UNREACHABLE", `127.0.0.1:${port}`));
+    await down.close();
+  });
+
+  test("names with spaces, quotes, semicolons, backslashes and line breaks round-trip", async () => {
+    const d = new SmbDestination(specOf(server, state, "names/with space"));
+    try {
+      await d.ready();
+      const files = [
+        'files/a dir/x "quoted" y.txt',
+        "files/semi;colon;ls",
+        "files/back\\slash",
+        "files/new\nline",
+        "files/star*?<>|:",
+        "files/ｆｕｌｌ＂wide‛",
+      ];
+      const st = await d.stage(D1);
+      for (const [i, f] of files.entries())
+        await st.put(f, Readable.from([Buffer.from(`content ${i}`)]), `content ${i}`.length);
+      await st.publish("{}\n");
+      for (const [i, f] of files.entries()) {
+        assert.equal((await d.readSmall(D1, f, 100))?.toString(), `content ${i}`, f);
+      }
+      const stored = await fs.readdir(path.join(server.dir, "names", "with space", D1, "files"));
+      assert.ok(
+        stored.includes("a dir") && stored.includes("semi;colon;ls"),
+        `browsable as they are: ${stored}`,
+      );
+      assert.ok(stored.includes("back＼slash"), `a backslash stored as its look-alike: ${stored}`);
+    } finally {
+      await d.close();
+    }
+  });
+
+  test("names that differ only by case are refused with a clear error (a share does not tell them apart)", async () => {
+    const d = new SmbDestination(specOf(server, state, "case"));
+    try {
+      await d.ready();
+      const st = await d.stage(D1);
+      await fs.mkdir(path.join(st.dir, "files"));
+      await fs.writeFile(path.join(st.dir, "files", "Readme"), "1");
+      await fs.writeFile(path.join(st.dir, "files", "README"), "2");
+      await assert.rejects(st.publish("{}\n"), /differ only by case/);
+      await st.abort();
+      assert.deepEqual(await backups(d), []);
+    } finally {
+      await d.close();
+    }
+  });
+
+  test("the server stopped mid-put: a clear failure, nothing listed; after restart the leftovers go and a copy succeeds", async (t) => {
+    const s = await makeServer({ mode: "full" });
+    t.after(() => fs.rm(s.dir, { recursive: true, force: true }));
+    await fs.writeFile(path.join(s.data, "a.db"), Buffer.alloc(2_000_000, 7));
+    await fs.writeFile(path.join(s.data, "b.txt"), "b\n");
+    const full = await s.backup();
+    const from = new LocalDestination(s.backups);
+    const d = new SmbDestination(specOf(server, state, "drop"));
+    try {
+      await d.ready();
+      const st = await d.stage(full.name);
+      const body = new PassThrough();
+      const put = st.put("files/a.db", body, 2_000_000);
+      put.catch(() => undefined);
+      body.write(Buffer.alloc(500_000, 7));
+      await server.stop();
+      body.end(Buffer.alloc(1_500_000, 7));
+      await assert.rejects(put, (e: unknown) => {
+        const err = e as { code?: string; message: string };
+        assert.ok(["UNREACHABLE", "IO"].includes(err.code ?? ""), `${err.code}: ${err.message}`);
+        assert.match(err.message, /nas/);
+        return true;
+      });
+      await st.abort(); // the server is down: nothing it can do, and it never fails
+      await server.restart();
+      assert.deepEqual(await backups(d), [], "nothing listed");
+      const left = await d.removeLeftovers("D");
+      assert.equal(left.length, 1, `the staging folder left by the drop: ${left}`);
+      assert.deepEqual(await d.names(), []);
+      await copyBackup(from, d, full.name);
+      assert.deepEqual(await backups(d), [full.name]);
+      const report = await verifyBackups(d, [full.name], () => {});
+      assert.deepEqual(report.problems, []);
+    } finally {
+      await d.close();
+      await server.restart(); // up again for the next test, if an assertion stopped this one early
+    }
+  });
+});
+
+test("a full share: DISK_FULL naming the share and the fix; nothing lists as a backup", {
+  skip,
+}, async (t) => {
+  let server: SmbServer;
+  try {
+    server = await startSmbd({ fullSize: "2m" });
+  } catch (e) {
+    if (process.env.BSCHED_TEST_SERVERS === "required") throw e;
+    t.skip(`cannot mount a small tmpfs here: ${(e as Error).message}`);
+    return;
+  }
+  const state = await tempDir("bsched-smb-state-");
+  const d = new SmbDestination(specOf(server, state, ""));
+  t.after(async () => {
+    await d.close();
+    await server.cleanup();
+  });
+  await d.ready();
+  const st = await d.stage(D1);
+  await fs.mkdir(path.join(st.dir, "files"));
+  await fs.writeFile(path.join(st.dir, "files", "big.bin"), Buffer.alloc(4 << 20, 3));
+  await assert.rejects(st.publish("{}\n"), rejectsCode("DISK_FULL", server.share, "bsched prune"));
+  await st.abort();
+  assert.deepEqual(await d.names(), [], "no backup and no staging left");
+  const space = await d.space();
+  assert.ok(space && space.free <= 2 << 20, `the share tells its free space: ${JSON.stringify(space)}`);
+});
