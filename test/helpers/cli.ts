@@ -21,18 +21,19 @@ export interface CliResult {
  */
 export function runCli(
   args: string[],
-  opts: { cwd?: string; env?: NodeJS.ProcessEnv; wrap?: string[]; timeoutMs?: number } = {},
+  opts: { cwd?: string; env?: NodeJS.ProcessEnv; wrap?: string[]; timeoutMs?: number; input?: string } = {},
 ): Promise<CliResult> {
   const [cmd, ...pre] =
     opts.wrap && opts.wrap.length > 0 ? [...opts.wrap, process.execPath] : [process.execPath];
   const child = spawn(cmd as string, [...pre, BIN, ...args], {
     cwd: opts.cwd,
     env: { ...process.env, BSCHED_CONFIG: undefined, ...opts.env },
-    stdio: ["ignore", "pipe", "pipe"],
+    stdio: [opts.input === undefined ? "ignore" : "pipe", "pipe", "pipe"],
     // A CLI that hangs (e.g. waiting on a FIFO) is killed: its exit code is then null.
     ...(opts.timeoutMs ? { timeout: opts.timeoutMs, killSignal: "SIGKILL" as const } : {}),
   });
-  return collect(child);
+  if (opts.input !== undefined) child.stdin?.end(opts.input);
+  return collect(child as ChildProcessByStdio<null, Readable, Readable>);
 }
 
 /** A child's whole stdout and stderr and its exit code, once it has closed. */

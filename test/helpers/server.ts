@@ -11,7 +11,8 @@ export interface TestServer {
   data: string;
   /** The default backup folder. */
   backups: string;
-  cli(args: string[], env?: NodeJS.ProcessEnv): Promise<CliResult>;
+  /** The CLI with this config; `input` is written to its stdin (`secret set --stdin`). */
+  cli(args: string[], env?: NodeJS.ProcessEnv, input?: string): Promise<CliResult>;
   /** `backup data --json`, asserting success (or exit 3 when `allowWarnings`); returns the summary. */
   backup(args?: string[]): Promise<{
     name: string;
@@ -49,8 +50,8 @@ sets:
     frequency: now
 ${(opts.setKeys ?? []).map((k) => `    ${k}\n`).join("")}`,
   );
-  const cli = (args: string[], env?: NodeJS.ProcessEnv) =>
-    runCli([...args, "--config", config], { cwd: dir, env });
+  const cli = (args: string[], env?: NodeJS.ProcessEnv, input?: string) =>
+    runCli([...args, "--config", config], { cwd: dir, env, ...(input === undefined ? {} : { input }) });
   return {
     dir,
     config,
