@@ -40,8 +40,22 @@ export class LockedError extends BschedError {
   }
 }
 
-const LEASE_MS = 120_000;
-const RENEW_MS = 30_000;
+/** How long a lock holds without renewal, and how often its holder renews it (every kind of lock). */
+export const LEASE_MS = 120_000;
+export const RENEW_MS = 30_000;
+
+/** A new lock's content for `what`, owned by this process, its lease starting `now`. */
+export function newLockInfo(what: string, now: Date): LockInfo {
+  return {
+    tool: "bsched",
+    what,
+    pid: process.pid,
+    host: hostName(),
+    since: now.toISOString(),
+    expires: new Date(now.getTime() + LEASE_MS).toISOString(),
+    token: randomBytes(8).toString("hex"),
+  };
+}
 
 export function isStale(info: LockInfo, now: Date): boolean {
   if (Date.parse(info.expires) < now.getTime()) return true;
@@ -75,15 +89,7 @@ async function readLock(file: string): Promise<LockInfo | undefined> {
 export async function acquireLock(file: string, what: string, clock: Clock): Promise<Lock> {
   for (let attempt = 0; attempt < 5; attempt++) {
     const now = clock.now();
-    const info: LockInfo = {
-      tool: "bsched",
-      what,
-      pid: process.pid,
-      host: hostName(),
-      since: now.toISOString(),
-      expires: new Date(now.getTime() + LEASE_MS).toISOString(),
-      token: randomBytes(8).toString("hex"),
-    };
+    const info = newLockInfo(what, now);
     try {
       const fh = await fs.open(file, C.O_WRONLY | C.O_CREAT | C.O_EXCL, 0o644);
       try {

@@ -1,14 +1,16 @@
-import { randomBytes } from "node:crypto";
 import { BschedError } from "../../core/errors.ts";
 import type { Clock } from "../../platform/clock.ts";
-import { hostName } from "../../platform/host.ts";
-import { isStale, LockedError, type LockInfo } from "../../platform/lockfile.ts";
+import {
+  isStale,
+  LEASE_MS,
+  LockedError,
+  type LockInfo,
+  newLockInfo,
+  RENEW_MS,
+} from "../../platform/lockfile.ts";
 import type { Lease } from "../destination.ts";
 import type { S3Conn } from "./client.ts";
 import { isNotFound, isPreconditionFailed } from "./errors.ts";
-
-const LEASE_MS = 120_000;
-const RENEW_MS = 30_000;
 
 export interface LockRef {
   conn: () => Promise<S3Conn>;
@@ -92,15 +94,7 @@ export async function acquireS3Lock(r: LockRef, what: string, clock: Clock): Pro
   try {
     for (let attempt = 0; attempt < 5; attempt++) {
       const now = clock.now();
-      const info: LockInfo = {
-        tool: "bsched",
-        what,
-        pid: process.pid,
-        host: hostName(),
-        since: now.toISOString(),
-        expires: new Date(now.getTime() + LEASE_MS).toISOString(),
-        token: randomBytes(8).toString("hex"),
-      };
+      const info = newLockInfo(what, now);
       const created = await writeLock(r, info, { ifAbsent: true });
       if (created !== undefined) return startLease(r, info, created, clock);
       const held = await readLock(r);

@@ -1,14 +1,16 @@
-import { randomBytes } from "node:crypto";
 import { BschedError } from "../../core/errors.ts";
 import type { Clock } from "../../platform/clock.ts";
-import { hostName } from "../../platform/host.ts";
-import { isStale, LockedError, type LockInfo } from "../../platform/lockfile.ts";
+import {
+  isStale,
+  LEASE_MS,
+  LockedError,
+  type LockInfo,
+  newLockInfo,
+  RENEW_MS,
+} from "../../platform/lockfile.ts";
 import { staleLockName } from "../../platform/names.ts";
 import type { Lease } from "../destination.ts";
 import type { RemoteFs } from "./remote.ts";
-
-const LEASE_MS = 120_000;
-const RENEW_MS = 30_000;
 
 const isMissing = (e: unknown) => (e as { code?: string }).code === "ENOENT";
 
@@ -49,15 +51,7 @@ async function readLock(fs: RemoteFs, file: string): Promise<LockInfo | undefine
 export async function remoteLock(fs: RemoteFs, file: string, what: string, clock: Clock): Promise<Lease> {
   for (let attempt = 0; attempt < 5; attempt++) {
     const now = clock.now();
-    const info: LockInfo = {
-      tool: "bsched",
-      what,
-      pid: process.pid,
-      host: hostName(),
-      since: now.toISOString(),
-      expires: new Date(now.getTime() + LEASE_MS).toISOString(),
-      token: randomBytes(8).toString("hex"),
-    };
+    const info = newLockInfo(what, now);
     const created = await fs
       .writeFile(file, Buffer.from(`${JSON.stringify(info)}\n`), "wx", { fsync: true })
       .then(

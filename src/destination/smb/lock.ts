@@ -1,8 +1,13 @@
-import { randomBytes } from "node:crypto";
 import { BschedError } from "../../core/errors.ts";
 import type { Clock } from "../../platform/clock.ts";
-import { hostName } from "../../platform/host.ts";
-import { isStale, LockedError, type LockInfo } from "../../platform/lockfile.ts";
+import {
+  isStale,
+  LEASE_MS,
+  LockedError,
+  type LockInfo,
+  newLockInfo,
+  RENEW_MS,
+} from "../../platform/lockfile.ts";
 import type { Lease } from "../destination.ts";
 
 /** What the lock needs of the share (SmbDestination gives it). */
@@ -18,9 +23,6 @@ export interface LockFiles {
   /** `file` as messages show it. */
   show(file: string): string;
 }
-
-const LEASE_MS = 120_000;
-const RENEW_MS = 30_000;
 
 function parse(text: string | undefined): LockInfo | undefined {
   if (text === undefined) return undefined;
@@ -58,15 +60,7 @@ export async function acquireSmbLock(
 ): Promise<Lease> {
   for (let attempt = 0; attempt < 5; attempt++) {
     const now = clock.now();
-    const info: LockInfo = {
-      tool: "bsched",
-      what,
-      pid: process.pid,
-      host: hostName(),
-      since: now.toISOString(),
-      expires: new Date(now.getTime() + LEASE_MS).toISOString(),
-      token: randomBytes(8).toString("hex"),
-    };
+    const info = newLockInfo(what, now);
     if (await files.createExclusive(file, `${JSON.stringify(info)}\n`))
       return lease(files, file, info, clock);
     const held = parse(await files.read(file));
