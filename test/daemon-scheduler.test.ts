@@ -110,6 +110,21 @@ describe("missed slots while the daemon was down", () => {
     assert.equal(h.calls.length, 1);
   });
 
+  test("a slot that passes while the daemon is still starting runs, as an ordinary scheduled run", async () => {
+    // The daemon started at 03:59:57 but (config, catalog, socket on a loaded machine) first looked at
+    // the clock at 04:00:05: the 04:00 slot was after its start, so it is due.
+    const clock = new FakeClock("2026-03-04T03:59:57.000Z");
+    const h = harness(config([set("data")]), clock, { deps: { since: clock.now() } });
+    await h.at("2026-03-04T04:00:05.000Z");
+    await h.sched.idle();
+    assert.deepEqual(h.calls, [{ set: "data", at: "2026-03-04T04:00:05.000Z" }]);
+    const [run] = h.catalog.runs({ set: "data" });
+    assert.deepEqual(
+      [run?.trigger, run?.planned, run?.status],
+      ["schedule", "2026-03-04T04:00:00.000Z", "ok"],
+    );
+  });
+
   test("a restart right after a run does not run the slot again; a queued but unstarted slot is caught up", async () => {
     const catalog = memoryCatalog();
     const clock = new FakeClock("2026-03-01T00:00:00.000Z");

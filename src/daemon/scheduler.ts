@@ -43,6 +43,12 @@ export interface SchedulerDeps {
   maxSleepMs?: number;
   /** A slot noticed later than this (a suspended machine) counts as missed. Default 10 min. */
   lateMs?: number;
+  /**
+   * When the daemon started (before it read its config and opened its catalog): a set scheduled
+   * for the first time has its slots due from then, so a slot that passes while a slow start is
+   * still under way runs. Default: the first look at the clock.
+   */
+  since?: Date;
 }
 
 interface Job {
@@ -165,9 +171,10 @@ export class Scheduler {
         this.deps.log.warn({ set: set.id, planned: mark }, "the last run was aborted: its slot is due again");
       }
     } else {
-      // First time this set is scheduled: nothing before now was ever due.
-      h = now;
-      this.deps.catalog.markPlanned(set.id, now.toISOString());
+      // First time this set is scheduled: nothing before the daemon started was ever due.
+      const since = this.deps.since;
+      h = since && since.getTime() < now.getTime() ? since : now;
+      this.deps.catalog.markPlanned(set.id, h.toISOString());
       this.deps.log.info({ set: set.id }, "set scheduled for the first time");
     }
     this.handled.set(set.id, h);

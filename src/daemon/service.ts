@@ -106,6 +106,8 @@ export class DaemonService {
     this.#state = "starting";
     const { clock } = this.#opts;
     const log = this.#log;
+    // Read before the slow part of a start (config, catalog, control socket): see SchedulerDeps.since.
+    const since = clock.now();
     const config = loadConfig(this.#opts.configFile, (m) => log.warn({}, `config: ${m}`));
     this.#config = config;
     this.#lock = await lockState(config, clock);
@@ -125,6 +127,7 @@ export class DaemonService {
         timer: this.#opts.timer ?? realTimer,
         catalog: cat,
         log,
+        since,
         run: (set, job) => this.#run(set, job),
         notify: (set, payload) =>
           set.notify ? postWebhook(set.notify.webhook, payload, { log }) : Promise.resolve(false),
