@@ -2,7 +2,8 @@
  * The copy benchmark (issue 11): one backup of dataset A copied off the machine to each kind of
  * server on loopback — OpenSSH (sftp), Samba (smb), Ceph's S3 gateway (s3) — by `bsched copy`,
  * beside `rclone copy` of the same backup folder to the same server, alternated A B A B.
- * `npm run bench:copies [-- --runs N] [--scale S] [--kinds sftp,smb,s3] [--dir DIR] [--type separate|compressed]`.
+ * `npm run bench:copies [-- --runs N] [--scale S] [--kinds sftp,smb,s3] [--dir DIR] [--type separate|compressed]
+ *   [--out FILE] [--profile DIR] [--rclone-transfers N]`.
  * The servers are the tests' own (test/helpers/servers/): started here, stopped at the end.
  *
  * Two bsched rows per kind: `verify: read` (the default: every copied byte read back from the
@@ -18,7 +19,7 @@ import { type Ceph, startCeph } from "../test/helpers/servers/ceph.ts";
 import { type SmbServer, startSmbd } from "../test/helpers/servers/smbd.ts";
 import { type SshdServer, startSshd } from "../test/helpers/servers/sshd.ts";
 import { generateA, listTree } from "./datasets.ts";
-import { type Command, median, measure, run, spawnCollect } from "./measure.ts";
+import { type Command, measure, median, run, spawnCollect } from "./measure.ts";
 import { fmtBytes } from "./report.ts";
 
 const REPO = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
@@ -31,6 +32,8 @@ const { values: args } = parseArgs({
     dir: { type: "string", default: path.join(os.tmpdir(), "bsched-bench-copies") },
     type: { type: "string", default: "separate" },
     out: { type: "string" },
+    profile: { type: "string" },
+    "rclone-transfers": { type: "string" },
   },
 });
 const runs = Number(args.runs);
@@ -38,6 +41,11 @@ const scale = Number(args.scale);
 const kinds = (args.kinds as string).split(",") as Kind[];
 const dir = path.resolve(args.dir as string);
 const type = args.type as "separate" | "compressed";
+/** `--profile DIR`: bsched's commands run with `node --cpu-prof` writing there (read with bench/profile-summary.ts). */
+const NODE = args.profile
+  ? [process.execPath, "--cpu-prof", "--cpu-prof-dir", path.resolve(args.profile as string)]
+  : [process.execPath];
+const RCLONE_EXTRA = args["rclone-transfers"] ? ["--transfers", args["rclone-transfers"] as string] : [];
 const log = (s: string) => process.stderr.write(`${s}\n`);
 
 type Kind = "sftp" | "smb" | "s3";
@@ -171,12 +179,16 @@ interface Expected {
 
 /** Check, with rclone's own listing, that the copy is whole on the server (a fast run that copied nothing proves nothing). */
 async function reached(t: Target, name: string, want: Expected): Promise<void> {
-  const got = JSON.parse(await run("rclone", ["size", "--json", `${t.rclonePath}/${name}`], { env: t.rcloneEnv })) as {
+  const got = JSON.parse(
+    await run("rclone", ["size", "--json", `${t.rclonePath}/${name}`], { env: t.rcloneEnv }),
+  ) as {
     count: number;
     bytes: number;
   };
   if (got.count !== want.count || got.bytes !== want.bytes) {
-    throw new Error(`${t.kind}: the server holds ${got.count} files, ${got.bytes} bytes of ${name}; expected ${want.count}, ${want.bytes}`);
+    throw new Error(
+      `${t.kind}: the server holds ${got.count} files, ${got.bytes} bytes of ${name}; expected ${want.count}, ${want.bytes}`,
+    );
   }
 }
 
@@ -243,6 +255,7 @@ async function main(): Promise<void> {
     log(`  backup ${summary.name}: ${tree0.count} files, ${fmtBytes(tree0.bytes)}`);
     const tmp = path.join(dir, "time");
     await fs.mkdir(tmp, { recursive: true });
+    const loadBefore = os.loadavg()[0] as number;
     const rows: Row[] = [];
     const record = (kind: Kind, tool: string, m: { seconds: number; peakRssMb: number }) => {
       let r = rows.find((x) => x.kind === kind && x.tool === tool);
@@ -255,17 +268,18 @@ async function main(): Promise<void> {
         const cmds: [string, Command][] = [
           [
             "bsched copy (verify: read)",
-            { kind: "exec", argv: [process.execPath, BIN, "copy", "a", "--to", `${t.kind}-read`, "--config", config] },
+            { kind: "exec", argv: [...NODE, BIN, "copy", "a", "--to", `${t.kind}-read`, "--config", config] },
           ],
           [
             "bsched copy (verify: size)",
-            { kind: "exec", argv: [process.execPath, BIN, "copy", "a", "--to", `${t.kind}-size`, "--config", config] },
+            { kind: "exec", argv: [...NODE, BIN, "copy", "a", "--to", `${t.kind}-size`, "--config", config] },
           ],
           [
             "rclone copy",
             {
               kind: "exec",
-              argv: ["rclone", "copy", backupDir, `${t.rclonePath}/${summary.name}`],
+              // `--rclone-transfers 1`: one file at a time, as bsched copies (rclone's default is 4).
+              argv: ["rclone", "copy", ...RCLONE_EXTRA, backupDir, `${t.rclonePath}/${summary.name}`],
               env: t.rcloneEnv,
             },
           ],
@@ -276,7 +290,9 @@ async function main(): Promise<void> {
           await t.clear();
           const m = await measure(cmd, { tmp });
           await reached(t, summary.name, tree0);
-          log(`  round ${round + 1} ${t.kind} ${tool}: ${m.seconds.toFixed(2)} s, ${m.peakRssMb.toFixed(0)} MB`);
+          log(
+            `  round ${round + 1} ${t.kind} ${tool}: ${m.seconds.toFixed(2)} s, ${m.peakRssMb.toFixed(0)} MB`,
+          );
           record(t.kind, tool, m);
         }
       }
@@ -286,8 +302,10 @@ async function main(): Promise<void> {
       "",
       `Dataset A at scale ${scale} (${info}), one ${type} full backup, copied to servers on loopback`,
       `(OpenSSH sshd, Samba smbd, Ceph radosgw with a memstore OSD), ${runs} round(s), tools alternated.`,
-      `rclone ${(await spawnCollect("rclone", ["version"])).stdout.split("\n")[0]}.`,
+      `rclone ${(await spawnCollect("rclone", ["version"])).stdout.split("\n")[0]}; ${os.cpus().length} cores, load average`,
+      `${loadBefore.toFixed(1)} before the rounds and ${(os.loadavg()[0] as number).toFixed(1)} after (a shared machine: compare ratios, not seconds).`,
       "",
+      ...(RCLONE_EXTRA.length ? [`rclone ran with ${RCLONE_EXTRA.join(" ")}.`, ""] : []),
       "| kind | tool | median s | min–max s | ratio to rclone | peak RSS MB |",
       "|---|---|---|---|---|---|",
     ];
