@@ -259,7 +259,10 @@ async function main(): Promise<void> {
     const rows: Row[] = [];
     const record = (kind: Kind, tool: string, m: { seconds: number; peakRssMb: number }) => {
       let r = rows.find((x) => x.kind === kind && x.tool === tool);
-      if (!r) rows.push((r = { kind, tool, seconds: [], rssMb: [] }));
+      if (!r) {
+        r = { kind, tool, seconds: [], rssMb: [] };
+        rows.push(r);
+      }
       r.seconds.push(m.seconds);
       r.rssMb.push(m.peakRssMb);
     };
