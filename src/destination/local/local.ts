@@ -1,7 +1,7 @@
 import { createWriteStream } from "node:fs";
 import fs from "node:fs/promises";
 import path from "node:path";
-import { Readable } from "node:stream";
+import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { BschedError, errnoCode } from "../../core/errors.ts";
 import type { Clock } from "../../platform/clock.ts";
@@ -24,6 +24,7 @@ import {
   tempName,
 } from "../../platform/names.ts";
 import { freeBytes, fromOsError } from "../../platform/os-errors.ts";
+import { rangeStream } from "../../platform/range-stream.ts";
 import { MANIFEST_FILE } from "../../snapshot/manifest.ts";
 import { isBackupName } from "../../snapshot/naming.ts";
 import type { Destination, Lease, ReadHandle, Staging } from "../destination.ts";
@@ -39,37 +40,6 @@ export interface LocalOptions {
   key?: string;
   /** Its name in the config; default `folder`. */
   name?: string;
-}
-
-/**
- * The bytes of an open file from `start` to `end` inclusive, read at positions. Not
- * `fh.createReadStream`: destroying that one (a reader that stops early, or fails) closes the
- * FileHandle whatever `autoClose` says, and the handle must outlive its streams (ReadHandle).
- */
-function rangeStream(
-  fh: fs.FileHandle,
-  opts: { start?: number; end?: number; highWaterMark?: number },
-): Readable {
-  const chunk = opts.highWaterMark ?? 1 << 20;
-  let pos = opts.start ?? 0;
-  const stop = opts.end === undefined ? Number.POSITIVE_INFINITY : opts.end + 1;
-  return new Readable({
-    highWaterMark: chunk,
-    read() {
-      const want = Math.min(chunk, stop - pos);
-      if (want <= 0) {
-        this.push(null);
-        return;
-      }
-      fh.read(Buffer.allocUnsafe(want), 0, want, pos).then(
-        ({ bytesRead, buffer }) => {
-          pos += bytesRead;
-          this.push(bytesRead === 0 ? null : buffer.subarray(0, bytesRead));
-        },
-        (e: unknown) => this.destroy(e as Error),
-      );
-    },
-  });
 }
 
 /**
@@ -140,7 +110,7 @@ export class LocalDestination implements Destination {
       size,
       read: async (buffer, offset, length, position) =>
         (await fh.read(buffer, offset, length, position)).bytesRead,
-      stream: (opts = {}) => rangeStream(fh, opts),
+      stream: (opts = {}) => rangeStream(() => Promise.resolve(fh), opts),
       close: () => fh.close(),
     };
   }

@@ -83,8 +83,14 @@ export class S3Destination implements Destination {
     }
   }
 
-  /** Every page of a listing with "/" as delimiter: the objects and the sub-"folders" directly under `prefix`. */
-  async #list(prefix: string): Promise<{ objects: { key: string; size: number }[]; folders: string[] }> {
+  /**
+   * Every page of a listing under `prefix`: with "/" as delimiter (default) the objects and the
+   * sub-"folders" directly under it; with `deep`, every object at any depth.
+   */
+  async #list(
+    prefix: string,
+    deep = false,
+  ): Promise<{ objects: { key: string; size: number }[]; folders: string[] }> {
     const { sdk, client } = await this.#client();
     const objects: { key: string; size: number }[] = [];
     const folders: string[] = [];
@@ -95,7 +101,7 @@ export class S3Destination implements Destination {
           new sdk.ListObjectsV2Command({
             Bucket: this.#c.bucket,
             Prefix: prefix,
-            Delimiter: "/",
+            ...(deep ? {} : { Delimiter: "/" }),
             ...(token ? { ContinuationToken: token } : {}),
           }),
         )
@@ -111,25 +117,7 @@ export class S3Destination implements Destination {
 
   /** Every object key under `prefix`, at any depth. */
   async #allKeys(prefix: string): Promise<string[]> {
-    const { sdk, client } = await this.#client();
-    const keys: string[] = [];
-    let token: string | undefined;
-    do {
-      const r = await client
-        .send(
-          new sdk.ListObjectsV2Command({
-            Bucket: this.#c.bucket,
-            Prefix: prefix,
-            ...(token ? { ContinuationToken: token } : {}),
-          }),
-        )
-        .catch((e: unknown) => {
-          throw this.#fail(e, `listing ${prefix}`);
-        });
-      for (const o of r.Contents ?? []) if (o.Key) keys.push(o.Key);
-      token = r.IsTruncated ? r.NextContinuationToken : undefined;
-    } while (token);
-    return keys;
+    return (await this.#list(prefix, true)).objects.map((o) => o.key);
   }
 
   #deleteKeys = async (keys: string[]): Promise<void> => {

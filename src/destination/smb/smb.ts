@@ -13,6 +13,7 @@ import {
   staleLockName,
   tempName,
 } from "../../platform/names.ts";
+import { rangeStream } from "../../platform/range-stream.ts";
 import { resolveSecret } from "../../secrets/secrets.ts";
 import { isBackupName } from "../../snapshot/naming.ts";
 import type { Destination, Lease, ReadHandle, Staging } from "../destination.ts";
@@ -390,7 +391,7 @@ class SmbReadHandle implements ReadHandle {
     const start = opts.start ?? 0;
     const end = opts.end ?? this.size - 1;
     if (start === 0 && end >= this.size - 1 && this.#local === undefined) return this.#whole();
-    return rangeOf(() => this.#copy(), start, end, opts.highWaterMark ?? 1 << 20);
+    return rangeStream(() => this.#copy(), { start, end, highWaterMark: opts.highWaterMark ?? 1 << 20 });
   }
 
   #whole(): Readable {
@@ -421,29 +422,4 @@ class SmbReadHandle implements ReadHandle {
     if (local) await (await local.catch(() => undefined))?.close();
     if (this.#file) await fs.rm(this.#file, { force: true });
   }
-}
-
-/** The bytes from `start` to `end` inclusive of a local copy, read at positions. */
-function rangeOf(open: () => Promise<fs.FileHandle>, start: number, end: number, chunk: number): Readable {
-  let pos = start;
-  const stop = end + 1;
-  return new Readable({
-    highWaterMark: chunk,
-    read() {
-      const want = Math.min(chunk, stop - pos);
-      if (want <= 0) {
-        this.push(null);
-        return;
-      }
-      open()
-        .then((fh) => fh.read(Buffer.allocUnsafe(want), 0, want, pos))
-        .then(
-          ({ bytesRead, buffer }) => {
-            pos += bytesRead;
-            this.push(bytesRead === 0 ? null : buffer.subarray(0, bytesRead));
-          },
-          (e: unknown) => this.destroy(e as Error),
-        );
-    },
-  });
 }
