@@ -57,6 +57,22 @@ export function newLockInfo(what: string, now: Date): LockInfo {
   };
 }
 
+/** Grace a lock file that cannot be parsed gets from its mtime: its writer may be mid-write. */
+const UNREADABLE_GRACE_MS = 10_000;
+
+/** What an unreadable or half-written lock file counts as: nobody's, stale 10 s after it was last written. */
+export function unreadableLockInfo(mtimeMs: number): LockInfo {
+  return {
+    tool: "bsched",
+    what: "unknown",
+    pid: -1,
+    host: "",
+    since: new Date(mtimeMs).toISOString(),
+    expires: new Date(mtimeMs + UNREADABLE_GRACE_MS).toISOString(),
+    token: "",
+  };
+}
+
 export function isStale(info: LockInfo, now: Date): boolean {
   if (Date.parse(info.expires) < now.getTime()) return true;
   return info.host === hostName() && !isProcessAlive(info.pid);
@@ -69,16 +85,7 @@ async function readLock(file: string): Promise<LockInfo | undefined> {
     if (errnoCode(e) === "ENOENT") return undefined;
     // Unreadable or half-written: treat as stale only if old enough (the writer may be mid-write).
     const st = await fs.stat(file).catch(() => undefined);
-    if (!st) return undefined;
-    return {
-      tool: "bsched",
-      what: "unknown",
-      pid: -1,
-      host: "",
-      since: st.mtime.toISOString(),
-      expires: new Date(st.mtimeMs + 10_000).toISOString(),
-      token: "",
-    };
+    return st ? unreadableLockInfo(st.mtimeMs) : undefined;
   }
 }
 

@@ -7,6 +7,7 @@ import {
   type LockInfo,
   newLockInfo,
   RENEW_MS,
+  unreadableLockInfo,
 } from "../../platform/lockfile.ts";
 import { staleLockName } from "../../platform/names.ts";
 import type { Lease } from "../destination.ts";
@@ -28,16 +29,7 @@ async function readLock(fs: RemoteFs, file: string): Promise<LockInfo | undefine
   } catch {
     // Half-written (its writer may be mid-write): judged on its age.
     const st = await fs.lstat(file).catch(() => undefined);
-    if (!st) return undefined;
-    return {
-      tool: "bsched",
-      what: "unknown",
-      pid: -1,
-      host: "",
-      since: new Date(st.mtime * 1000).toISOString(),
-      expires: new Date(st.mtime * 1000 + 10_000).toISOString(),
-      token: "",
-    };
+    return st ? unreadableLockInfo(st.mtime * 1000) : undefined;
   }
 }
 
