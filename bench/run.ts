@@ -35,11 +35,11 @@ import {
   peerVersions,
   restic,
   rsync,
+  switchBschedCheckout,
   type Tool,
   tarIncremental,
   tarPigz,
   tarZstd,
-  useBschedCheckout,
 } from "./tools.ts";
 
 const REPO = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
@@ -62,7 +62,7 @@ const { values: args } = parseArgs({
 });
 
 const quick = args.quick === true;
-if (args.bsched) useBschedCheckout(args.bsched);
+if (args.bsched) switchBschedCheckout(args.bsched);
 let revNote = "";
 
 /** Measure a committed revision: `git archive REV` into the scratch folder, beside this node_modules. */
@@ -77,7 +77,7 @@ async function freezeWorkTree(): Promise<void> {
   for (const f of ["bin", "src", "package.json"])
     await fs.cp(path.join(REPO, f), path.join(dest, f), { recursive: true });
   await fs.symlink(path.join(REPO, "node_modules"), path.join(dest, "node_modules"));
-  useBschedCheckout(dest);
+  switchBschedCheckout(dest);
   const head = (await run("git", ["-C", REPO, "log", "-1", "--format=%h %s"])).trim();
   const dirty = (await run("git", ["-C", REPO, "status", "--porcelain", "--", "src", "bin"])).trim();
   revNote = `work tree at ${head}${dirty ? `, plus uncommitted changes in src/ (${dirty.split("\n").length} paths)` : ""}, copied at start`;
@@ -90,7 +90,7 @@ async function exportRev(rev: string): Promise<void> {
   await fs.mkdir(dest, { recursive: true });
   await run("bash", ["-c", `git -C '${REPO}' archive --format=tar ${sha} | tar -x -C '${dest}'`]);
   await fs.symlink(path.join(REPO, "node_modules"), path.join(dest, "node_modules"));
-  useBschedCheckout(dest);
+  switchBschedCheckout(dest);
   revNote = `${(await run("git", ["-C", REPO, "log", "-1", "--format=%h %s", sha])).trim()} (exported with git archive)`;
 }
 const runs = Number(args.runs ?? (quick ? 1 : 3));

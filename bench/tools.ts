@@ -34,7 +34,7 @@ const ROOT = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
 let BSCHED = path.join(ROOT, "bin", "bsched.js");
 
 /** Measure the bsched of another checkout (a folder holding bin/bsched.js), e.g. an older commit. */
-export function useBschedCheckout(dir: string): void {
+export function switchBschedCheckout(dir: string): void {
   BSCHED = path.join(path.resolve(dir), "bin", "bsched.js");
 }
 

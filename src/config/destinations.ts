@@ -22,8 +22,15 @@ export const identifierValue = z.string().min(1);
 const name = z.string().min(1);
 const port = z.number().int().min(1).max(65535);
 
-/** Read back whole and hashed (default), or trust the transport and check sizes only. */
-const verifyCopy = z.enum(["read", "size"]).default("read");
+/**
+ * How a copy is checked. `checksum` (default): each file hashed as it is sent and compared with
+ * the manifest, then the server's own check of what it stored where it has one it can be trusted
+ * for (Destination.storedDigest, Staging.checkedOnPut), the copy read back where it has none.
+ * `read`: every file read back from the server and hashed. `size`: sizes only.
+ */
+export const VERIFY_COPY = ["checksum", "read", "size"] as const;
+export type VerifyCopy = (typeof VERIFY_COPY)[number];
+const verifyCopy = z.enum(VERIFY_COPY).default("checksum");
 
 export const serviceLoginSchema = z.strictObject({
   /** The Windows domain or workgroup (SMB); absent: the server's own. */

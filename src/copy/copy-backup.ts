@@ -1,5 +1,7 @@
+import { createHash, type Hash } from "node:crypto";
 import { pipeline, Transform } from "node:stream";
 import { cancelledError, cancelledOr, throwIfCancelled } from "../core/cancel.ts";
+import { BschedError } from "../core/errors.ts";
 import { readWhole } from "../destination/backups.ts";
 import type { Destination } from "../destination/destination.ts";
 import { youngCollector } from "../platform/memory.ts";
@@ -9,6 +11,13 @@ import { FILES_DIR, MANIFEST_FILE, parseManifest } from "../snapshot/manifest.ts
 export interface StoredFile {
   file: string;
   size: number;
+  /** What the manifest says its sha256 is (a separate backup's files); a compressed `.sh` has none. */
+  sha256?: string;
+}
+
+/** A file as it was sent: its sha256 computed from the bytes that went to the destination. */
+export interface SentFile extends StoredFile {
+  sent: string;
 }
 
 /**
@@ -32,7 +41,11 @@ export async function storedFiles(
   if (manifest.type === "separate") {
     for (const e of manifest.entries) {
       if (e.kind === "file" && e.from === name)
-        out.push({ file: `${FILES_DIR}/${e.path}`, size: e.size ?? 0 });
+        out.push({
+          file: `${FILES_DIR}/${e.path}`,
+          size: e.size ?? 0,
+          ...(e.sha256 !== undefined ? { sha256: e.sha256 } : {}),
+        });
     }
   }
   return out;
@@ -50,32 +63,42 @@ export interface CopyProgress {
  * Copy one published backup from one destination to another, streamed (one file at a time, no
  * local copy), and publish it there with the very manifest bytes it had: the copy is the same
  * backup, byte for byte, under the same name. On any failure the staging area is aborted: the
- * destination holds the whole backup or nothing of it. Checking the copy is the caller's
- * (verifyBackups on the destination).
+ * destination holds the whole backup or nothing of it. Each file is hashed as it is sent: one the
+ * manifest gives a digest for and whose bytes differ (the source is damaged) fails the copy before
+ * anything is published. Checking what the destination stored is the caller's (copy-set.ts check).
  */
 export async function copyBackup(
   from: Destination,
   to: Destination,
   name: string,
   progress: CopyProgress = {},
-): Promise<{ files: number; bytes: number; stored: StoredFile[]; manifestText: string }> {
+): Promise<{
+  files: number;
+  bytes: number;
+  stored: SentFile[];
+  manifestText: string;
+  /** The destination's server checked every put against what was sent (Staging.checkedOnPut). */
+  checkedOnPut: boolean;
+}> {
   const manifestText = (await readWhole(from, name, MANIFEST_FILE)).toString("utf8");
   const files = await storedFiles(from, name, manifestText);
   const staging = await to.stage(name);
   // Each chunk is a fresh Buffer: freed sooner than V8 would, so memory stays bounded (platform/memory.ts).
   const collect = youngCollector();
   let bytes = 0;
+  const sent: SentFile[] = [];
   try {
     for (const f of files) {
       throwIfCancelled(progress.signal, `copy of ${name} to ${to.name}`);
       progress.onFile?.(f.file);
       const h = await from.open(name, f.file);
+      const hash = createHash("sha256");
       try {
         // Counted as the destination takes the bytes (never flowing ahead of it: a put may start
         // reading later), and stopped with the put when it fails.
         const body = pipeline(
           h.stream(),
-          counter((n) => {
+          counter(hash, (n) => {
             collect(n);
             progress.onBytes?.(n);
           }),
@@ -95,6 +118,17 @@ export async function copyBackup(
       } finally {
         await h.close();
       }
+      const digest = hash.digest("hex");
+      if (f.sha256 !== undefined && digest !== f.sha256) {
+        throw new BschedError(
+          "COPY_FAILED",
+          `${from.locationOf(name, f.file)} is damaged: its sha256 is not the one its manifest records, so ${name} was not copied to ${to.name}`,
+          {
+            hint: `run \`bsched verify\` on the set to see what else is damaged there; the next backup stores the file again`,
+          },
+        );
+      }
+      sent.push({ ...f, sent: digest });
       bytes += f.size;
     }
     throwIfCancelled(progress.signal, `copy of ${name} to ${to.name}`);
@@ -103,13 +137,20 @@ export async function copyBackup(
     await staging.abort();
     throw cancelledOr(progress.signal, e, `copy of ${name} to ${to.name}`);
   }
-  return { files: files.length, bytes, stored: files, manifestText };
+  return {
+    files: files.length,
+    bytes,
+    stored: sent,
+    manifestText,
+    checkedOnPut: staging.checkedOnPut === true,
+  };
 }
 
-/** A pass-through that tells `onBytes` of each chunk as it is read on. */
-function counter(onBytes: (n: number) => void): Transform {
+/** A pass-through that hashes each chunk and tells `onBytes` of it as it is read on. */
+function counter(hash: Hash, onBytes: (n: number) => void): Transform {
   return new Transform({
     transform(chunk: Buffer, _enc, done) {
+      hash.update(chunk);
       onBytes(chunk.length);
       done(null, chunk);
     },

@@ -1,6 +1,7 @@
 import { setTimeout as sleepFor } from "node:timers/promises";
 import type { Catalog } from "../catalog/catalog.ts";
 import { recordOf } from "../catalog/reconcile.ts";
+import type { VerifyCopy } from "../config/destinations.ts";
 import type { SetConfig } from "../config/load.ts";
 import { cancelledOr, throwIfCancelled } from "../core/cancel.ts";
 import { BschedError } from "../core/errors.ts";
@@ -13,7 +14,7 @@ import type { KeepPolicy } from "../retention/policy.ts";
 import { type PruneResult, pruneSet } from "../retention/prune.ts";
 import { MANIFEST_FILE } from "../snapshot/manifest.ts";
 import { verifyBackups } from "../verify/verify.ts";
-import { copyBackup, type StoredFile } from "./copy-backup.ts";
+import { copyBackup, type SentFile } from "./copy-backup.ts";
 import { planCopies } from "./plan.ts";
 
 /**
@@ -28,8 +29,8 @@ export interface CopyTarget {
   dest: Destination;
   /** Its own keep policy (`destinations.NAME.keep`); default the set's. */
   keep?: KeepPolicy | undefined;
-  /** `read`: each copy re-read and hashed against its manifest; `size`: sizes only. */
-  verify: "read" | "size";
+  /** How each copy is checked (config/destinations.ts VERIFY_COPY). */
+  verify: VerifyCopy;
   /** Its own number of attempts (`destinations.NAME.attempts`); default the run's retry. */
   attempts?: number | undefined;
 }
@@ -280,12 +281,29 @@ async function check(
   target: CopyTarget,
   set: string,
   name: string,
-  r: { stored: StoredFile[]; manifestText: string },
+  r: { stored: SentFile[]; manifestText: string; checkedOnPut: boolean },
   signal: AbortSignal | undefined,
 ): Promise<void> {
   const { dest } = target;
   const problems: string[] = [];
-  if (target.verify === "read") {
+  let mode = target.verify;
+  if (mode === "checksum") {
+    // What was sent matched the manifest (copyBackup): the server now vouches for what it stored,
+    // by checking each put, or by hashing each file itself; without either it is read back.
+    if (r.checkedOnPut) mode = "size";
+    else if (dest.storedDigest) {
+      for (const f of r.stored) {
+        const digest = await dest.storedDigest(name, f.file, signal);
+        if (digest === undefined) {
+          mode = "read";
+          break;
+        }
+        if (digest !== f.sent) problems.push(`${f.file}: the server's sha256 is not the one sent`);
+      }
+      if (mode === "checksum") mode = "size";
+    } else mode = "read";
+  }
+  if (mode === "read") {
     // Re-read from the destination and hashed: every file, and the chain there.
     const v = await verifyBackups(dest, [name], undefined, { set, signal });
     for (const p of v.problems) problems.push(p.path === undefined ? p.problem : `${p.path}: ${p.problem}`);

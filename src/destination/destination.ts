@@ -47,6 +47,12 @@ export interface Destination {
   removeLeftovers(letter: string): Promise<string[]>;
   /** The set's run lock: no two runs of a set at once on this destination. Held with a lease. */
   lock(setId: string, purpose: string, clock: Clock): Promise<Lease>;
+  /**
+   * The sha256 (hex) of a stored file as the server computes it from what it stored (sftp:
+   * `sha256sum` run by the server over ssh), or undefined where the server offers none: then a
+   * copy checked with `checksum` is read back. Never a digest recorded at upload time.
+   */
+  storedDigest?(backup: string, file: string, signal?: AbortSignal): Promise<string | undefined>;
   /** Free bytes and allocation unit where known (a local disk, an SMB share); undefined elsewhere. */
   space(): Promise<{ free: number; blockSize: number } | undefined>;
 
@@ -103,6 +109,12 @@ export interface Staging {
   publish(manifestText: string): Promise<void>;
   /** Remove everything staged (a failed or cancelled run); never fails. */
   abort(): Promise<void>;
+  /**
+   * True when the server refuses a `put` unless what it stored is, byte for byte, what it was
+   * sent (s3: each part sent with its Content-MD5, which the server checks, and the whole object's
+   * ETag compared): a copy checked with `checksum` then needs no read back.
+   */
+  readonly checkedOnPut?: boolean;
 }
 
 /** A held lock; renewed while held, released once. */
