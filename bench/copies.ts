@@ -3,12 +3,14 @@
  * server on loopback — OpenSSH (sftp), Samba (smb), Ceph's S3 gateway (s3) — by `bsched copy`,
  * beside `rclone copy` of the same backup folder to the same server, alternated A B A B.
  * `npm run bench:copies [-- --runs N] [--scale S] [--kinds sftp,smb,s3] [--dir DIR] [--type separate|compressed]
- *   [--out FILE] [--profile DIR] [--rclone-transfers N]`.
+ *   [--out FILE] [--profile DIR] [--rclone-transfers N] [--verify checksum,read,size]`.
  * The servers are the tests' own (test/helpers/servers/): started here, stopped at the end.
  *
- * Two bsched rows per kind: `verify: read` (the default: every copied byte read back from the
- * server and hashed) and `verify: size` (sizes checked, as rclone checks sizes and, where the
- * server offers one, a hash). rclone is the peer: `rclone copy` with its defaults.
+ * One bsched row per kind and `--verify` mode (default `checksum,size`): `checksum` (the default:
+ * each file hashed as sent, then the server's own check where it has one, read back where not),
+ * `read` (every copied byte read back from the server and hashed) and `size` (sizes checked, as
+ * rclone checks sizes and, where the server offers one, a hash). rclone is the peer: `rclone copy`
+ * with its defaults.
  */
 import fs from "node:fs/promises";
 import os from "node:os";
@@ -34,6 +36,7 @@ const { values: args } = parseArgs({
     out: { type: "string" },
     profile: { type: "string" },
     "rclone-transfers": { type: "string" },
+    verify: { type: "string", default: "checksum,size" },
   },
 });
 const runs = Number(args.runs);
@@ -46,9 +49,11 @@ const NODE = args.profile
   ? [process.execPath, "--cpu-prof", "--cpu-prof-dir", path.resolve(args.profile as string)]
   : [process.execPath];
 const RCLONE_EXTRA = args["rclone-transfers"] ? ["--transfers", args["rclone-transfers"] as string] : [];
+const modes = (args.verify as string).split(",") as VerifyMode[];
 const log = (s: string) => process.stderr.write(`${s}\n`);
 
 type Kind = "sftp" | "smb" | "s3";
+type VerifyMode = "checksum" | "read" | "size";
 
 interface Servers {
   sftp?: SshdServer;
@@ -59,7 +64,7 @@ interface Servers {
 /** One kind's destination entries (read and size variants) and the rclone remote for the same place. */
 interface Target {
   kind: Kind;
-  yaml(name: string, verify: "read" | "size"): string[];
+  yaml(name: string, verify: VerifyMode): string[];
   rcloneEnv: Record<string, string>;
   /** The rclone path of the folder that holds backups. */
   rclonePath: string;
@@ -225,7 +230,7 @@ async function main(): Promise<void> {
           ]
         : []),
       "destinations:",
-      ...ts.flatMap((t) => [...t.yaml(`${t.kind}-read`, "read"), ...t.yaml(`${t.kind}-size`, "size")]),
+      ...ts.flatMap((t) => modes.flatMap((m) => t.yaml(`${t.kind}-${m}`, m))),
       "sets:",
       "  a:",
       "    letter: A",
@@ -269,14 +274,10 @@ async function main(): Promise<void> {
     for (let round = 0; round < runs; round++) {
       for (const t of ts) {
         const cmds: [string, Command][] = [
-          [
-            "bsched copy (verify: read)",
-            { kind: "exec", argv: [...NODE, BIN, "copy", "a", "--to", `${t.kind}-read`, "--config", config] },
-          ],
-          [
-            "bsched copy (verify: size)",
-            { kind: "exec", argv: [...NODE, BIN, "copy", "a", "--to", `${t.kind}-size`, "--config", config] },
-          ],
+          ...modes.map((m): [string, Command] => [
+            `bsched copy (verify: ${m})`,
+            { kind: "exec", argv: [...NODE, BIN, "copy", "a", "--to", `${t.kind}-${m}`, "--config", config] },
+          ]),
           [
             "rclone copy",
             {
