@@ -68,6 +68,20 @@ interface ResolvedSetFields {
 /** A set as the program uses it: the schema's output (type, mode, keep, hooks…) plus ResolvedSetFields. */
 export type SetConfig = Omit<RawSet, keyof ResolvedSetFields> & ResolvedSetFields;
 
+export interface WebConfig {
+  enabled: boolean;
+  host: string;
+  port: number;
+  tls?: { cert: string; key: string };
+}
+
+/** `HOST:PORT` (brackets around an IPv6 host dropped) as host and port. */
+export function parseListen(listen: string): { host: string; port: number } {
+  const i = listen.lastIndexOf(":");
+  const host = listen.slice(0, i).replace(/^\[(.*)\]$/, "$1");
+  return { host, port: Number(listen.slice(i + 1)) };
+}
+
 export interface Config {
   /** Absolute path of the file the config was read from. */
   file: string;
@@ -79,6 +93,8 @@ export interface Config {
   sets: Map<string, SetConfig>;
   /** Every entry of `destinations:` (`--dest NAME` reaches any of them). */
   destinations: Map<string, DestinationSpec>;
+  /** `server.web`: where the daemon serves the window and its API; TLS files resolved from the config's folder. */
+  web: WebConfig;
   /** Advice that does not stop the load ("sets.x.keep: …"): loadConfig prints it. */
   warnings: string[];
 }
@@ -291,6 +307,18 @@ function resolveConfig(raw: RawConfig, file: string): Config {
     concurrency: raw.server.concurrency,
     sets,
     destinations,
+    web: {
+      enabled: raw.server.web.enabled,
+      ...parseListen(raw.server.web.listen),
+      ...(raw.server.web.tls === undefined
+        ? {}
+        : {
+            tls: {
+              cert: path.resolve(base, raw.server.web.tls.cert),
+              key: path.resolve(base, raw.server.web.tls.key),
+            },
+          }),
+    },
     warnings,
   };
 }

@@ -129,6 +129,23 @@ export const setSchema = z
     }
   });
 
+/** `HOST:PORT`, an IPv6 host in brackets: `[::1]:8420`. */
+const LISTEN = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/;
+
+const webSchema = z
+  .strictObject({
+    /** false: the daemon serves no window and no API (the control socket stays). */
+    enabled: z.boolean().default(true),
+    listen: z
+      .string()
+      .regex(LISTEN, { message: "HOST:PORT, such as 127.0.0.1:8420 or [::1]:8420" })
+      .refine((s) => Number(LISTEN.exec(s)?.[2]) <= 65535, { message: "a port from 0 to 65535" })
+      .default("127.0.0.1:8420"),
+    /** PEM files: with them the window is served over HTTPS (and its cookie is Secure). */
+    tls: z.strictObject({ cert: z.string().min(1), key: z.string().min(1) }).optional(),
+  })
+  .prefault({});
+
 export const configSchema = z
   .strictObject({
     server: z.strictObject({
@@ -143,6 +160,8 @@ export const configSchema = z
       hooks: hooksSchema.optional(),
       /** The seed's service login (system parameters): SMB destinations with `login: service` use it. */
       serviceLogin: serviceLoginSchema.optional(),
+      /** The window and its API, served by `bsched daemon` (docs/design.md "The window and its API"). */
+      web: webSchema,
     }),
     destinations: z
       .record(

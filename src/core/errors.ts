@@ -31,23 +31,39 @@ export type ErrorCode =
   | "UNREACHABLE"
   | "SECRET_MISSING"
   /** The secret store or its key cannot be used: damaged, another key, a key file others can read. */
-  | "SECRET_UNREADABLE";
+  | "SECRET_UNREADABLE"
+  /** The API (src/api): no valid session; a change without the session's CSRF token; too many logins. */
+  | "UNAUTHENTICATED"
+  | "CSRF"
+  | "RATE_LIMITED"
+  /** The API: a request that names nothing there is (a run, a route), or is malformed. */
+  | "NOT_FOUND"
+  | "BAD_REQUEST";
+
+/** A bad value's place in the config (["sets","archive","time"]) and what is wrong with it: shown beside its field. */
+export interface FieldError {
+  path: (string | number)[];
+  message: string;
+}
 
 export class BschedError extends Error {
   readonly code: ErrorCode;
   readonly exitCode: number;
   /** What the user can do about it; printed under the message. */
   readonly hint: string | undefined;
+  /** For a bad config or request: each field at fault (the window shows each beside its field). */
+  readonly fields: FieldError[] | undefined;
 
   constructor(
     code: ErrorCode,
     message: string,
-    options: { hint?: string; exitCode?: number; cause?: unknown } = {},
+    options: { hint?: string; exitCode?: number; cause?: unknown; fields?: FieldError[] } = {},
   ) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = "BschedError";
     this.code = code;
     this.hint = options.hint;
+    this.fields = options.fields;
     this.exitCode =
       options.exitCode ?? (code.startsWith("CONFIG") || code === "USAGE" || code === "SET_UNKNOWN" ? 2 : 1);
   }

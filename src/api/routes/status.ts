@@ -1,0 +1,27 @@
+import { z } from "zod";
+import { status } from "../../ops/status.ts";
+import type { Api, ApiDeps } from "../api.ts";
+
+/*
+ * An example of the pattern every route file follows: a function registering its routes, each
+ * with zod schemas (they validate, serialise and document it in /api/openapi.json), calling the
+ * ops layer with the daemon's config, clock and open catalog.
+ */
+
+export function statusRoutes(app: Api, deps: ApiDeps): void {
+  app.get(
+    "/status",
+    {
+      schema: {
+        summary: "Each set's last run, next run, backups and copies; the daemon's health",
+        tags: ["status"],
+        // The ops layer's Status, as is: its shape is documented in src/ops/status.ts.
+        response: { 200: z.object({ daemon: z.unknown(), sets: z.array(z.unknown()) }) },
+      },
+    },
+    async () => {
+      const { service, clock } = deps;
+      return await status({ config: service.config, clock, catalog: service.catalog }, { offline: true });
+    },
+  );
+}
