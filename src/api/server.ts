@@ -1,8 +1,8 @@
+import { existsSync } from "node:fs";
+import path from "node:path";
 import fastifyCookie from "@fastify/cookie";
 import fastifyStatic from "@fastify/static";
 import fastifySwagger from "@fastify/swagger";
-import { existsSync } from "node:fs";
-import path from "node:path";
 import Fastify from "fastify";
 import {
   jsonSchemaTransform,
@@ -79,11 +79,9 @@ export async function buildApi(deps: ApiDeps): Promise<Api> {
     });
     app.get("/*", { schema: { hide: true } }, (req, reply) => {
       if (req.url.startsWith(`${API_PREFIX}/`))
-        return reply
-          .status(404)
-          .send({
-            error: { code: "NOT_FOUND", message: `no such route: ${req.url.split("?")[0]}`, hint: null },
-          });
+        return reply.status(404).send({
+          error: { code: "NOT_FOUND", message: `no such route: ${req.url.split("?")[0]}`, hint: null },
+        });
       return reply.type("text/html").sendFile("index.html");
     });
   }
