@@ -32,6 +32,8 @@ export interface ApiDeps {
   auth: Auth;
   /** The built window (web/dist): served at `/`; absent: no window, the API alone. */
   webRoot?: string | undefined;
+  /** PEM contents of server.web.tls: fastify takes them at construction (web.ts reads the files). */
+  https?: { cert: Buffer; key: Buffer } | undefined;
 }
 
 declare module "fastify" {

@@ -30,7 +30,9 @@ export async function buildApi(deps: ApiDeps): Promise<Api> {
     bodyLimit: 1 << 20,
     // Behind nothing by default: the client address is the socket's (rate limits key on it).
     trustProxy: false,
-  }).withTypeProvider<ZodTypeProvider>();
+    // Over TLS when server.web.tls is set (web.ts); a plain http server otherwise.
+    ...(deps.https ? { https: deps.https } : {}),
+  } as { logger: false }).withTypeProvider<ZodTypeProvider>();
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   app.setErrorHandler((e, _req, reply) => {

@@ -1,6 +1,7 @@
 import fs from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import type { WebConfig } from "../config/load.ts";
 import { BschedError, errnoCode } from "../core/errors.ts";
 import type { ApiDeps } from "./api.ts";
 import { buildApi } from "./server.ts";
@@ -25,16 +26,25 @@ const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|localhost)$/;
  * listener reachable from other machines without TLS is allowed (a reverse proxy may front it)
  * but warned about at every start, since a password would cross the network in clear.
  */
-export async function startWeb(deps: Omit<ApiDeps, "webRoot"> & { webRoot?: string }): Promise<WebServer> {
-  const { web } = deps.service.config;
-  const app = await buildApi({ ...deps, webRoot: deps.webRoot ?? WEB_ROOT });
-  if (web.tls) {
-    // fastify takes https options at construction: web-tls.ts (W1) builds it so; until then, refuse.
-    throw new BschedError("CONFIG_INVALID", "server.web.tls is not supported yet", {
-      hint: "remove server.web.tls",
-    });
+export async function startWeb(
+  deps: Omit<ApiDeps, "webRoot"> & { webRoot?: string; web?: WebConfig },
+): Promise<WebServer> {
+  // `web`: the settings the daemon started with (server.web, or bsched demo's --listen over it).
+  const web = deps.web ?? deps.service.config.web;
+  const https = web.tls ? await readTls(web.tls) : undefined;
+  let app: Awaited<ReturnType<typeof buildApi>>;
+  try {
+    app = await buildApi({ ...deps, webRoot: deps.webRoot ?? WEB_ROOT, https });
+  } catch (e) {
+    // A certificate and key that do not go together, or that are not PEM: node's TLS says which.
+    if (https && !(e instanceof BschedError))
+      throw new BschedError("CONFIG_INVALID", `server.web.tls: ${(e as Error).message}`, {
+        hint: "give the PEM certificate (cert) and its private key (key), unencrypted, e.g. from `openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout key.pem -out cert.pem -subj /CN=HOST`",
+        cause: e,
+      });
+    throw e;
   }
-  if (!LOOPBACK.test(web.host))
+  if (!LOOPBACK.test(web.host) && !web.tls)
     deps.log.warn(
       { listen: `${web.host}:${web.port}` },
       "the window listens beyond this machine without TLS: passwords would cross the network in clear; set server.web.tls { cert, key } or listen on 127.0.0.1",
@@ -51,6 +61,14 @@ export async function startWeb(deps: Omit<ApiDeps, "webRoot"> & { webRoot?: stri
           hint: "set server.web.listen to a free port, or stop the other program",
         },
       );
+    if (errnoCode(e) === "EADDRNOTAVAIL")
+      throw new BschedError(
+        "CONFIG_INVALID",
+        `server.web.listen: ${web.host} is not an address of this machine`,
+        {
+          hint: "listen on 127.0.0.1 (this machine only), or on one of its addresses",
+        },
+      );
     throw e;
   }
   const addr = app.server.address();
@@ -58,8 +76,35 @@ export async function startWeb(deps: Omit<ApiDeps, "webRoot"> & { webRoot?: stri
   const host = web.host.includes(":") ? `[${web.host}]` : web.host;
   return {
     url: `${web.tls ? "https" : "http"}://${host}:${port}/`,
-    close: () => app.close(),
+    async close() {
+      // An open event stream (SSE) would hold close() forever: after 2 s, every connection is cut.
+      const force = setTimeout(() => app.server.closeAllConnections(), 2000);
+      try {
+        await app.close();
+      } finally {
+        clearTimeout(force);
+      }
+    },
   };
+}
+
+/** The PEM files of server.web.tls, read at start: a missing one names the key and the file. */
+async function readTls(tls: { cert: string; key: string }): Promise<{ cert: Buffer; key: Buffer }> {
+  const read = async (which: "cert" | "key") => {
+    try {
+      return await fs.readFile(tls[which]);
+    } catch (e) {
+      throw new BschedError(
+        "CONFIG_INVALID",
+        `server.web.tls.${which}: cannot read ${tls[which]} (${errnoCode(e) ?? (e as Error).message})`,
+        {
+          hint: `check the path (relative paths start at the config's folder) and that the user bsched runs as may read it`,
+          cause: e,
+        },
+      );
+    }
+  };
+  return { cert: await read("cert"), key: await read("key") };
 }
 
 /** Whether the window was built (web/dist/index.html): `bsched demo` says how to build it when not. */

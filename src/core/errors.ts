@@ -36,6 +36,10 @@ export type ErrorCode =
   | "UNAUTHENTICATED"
   | "CSRF"
   | "RATE_LIMITED"
+  /** The window's users (`bsched user`, docs/design.md "Security"): a name taken or unknown; users.json unreadable. */
+  | "USER_EXISTS"
+  | "USER_NOT_FOUND"
+  | "USERS_UNREADABLE"
   /** The API: a request that names nothing there is (a run, a route), or is malformed. */
   | "NOT_FOUND"
   | "BAD_REQUEST";

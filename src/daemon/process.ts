@@ -1,3 +1,5 @@
+import type { WebServer } from "../api/web.ts";
+import type { WebConfig } from "../config/load.ts";
 import type { Clock } from "../platform/clock.ts";
 import type { Log, Timer } from "./scheduler.ts";
 import { DaemonService } from "./service.ts";
@@ -11,6 +13,8 @@ export interface DaemonOptions {
   stopGraceMs?: number;
   /** Polling interval of the config file (a change reloads it). */
   watchMs?: number;
+  /** Over the config's server.web: `bsched demo --listen`, or tests' daemons with no window. */
+  web?: Partial<WebConfig>;
 }
 
 /**
@@ -53,7 +57,9 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
   try {
     await service.start();
     started = true;
+    const web = await startWindow(service, opts);
     const sig = await stopped;
+    await web?.close().catch((e) => log.warn({ err: (e as Error).message }, "window: close failed"));
     const r = await service.stop({ graceMs: opts.stopGraceMs ?? 300_000, why: sig });
     // The aborted backup's promise may still hold the event loop: leave now, cleanly recorded.
     if (!r.finished) process.exit(1);
@@ -62,5 +68,40 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
     process.off("SIGTERM", onStop);
     process.off("SIGINT", onStop);
     process.off("SIGHUP", onHup);
+  }
+}
+
+/**
+ * The window and its API (server.web), once the service runs: logs `window at URL`, and the
+ * one-time setup link while no user exists. A window that cannot start (address in use, TLS
+ * files) is logged as an error and the daemon runs on without it: backups come first.
+ */
+async function startWindow(service: DaemonService, opts: DaemonOptions): Promise<WebServer | undefined> {
+  const { log } = opts;
+  const web = { ...service.config.web, ...opts.web };
+  if (!web.enabled) return undefined;
+  try {
+    // Loaded here: only a daemon with its window needs fastify and the window's code.
+    const [{ startWeb }, { sessionAuth }] = await Promise.all([
+      import("../api/web.ts"),
+      import("../api/auth/session-auth.ts"),
+    ]);
+    const auth = sessionAuth({
+      state: service.config.state,
+      clock: opts.clock,
+      log,
+      secure: web.tls !== undefined,
+    });
+    const server = await startWeb({ service, clock: opts.clock, log, auth, web });
+    log.info({}, `window at ${server.url}`);
+    auth.announce(server.url);
+    return server;
+  } catch (e) {
+    const err = e as Error & { hint?: string };
+    log.error(
+      { err: err.message, ...(err.hint ? { hint: err.hint } : {}) },
+      "the window did not start: the daemon runs its schedules without it",
+    );
+    return undefined;
   }
 }

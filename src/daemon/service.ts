@@ -161,7 +161,7 @@ export class DaemonService {
    * Re-read the config file. Running backups keep the config they started with; queued scheduled
    * runs of sets no longer scheduled are dropped; runs asked for now stay queued (and fail if their
    * set is gone). An invalid file is logged and the previous config kept: returns false.
-   * `server.state` changes take effect at the next start.
+   * `server.state` and `server.web` changes take effect at the next start.
    */
   reload(why = "reload"): boolean {
     const log = this.#log;
@@ -170,7 +170,9 @@ export class DaemonService {
       const next = loadConfig(current.file, (m) => log.warn({}, `config: ${m}`));
       if (next.state !== current.state)
         log.warn({ state: next.state }, "server.state changes take effect when the daemon restarts");
-      this.#config = { ...next, state: current.state };
+      if (JSON.stringify(next.web) !== JSON.stringify(current.web))
+        log.warn({ web: next.web }, "server.web changes take effect when the daemon restarts");
+      this.#config = { ...next, state: current.state, web: current.web };
       this.scheduler.reload(this.#config);
       log.info({ why, file: current.file }, "config reloaded");
       return true;

@@ -111,3 +111,9 @@ export const SECRET_KEY_FILE = "secret.key";
 
 /** The lock a change of the secret store holds (readers need none: the store is replaced whole). */
 export const SECRET_STORE_LOCK = "secrets.lock";
+
+/** The window's users in the state folder (docs/design.md "Security"): names and scrypt hashes, 0600. */
+export const USERS_FILE = "users.json";
+
+/** The lock a change of the users file holds (readers need none: the file is replaced whole). */
+export const USERS_LOCK = "users.lock";

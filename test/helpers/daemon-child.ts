@@ -27,6 +27,8 @@ try {
     clock,
     log,
     stopGraceMs: Number(stopTimeout ?? 300) * 1000,
+    // No window: these tests are about the schedule, and parallel daemons must not race for 8420.
+    web: { enabled: false },
   });
 } catch (e) {
   process.stderr.write(`bsched: error: ${(e as Error).message}\n`);

@@ -26,7 +26,8 @@ export interface TestServer {
 }
 
 /**
- * A server root with one set `data` (D, source Data, incremental) and a config in UTC;
+ * A server root with one set `data` (D, source Data, incremental) and a config in UTC, with no
+ * window (a daemon on it must not race other tests for 127.0.0.1:8420);
  * `setKeys` adds YAML lines to the set (e.g. "type: compressed").
  */
 export async function makeServer(
@@ -42,6 +43,7 @@ export async function makeServer(
     `server:
   root: srv
   timezone: UTC
+  web: { enabled: false }
 sets:
   data:
     letter: D
