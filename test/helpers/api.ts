@@ -42,7 +42,12 @@ export interface ApiFixture {
  */
 export async function apiFixture(
   t: { after(fn: () => Promise<void>): void },
-  opts: { setKeys?: string[]; auth?: Auth; deps?: Partial<ApiDeps> } = {},
+  opts: {
+    setKeys?: string[];
+    /** An Auth, or one made from the started service (the real one needs its state folder). */
+    auth?: Auth | ((service: DaemonService) => Auth);
+    deps?: Partial<ApiDeps>;
+  } = {},
 ): Promise<ApiFixture> {
   const server = await makeServer({ ...(opts.setKeys ? { setKeys: opts.setKeys } : {}) });
   const log = recordingLog();
@@ -54,7 +59,8 @@ export async function apiFixture(
     control: false,
   });
   await service.start();
-  const app = await buildApi({ service, clock: systemClock, log, auth: opts.auth ?? testAuth, ...opts.deps });
+  const auth = typeof opts.auth === "function" ? opts.auth(service) : (opts.auth ?? testAuth);
+  const app = await buildApi({ service, clock: systemClock, log, auth, ...opts.deps });
   t.after(async () => {
     await app.close();
     await service.stop({ graceMs: 30_000 }).catch(() => undefined);
