@@ -9,7 +9,7 @@ import { checkDbIntegrity } from "./helpers/live.ts";
 test("bsched demo: creates a live server, makes a first backup, and stops cleanly on Ctrl-C", async () => {
   const dir = await tempDir("bsched-demo-");
   const demo = path.join(dir, "d");
-  const child = spawn(process.execPath, [BIN, "demo", "--dir", demo], {
+  const child = spawn(process.execPath, [BIN, "demo", "--dir", demo, "--listen", "127.0.0.1:0"], {
     env: { ...process.env, BSCHED_CONFIG: undefined },
     stdio: ["ignore", "pipe", "pipe"],
   });
@@ -32,6 +32,12 @@ test("bsched demo: creates a live server, makes a first backup, and stops cleanl
   assert.equal(await closed, 0, stderr);
   assert.match(stderr, /stopped\. The demo stays in/);
   assert.match(stderr, /demo server: stopped after \d+ rounds/);
+  // The window: where it is, and how to log in the first time (the one-time setup link).
+  assert.match(stderr, /window at http:\/\/127\.0\.0\.1:\d+\//);
+  assert.match(
+    stderr,
+    /open http:\/\/127\.0\.0\.1:\d+\/setup#token=[A-Za-z0-9_-]{43} to create the first administrator/,
+  );
 
   const config = path.join(demo, "bsched.yaml");
   const list = await runCli(["list", "data", "--json", "--config", config]);

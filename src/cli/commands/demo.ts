@@ -4,11 +4,12 @@ import fs from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Command } from "commander";
-import { loadConfig } from "../../config/load.ts";
+import { loadConfig, parseListen } from "../../config/load.ts";
 import { BschedError, EXIT } from "../../core/errors.ts";
 import { runDaemon } from "../../daemon/process.ts";
 import { humanLog } from "../../demo/log.ts";
 import { createDemoDatabases, demoConfigText } from "../../demo/seed.ts";
+import { listUsers } from "../../ops/users.ts";
 import { systemClock } from "../../platform/clock.ts";
 import { writeFileAtomic } from "../../platform/fsutil.ts";
 import type { ExitBox } from "../main.ts";
@@ -20,10 +21,17 @@ const APP = fileURLToPath(new URL("../../demo/app.ts", import.meta.url));
 export function registerDemo(program: Command, exit: ExitBox): void {
   program
     .command("demo")
-    .description("run a sample server with live databases, its config, and scheduled backups (Ctrl-C stops)")
+    .description(
+      "run a sample server with live databases, its config, scheduled backups and the window (Ctrl-C stops)",
+    )
     .option("--dir <dir>", "where to create the demo (reused if it exists)", "bsched-demo")
+    .option(
+      "--listen <host:port>",
+      "where the window listens (default: the config's server.web.listen, 127.0.0.1:8420)",
+    )
     .action(
-      action(exit, async (opts: { dir: string }) => {
+      action(exit, async (opts: { dir: string; listen?: string }) => {
+        const listen = opts.listen === undefined ? undefined : demoListen(opts.listen);
         const dir = path.resolve(opts.dir);
         const configFile = path.join(dir, "bsched.yaml");
         const root = path.join(dir, "server");
@@ -56,6 +64,14 @@ export function registerDemo(program: Command, exit: ExitBox): void {
         say(`try, in another terminal: npx bsched list --config ${configFile}`);
         say(`                          npx bsched status --config ${configFile}`);
         say(`                          npx bsched restore data --config ${configFile} --to /tmp/restored`);
+        if (config.web.enabled) {
+          const users = listUsers(config.state).users.map((u) => u.name);
+          say(
+            users.length === 0
+              ? "the window: its address and a one-time setup link follow; open the link to create your administrator (or: npx bsched user add NAME --config …)"
+              : `the window: its address follows; log in as ${users.join(" or ")} (forgotten: npx bsched user passwd NAME --config ${configFile})`,
+          );
+        }
         say("Ctrl-C stops everything.");
         // A terminal's Ctrl-C reaches the demo server too: only an exit of its own is news, and
         // then the daemon is stopped as Ctrl-C would.
@@ -77,6 +93,7 @@ export function registerDemo(program: Command, exit: ExitBox): void {
           clock: systemClock,
           log: humanLog(say),
           stopGraceMs: 60_000,
+          ...(listen ? { web: listen } : {}),
         });
         stopping = true;
         process.off("SIGINT", markStop);
@@ -88,4 +105,14 @@ export function registerDemo(program: Command, exit: ExitBox): void {
         return EXIT.ok;
       }),
     );
+}
+
+/** `--listen HOST:PORT` (port 0: any free one; the daemon's log says which). */
+function demoListen(listen: string): { host: string; port: number } {
+  const { host, port } = parseListen(listen);
+  if (!host || !/^\d{1,5}$/.test(listen.slice(listen.lastIndexOf(":") + 1)) || port > 65535)
+    throw new BschedError("USAGE", `--listen ${listen}: not HOST:PORT`, {
+      hint: "such as 127.0.0.1:8420, or 127.0.0.1:0 for any free port",
+    });
+  return { host, port };
 }
