@@ -93,6 +93,11 @@ sets:
     "once only",
   );
 
+  // `bsched status` says where the window is.
+  const status = await runCli(["status", "--json", "--config", config], { cwd: dir });
+  assert.equal(status.code, 0, status.stderr);
+  assert.equal((JSON.parse(status.stdout) as { daemon: { window: string } }).daemon.window, url);
+
   // A user added with the CLI while the daemon runs logs in at once.
   const add = await runCli(["user", "add", "bob", "--stdin", "--config", config], {
     cwd: dir,
@@ -115,6 +120,7 @@ sets:
   d.child.kill("SIGTERM");
   assert.equal(await d.closed, 0, d.stderr());
   const log1 = d.stderr();
+  await assert.rejects(fs.access(path.join(dir, "srv", ".bsched", "window.json")), "removed at the stop");
 
   // Restarted: users exist, so no link; the old sessions are gone (they live in memory).
   const bobCookie = (bob.headers.get("set-cookie") ?? "").split(";")[0] as string;

@@ -73,7 +73,9 @@ export async function startWeb(
   }
   const addr = app.server.address();
   const port = typeof addr === "object" && addr ? addr.port : web.port;
-  const host = web.host.includes(":") ? `[${web.host}]` : web.host;
+  // Listening on every address: the URL printed is this machine's loopback one, which works here.
+  const shown = web.host === "0.0.0.0" ? "127.0.0.1" : web.host === "::" ? "::1" : web.host;
+  const host = shown.includes(":") ? `[${shown}]` : shown;
   return {
     url: `${web.tls ? "https" : "http"}://${host}:${port}/`,
     async close() {

@@ -1,6 +1,10 @@
+import fs from "node:fs/promises";
+import path from "node:path";
 import type { WebServer } from "../api/web.ts";
 import type { WebConfig } from "../config/load.ts";
 import type { Clock } from "../platform/clock.ts";
+import { writeFileAtomic } from "../platform/fsutil.ts";
+import { WINDOW_FILE } from "../platform/names.ts";
 import type { Log, Timer } from "./scheduler.ts";
 import { DaemonService } from "./service.ts";
 
@@ -95,7 +99,18 @@ async function startWindow(service: DaemonService, opts: DaemonOptions): Promise
     const server = await startWeb({ service, clock: opts.clock, log, auth, web });
     log.info({}, `window at ${server.url}`);
     auth.announce(server.url);
-    return server;
+    // For `bsched status`: where the window is. Advice only: a failure to write it changes nothing.
+    const file = path.join(service.config.state, WINDOW_FILE);
+    await writeFileAtomic(file, `${JSON.stringify({ url: server.url, pid: process.pid })}\n`).catch(
+      () => undefined,
+    );
+    return {
+      url: server.url,
+      close: async () => {
+        await fs.rm(file, { force: true });
+        await server.close();
+      },
+    };
   } catch (e) {
     const err = e as Error & { hint?: string };
     log.error(

@@ -117,3 +117,6 @@ export const USERS_FILE = "users.json";
 
 /** The lock a change of the users file holds (readers need none: the file is replaced whole). */
 export const USERS_LOCK = "users.lock";
+
+/** Where the running daemon's window is (`{url, pid}`), for `bsched status`: written at its start, removed at its stop. */
+export const WINDOW_FILE = "window.json";

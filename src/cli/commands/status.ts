@@ -49,7 +49,7 @@ export function registerStatus(program: Command, exit: ExitBox): void {
         const out = (l: string) => process.stdout.write(`${l}\n`);
         out(
           daemon.running
-            ? `daemon: running (pid ${daemon.pid} on ${daemon.host}, since ${daemon.since})`
+            ? `daemon: running (pid ${daemon.pid} on ${daemon.host}, since ${daemon.since})${daemon.window ? `; window at ${daemon.window}` : ""}`
             : "daemon: not running",
         );
         for (const s of sets) {
