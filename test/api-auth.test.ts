@@ -83,6 +83,12 @@ test("setup link: no default password; the link creates the first administrator 
     (short.json() as { error: { fields: { path: string[] }[] } }).error.fields.map((f) => f.path),
     [["password"]],
   );
+  const badName = await setup({ token, user: "../admin", password: PASSWORD });
+  assert.equal(badName.statusCode, 400, badName.body);
+  assert.deepEqual(
+    (badName.json() as { error: { fields: { path: string[] }[] } }).error.fields.map((f) => f.path),
+    [["user"]],
+  );
   const ok = await setup({ token, user: "admin", password: PASSWORD });
   assert.equal(ok.statusCode, 200, ok.body);
   const body = ok.json() as { user: string; csrf: string };

@@ -1,43 +1,10 @@
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import fs from "node:fs/promises";
 import path from "node:path";
 import { test } from "node:test";
-import { BIN, runCli, tempDir } from "./helpers/cli.ts";
+import { runCli, tempDir } from "./helpers/cli.ts";
 import { assertNoSecrets, sampleProcessList } from "./helpers/leaks.ts";
-
-/** `bsched daemon` as a process, its JSON log lines parsed as they come. */
-function daemon(config: string, cwd: string) {
-  const child = spawn(process.execPath, [BIN, "daemon", "--config", config], {
-    cwd,
-    env: { ...process.env, BSCHED_CONFIG: undefined },
-    stdio: ["ignore", "ignore", "pipe"],
-  });
-  let stderr = "";
-  child.stderr.on("data", (d) => {
-    stderr += d;
-  });
-  const closed = new Promise<number | null>((r) => child.on("close", (code) => r(code)));
-  const lines = () =>
-    stderr
-      .split("\n")
-      .filter((l) => l.startsWith("{"))
-      .map((l) => JSON.parse(l) as { msg: string; level: number });
-  return {
-    child,
-    closed,
-    stderr: () => stderr,
-    async waitFor(pred: (msg: string) => boolean, what: string, timeoutMs = 60_000): Promise<string> {
-      const until = Date.now() + timeoutMs;
-      for (;;) {
-        const hit = lines().find((l) => pred(l.msg));
-        if (hit) return hit.msg;
-        if (Date.now() > until || child.exitCode !== null) throw new Error(`no ${what}; stderr:\n${stderr}`);
-        await new Promise((r) => setTimeout(r, 100));
-      }
-    },
-  };
-}
+import { windowDaemon as daemon } from "./helpers/window-daemon.ts";
 
 const PASSWORD = `window-${Math.random().toString(36).slice(2)}-pw`;
 

@@ -98,7 +98,13 @@ async function startWindow(service: DaemonService, opts: DaemonOptions): Promise
     });
     const server = await startWeb({ service, clock: opts.clock, log, auth, web });
     log.info({}, `window at ${server.url}`);
-    auth.announce(server.url);
+    try {
+      auth.announce(server.url);
+    } catch (e) {
+      // users.json damaged: the window runs (and refuses every login) until it is repaired.
+      const err = e as Error & { hint?: string };
+      log.error({ err: err.message, ...(err.hint ? { hint: err.hint } : {}) }, "window: the users cannot be read");
+    }
     // For `bsched status`: where the window is. Advice only: a failure to write it changes nothing.
     const file = path.join(service.config.state, WINDOW_FILE);
     await writeFileAtomic(file, `${JSON.stringify({ url: server.url, pid: process.pid })}\n`).catch(
