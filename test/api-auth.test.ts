@@ -283,8 +283,8 @@ sets:
   const responses: Record<string, string> = {};
   const seen: string[] = [];
   for (const [p, ops] of Object.entries(doc.paths)) {
-    // Dummy values for path parameters: {set}, {name}, {id}…
-    const url = p.replace(/\{[^}]+\}/g, "dummy");
+    // Path parameters: the fixture's set for {set} (so its answers are real ones), dummies else.
+    const url = p.replace(/\{set\}/g, "data").replace(/\{[^}]+\}/g, "dummy");
     for (const [method, op] of Object.entries(ops)) {
       if (!["get", "post", "put", "patch", "delete"].includes(method)) continue;
       const route = `${method.toUpperCase()} ${p}`;
