@@ -103,7 +103,10 @@ async function startWindow(service: DaemonService, opts: DaemonOptions): Promise
     } catch (e) {
       // users.json damaged: the window runs (and refuses every login) until it is repaired.
       const err = e as Error & { hint?: string };
-      log.error({ err: err.message, ...(err.hint ? { hint: err.hint } : {}) }, "window: the users cannot be read");
+      log.error(
+        { err: err.message, ...(err.hint ? { hint: err.hint } : {}) },
+        "window: the users cannot be read",
+      );
     }
     // For `bsched status`: where the window is. Advice only: a failure to write it changes nothing.
     const file = path.join(service.config.state, WINDOW_FILE);

@@ -39,7 +39,9 @@ export function checkUserName(name: string): string {
   if (!NAME.test(name))
     throw new BschedError("USAGE", `"${name.slice(0, 80)}" is not a user name`, {
       hint: "letters, digits, . _ - @, starting with a letter or digit, at most 64",
-      fields: [{ path: ["user"], message: "letters, digits, . _ - @, starting with a letter or digit, at most 64" }],
+      fields: [
+        { path: ["user"], message: "letters, digits, . _ - @, starting with a letter or digit, at most 64" },
+      ],
     });
   return name;
 }
