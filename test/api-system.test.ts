@@ -218,7 +218,8 @@ test("destinations: a plain secret is stored, the config references it, GET mask
   assert.equal(uncopy.statusCode, 200, uncopy.body);
   const gone = await f.app.inject({
     method: "DELETE",
-    url: `/api/settings/destinations/vault?hash=${(uncopy.json() as { hash: string }).hash}`,
+    url: "/api/settings/destinations/vault",
+    payload: { hash: (uncopy.json() as { hash: string }).hash },
   });
   assert.equal(gone.statusCode, 200, gone.body);
   assert.equal((await yamlOf(f)).destinations?.vault, undefined);

@@ -243,7 +243,11 @@ async function write(
   if (changes.length === 0 && before === undefined) return saved(read, false);
   // Checked first: a refused change stores no secret either.
   dryRun(read, changes);
-  await before?.();
+  if (before !== undefined) {
+    // Read again before a secret is stored: a change refused for an edit made meanwhile stores nothing.
+    checkHash(readConfig(read.file), hash);
+    await before();
+  }
   if (changes.length === 0) return saved(read, true);
   try {
     const r = await changeConfig({ file: read.file, changes, expectedHash: hash });

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { BschedError } from "../../core/errors.ts";
 import { removeDestination, saveDestination, testDestination } from "../../ops/settings.ts";
 import type { Api, ApiDeps } from "../api.ts";
 import { apiErrorSchema } from "../errors.ts";
@@ -47,16 +48,19 @@ export function destinationRoutes(app: Api, deps: ApiDeps): void {
         summary: "Remove a destination no set uses (its stored secrets stay)",
         tags: ["settings"],
         params: nameParam,
-        querystring: z.object({ hash: hashSchema }),
+        // In the query string (a DELETE usually has no body), or in a JSON body.
+        querystring: z.object({ hash: hashSchema.optional() }),
+        body: z.object({ hash: hashSchema }).nullish(),
         response: { 200: savedSchema, ...errors },
       },
     },
     async (req) => {
-      const r = await removeDestination({
-        file: deps.service.config.file,
-        hash: req.query.hash,
-        name: req.params.name,
-      });
+      const hash = req.query.hash ?? req.body?.hash;
+      if (hash === undefined)
+        throw new BschedError("BAD_REQUEST", "the hash of the settings read is missing", {
+          hint: "send ?hash= (the hash GET /api/settings gave)",
+        });
+      const r = await removeDestination({ file: deps.service.config.file, hash, name: req.params.name });
       if (r.changed) deps.service.reload(`destination ${req.params.name} removed in the window`);
       return r;
     },
