@@ -286,3 +286,44 @@ test("the settings routes are in the OpenAPI document", async (t) => {
   ] as const)
     assert.ok(doc.paths[p]?.[m], `${m} ${p}`);
 });
+
+test("a set with block maps (keep, hooks, notify): sent back unchanged writes nothing; one value changed is that line only", async (t) => {
+  const f = await apiFixture(t);
+  const text = `server:
+  root: srv
+  timezone: UTC
+sets:
+  data:
+    letter: D
+    source: Data
+    frequency: daily        # every night
+    time: "01:00"
+    keep:
+      last: 8               # a week and a day
+      monthly: 6
+    hooks:
+      before: "sync"
+    notify:
+      webhook: https://hooks.example/bsched
+      on: [failure]
+`;
+  await fs.writeFile(f.server.config, text);
+  assert.ok(f.service.reload("test"));
+  const s = await getSettings(f);
+  assert.deepEqual(s.sets.data?.keep, { last: 8, monthly: 6 });
+  assert.equal(s.sets.data?.day, undefined, "no day with daily");
+  const same = await f.app.inject({
+    method: "PUT",
+    url: "/api/settings/sets/data",
+    payload: { hash: s.hash, settings: s.sets.data },
+  });
+  assert.equal((same.json() as { changed: boolean }).changed, false, same.body);
+  const keep = { last: 10, monthly: 6 };
+  const r = await f.app.inject({
+    method: "PUT",
+    url: "/api/settings/sets/data",
+    payload: { hash: s.hash, settings: { ...s.sets.data, keep } },
+  });
+  assert.equal(r.statusCode, 200, r.body);
+  assert.equal(await fs.readFile(f.server.config, "utf8"), text.replace("last: 8", "last: 10"));
+});
