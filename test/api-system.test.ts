@@ -376,3 +376,38 @@ test("test connection: a server that accepts and never answers is UNREACHABLE on
     /destination mute \(sftp:\/\/u@127\.0\.0\.1:\d+\/x\) did not answer within 1 s/,
   );
 });
+
+test("a secret written plain in the file (before secrets existed) is masked too: {secret: null, set: true}", async (t) => {
+  const f = await apiFixture(t);
+  const plain = "plain-pw-in-the-file";
+  const text = `server:
+  root: srv
+  timezone: UTC
+  serviceLogin: { user: svc, password: ${plain} }
+destinations:
+  offsite: { type: s3, bucket: b, accessKeyId: AKIDTEST, secretAccessKey: ${plain}-s3 }
+  nas: { type: smb, share: //fs/backups, login: { user: u, password: ${plain}-smb } }
+sets:
+  data:
+    letter: D
+    source: Data
+`;
+  await fs.writeFile(f.server.config, text);
+  assert.ok(f.service.reload("test"));
+  const { body, s } = await settings(f);
+  assert.ok(!body.includes(plain), "no plain secret in the GET");
+  assert.deepEqual(s.system.serviceLogin, { domain: null, user: "svc", passwordSet: true });
+  const d = s.system.destinations as Record<string, Record<string, unknown>>;
+  assert.deepEqual(d.offsite?.secretAccessKey, { secret: null, set: true });
+  assert.equal(d.offsite?.accessKeyId, "AKIDTEST", "an identifier is shown");
+  assert.deepEqual(d.nas?.login, { user: "u", password: { secret: null, set: true } });
+  // Sent back as received: the plain values stay as they are (nothing to write).
+  const r = await f.app.inject({
+    method: "PUT",
+    url: "/api/settings/destinations/nas",
+    payload: { hash: s.hash, destination: d.nas },
+  });
+  assert.equal(r.statusCode, 200, r.body);
+  assert.equal((r.json() as { changed: boolean }).changed, false);
+  assert.equal(await fs.readFile(f.server.config, "utf8"), text);
+});
