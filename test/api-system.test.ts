@@ -283,7 +283,7 @@ if (missing) {
     ...over,
   });
 
-  test("test connection: ok against a real sshd; AUTH_FAILED with a wrong password; UNREACHABLE on a closed port", async (t) => {
+  test("test connection: ok against a real sshd; AUTH_FAILED with a wrong password; HOST_KEY_MISMATCH; UNREACHABLE on a closed port", async (t) => {
     const f = await apiFixture(t);
     const test1 = async (body: Record<string, unknown>) => {
       const r = await f.app.inject({ method: "POST", url: "/api/destinations/test", payload: body });
@@ -309,6 +309,10 @@ if (missing) {
       !bad.body.includes(wrong) && !bad.body.includes(server.password as string),
       "never the password",
     );
+
+    const otherKey = await test1({ name: "vault", destination: entry({ hostKey: FAKE_HOST_KEY }) });
+    assert.equal(otherKey.json.error?.code, "HOST_KEY_MISMATCH", otherKey.body);
+    assert.ok(otherKey.json.error?.message.includes(server.hostKeyFingerprint), otherKey.body);
 
     const port = await freePort();
     const down = await test1({ destination: entry({ port }) });
