@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { readdirSync, readFileSync } from "node:fs";
 import { after, before, test } from "node:test";
 import { apiFixture } from "./helpers/api.ts";
 import { type SmbServer, smbdMissing, startSmbd } from "./helpers/servers/smbd.ts";
@@ -8,6 +9,31 @@ import { type SmbServer, smbdMissing, startSmbd } from "./helpers/servers/smbd.t
  * secret store), then an SMB destination with `login: service` tested through the window's
  * "test connection", against a real smbd on loopback.
  */
+
+/**
+ * Every process whose command line or environment holds `secret`, sampled every few milliseconds
+ * until `stop` (smbclient runs for the test connection: its argv and environment are checked).
+ */
+function watchProcesses(secret: string): { stop(): string[] } {
+  const found = new Set<string>();
+  const look = () => {
+    for (const pid of readdirSync("/proc")) {
+      if (!/^\d+$/.test(pid) || Number(pid) === process.pid) continue;
+      for (const what of ["cmdline", "environ"]) {
+        try {
+          if (readFileSync(`/proc/${pid}/${what}`).includes(secret)) found.add(`${pid} ${what}`);
+        } catch {}
+      }
+    }
+  };
+  const timer = setInterval(look, 5);
+  return {
+    stop() {
+      clearInterval(timer);
+      return [...found];
+    },
+  };
+}
 
 const missing = smbdMissing();
 if (missing) {
@@ -43,7 +69,9 @@ if (missing) {
     await put("/api/settings/destinations/nas", {
       destination: { type: "smb", share: server.share, port: server.port, path: "site1", login: "service" },
     });
+    const watch = watchProcesses(server.password);
     const ok = await testNas();
+    assert.deepEqual(watch.stop(), [], "the password in no process's argv or environment");
     assert.equal(ok.json.ok, true, ok.body);
 
     const wrong = `${server.password}-wrong`;
