@@ -13,7 +13,10 @@ import {
 import { VERSION } from "../version.ts";
 import type { Api, ApiDeps } from "./api.ts";
 import { toApiError } from "./errors.ts";
+import { destinationRoutes } from "./routes/destinations.ts";
+import { settingsRoutes } from "./routes/settings.ts";
 import { statusRoutes } from "./routes/status.ts";
+import { systemRoutes } from "./routes/system.ts";
 
 /** Everything under this prefix is the API; the rest is the window. */
 export const API_PREFIX = "/api";
@@ -66,6 +69,9 @@ export async function buildApi(deps: ApiDeps): Promise<Api> {
       const a = api as unknown as Api;
       deps.auth.routes(a);
       statusRoutes(a, deps);
+      settingsRoutes(a, deps);
+      systemRoutes(a, deps);
+      destinationRoutes(a, deps);
       a.get("/openapi.json", { schema: { hide: true } }, async () => app.swagger());
     },
     { prefix: API_PREFIX },

@@ -231,7 +231,16 @@ function addPair(text: string, map: YAMLMap, key: string, value: unknown): strin
       hint: "add the key with a text editor",
     });
   }
-  const at = pairEnd(text, last);
+  let at = pairEnd(text, last);
+  // Comment lines indented under the last pair (its block's commented-out keys) stay with it.
+  for (;;) {
+    const nl = text.indexOf("\n", at);
+    const end = nl === -1 ? text.length : nl + 1;
+    const line = text.slice(at, end).replace(/\r?\n$/, "");
+    const lead = line.length - line.trimStart().length;
+    if (end === at || !line.trimStart().startsWith("#") || lead <= indent.length) break;
+    at = end;
+  }
   const eol = eolOf(text);
   const nl = at === text.length && !text.endsWith("\n") ? eol : "";
   return splice(text, at, at, `${nl}${indent}${pairText}${eol}`);

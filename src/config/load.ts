@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { parse as parseYaml } from "yaml";
 import type { z } from "zod";
-import { BschedError } from "../core/errors.ts";
+import { BschedError, type FieldError } from "../core/errors.ts";
 import { realExisting } from "../platform/os-errors.ts";
 import { whereOf } from "./destinations.ts";
 import {
@@ -147,6 +147,7 @@ export function parseConfig(text: string, file: string): Config {
       `${file}: invalid config:\n${describeIssues(result.error, doc)}`,
       {
         hint: "fix the keys named above; `bsched init` writes a valid example",
+        fields: issueFields(result.error, doc),
       },
     );
   }
@@ -181,21 +182,37 @@ function quoted(keyPath: readonly PropertyKey[], value: unknown): string {
   return JSON.stringify(maskSecretFields(value));
 }
 
+/** What is wrong with one issue's key, as the CLI prints it after the key: `got "25:00"; allowed: …`. */
+function issueText(issue: z.core.$ZodIssue, doc: unknown): string {
+  if (issue.code === "unrecognized_keys") {
+    return `unknown key(s) ${issue.keys.map((k) => JSON.stringify(k)).join(", ")} (check the spelling; see README "Config")`;
+  }
+  const value = valueAt(doc, issue.path);
+  const got = value === undefined ? "missing" : `got ${quoted(issue.path, value)}`;
+  let allowed = issue.message;
+  if (issue.code === "invalid_value" && "values" in issue) {
+    allowed = `one of ${(issue.values as unknown[]).map((x) => JSON.stringify(x)).join(", ")}`;
+  }
+  return `${got}; allowed: ${allowed}`;
+}
+
 function describeIssues(error: z.ZodError, doc: unknown): string {
   return error.issues
-    .map((issue) => {
-      const key = issue.path.map(String).join(".") || "(top level)";
-      const value = valueAt(doc, issue.path);
-      const got = value === undefined ? "missing" : `got ${quoted(issue.path, value)}`;
-      let allowed = issue.message;
-      if (issue.code === "invalid_value" && "values" in issue) {
-        allowed = `one of ${(issue.values as unknown[]).map((x) => JSON.stringify(x)).join(", ")}`;
-      } else if (issue.code === "unrecognized_keys") {
-        return `  ${key}: unknown key(s) ${issue.keys.map((k) => JSON.stringify(k)).join(", ")} (check the spelling; see README "Config")`;
-      }
-      return `  ${key}: ${got}; allowed: ${allowed}`;
-    })
+    .map((issue) => `  ${issue.path.map(String).join(".") || "(top level)"}: ${issueText(issue, doc)}`)
     .join("\n");
+}
+
+/**
+ * The same issues as fields (the window shows each beside its field): the key's path in the
+ * config and the text the CLI prints after it. An unknown key's path is its map's plus the key.
+ */
+export function issueFields(error: z.ZodError, doc: unknown): FieldError[] {
+  return error.issues.flatMap((issue) => {
+    const at = issue.path.map((k) => (typeof k === "number" ? k : String(k)));
+    const message = issueText(issue, doc);
+    if (issue.code === "unrecognized_keys") return issue.keys.map((k) => ({ path: [...at, k], message }));
+    return [{ path: at, message }];
+  });
 }
 
 /** True when `child` is `parent` or lies under it (paths already absolute and normalized). */
@@ -256,6 +273,12 @@ function resolveConfig(raw: RawConfig, file: string): Config {
             s.folder === "default"
               ? "set server.backupFolder, or this set's folder, to a folder outside the source"
               : `set sets.${id}.folder to a folder outside ${realSource}`,
+          fields: [
+            {
+              path: s.folder === "default" ? ["server", "backupFolder"] : ["sets", id, "folder"],
+              message: `a folder outside the source folder ${source} (each backup would copy the ones before it)`,
+            },
+          ],
         },
       );
     }
@@ -264,7 +287,15 @@ function resolveConfig(raw: RawConfig, file: string): Config {
       throw new BschedError(
         "CONFIG_INVALID",
         `${file}: sets.${id}: the state folder ${state}${via(state, realState)} (catalog, daemon lock) lies inside the source folder ${source}${via(source, realSource)}`,
-        { hint: "set server.state to a folder outside every set's source (relative to root, or absolute)" },
+        {
+          hint: "set server.state to a folder outside every set's source (relative to root, or absolute)",
+          fields: [
+            {
+              path: ["sets", id, "source"],
+              message: `a folder that does not hold the state folder ${state}`,
+            },
+          ],
+        },
       );
     }
     sets.set(id, {

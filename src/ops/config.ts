@@ -124,6 +124,7 @@ export async function changeConfig(opts: {
       hint: `nothing was written: ${file} is as it was; give the key a value the message allows`,
       exitCode: e.exitCode,
       cause: e,
+      ...(e.fields === undefined ? {} : { fields: e.fields }),
     });
   }
   if (next === text) return { file, text, hash, config, changed: false };

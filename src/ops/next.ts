@@ -31,7 +31,14 @@ export async function next(
   for (const set of sets) {
     const at = nextRuns(set, from, config.timezone, opts.count);
     // Full or incremental: the set's cadence from its current chain (src/backup/cadence.ts).
-    const chain = await chainLength((await listBackups(destinationOf(set), set.letter, set.id)).backups);
+    // Closed after: the web window asks this at every change, a remote folder must not keep a session each time.
+    const dest = destinationOf(set);
+    let chain: number;
+    try {
+      chain = await chainLength((await listBackups(dest, set.letter, set.id)).backups);
+    } finally {
+      await dest.close?.();
+    }
     const modes = plannedModes(set, chain, at.length);
     out.push({ set, chain, runs: at.map((d, i) => ({ at: d, mode: modes[i] ?? "full" })) });
   }
