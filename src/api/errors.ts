@@ -18,13 +18,14 @@ export const apiErrorSchema = z.object({
 });
 export type ApiError = z.infer<typeof apiErrorSchema>;
 
-/** The HTTP status a BschedError answers with: bad input 400, missing 404, conflicts 409, busy 423, else 500. */
+/** The HTTP status a BschedError answers with: bad input 400, missing 404 (a set too), conflicts 409 (a restore target not empty too), busy 423, else 500. */
 export function statusOf(code: string): number {
   if (code === "CONFIG_INVALID" || code === "USAGE" || code === "BAD_REQUEST") return 400;
   if (code === "UNAUTHENTICATED") return 401;
   if (code === "FORBIDDEN" || code === "CSRF") return 403;
   if (code.endsWith("_NOT_FOUND") || code === "NOT_FOUND" || code === "BACKUP_MISSING") return 404;
-  if (code === "CONFLICT" || code === "CONFIG_CHANGED") return 409;
+  if (code === "SET_UNKNOWN") return 404;
+  if (code === "CONFLICT" || code === "CONFIG_CHANGED" || code === "TARGET_NOT_EMPTY") return 409;
   if (code === "LOCKED") return 423;
   if (code === "RATE_LIMITED") return 429;
   return 500;

@@ -13,7 +13,12 @@ import {
 import { VERSION } from "../version.ts";
 import type { Api, ApiDeps } from "./api.ts";
 import { toApiError } from "./errors.ts";
+import { backupsRoutes } from "./routes/backups.ts";
 import { destinationRoutes } from "./routes/destinations.ts";
+import { eventsRoutes } from "./routes/events.ts";
+import { historyRoutes } from "./routes/history.ts";
+import { restoreRoutes } from "./routes/restore.ts";
+import { runsRoutes } from "./routes/runs.ts";
 import { settingsRoutes } from "./routes/settings.ts";
 import { statusRoutes } from "./routes/status.ts";
 import { systemRoutes } from "./routes/system.ts";
@@ -72,6 +77,11 @@ export async function buildApi(deps: ApiDeps): Promise<Api> {
       settingsRoutes(a, deps);
       systemRoutes(a, deps);
       destinationRoutes(a, deps);
+      historyRoutes(a, deps);
+      runsRoutes(a, deps);
+      eventsRoutes(a, deps);
+      backupsRoutes(a, deps);
+      restoreRoutes(a, deps);
       a.get("/openapi.json", { schema: { hide: true } }, async () => app.swagger());
     },
     { prefix: API_PREFIX },

@@ -6,6 +6,19 @@ export type { RunStatus };
 /** Why a run started. `rebuild`: reconstructed from a backup folder by `catalog rebuild` / repair. */
 export type RunTrigger = "schedule" | "catch-up" | "manual" | "rebuild";
 
+/**
+ * Which runs `Catalog.runs` returns, newest first: of a set, of a status (or any of `statuses`),
+ * started (else finished, else planned) in [since, until) (ISO instants), at most `limit`.
+ */
+export interface RunFilter {
+  set?: string;
+  limit?: number;
+  status?: RunStatus;
+  statuses?: RunStatus[];
+  since?: string;
+  until?: string;
+}
+
 export interface RunRecord {
   id: number;
   set: string;
@@ -104,7 +117,7 @@ export interface Catalog {
   finishRun(id: number, outcome: RunOutcome): void;
   getRun(id: number): RunRecord | undefined;
   /** Newest first; `limit` newest only; `status`: only runs in that state. */
-  runs(filter?: { set?: string; limit?: number; status?: RunStatus }): RunRecord[];
+  runs(filter?: RunFilter): RunRecord[];
   /**
    * The newest schedule slot handled for the set (run, caught up, skipped), or the mark set when
    * the set was first scheduled: slots after it and before now were missed.

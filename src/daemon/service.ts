@@ -35,6 +35,14 @@ export interface DaemonServiceOptions {
   maxSleepMs?: number | undefined;
 }
 
+/** A reload of the config, as `DaemonService.onConfig` tells it (the window's `config` event). */
+export interface ConfigEvent {
+  why: string;
+  /** false: the file was refused and the previous config kept (`error` says why). */
+  ok: boolean;
+  error?: string | undefined;
+}
+
 export interface StopResult {
   /** true: every running backup finished within the grace period; false: they were aborted. */
   finished: boolean;
@@ -68,6 +76,7 @@ export class DaemonService {
   #control: ControlServer | undefined;
   #unwatch: (() => void) | undefined;
   #cutGrace: (() => void) | undefined;
+  readonly #configListeners = new Set<(e: ConfigEvent) => void>();
 
   constructor(opts: DaemonServiceOptions) {
     this.#opts = opts;
@@ -175,10 +184,28 @@ export class DaemonService {
       this.#config = { ...next, state: current.state, web: current.web };
       this.scheduler.reload(this.#config);
       log.info({ why, file: current.file }, "config reloaded");
+      this.#tellConfig({ why, ok: true });
       return true;
     } catch (e) {
       log.error({ why, err: (e as Error).message }, "config NOT reloaded (keeping the previous one)");
+      this.#tellConfig({ why, ok: false, error: (e as Error).message });
       return false;
+    }
+  }
+
+  /** Be told of every reload (the file changed on disk, or a change through the window). */
+  onConfig(listener: (e: ConfigEvent) => void): () => void {
+    this.#configListeners.add(listener);
+    return () => this.#configListeners.delete(listener);
+  }
+
+  #tellConfig(e: ConfigEvent): void {
+    for (const l of this.#configListeners) {
+      try {
+        l(e);
+      } catch {
+        // A listener's failure (a closed event stream) never stops a reload.
+      }
     }
   }
 

@@ -1,3 +1,4 @@
+import fs from "node:fs/promises";
 import path from "node:path";
 import type { SetConfig } from "../config/load.ts";
 import type { Manifest } from "../core/types.ts";
@@ -5,7 +6,14 @@ import type { Destination } from "../destination/destination.ts";
 import { type Clock, systemClock } from "../platform/clock.ts";
 import { fromOsError } from "../platform/os-errors.ts";
 import { locateForSet, locateFromPath } from "../restore/locate.ts";
-import { type RestoreFailure, type RestoreResult, restoreState } from "../restore/restore.ts";
+import {
+  type RestoreFailure,
+  type RestoreResult,
+  restoreState,
+  targetEntries,
+  targetNotEmpty,
+} from "../restore/restore.ts";
+import { selectPaths } from "../snapshot/select.ts";
 import { type OpContext, progressTo, throwIfAborted } from "./context.ts";
 
 /** Which backup to restore: one of a set (default its newest), or — with no config — one at a path. */
@@ -27,7 +35,13 @@ export interface RestoreOpResult extends RestoreResult {
 export async function restore(
   ctx: Pick<OpContext, "progress" | "signal"> & { clock?: Clock | undefined },
   source: RestoreSource,
-  opts: { to: string; overwrite?: boolean | undefined; destination?: Destination | undefined },
+  opts: {
+    to: string;
+    overwrite?: boolean | undefined;
+    destination?: Destination | undefined;
+    /** Only these paths of the backup (each with what is under it); default: all of it. */
+    paths?: string[] | undefined;
+  },
 ): Promise<RestoreOpResult> {
   throwIfAborted(ctx.signal, `restore into ${opts.to}`);
   // `destination` overrides the set's own (a --from path is read where it is).
@@ -39,9 +53,13 @@ export async function restore(
   const emit = ctx.progress;
   const clock = ctx.clock ?? systemClock;
   const onProgress = progressTo(emit, clock);
+  const some = opts.paths !== undefined && opts.paths.length > 0;
+  const manifest = some ? selectPaths(located.manifest, opts.paths as string[]) : located.manifest;
   const r = await restoreState({
     chain: located.chain,
-    manifest: located.manifest,
+    manifest,
+    // Some paths only: the folder is not at the backup's state, so it is not marked as such.
+    marker: !some,
     target,
     overwrite: opts.overwrite,
     clock,
@@ -52,4 +70,65 @@ export async function restore(
     throw fromOsError(e, { path: target, doing: `restore into ${target}` });
   });
   return { ...r, backup: located.manifest.name, chain: located.chain.map((l) => l.name), target };
+}
+
+export interface RestorePlan {
+  backup: string;
+  target: string;
+  /** Entries in the target now (null: it does not exist; it will be created). */
+  existing: number | null;
+  /** With overwrite into a folder that is not empty: the backup's paths found there, which it replaces. */
+  replaces: number;
+  /** The first few of them. */
+  sample: string[];
+  /** In words, for the user before the restore starts. */
+  note: string;
+}
+
+/**
+ * Before a restore the user has to confirm (the web window): which backup, and what it will do to
+ * the target — created, filled while empty, or (overwrite) which of its paths are replaced, the
+ * others left alone. Refused as the restore itself would refuse (TARGET_NOT_EMPTY without
+ * overwrite; no such backup; paths the backup does not hold). Reads only.
+ */
+export async function planRestore(
+  source: { set: SetConfig; backup?: string | undefined },
+  opts: {
+    to: string;
+    overwrite?: boolean | undefined;
+    destination?: Destination | undefined;
+    paths?: string[] | undefined;
+  },
+): Promise<RestorePlan> {
+  const located = await locateForSet(source.set, source.backup, opts.destination);
+  const some = opts.paths !== undefined && opts.paths.length > 0;
+  const manifest = some ? selectPaths(located.manifest, opts.paths as string[]) : located.manifest;
+  const target = path.resolve(opts.to);
+  const existing = await targetEntries(target).catch((e) => {
+    throw fromOsError(e, { path: target, doing: `restore into ${target}` });
+  });
+  const base = { backup: manifest.name, target, existing };
+  if (existing === null)
+    return { ...base, replaces: 0, sample: [], note: `${target} does not exist: it will be created` };
+  if (existing === 0)
+    return { ...base, replaces: 0, sample: [], note: `${target} is empty: the backup is restored into it` };
+  if (!opts.overwrite) throw targetNotEmpty(target, existing);
+  const found: string[] = [];
+  for (const e of manifest.entries) {
+    if (e.kind === "dir") continue;
+    const there = await fs.lstat(path.join(target, e.path)).then(
+      () => true,
+      () => false,
+    );
+    if (there) found.push(e.path);
+  }
+  return {
+    ...base,
+    replaces: found.length,
+    sample: found.slice(0, 10),
+    note:
+      `${target} holds ${existing} entries: the ${found.length} files and links of the backup found there are replaced, ` +
+      "the backup's other paths are added, and what the backup does not hold is left alone; " +
+      "a restore that fails part-way leaves the folder partly overwritten (and says so)",
+  };
 }

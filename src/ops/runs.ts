@@ -1,5 +1,7 @@
 import { randomUUID } from "node:crypto";
+import { BschedError } from "../core/errors.ts";
 import type { Clock } from "../platform/clock.ts";
+import { fromOsError } from "../platform/os-errors.ts";
 import type { OpEvent, ProgressSink } from "./context.ts";
 
 export type RunKind = "backup" | "restore" | "verify" | "prune" | "copy";
@@ -26,6 +28,29 @@ export interface RunHandle<T> {
   cancel(reason?: string): void;
 }
 
+/** How a run ended: its result, or its error as the CLI words it (code, message, hint). */
+export type RunOutcome =
+  | { ok: true; endedAt: string; result: unknown }
+  | { ok: false; endedAt: string; error: { code: string; message: string; hint: string | null } };
+
+/** An ended run, kept for a while (`RunRegistry.ended`): what it was and how it ended. */
+export interface EndedRun {
+  info: RunInfo;
+  outcome: RunOutcome;
+}
+
+/**
+ * What a watcher of the whole registry sees (`RunRegistry.watch`): each run starting, each of its
+ * events, and its end. The web window's event stream is one such watcher.
+ */
+export type RegistryEvent =
+  | { type: "started"; info: RunInfo }
+  | { type: "event"; info: RunInfo; event: OpEvent }
+  | { type: "ended"; info: RunInfo; outcome: RunOutcome };
+
+/** How many ended runs the registry remembers (`ended(id)`): enough for a window to catch up. */
+export const ENDED_KEPT = 50;
+
 /** What a run's body gets: the sink to report to and the signal to honour. */
 export interface RunScope {
   id: string;
@@ -36,10 +61,13 @@ export interface RunScope {
 /**
  * The runs of this process (the CLI's one, or the daemon's many): each has an id, an event stream
  * and a result, and can be cancelled. Only what is running is listed; a run leaves the registry
- * when it ends (the catalog keeps its record).
+ * when it ends (the catalog keeps its record). The last ENDED_KEPT ended runs' outcomes stay in
+ * memory (`ended`), and `watch` sees every run of the registry, from start to end.
  */
 export class RunRegistry {
   readonly #runs = new Map<string, RunHandle<unknown>>();
+  readonly #ended = new Map<string, EndedRun>();
+  readonly #watchers = new Set<(e: RegistryEvent) => void>();
   readonly #clock: Clock;
 
   constructor(clock: Clock) {
@@ -78,6 +106,7 @@ export class RunRegistry {
           // A subscriber's failure (a closed browser tab) never stops the run.
         }
       }
+      this.#tell({ type: "event", info, event });
     };
     // The body starts on the next tick: the run is registered before any of its code runs.
     const result = Promise.resolve()
@@ -87,6 +116,13 @@ export class RunRegistry {
         this.#runs.delete(id);
         listeners.clear();
       });
+    // The outcome is kept and told to watchers; this also handles the rejection, so a run nobody
+    // awaits (one started through the API) never becomes an unhandled rejection.
+    result.then(
+      (r) => this.#end(info, { ok: true, endedAt: this.#clock.now().toISOString(), result: r }),
+      (e: unknown) =>
+        this.#end(info, { ok: false, endedAt: this.#clock.now().toISOString(), error: wordError(e) }),
+    );
     const handle: RunHandle<T> = {
       info,
       result,
@@ -99,7 +135,41 @@ export class RunRegistry {
       },
     };
     this.#runs.set(id, handle as RunHandle<unknown>);
+    this.#tell({ type: "started", info });
     return handle;
+  }
+
+  /**
+   * Watch every run of this registry: starts, events and ends (with the outcome), from now on.
+   * A watcher that throws is ignored, as a subscriber is. Returns the function that stops watching.
+   */
+  watch(watcher: (e: RegistryEvent) => void): () => void {
+    this.#watchers.add(watcher);
+    return () => this.#watchers.delete(watcher);
+  }
+
+  /** An ended run among the last ENDED_KEPT: its info and outcome; undefined when unknown or running. */
+  ended(id: string): EndedRun | undefined {
+    return this.#ended.get(id);
+  }
+
+  #end(info: RunInfo, outcome: RunOutcome): void {
+    this.#ended.set(info.id, { info, outcome });
+    for (const old of this.#ended.keys()) {
+      if (this.#ended.size <= ENDED_KEPT) break;
+      this.#ended.delete(old);
+    }
+    this.#tell({ type: "ended", info, outcome });
+  }
+
+  #tell(e: RegistryEvent): void {
+    for (const w of this.#watchers) {
+      try {
+        w(e);
+      } catch {
+        // A watcher's failure (a closed event stream) never disturbs a run.
+      }
+    }
   }
 
   /** What is running now, oldest first. */
@@ -117,4 +187,16 @@ export class RunRegistry {
     run?.cancel(reason);
     return run !== undefined;
   }
+}
+
+/** An error as a run's outcome: a BschedError's code, message and hint; anything else INTERNAL. */
+function wordError(thrown: unknown): { code: string; message: string; hint: string | null } {
+  // A system error that got this far still gets a bsched code, as the CLI's reportError gives it.
+  const e = fromOsError(thrown);
+  if (e instanceof BschedError) return { code: e.code, message: e.message, hint: e.hint ?? null };
+  return {
+    code: "INTERNAL",
+    message: e instanceof Error ? e.message : String(e),
+    hint: "an unexpected failure: run again with BSCHED_DEBUG=1 to see where, and report it",
+  };
 }

@@ -48,6 +48,11 @@ export interface RestoreOptions {
    * failure would (as it was, or, with --overwrite into a full folder, partly written and said so).
    */
   signal?: AbortSignal | undefined;
+  /**
+   * false: leave no `.bsched-restored` marker (a restore of some paths only: the folder is not at
+   * the backup's state, so the manual procedure must not go on from it). Default true.
+   */
+  marker?: boolean | undefined;
 }
 
 export interface RestoreProblem {
@@ -211,6 +216,23 @@ async function targetItems(target: string): Promise<string[]> {
   return (await fs.readdir(target)).filter((n) => !isSetLockName(n));
 }
 
+/** What a restore into a folder that is not empty, without --overwrite, is refused with. */
+export function targetNotEmpty(target: string, entries: number): BschedError {
+  return new BschedError("TARGET_NOT_EMPTY", `restore target ${target} is not empty (${entries} entries)`, {
+    hint: "restore into an empty or new folder, or pass --overwrite to replace what the backup holds",
+  });
+}
+
+/** How many entries a restore target holds (its lock file aside); null when it does not exist. */
+export async function targetEntries(target: string): Promise<number | null> {
+  try {
+    return (await targetItems(target)).length;
+  } catch (e) {
+    if (errnoCode(e) === "ENOENT") return null;
+    throw e;
+  }
+}
+
 /**
  * Staging folders of restores into `target` that were killed (kill -9, power loss). Called with
  * the target's lock held: a live restore holds that lock until its staging folder is renamed,
@@ -266,15 +288,7 @@ export async function restoreState(opts: RestoreOptions): Promise<RestoreResult>
     held = await lockFolder(target, `restore of backup ${opts.manifest.name}`, opts.clock ?? systemClock);
     if (held.lock) await removeDeadStaging(target);
     const items = await targetItems(target);
-    if (items.length > 0 && !opts.overwrite) {
-      throw new BschedError(
-        "TARGET_NOT_EMPTY",
-        `restore target ${target} is not empty (${items.length} entries)`,
-        {
-          hint: "restore into an empty or new folder, or pass --overwrite to replace what the backup holds",
-        },
-      );
-    }
+    if (items.length > 0 && !opts.overwrite) throw targetNotEmpty(target, items.length);
     // An --overwrite changes the folder: the marker of what it held before no longer holds.
     if (items.length > 0) await removeRestoredMarker(target);
     result =
@@ -282,7 +296,7 @@ export async function restoreState(opts: RestoreOptions): Promise<RestoreResult>
     // Only an exact restore says which backup the folder is at (docs/design.md "manual procedure"):
     // the self-extracting files' --target checks it, so the manual procedure can go on from here.
     const last = opts.chain.at(-1);
-    if (result.problems.length === 0 && last) {
+    if (result.problems.length === 0 && last && opts.marker !== false) {
       await writeRestoredMarker(target, opts.manifest.set, opts.manifest.name, last.digest);
     }
   } finally {

@@ -36,7 +36,7 @@ export function keepsSomething(p: KeepPolicy): boolean {
 }
 
 /** ISO 8601 week of a calendar date: "YYYY-Www" (weeks start on Monday; week 1 holds a Thursday). */
-function isoWeek(y: number, m: number, d: number): string {
+export function isoWeek(y: number, m: number, d: number): string {
   const date = new Date(Date.UTC(y, m - 1, d));
   const dow = date.getUTCDay() || 7;
   date.setUTCDate(date.getUTCDate() + 4 - dow);

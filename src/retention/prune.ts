@@ -6,7 +6,7 @@ import type { Destination } from "../destination/destination.ts";
 import { destinationOf } from "../destination/for-set.ts";
 import type { Clock } from "../platform/clock.ts";
 import { fromOsError } from "../platform/os-errors.ts";
-import { planRetention, type RetentionPlan } from "./policy.ts";
+import { planRetention, type RetentionItem, type RetentionPlan } from "./policy.ts";
 
 export interface PruneResult {
   set: string;
@@ -18,6 +18,16 @@ export interface PruneResult {
   freedBytes: number;
   /** `--broken`: only unrestorable backups were considered, each removed with its reason. */
   brokenOnly: boolean;
+}
+
+/** The backups as the keep policy sees them: when each started, its parent, whether it is broken. */
+export function retentionItems(backups: Awaited<ReturnType<typeof assessBackups>>): RetentionItem[] {
+  return backups.map((b) => ({
+    name: b.name,
+    startedAt: b.header?.startedAt ?? "",
+    parent: b.header?.parent?.name ?? null,
+    broken: b.state === "broken" ? b.reason : undefined,
+  }));
 }
 
 /**
@@ -48,12 +58,7 @@ export async function pruneSet(
   const policy = set.keep;
   const plan = async (): Promise<{ plan: RetentionPlan; stored: Map<string, number> }> => {
     const backups = await assessBackups(dest, set.letter, set.id);
-    const items = backups.map((b) => ({
-      name: b.name,
-      startedAt: b.header?.startedAt ?? "",
-      parent: b.header?.parent?.name ?? null,
-      broken: b.state === "broken" ? b.reason : undefined,
-    }));
+    const items = retentionItems(backups);
     // What deleting it frees: its size on disk, not the logical size it stores (issue 9); a
     // folder without a readable manifest counts 0 (its type, hence its layout, is unknown).
     const stored = new Map(

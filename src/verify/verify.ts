@@ -1,5 +1,5 @@
 import { cancelledOr, throwIfCancelled } from "../core/cancel.ts";
-import { BschedError, errnoCode } from "../core/errors.ts";
+import { BschedError, type ErrorCode, errnoCode } from "../core/errors.ts";
 import type { Entry, Manifest, Progress, ProgressCallback } from "../core/types.ts";
 import { readManifest } from "../destination/backups.ts";
 import type { Destination } from "../destination/destination.ts";
@@ -17,6 +17,12 @@ export interface VerifyProblem {
   /** The damaged or missing file; absent for a problem of the backup as a whole. */
   path?: string;
   problem: string;
+  /**
+   * The error code restore would fail with for this damage, where it is one: RESTORE_MISMATCH (a
+   * file differs from its manifest), CHAIN_BROKEN, UNSAFE_PATH (what restore refuses). Absent for
+   * the others (the message says what it is).
+   */
+  code?: ErrorCode;
 }
 
 export interface VerifyResult {
@@ -99,12 +105,17 @@ export async function verifyBackups(
       });
     } catch (e) {
       // Its own files may be intact, but it cannot be restored: say it is the chain that fails.
-      problems.push({ backup: name, problem: `broken chain: ${(e as Error).message}` });
+      problems.push({ backup: name, problem: `broken chain: ${(e as Error).message}`, code: "CHAIN_BROKEN" });
       continue;
     }
     // What restore refuses is damage here too: the same checks of the state (snapshot/chain.ts).
     for (const p of stateProblems(manifest, chain)) {
-      problems.push({ backup: name, ...(p.path === undefined ? {} : { path: p.path }), problem: p.problem });
+      problems.push({
+        backup: name,
+        ...(p.path === undefined ? {} : { path: p.path }),
+        problem: p.problem,
+        code: "UNSAFE_PATH",
+      });
     }
     await checkCarried(manifest, chain, stores, problems);
     const own = ownFiles(manifest, name);
@@ -115,12 +126,14 @@ export async function verifyBackups(
           backup: name,
           path: e.path,
           problem: `damaged: ${r.bytes} bytes, the manifest says ${e.size}`,
+          code: "RESTORE_MISMATCH",
         });
       } else if (r.sha256 !== e.sha256) {
         problems.push({
           backup: name,
           path: e.path,
           problem: "damaged: content differs from its sha256 in the manifest",
+          code: "RESTORE_MISMATCH",
         });
       }
     };

@@ -1,6 +1,6 @@
-import { z } from "zod";
 import { status } from "../../ops/status.ts";
 import type { Api, ApiDeps } from "../api.ts";
+import { statusSchema } from "../schemas/status.ts";
 
 /*
  * An example of the pattern every route file follows: a function registering its routes, each
@@ -15,8 +15,8 @@ export function statusRoutes(app: Api, deps: ApiDeps): void {
       schema: {
         summary: "Each set's last run, next run, backups and copies; the daemon's health",
         tags: ["status"],
-        // The ops layer's Status, as is: its shape is documented in src/ops/status.ts.
-        response: { 200: z.object({ daemon: z.unknown(), sets: z.array(z.unknown()) }) },
+        // The ops layer's Status (src/ops/status.ts), each field described.
+        response: { 200: statusSchema },
       },
     },
     async () => {

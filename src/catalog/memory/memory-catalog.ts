@@ -61,6 +61,14 @@ export function memoryCatalog(): Catalog {
       const all = runs
         .filter((r) => filter.set === undefined || r.set === filter.set)
         .filter((r) => filter.status === undefined || r.status === filter.status)
+        .filter((r) => filter.statuses === undefined || filter.statuses.includes(r.status))
+        .filter((r) => {
+          const at = r.startedAt ?? r.finishedAt ?? r.planned ?? "";
+          return (
+            (filter.since === undefined || at >= filter.since) &&
+            (filter.until === undefined || at < filter.until)
+          );
+        })
         .map((r) => ({ ...r }))
         .reverse();
       return filter.limit === undefined ? all : all.slice(0, filter.limit);

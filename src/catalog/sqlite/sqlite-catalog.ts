@@ -300,6 +300,19 @@ export function openSqliteCatalog(file: string): Catalog {
         conds.push("status = ?");
         args.push(filter.status);
       }
+      if (filter.statuses !== undefined) {
+        conds.push(`status IN (${filter.statuses.map(() => "?").join(", ") || "NULL"})`);
+        args.push(...filter.statuses);
+      }
+      // A run's time: when it started, else when it ended (a missed run), else its slot.
+      if (filter.since !== undefined) {
+        conds.push("COALESCE(started_at, finished_at, planned) >= ?");
+        args.push(filter.since);
+      }
+      if (filter.until !== undefined) {
+        conds.push("COALESCE(started_at, finished_at, planned) < ?");
+        args.push(filter.until);
+      }
       const where = conds.length === 0 ? "" : `WHERE ${conds.join(" AND ")}`;
       const limit = filter.limit === undefined ? "" : `LIMIT ${Math.max(0, Math.floor(filter.limit))}`;
       const stmt = db.prepare(`SELECT * FROM runs ${where} ORDER BY id DESC ${limit}`);
