@@ -114,7 +114,7 @@ export function restoreRoutes(app: Api, deps: ApiDeps): void {
         params: setParamsSchema,
         body: z
           .object({ backup: z.string().min(1).optional(), dest: z.string().min(1).optional() })
-          .optional(),
+          .nullish(),
         response: { 202: runInfoSchema, ...errors },
       },
     },

@@ -85,7 +85,7 @@ export function runsRoutes(app: Api, deps: ApiDeps): void {
         summary: "Back up a set now, through the daemon's queue (after a running backup of the set)",
         tags: ["runs"],
         params: setParamsSchema,
-        body: z.object({ mode: backupModeSchema.optional(), type: backupTypeSchema.optional() }).optional(),
+        body: z.object({ mode: backupModeSchema.optional(), type: backupTypeSchema.optional() }).nullish(),
         response: { 202: runInfoSchema, 404: apiErrorSchema, 423: apiErrorSchema },
       },
     },
