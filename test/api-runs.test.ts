@@ -62,7 +62,10 @@ test("back up now through the API: the event stream shows it start, progress and
   );
   assert.ok(progress.length > 0, "progress was seen");
   // Throttled to 10 a second per run, the newest always sent before the run's end: its last is "done".
-  assert.equal((progress.at(-1)?.data as { progress: { phase: string } }).progress.phase, "done");
+  assert.equal(
+    ((progress.at(-1) as SseEvent).data as { progress: { phase: string } }).progress.phase,
+    "done",
+  );
   assert.ok(sse.comments.includes("connected"));
 
   // The ended run is still known, with its result; it cannot be cancelled any more.

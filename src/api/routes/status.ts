@@ -1,6 +1,7 @@
 import { status } from "../../ops/status.ts";
 import type { Api, ApiDeps } from "../api.ts";
 import { statusSchema } from "../schemas/status.ts";
+import { StatusCache } from "../status-cache.ts";
 
 /*
  * An example of the pattern every route file follows: a function registering its routes, each
@@ -9,6 +10,11 @@ import { statusSchema } from "../schemas/status.ts";
  */
 
 export function statusRoutes(app: Api, deps: ApiDeps): void {
+  const { service, clock } = deps;
+  // Made again after every run start or end and config reload; see status-cache.ts.
+  const cache = new StatusCache(service, () =>
+    status({ config: service.config, clock, catalog: service.catalog }, { offline: true }),
+  );
   app.get(
     "/status",
     {
@@ -19,9 +25,6 @@ export function statusRoutes(app: Api, deps: ApiDeps): void {
         response: { 200: statusSchema },
       },
     },
-    async () => {
-      const { service, clock } = deps;
-      return await status({ config: service.config, clock, catalog: service.catalog }, { offline: true });
-    },
+    async () => cache.get(),
   );
 }
