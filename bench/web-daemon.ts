@@ -1,9 +1,9 @@
 /**
  * The daemon side of `npm run bench:web`: a DaemonService and the window's server (startWeb) in one
  * process, as `bsched daemon` runs them, on the config given. Prints `{"url": …}` on stdout once
- * listening; SIGTERM stops both. Authentication: `BENCH_AUTH=open` (the default until the real
- * login is wired into the daemon) lets every request through as user "bench", so the figures are
- * the routes' own; the session check it skips is a map lookup per request.
+ * listening; SIGTERM stops both. Authentication: every request passes as user "bench" (until the
+ * real login is wired into the daemon), so the figures are the routes' own; the session check it
+ * skips is a lookup per request.
  */
 import { monitorEventLoopDelay } from "node:perf_hooks";
 import type { FastifyRequest } from "fastify";

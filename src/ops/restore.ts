@@ -1,4 +1,3 @@
-import fs from "node:fs/promises";
 import path from "node:path";
 import type { SetConfig } from "../config/load.ts";
 import type { Manifest } from "../core/types.ts";
@@ -7,6 +6,7 @@ import { type Clock, systemClock } from "../platform/clock.ts";
 import { fromOsError } from "../platform/os-errors.ts";
 import { locateForSet, locateFromPath } from "../restore/locate.ts";
 import {
+  presentIn,
   type RestoreFailure,
   type RestoreResult,
   restoreState,
@@ -113,15 +113,10 @@ export async function planRestore(
   if (existing === 0)
     return { ...base, replaces: 0, sample: [], note: `${target} is empty: the backup is restored into it` };
   if (!opts.overwrite) throw targetNotEmpty(target, existing);
-  const found: string[] = [];
-  for (const e of manifest.entries) {
-    if (e.kind === "dir") continue;
-    const there = await fs.lstat(path.join(target, e.path)).then(
-      () => true,
-      () => false,
-    );
-    if (there) found.push(e.path);
-  }
+  const found = await presentIn(
+    target,
+    manifest.entries.filter((e) => e.kind !== "dir").map((e) => e.path),
+  );
   return {
     ...base,
     replaces: found.length,

@@ -223,6 +223,21 @@ export function targetNotEmpty(target: string, entries: number): BschedError {
   });
 }
 
+/** Which of `paths` (relative to `target`) exist there: what a restore with --overwrite replaces. */
+export async function presentIn(target: string, paths: string[]): Promise<string[]> {
+  const found: string[] = [];
+  for (const p of paths) {
+    if (
+      await fs.lstat(path.join(target, p)).then(
+        () => true,
+        () => false,
+      )
+    )
+      found.push(p);
+  }
+  return found;
+}
+
 /** How many entries a restore target holds (its lock file aside); null when it does not exist. */
 export async function targetEntries(target: string): Promise<number | null> {
   try {
