@@ -100,7 +100,7 @@ test("back up now through the API: the event stream shows it start, progress and
   assert.equal(status.sets[0]?.lastRun.status, "ok");
 });
 
-test("cancel a backup through the API: it ends CANCELLED, nothing is listed, history says failed", async (t) => {
+test("cancel a backup through the API: it ends CANCELLED, nothing is listed, history says failed; a config reload is an event", async (t) => {
   const { app, server, service } = await apiFixture(t);
   await someFiles(server.data, 3, 100_000);
   // The backup's before hook waits for a file: the run is held there until the test lets it go.
@@ -109,10 +109,12 @@ test("cancel a backup through the API: it ends CANCELLED, nothing is listed, his
     server.config,
     `    hooks: { before: "while [ ! -e '${gate}' ]; do sleep 0.05; done", timeout: 300 }\n`,
   );
-  assert.equal(service.reload("test"), true);
   const base = await app.listen({ host: "127.0.0.1", port: 0 });
   const sse = await openSse(`${base}/api/events`);
   t.after(() => sse.close());
+  // The reload is told on the stream.
+  assert.equal(service.reload("test"), true);
+  assert.deepEqual((await sse.waitFor((e) => e.event === "config")).data, { why: "test", ok: true });
   const run = (await app.inject({ method: "POST", url: "/api/sets/data/backup" })).json() as { id: string };
   const listedRuns = (await app.inject({ method: "GET", url: "/api/runs" })).json() as { id: string }[];
   assert.deepEqual(
