@@ -27,11 +27,18 @@ export class StatusCache {
   ) {
     this.#make = make;
     this.#now = now;
-    service.runs.watch((e) => {
+    const unwatch = service.runs.watch((e) => {
       if (e.type !== "event") this.invalidate();
     });
-    service.onConfig(() => this.invalidate());
+    const unconfig = service.onConfig(() => this.invalidate());
+    this.close = () => {
+      unwatch();
+      unconfig();
+    };
   }
+
+  /** Stop listening to the daemon (the API is closing; the daemon may live on). */
+  readonly close: () => void;
 
   /** Something the status shows changed: the next request waits for a new one. */
   invalidate(): void {

@@ -15,6 +15,7 @@ export function statusRoutes(app: Api, deps: ApiDeps): void {
   const cache = new StatusCache(service, () =>
     status({ config: service.config, clock, catalog: service.catalog }, { offline: true }),
   );
+  app.addHook("onClose", async () => cache.close());
   app.get(
     "/status",
     {
