@@ -22,6 +22,7 @@ import { isBackupName } from "../../snapshot/naming.ts";
 import type { Destination, Lease, ReadHandle, Staging } from "../destination.ts";
 import { exactly } from "../exact-size.ts";
 import { scratchOf } from "../open.ts";
+import { ServerDigests } from "./digest.ts";
 import { diskFullError, remoteRange, remoteWriter } from "./io.ts";
 import { remoteLock } from "./lock.ts";
 import { inParallel, RemoteFs, type RemoteHandle } from "./remote.ts";
@@ -55,6 +56,7 @@ export class SftpDestination implements Destination {
   readonly #scratch: string;
   /** Folders under the root already seen to be real folders (never a link): open() reads through them. */
   readonly #realDirs = new Set<string>();
+  readonly #digests: ServerDigests;
 
   constructor(spec: DestinationSpec, c: SftpConfig) {
     this.name = spec.name;
@@ -77,6 +79,7 @@ export class SftpDestination implements Destination {
         : { password: () => resolveSecret(c.password as string, spec.state, key("password")) }),
     });
     this.#fs = new RemoteFs(session, spec.name, c.user);
+    this.#digests = new ServerDigests(this.#fs);
   }
 
   locationOf(backup: string, file?: string): string {
@@ -182,7 +185,14 @@ export class SftpDestination implements Destination {
     }
   }
 
+  /** `sha256sum` run by the server (digest.ts): one command for the whole backup, at the first file asked. */
+  async storedDigest(backup: string, file: string, signal?: AbortSignal): Promise<string | undefined> {
+    this.#inside(backup, file);
+    return this.#digests.of(this.#at(backup), file, signal);
+  }
+
   async stage(backup: string): Promise<Staging> {
+    this.#digests.forget();
     const fs = this.#fs;
     const tmp = tempName(backup);
     const remote = this.#at(tmp);
@@ -258,6 +268,7 @@ export class SftpDestination implements Destination {
 
   /** Renamed aside first (one step: never listed half-removed), then deleted. */
   async remove(backup: string): Promise<void> {
+    this.#digests.forget();
     const doomed = this.#at(deletingName(backup));
     await this.#fs.rename(this.#at(backup), doomed);
     await this.#fs.rmTree(doomed);
