@@ -233,6 +233,18 @@ export class SftpSession {
     }
   }
 
+  /**
+   * Hold the socket's writes until the function returned is called: requests issued together
+   * then leave in one write call. ssh2 writes each packet in three pieces (length, body, tag),
+   * a system call each on loopback; a stream's requests corked together make one.
+   */
+  cork(): () => void {
+    const sock = this.#client && socketOf(this.#client);
+    if (!sock) return () => undefined;
+    sock.cork();
+    return () => sock.uncork();
+  }
+
   #lost(client: SftpClient): void {
     if (this.#client !== client) return;
     this.#client = undefined;
