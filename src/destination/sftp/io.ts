@@ -1,5 +1,6 @@
 import { Readable, Writable } from "node:stream";
 import { BschedError } from "../../core/errors.ts";
+import { youngCollector } from "../../platform/memory.ts";
 import type { RemoteFs, RemoteHandle } from "./remote.ts";
 
 /**
@@ -37,6 +38,13 @@ export function readPiece(f: RemoteHandle): number {
 const windowOf = (piece: number) => Math.max(2, Math.ceil(IN_FLIGHT / piece));
 
 /**
+ * ssh2 copies each byte into a request, then into packets, then encrypts it into new Buffers:
+ * several fresh Buffers per 32 KiB, freed only when V8 collects their wrappers. A young
+ * collection this often keeps that garbage to a few megabytes (platform/memory.ts).
+ */
+const COLLECT_EVERY = 8 << 20;
+
+/**
  * The bytes of an open remote file from `start` to `end` inclusive, with IN_FLIGHT bytes of reads
  * in flight (bounded memory). A short read (which a server may give) is completed before
  * the next piece is passed on, so the bytes come out in order and whole; closing the stream
@@ -50,6 +58,7 @@ export function remoteRange(
 ): Readable {
   const PIECE = readPiece(f);
   const WINDOW = windowOf(PIECE);
+  const collect = youngCollector(COLLECT_EVERY);
   const start = opts.start ?? 0;
   const stop = Math.min(size, opts.end === undefined ? size : opts.end + 1);
   let next = start;
@@ -70,6 +79,7 @@ export function remoteRange(
     while (inFlight.length < WINDOW && next < stop) {
       const len = Math.min(PIECE, stop - next);
       const buf = Buffer.allocUnsafe(len);
+      collect(len);
       const n = fs.read(f, buf, 0, len, next);
       n.catch(() => undefined); // awaited below, in order; a destroyed stream leaves it unobserved
       inFlight.push({ pos: next, len, buf, n });
@@ -126,21 +136,29 @@ export function remoteRange(
 /**
  * A Writable into an open remote file from offset 0, with IN_FLIGHT bytes of writes in flight. `finish`
  * means every byte was acknowledged by the server, synced (fsync@openssh.com) and the handle
- * closed; a failure closes the handle too. A write refused while the server's disk is full is
- * DISK_FULL naming the destination.
+ * closed; a failure closes the handle too. With `deferSync`, `finish` comes once every byte is
+ * sent, and the rest (the last writes' acknowledgements, the sync, the close: a few round trips)
+ * is handed to it as a promise to await before anything relies on the file (a staging area's
+ * publish): the next file's requests follow this one's on the connection, which never drains
+ * between files. A write refused while the server's disk is full is DISK_FULL naming the
+ * destination.
  */
 export function remoteWriter(
   fs: RemoteFs,
   f: RemoteHandle,
   onFull: () => Promise<Error | undefined>,
+  deferSync?: (syncing: Promise<void>) => void,
 ): Writable {
   const PIECE = writePiece(f);
   const WINDOW = windowOf(PIECE);
+  const collect = youngCollector(COLLECT_EVERY);
   let pos = 0;
   let inFlight = 0;
   let failed: Error | undefined;
   let waiting: (() => void)[] = [];
   let closed = false;
+  /** The deferred sync and close, once finished (see deferSync). */
+  let syncing: Promise<void> | undefined;
   const settle = () => {
     const w = waiting;
     waiting = [];
@@ -173,6 +191,7 @@ export function remoteWriter(
     }
   };
   const sendPiece = (piece: Buffer) => {
+    collect(piece.length);
     const position = pos;
     pos += piece.length;
     inFlight++;
@@ -208,19 +227,34 @@ export function remoteWriter(
       drainTo(WINDOW - 1).then(() => done(failed ?? null));
     },
     final(done) {
-      (async () => {
-        if (carry !== undefined && failed === undefined) send(Buffer.alloc(0), true);
-        await drainTo(0);
-        while (inFlight > 0) await aWriteSettles();
-        if (failed) throw failed;
-        await fs.fsync(f);
+      if (carry !== undefined && failed === undefined) send(Buffer.alloc(0), true);
+      /** Every write acknowledged, then the file synced and closed (closed on a failure too). */
+      const settleAll = async () => {
+        try {
+          await drainTo(0);
+          while (inFlight > 0) await aWriteSettles();
+          if (failed) throw failed;
+          await fs.fsync(f);
+        } catch (e) {
+          await closeOnce().catch(() => undefined);
+          throw e;
+        }
         await closeOnce();
-      })().then(
+      };
+      if (deferSync !== undefined) {
+        syncing = settleAll();
+        deferSync(syncing);
+        done();
+        return;
+      }
+      settleAll().then(
         () => done(),
         (e: unknown) => done(e as Error),
       );
     },
     destroy(err, done) {
+      // Finished with deferSync: the deferred promise owns the writes in flight and the handle.
+      if (syncing !== undefined) return done(err);
       (async () => {
         while (inFlight > 0) await aWriteSettles();
         await closeOnce().catch(() => undefined);

@@ -213,12 +213,37 @@ export class SftpDestination implements Destination {
       made.add(folder);
     };
     const onFull = () => diskFullError(fs, this.#root, this.name, this.where);
-    /** Stream `body` into a new file of the staging area: exactly `size` bytes, synced on the server. */
+    /**
+     * Files sent whose last writes, sync and close are still under way (remoteWriter deferSync):
+     * publish waits for them before the manifest, and the first failure fails the next put or
+     * the publish; the next file does not wait for them.
+     */
+    const syncing = new Set<Promise<void>>();
+    let failure: { e: unknown } | undefined;
+    const deferSync = (p: Promise<void>) => {
+      syncing.add(p);
+      p.then(
+        () => syncing.delete(p),
+        (e: unknown) => {
+          failure ??= { e };
+        },
+      );
+    };
+    /** Until every file sent is synced and closed; the first failure, if any, thrown. */
+    const settled = async () => {
+      await Promise.allSettled([...syncing]);
+      if (failure) throw failure.e;
+    };
+    /** Stream `body` into a new file of the staging area: exactly `size` bytes, synced on the server by publish. */
     const upload = async (file: string, body: () => Readable, size: number) => {
       const target = path.posix.join(remote, file);
       await mkdirs(path.posix.dirname(target));
       const f = await fs.open(target, "wx", "creating");
-      await pipeline(body(), exactly(size, this.locationOf(backup, file)), remoteWriter(fs, f, onFull));
+      await pipeline(
+        body(),
+        exactly(size, this.locationOf(backup, file)),
+        remoteWriter(fs, f, onFull, deferSync),
+      );
     };
     let done = false;
     const final = this.#at(backup);
@@ -230,6 +255,7 @@ export class SftpDestination implements Destination {
         body.pause();
         this.#inside(backup, file);
         if (file === MANIFEST_FILE) throw new Error("the manifest is written by publish");
+        if (failure) throw failure.e;
         await upload(file, () => body, size);
       },
       publish: async (manifestText) => {
@@ -244,6 +270,8 @@ export class SftpDestination implements Destination {
           // Opened only once the remote file is: a failure before leaves no local file open.
           upload(x.rel, () => createReadStream(path.join(dir, ...x.rel.split("/"))), x.size),
         );
+        // Every file whole, synced and closed before the manifest makes them a backup.
+        await settled();
         await fs.writeFile(path.posix.join(remote, MANIFEST_FILE), Buffer.from(manifestText), "wx", {
           fsync: true,
         });
@@ -260,6 +288,7 @@ export class SftpDestination implements Destination {
         if (done) return;
         done = true;
         await fsp.rm(dir, { recursive: true, force: true }).catch(() => undefined);
+        await Promise.allSettled([...syncing]);
         // The server down: what is left there is a leftover removeLeftovers takes later.
         await fs.rmTree(remote).catch(() => undefined);
       },
