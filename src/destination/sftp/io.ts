@@ -42,7 +42,7 @@ const windowOf = (piece: number) => Math.max(2, Math.ceil(IN_FLIGHT / piece));
  * several fresh Buffers per 32 KiB, freed only when V8 collects their wrappers. A young
  * collection this often keeps that garbage to a few megabytes (platform/memory.ts).
  */
-const COLLECT_EVERY = 8 << 20;
+const COLLECT_EVERY = 4 << 20;
 
 /**
  * The bytes of an open remote file from `start` to `end` inclusive, with IN_FLIGHT bytes of reads
