@@ -44,6 +44,9 @@ export interface ExecResult {
 
 const sameFingerprint = (a: string, b: string) => a.replace(/=+$/, "") === b.replace(/=+$/, "");
 
+/** A command run by the server that writes nothing for this long is given up (exec). */
+const EXEC_IDLE_MS = 10 * 60_000;
+
 /** A connect that may hang on a silent network: given up after this long. */
 const READY_TIMEOUT_MS = 20_000;
 
@@ -198,7 +201,9 @@ export class SftpSession {
         };
         if (signal?.aborted) return stop();
         signal?.addEventListener("abort", stop, { once: true });
+        let idle: NodeJS.Timeout | undefined;
         const done = (v: ExecResult | undefined) => {
+          clearTimeout(idle);
           untrack();
           signal?.removeEventListener("abort", stop);
           resolve(v);
@@ -208,10 +213,21 @@ export class SftpSession {
             // Refused: the channel or the exec request (ssh2 closes the channel).
             if (err) return done(undefined);
             chan = ch;
+            // A command that neither writes nor ends for this long (a server answering with
+            // something interactive) is given up: callers do without, as when exec is refused.
+            const quiet = () => {
+              clearTimeout(idle);
+              idle = setTimeout(() => {
+                ch.close();
+                done(undefined);
+              }, EXEC_IDLE_MS);
+            };
+            quiet();
             const out: Buffer[] = [];
             let size = 0;
             let code: number | null = null;
             ch.on("data", (d: Buffer) => {
+              quiet();
               size += d.length;
               if (size <= max) out.push(d);
               else ch.close();
