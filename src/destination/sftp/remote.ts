@@ -1,7 +1,7 @@
 import path from "node:path";
 import type { FileEntryWithStats, SFTPWrapper, Stats } from "ssh2";
 import { BschedError } from "../../core/errors.ts";
-import type { SftpSession } from "./session.ts";
+import type { ExecResult, SftpSession } from "./session.ts";
 
 /** SFTP status codes (draft-ietf-secsh-filexfer-02), as ssh2 gives them in `code`. */
 const NO_SUCH_FILE = 2;
@@ -105,6 +105,22 @@ export class RemoteFs {
     return new BschedError("IO", `destination ${this.#name}: ${doing} ${at} failed: ${status}`, {
       hint: "check the server's disk and logs, then run again",
     });
+  }
+
+  /** A command run by the server (SftpSession.exec), its failures worded as the other requests'. */
+  async exec(
+    doing: string,
+    at: string,
+    command: string,
+    max: number,
+    signal?: AbortSignal,
+  ): Promise<ExecResult | undefined> {
+    try {
+      return await this.session.exec(command, max, signal);
+    } catch (e) {
+      if (signal?.aborted) throw e;
+      throw this.error(e, doing, at);
+    }
   }
 
   readdir(dir: string): Promise<FileEntryWithStats[]> {

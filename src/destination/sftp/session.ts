@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import fs from "node:fs/promises";
 import { Socket } from "node:net";
-import type { SFTPWrapper } from "ssh2";
+import type { ClientChannel, SFTPWrapper, Client as SshClient } from "ssh2";
 import type SftpClient from "ssh2-sftp-client";
 import { BschedError, errnoCode } from "../../core/errors.ts";
 
@@ -31,7 +31,21 @@ function socketOf(client: SftpClient): Socket | undefined {
   return sock instanceof Socket ? sock : undefined;
 }
 
+/** The ssh2 Client under ssh2-sftp-client (its `client` property): exec channels open on it. */
+function sshOf(client: SftpClient): SshClient | undefined {
+  return (client as unknown as { client?: SshClient }).client;
+}
+
+/** What a command the server ran gave: its stdout, and its exit status (null: the server told none). */
+export interface ExecResult {
+  stdout: Buffer;
+  code: number | null;
+}
+
 const sameFingerprint = (a: string, b: string) => a.replace(/=+$/, "") === b.replace(/=+$/, "");
+
+/** A command run by the server that writes nothing for this long is given up (exec). */
+const EXEC_IDLE_MS = 10 * 60_000;
 
 /** A connect that may hang on a silent network: given up after this long. */
 const READY_TIMEOUT_MS = 20_000;
@@ -163,6 +177,88 @@ export class SftpSession {
 
   release(): void {
     if (--this.#busy === 0 && this.#client) socketOf(this.#client)?.unref();
+  }
+
+  /**
+   * Run `command` by the server over an exec channel of the open session (one login per run, not
+   * one per command): its stdout (at most `max` bytes, else undefined) and exit status. Undefined
+   * too when the server refuses exec (an sftp-only account, a server without a shell): callers do
+   * without. Its stdin is closed at once (a ForceCommand internal-sftp answering in its place sees
+   * the end and exits); its stderr is drained and dropped. A lost connection rejects (code 7).
+   */
+  async exec(command: string, max: number, signal?: AbortSignal): Promise<ExecResult | undefined> {
+    this.hold();
+    try {
+      await this.sftp();
+      const ssh = this.#client && sshOf(this.#client);
+      if (!ssh) throw Object.assign(new Error("not connected"), { code: 7 });
+      return await new Promise<ExecResult | undefined>((resolve, reject) => {
+        let chan: ClientChannel | undefined;
+        const untrack = this.track(reject);
+        const stop = () => {
+          chan?.close();
+          reject(signal?.reason ?? new Error("aborted"));
+        };
+        if (signal?.aborted) return stop();
+        signal?.addEventListener("abort", stop, { once: true });
+        let idle: NodeJS.Timeout | undefined;
+        const done = (v: ExecResult | undefined) => {
+          clearTimeout(idle);
+          untrack();
+          signal?.removeEventListener("abort", stop);
+          resolve(v);
+        };
+        try {
+          ssh.exec(command, (err, ch) => {
+            // Refused: the channel or the exec request (ssh2 closes the channel).
+            if (err) return done(undefined);
+            chan = ch;
+            // A command that neither writes nor ends for this long (a server answering with
+            // something interactive) is given up: callers do without, as when exec is refused.
+            const quiet = () => {
+              clearTimeout(idle);
+              idle = setTimeout(() => {
+                ch.close();
+                done(undefined);
+              }, EXEC_IDLE_MS);
+            };
+            quiet();
+            const out: Buffer[] = [];
+            let size = 0;
+            let code: number | null = null;
+            ch.on("data", (d: Buffer) => {
+              quiet();
+              size += d.length;
+              if (size <= max) out.push(d);
+              else ch.close();
+            });
+            ch.stderr.resume();
+            ch.on("exit", (c: number | null) => {
+              code = typeof c === "number" ? c : null;
+            });
+            ch.on("close", () => done(size > max ? undefined : { stdout: Buffer.concat(out), code }));
+            ch.end();
+          });
+        } catch (e) {
+          untrack();
+          reject(e);
+        }
+      });
+    } finally {
+      this.release();
+    }
+  }
+
+  /**
+   * Hold the socket's writes until the function returned is called: requests issued together
+   * then leave in one write call. ssh2 writes each packet in three pieces (length, body, tag),
+   * a system call each on loopback; a stream's requests corked together make one.
+   */
+  cork(): () => void {
+    const sock = this.#client && socketOf(this.#client);
+    if (!sock) return () => undefined;
+    sock.cork();
+    return () => sock.uncork();
   }
 
   #lost(client: SftpClient): void {

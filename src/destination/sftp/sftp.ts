@@ -22,6 +22,7 @@ import { isBackupName } from "../../snapshot/naming.ts";
 import type { Destination, Lease, ReadHandle, Staging } from "../destination.ts";
 import { exactly } from "../exact-size.ts";
 import { scratchOf } from "../open.ts";
+import { ServerDigests } from "./digest.ts";
 import { diskFullError, remoteRange, remoteWriter } from "./io.ts";
 import { remoteLock } from "./lock.ts";
 import { inParallel, RemoteFs, type RemoteHandle } from "./remote.ts";
@@ -55,6 +56,7 @@ export class SftpDestination implements Destination {
   readonly #scratch: string;
   /** Folders under the root already seen to be real folders (never a link): open() reads through them. */
   readonly #realDirs = new Set<string>();
+  readonly #digests: ServerDigests;
 
   constructor(spec: DestinationSpec, c: SftpConfig) {
     this.name = spec.name;
@@ -77,6 +79,7 @@ export class SftpDestination implements Destination {
         : { password: () => resolveSecret(c.password as string, spec.state, key("password")) }),
     });
     this.#fs = new RemoteFs(session, spec.name, c.user);
+    this.#digests = new ServerDigests(this.#fs);
   }
 
   locationOf(backup: string, file?: string): string {
@@ -182,7 +185,14 @@ export class SftpDestination implements Destination {
     }
   }
 
+  /** `sha256sum` run by the server (digest.ts): one command for the whole backup, at the first file asked. */
+  async storedDigest(backup: string, file: string, signal?: AbortSignal): Promise<string | undefined> {
+    this.#inside(backup, file);
+    return this.#digests.of(this.#at(backup), file, signal);
+  }
+
   async stage(backup: string): Promise<Staging> {
+    this.#digests.forget();
     const fs = this.#fs;
     const tmp = tempName(backup);
     const remote = this.#at(tmp);
@@ -203,12 +213,37 @@ export class SftpDestination implements Destination {
       made.add(folder);
     };
     const onFull = () => diskFullError(fs, this.#root, this.name, this.where);
-    /** Stream `body` into a new file of the staging area: exactly `size` bytes, synced on the server. */
+    /**
+     * Files sent whose last writes, sync and close are still under way (remoteWriter deferSync):
+     * publish waits for them before the manifest, and the first failure fails the next put or
+     * the publish; the next file does not wait for them.
+     */
+    const syncing = new Set<Promise<void>>();
+    let failure: { e: unknown } | undefined;
+    const deferSync = (p: Promise<void>) => {
+      syncing.add(p);
+      p.then(
+        () => syncing.delete(p),
+        (e: unknown) => {
+          failure ??= { e };
+        },
+      );
+    };
+    /** Until every file sent is synced and closed; the first failure, if any, thrown. */
+    const settled = async () => {
+      await Promise.allSettled([...syncing]);
+      if (failure) throw failure.e;
+    };
+    /** Stream `body` into a new file of the staging area: exactly `size` bytes, synced on the server by publish. */
     const upload = async (file: string, body: () => Readable, size: number) => {
       const target = path.posix.join(remote, file);
       await mkdirs(path.posix.dirname(target));
       const f = await fs.open(target, "wx", "creating");
-      await pipeline(body(), exactly(size, this.locationOf(backup, file)), remoteWriter(fs, f, onFull));
+      await pipeline(
+        body(),
+        exactly(size, this.locationOf(backup, file)),
+        remoteWriter(fs, f, onFull, deferSync),
+      );
     };
     let done = false;
     const final = this.#at(backup);
@@ -220,6 +255,7 @@ export class SftpDestination implements Destination {
         body.pause();
         this.#inside(backup, file);
         if (file === MANIFEST_FILE) throw new Error("the manifest is written by publish");
+        if (failure) throw failure.e;
         await upload(file, () => body, size);
       },
       publish: async (manifestText) => {
@@ -234,6 +270,8 @@ export class SftpDestination implements Destination {
           // Opened only once the remote file is: a failure before leaves no local file open.
           upload(x.rel, () => createReadStream(path.join(dir, ...x.rel.split("/"))), x.size),
         );
+        // Every file whole, synced and closed before the manifest makes them a backup.
+        await settled();
         await fs.writeFile(path.posix.join(remote, MANIFEST_FILE), Buffer.from(manifestText), "wx", {
           fsync: true,
         });
@@ -250,6 +288,7 @@ export class SftpDestination implements Destination {
         if (done) return;
         done = true;
         await fsp.rm(dir, { recursive: true, force: true }).catch(() => undefined);
+        await Promise.allSettled([...syncing]);
         // The server down: what is left there is a leftover removeLeftovers takes later.
         await fs.rmTree(remote).catch(() => undefined);
       },
@@ -258,6 +297,7 @@ export class SftpDestination implements Destination {
 
   /** Renamed aside first (one step: never listed half-removed), then deleted. */
   async remove(backup: string): Promise<void> {
+    this.#digests.forget();
     const doomed = this.#at(deletingName(backup));
     await this.#fs.rename(this.#at(backup), doomed);
     await this.#fs.rmTree(doomed);

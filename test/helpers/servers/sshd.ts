@@ -139,10 +139,12 @@ async function waitListening(port: number, child: ChildProcess, log: () => Promi
 /**
  * OpenSSH's sshd on a free loopback port with its own config, a throw-away host key and user key
  * and a folder owned by the test user, all in a private temp folder (docs/design.md "Testing
- * destinations"). `password: true` also gives the user a random password while it runs. Callers
+ * destinations"). `password: true` also gives the user a random password while it runs;
+ * `sftpOnly: true` serves SFTP and nothing else (`ForceCommand internal-sftp`: no command runs,
+ * as on a hosting provider's sftp-only account). Callers
  * `close()` it (t.after); the temp folder goes with the test process regardless.
  */
-export async function startSshd(opts: { password?: boolean } = {}): Promise<SshdServer> {
+export async function startSshd(opts: { password?: boolean; sftpOnly?: boolean } = {}): Promise<SshdServer> {
   const root = await tempDir("bsched-sshd-");
   // The user reaches its folder through the temp folder: traversable, not listable by others.
   await fs.chmod(root, 0o711);
@@ -185,6 +187,7 @@ export async function startSshd(opts: { password?: boolean } = {}): Promise<Sshd
       "KbdInteractiveAuthentication no",
       `AllowUsers ${SSHD_USER}`,
       "Subsystem sftp internal-sftp",
+      ...(opts.sftpOnly ? ["ForceCommand internal-sftp"] : []),
       "LogLevel VERBOSE",
       "",
     ].join("\n"),
