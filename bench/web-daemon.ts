@@ -1,13 +1,11 @@
 /**
  * The daemon side of `npm run bench:web`: a DaemonService and the window's server (startWeb) in one
  * process, as `bsched daemon` runs them, on the config given. Prints `{"url": …}` on stdout once
- * listening; SIGTERM stops both. Authentication: every request passes as user "bench" (until the
- * real login is wired into the daemon), so the figures are the routes' own; the session check it
- * skips is a lookup per request.
+ * listening; SIGTERM stops both. Authentication is the daemon's own (sessionAuth): the bench adds a
+ * user with `bsched user add` and logs in, so every request pays the session and CSRF checks.
  */
 import { monitorEventLoopDelay } from "node:perf_hooks";
-import type { FastifyRequest } from "fastify";
-import type { Auth } from "../src/api/auth/auth.ts";
+import { sessionAuth } from "../src/api/auth/session-auth.ts";
 import { startWeb } from "../src/api/web.ts";
 import type { Log } from "../src/daemon/scheduler.ts";
 import { DaemonService } from "../src/daemon/service.ts";
@@ -21,16 +19,10 @@ const log: Log = {
   warn: (o, m) => process.stderr.write(`warn: ${m} ${JSON.stringify(o)}\n`),
   error: (o, m) => process.stderr.write(`error: ${m} ${JSON.stringify(o)}\n`),
 };
-const openAuth: Auth = {
-  async guard(req: FastifyRequest) {
-    req.user = "bench";
-  },
-  routes() {},
-};
-
 const service = new DaemonService({ configFile, clock: systemClock, log, watchMs: 0, control: false });
 await service.start();
-const web = await startWeb({ service, clock: systemClock, log, auth: openAuth });
+const auth = sessionAuth({ state: service.config.state, clock: systemClock, log, secure: false });
+const web = await startWeb({ service, clock: systemClock, log, auth });
 process.stdout.write(`${JSON.stringify({ url: web.url })}\n`);
 // How long the event loop was held at a time (the backup's own work competes with the requests).
 const loop = monitorEventLoopDelay({ resolution: 5 });

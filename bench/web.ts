@@ -16,6 +16,19 @@ import { parseArgs } from "node:util";
 import { generateA } from "./datasets.ts";
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
+const BIN = path.join(path.dirname(HERE), "bin", "bsched.js");
+/** The bench's own user, on its own throw-away root. */
+const BENCH_PASSWORD = "bench-password-not-a-secret";
+
+/** `bsched ARGS` with `input` on stdin; rejects on a non-zero exit. */
+function runBsched(args: string[], input: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(process.execPath, [BIN, ...args], { stdio: ["pipe", "ignore", "inherit"] });
+    p.once("error", reject);
+    p.once("exit", (code) => (code === 0 ? resolve() : reject(new Error(`bsched ${args[0]}: exit ${code}`))));
+    p.stdin.end(input);
+  });
+}
 const { values: args } = parseArgs({
   options: {
     scale: { type: "string", default: "1" },
@@ -36,13 +49,28 @@ function pct(xs: number[], p: number): number {
 }
 
 /** Fire every route at `rate` a second each until `until` resolves; each answer's latency in ms. */
+/** The bench's login: its cookie (and CSRF token, for the changes) on every request. */
+const session = { headers: {} as Record<string, string> };
+
+async function login(base: string): Promise<void> {
+  const res = await fetch(`${base}/api/login`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ user: "bench", password: BENCH_PASSWORD }),
+  });
+  if (!res.ok) throw new Error(`login: ${res.status} ${await res.text()}`);
+  const { csrf } = (await res.json()) as { csrf: string };
+  const cookie = (res.headers.get("set-cookie") ?? "").split(";")[0] ?? "";
+  session.headers = { cookie, "x-csrf-token": csrf };
+}
+
 async function load(base: string, until: Promise<unknown>): Promise<Map<string, number[]>> {
   const lat = new Map<string, number[]>(ROUTES.map((r) => [r, []]));
   const inflight = new Set<Promise<void>>();
   let failures = 0;
   const fire = (route: string) => {
     const t0 = performance.now();
-    const p = fetch(base + route)
+    const p = fetch(base + route, { headers: session.headers })
       .then(async (res) => {
         await res.arrayBuffer();
         if (!res.ok) failures++;
@@ -105,6 +133,7 @@ try {
     ].join("\n"),
   );
   await fs.mkdir(path.join(dir, "backups"));
+  await runBsched(["user", "add", "bench", "--stdin", "--config", config], BENCH_PASSWORD);
   daemon = spawn(process.execPath, [path.join(HERE, "web-daemon.ts"), config], {
     stdio: ["ignore", "pipe", "inherit"],
   });
@@ -122,11 +151,12 @@ try {
   const idle = await load(base, new Promise((r) => setTimeout(r, Number(args.idle) * 1000)));
 
   // The backup, followed on the event stream: its end stops the load.
-  const events = await fetch(`${base}/api/events`);
+  await login(base);
+  const events = await fetch(`${base}/api/events`, { headers: session.headers });
   const started = (await (
     await fetch(`${base}/api/sets/a/backup`, {
       method: "POST",
-      headers: { "content-type": "application/json" },
+      headers: { ...session.headers, "content-type": "application/json" },
       body: JSON.stringify({ mode: "full" }),
     })
   ).json()) as { id: string };
