@@ -11,9 +11,8 @@ import type { Destination } from "../destination/destination.ts";
 import type { Clock } from "../platform/clock.ts";
 import { fromOsError } from "../platform/os-errors.ts";
 import type { KeepPolicy } from "../retention/policy.ts";
-import { type PruneResult, pruneSet } from "../retention/prune.ts";
+import type { PruneResult } from "../retention/prune.ts";
 import { MANIFEST_FILE } from "../snapshot/manifest.ts";
-import { verifyBackups } from "../verify/verify.ts";
 import { copyBackup, type SentFile } from "./copy-backup.ts";
 import { planCopies } from "./plan.ts";
 
@@ -257,6 +256,8 @@ async function pass(opts: CopySetOptions, target: CopyTarget, outcome: CopyOutco
   const keep = target.keep ?? set.keep;
   if (keep && opts.prune !== false) {
     // Its own lock again (pruneSet takes it): only this destination's backups, only its chains.
+    // Loaded here: a pass with no keep policy (and `bsched copy` before it starts) does without it.
+    const { pruneSet } = await import("../retention/prune.ts");
     outcome.pruned = await pruneSet(
       { ...set, keep },
       { timezone: opts.timezone, clock, catalog, destination: dest },
@@ -305,6 +306,8 @@ async function check(
   }
   if (mode === "read") {
     // Re-read from the destination and hashed: every file, and the chain there.
+    // Loaded here: a `size` or server-checked copy never reads a backup back.
+    const { verifyBackups } = await import("../verify/verify.ts");
     const v = await verifyBackups(dest, [name], undefined, { set, signal });
     for (const p of v.problems) problems.push(p.path === undefined ? p.problem : `${p.path}: ${p.problem}`);
   } else {
