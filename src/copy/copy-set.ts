@@ -6,15 +6,14 @@ import type { SetConfig } from "../config/load.ts";
 import { cancelledOr, throwIfCancelled } from "../core/cancel.ts";
 import { BschedError } from "../core/errors.ts";
 import type { Progress, ProgressCallback } from "../core/types.ts";
-import { listBackups, readManifestHeader } from "../destination/backups.ts";
 import type { Destination } from "../destination/destination.ts";
 import type { Clock } from "../platform/clock.ts";
 import { fromOsError } from "../platform/os-errors.ts";
 import type { KeepPolicy } from "../retention/policy.ts";
 import type { PruneResult } from "../retention/prune.ts";
-import { MANIFEST_FILE } from "../snapshot/manifest.ts";
+import { MANIFEST_FILE, parseHeaderLine } from "../snapshot/manifest.ts";
 import { copyBackup, type SentFile } from "./copy-backup.ts";
-import { planCopies } from "./plan.ts";
+import { type CopyPlan, planCopies } from "./plan.ts";
 
 /**
  * One copy pass of a set: every published, restorable backup of the primary that a destination
@@ -196,10 +195,11 @@ async function pass(opts: CopySetOptions, target: CopyTarget, outcome: CopyOutco
   const doing = `copy of set ${set.id} to ${dest.name}`;
   await dest.ready();
   const lease = await dest.lock(set.id, doing, clock);
+  let plan: CopyPlan;
   try {
     // What a crashed or cancelled copy left there (its staging areas): the lock holder's to remove.
     await dest.removeLeftovers(set.letter);
-    const plan = await planCopies(from, dest, set);
+    plan = await planCopies(from, dest, set);
     outcome.skipped = plan.skipped;
     outcome.newest = [...plan.present].pop() ?? outcome.newest;
     const progress: Progress = {
@@ -245,7 +245,10 @@ async function pass(opts: CopySetOptions, target: CopyTarget, outcome: CopyOutco
       outcome.copied.push(name);
       outcome.newest = name;
       await record(opts, `record ${name} on ${dest.name}`, async (c) => {
-        const header = await readManifestHeader(dest, name);
+        // The header of the manifest just published there and checked: not read back again.
+        const nl = r.manifestText.indexOf("\n");
+        const first = nl < 0 ? r.manifestText : r.manifestText.slice(0, nl);
+        const header = parseHeaderLine(first, dest.locationOf(name, MANIFEST_FILE));
         c.putBackup(await recordOf(set.id, { name, path: dest.locationOf(name), dest, header }));
       });
     }
@@ -263,8 +266,13 @@ async function pass(opts: CopySetOptions, target: CopyTarget, outcome: CopyOutco
       { timezone: opts.timezone, clock, catalog, destination: dest },
     );
   }
-  const listed = await listBackups(dest, set.letter, set.id).catch(() => undefined);
-  if (listed) outcome.newest = listed.backups.at(-1)?.name ?? null;
+  // What it holds now: what the plan saw there, plus what was sent, minus what its retention
+  // removed; the newest of it, by age, without listing the destination again.
+  const removed = new Set(outcome.pruned?.removed ?? []);
+  const age = (n: string) => plan.startedAt.get(n) ?? "";
+  const held = [...new Set([...plan.there, ...outcome.copied])].filter((n) => !removed.has(n));
+  held.sort((a, b) => (age(a) < age(b) ? -1 : age(a) > age(b) ? 1 : a < b ? -1 : a > b ? 1 : 0));
+  outcome.newest = held.at(-1) ?? null;
 }
 
 /** A catalog step, best effort (the destination is the truth: `catalog check` repairs from it). */
