@@ -122,6 +122,26 @@ describe("smb destination faults", { skip }, () => {
     await down.close();
   });
 
+  test("smbclient not on the PATH: a clear error naming it and the package, no session folder left", async () => {
+    // A PATH with the shell and mkfifo but neither stdbuf nor smbclient.
+    const bin = await tempDir("bsched-smb-path-");
+    const saved = process.env.PATH;
+    try {
+      for (const p of ["sh", "mkfifo"]) {
+        const real = (await promisify(execFile)("sh", ["-c", `command -v ${p}`])).stdout.trim();
+        await fs.symlink(real, path.join(bin, p));
+      }
+      process.env.PATH = bin;
+      const d = new SmbDestination(specOf(server, state, "x"));
+      await assert.rejects(d.names(), rejectsCode("IO", "smbclient", "apt-get install smbclient"));
+      await d.close();
+    } finally {
+      process.env.PATH = saved;
+      await fs.rm(bin, { recursive: true, force: true });
+    }
+    assert.deepEqual(await sessionDirs(), [], "nothing left in the temporary folder");
+  });
+
   test("names with spaces, quotes, semicolons, backslashes and line breaks round-trip", async () => {
     const d = new SmbDestination(specOf(server, state, "names/with space"));
     try {
