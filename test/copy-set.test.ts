@@ -312,6 +312,58 @@ test("copy: verify size finds a stored file of the wrong size, removes that copy
   assert.deepEqual(await published(c.folder("nas")), []);
 });
 
+test("copy: verify size from a tree listing (storedSizes): a file it leaves out or shows otherwise is opened; a file really the wrong size fails", async (t) => {
+  const c = await setup(t, { nas: ["verify: size"] });
+  await c.backup({ "a.db": Buffer.alloc(100_000, 5), "b.db": Buffer.alloc(2_000, 6), "c.db": "c" });
+  const opened: string[] = [];
+  const withListing = (lie: (sizes: Map<string, number>) => void, bigger?: string) => {
+    const nas = faulty(c.dest("nas"));
+    const open = nas.open.bind(nas);
+    nas.open = async (backup, file) => {
+      opened.push(file);
+      const h = await open(backup, file);
+      return file === bigger ? { ...h, size: h.size + 1 } : h;
+    };
+    // A listing, as a destination with storedSizes gives one (FaultyDestination has none of its own).
+    (nas as Destination).storedSizes = async (backup: string) => {
+      const sizes = new Map<string, number>();
+      for (const f of ["a.db", "b.db", "c.db"]) {
+        const h = await open(backup, `files/${f}`);
+        sizes.set(`files/${f}`, h.size);
+        await h.close();
+      }
+      const m = await open(backup, "manifest.json");
+      sizes.set("manifest.json", m.size);
+      await m.close();
+      lie(sizes);
+      return sizes;
+    };
+    return nas;
+  };
+  // The listing leaves a.db out and shows b.db a byte short: both opened, both right, the copy stands.
+  let r = await copy(c, {
+    to: ["nas"],
+    destinations: [
+      withListing((sizes) => {
+        sizes.delete("files/a.db");
+        sizes.set("files/b.db", 1_999);
+      }),
+    ],
+  });
+  assert.equal(r.copies[0]?.ok, true, r.copies[0]?.error);
+  assert.deepEqual(opened.filter((f) => f.startsWith("files/")).sort(), ["files/a.db", "files/b.db"]);
+  assert.equal((await published(c.folder("nas"))).length, 1);
+  // A file the listing and the file itself both show a byte long: the copy is removed, the destination failed.
+  await c.backup({ "d.db": "d" });
+  await fs.rm(c.folder("nas"), { recursive: true, force: true });
+  r = await copy(c, {
+    to: ["nas"],
+    destinations: [withListing((sizes) => sizes.set("files/c.db", 2), "files/c.db")],
+  });
+  assert.equal(r.copies[0]?.ok, false);
+  assert.match(r.copies[0]?.error ?? "", /files\/c\.db: 2 bytes, the manifest says 1.*removed/);
+});
+
 test("copy: a backup of another set under the same name there is never touched, and the destination is reported behind", async (t) => {
   const c = await setup(t);
   const name = await c.backup();

@@ -122,6 +122,33 @@ describe("smb destination faults", { skip }, () => {
     await down.close();
   });
 
+  test("smbclient not on the PATH: a clear error naming it and the package, no session folder left", async () => {
+    // A PATH with the shell and mkfifo but neither stdbuf nor smbclient.
+    const bin = await tempDir("bsched-smb-path-");
+    // Its own temporary folder: other test files' sessions come and go in the shared one.
+    const tmp = await tempDir("bsched-smb-tmp-");
+    const saved = process.env.PATH;
+    const savedTmp = process.env.TMPDIR;
+    try {
+      process.env.TMPDIR = tmp;
+      for (const p of ["sh", "mkfifo"]) {
+        const real = (await promisify(execFile)("sh", ["-c", `command -v ${p}`])).stdout.trim();
+        await fs.symlink(real, path.join(bin, p));
+      }
+      process.env.PATH = bin;
+      const d = new SmbDestination(specOf(server, state, "x"));
+      await assert.rejects(d.names(), rejectsCode("IO", "smbclient", "apt-get install smbclient"));
+      await d.close();
+      assert.deepEqual(await fs.readdir(tmp), [], "no session folder left");
+    } finally {
+      process.env.PATH = saved;
+      if (savedTmp === undefined) delete process.env.TMPDIR;
+      else process.env.TMPDIR = savedTmp;
+      await fs.rm(bin, { recursive: true, force: true });
+      await fs.rm(tmp, { recursive: true, force: true });
+    }
+  });
+
   test("names with spaces, quotes, semicolons, backslashes and line breaks round-trip", async () => {
     const d = new SmbDestination(specOf(server, state, "names/with space"));
     try {

@@ -6,16 +6,14 @@ import type { SetConfig } from "../config/load.ts";
 import { cancelledOr, throwIfCancelled } from "../core/cancel.ts";
 import { BschedError } from "../core/errors.ts";
 import type { Progress, ProgressCallback } from "../core/types.ts";
-import { listBackups, readManifestHeader } from "../destination/backups.ts";
 import type { Destination } from "../destination/destination.ts";
 import type { Clock } from "../platform/clock.ts";
 import { fromOsError } from "../platform/os-errors.ts";
 import type { KeepPolicy } from "../retention/policy.ts";
-import { type PruneResult, pruneSet } from "../retention/prune.ts";
-import { MANIFEST_FILE } from "../snapshot/manifest.ts";
-import { verifyBackups } from "../verify/verify.ts";
+import type { PruneResult } from "../retention/prune.ts";
+import { MANIFEST_FILE, parseHeaderLine } from "../snapshot/manifest.ts";
 import { copyBackup, type SentFile } from "./copy-backup.ts";
-import { planCopies } from "./plan.ts";
+import { type CopyPlan, planCopies } from "./plan.ts";
 
 /**
  * One copy pass of a set: every published, restorable backup of the primary that a destination
@@ -197,10 +195,11 @@ async function pass(opts: CopySetOptions, target: CopyTarget, outcome: CopyOutco
   const doing = `copy of set ${set.id} to ${dest.name}`;
   await dest.ready();
   const lease = await dest.lock(set.id, doing, clock);
+  let plan: CopyPlan;
   try {
     // What a crashed or cancelled copy left there (its staging areas): the lock holder's to remove.
     await dest.removeLeftovers(set.letter);
-    const plan = await planCopies(from, dest, set);
+    plan = await planCopies(from, dest, set);
     outcome.skipped = plan.skipped;
     outcome.newest = [...plan.present].pop() ?? outcome.newest;
     const progress: Progress = {
@@ -246,7 +245,10 @@ async function pass(opts: CopySetOptions, target: CopyTarget, outcome: CopyOutco
       outcome.copied.push(name);
       outcome.newest = name;
       await record(opts, `record ${name} on ${dest.name}`, async (c) => {
-        const header = await readManifestHeader(dest, name);
+        // The header of the manifest just published there and checked: not read back again.
+        const nl = r.manifestText.indexOf("\n");
+        const first = nl < 0 ? r.manifestText : r.manifestText.slice(0, nl);
+        const header = parseHeaderLine(first, dest.locationOf(name, MANIFEST_FILE));
         c.putBackup(await recordOf(set.id, { name, path: dest.locationOf(name), dest, header }));
       });
     }
@@ -257,13 +259,20 @@ async function pass(opts: CopySetOptions, target: CopyTarget, outcome: CopyOutco
   const keep = target.keep ?? set.keep;
   if (keep && opts.prune !== false) {
     // Its own lock again (pruneSet takes it): only this destination's backups, only its chains.
+    // Loaded here: a pass with no keep policy (and `bsched copy` before it starts) does without it.
+    const { pruneSet } = await import("../retention/prune.ts");
     outcome.pruned = await pruneSet(
       { ...set, keep },
       { timezone: opts.timezone, clock, catalog, destination: dest },
     );
   }
-  const listed = await listBackups(dest, set.letter, set.id).catch(() => undefined);
-  if (listed) outcome.newest = listed.backups.at(-1)?.name ?? null;
+  // What it holds now: what the plan saw there, plus what was sent, minus what its retention
+  // removed; the newest of it, by age, without listing the destination again.
+  const removed = new Set(outcome.pruned?.removed ?? []);
+  const age = (n: string) => plan.startedAt.get(n) ?? "";
+  const held = [...new Set([...plan.there, ...outcome.copied])].filter((n) => !removed.has(n));
+  held.sort((a, b) => (age(a) < age(b) ? -1 : age(a) > age(b) ? 1 : a < b ? -1 : a > b ? 1 : 0));
+  outcome.newest = held.at(-1) ?? null;
 }
 
 /** A catalog step, best effort (the destination is the truth: `catalog check` repairs from it). */
@@ -309,15 +318,22 @@ async function check(
   }
   if (mode === "read") {
     // Re-read from the destination and hashed: every file, and the chain there.
+    // Loaded here: a `size` or server-checked copy never reads a backup back.
+    const { verifyBackups } = await import("../verify/verify.ts");
     const v = await verifyBackups(dest, [name], undefined, { set, signal });
     for (const p of v.problems) problems.push(p.path === undefined ? p.problem : `${p.path}: ${p.problem}`);
   } else {
-    const tops = new Map((await dest.topFiles(name)).map((f) => [f.name, f.size]));
+    // One listing of the whole tree where the destination has one (storedSizes), else the top's
+    // and each stored file opened. A file the listing leaves out or shows otherwise is opened:
+    // the listing is a shortcut, never the only word on a missing or short file.
+    const sizes = dest.storedSizes
+      ? await dest.storedSizes(name)
+      : new Map((await dest.topFiles(name)).map((f) => [f.name, f.size]));
     const want = [...r.stored, { file: MANIFEST_FILE, size: Buffer.byteLength(r.manifestText) }];
     for (const f of want) {
       if (vouched.has(f.file)) continue;
-      let size = tops.get(f.file);
-      if (f.file.includes("/")) {
+      let size = sizes.get(f.file);
+      if (size !== f.size && (dest.storedSizes !== undefined || f.file.includes("/"))) {
         const h = await dest.open(name, f.file).catch(() => undefined);
         size = h?.size;
         await h?.close();

@@ -23,6 +23,10 @@ export interface CopyPlan {
   /** Files and bytes the sent backups store, from their manifests' totals (a compressed one's: before compression). */
   totalFiles: number;
   totalBytes: number;
+  /** The set's backups whole on the destination as planned (its own retention may have kept more than the primary's). */
+  there: string[];
+  /** When each backup seen on either side began (its header): the newest after the pass, without listing again. */
+  startedAt: Map<string, string>;
 }
 
 /**
@@ -42,14 +46,28 @@ export async function planCopies(
   const whole = new Set<string>();
   const damaged = new Set<string>();
   const foreign = new Map<string, string>();
+  const startedAt = new Map<string, string>();
   for (const b of await assessBackups(to, set.letter, set.id)) {
     if (b.foreignSet !== undefined) foreign.set(b.name, b.foreignSet);
     else if (b.header === undefined || (b.state === "broken" && /^manifest /.test(b.reason)))
       damaged.add(b.name);
-    else whole.add(b.name);
+    else {
+      whole.add(b.name);
+      startedAt.set(b.name, b.header.startedAt);
+    }
   }
+  for (const b of primary) if (b.header) startedAt.set(b.name, b.header.startedAt);
 
-  const plan: CopyPlan = { send: [], replace: [], present: [], skipped: [], totalFiles: 0, totalBytes: 0 };
+  const plan: CopyPlan = {
+    send: [],
+    replace: [],
+    present: [],
+    skipped: [],
+    totalFiles: 0,
+    totalBytes: 0,
+    there: [...whole],
+    startedAt,
+  };
   // What the destination will hold whole after this pass, chain included.
   const good = new Set<string>();
   for (const b of primary) {

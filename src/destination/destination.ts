@@ -55,6 +55,13 @@ export interface Destination {
   storedDigest?(backup: string, file: string, signal?: AbortSignal): Promise<string | undefined>;
   /** Free bytes and allocation unit where known (a local disk, an SMB share); undefined elsewhere. */
   space(): Promise<{ free: number; blockSize: number } | undefined>;
+  /**
+   * The sizes of the regular files under a backup, by path there (`manifest.json`, `files/a/b`),
+   * from one listing where the server lists a tree in one request (smb): a copy checked by size
+   * then asks once, not once per file. A file it leaves out is opened instead (an odd name the
+   * listing cannot tell apart): never taken as missing on its word alone.
+   */
+  storedSizes?(backup: string): Promise<Map<string, number>>;
 
   // Optional capabilities: what only some destinations can tell; callers do without them.
 

@@ -11,6 +11,7 @@ import { type NotifyPayload, postWebhook, wants } from "../notify/webhook.ts";
 import { hostName } from "../platform/host.ts";
 import type { KeepPolicy } from "../retention/policy.ts";
 import { type OpContext, progressTo, throwIfAborted } from "./context.ts";
+import type { RunHandle, RunRegistry } from "./runs.ts";
 
 export interface CopyNowOptions {
   set: SetConfig;
@@ -205,4 +206,16 @@ async function notifyCopyFailed(
       sent,
       message: `could not send the copy_failed notification for ${c.destination}; the copies themselves are not affected`,
     });
+}
+
+/**
+ * `copyNow` as a run of `runs` (`bsched copy`; ops/start.ts re-exports it). Here, not in start.ts:
+ * `bsched copy` then loads no backup, restore or verify pipeline it does not run.
+ */
+export function startCopy(runs: RunRegistry, ctx: OpContext, opts: CopyNowOptions): RunHandle<CopyNowResult> {
+  return runs.start(
+    { kind: "copy", set: opts.set.id },
+    (run) => copyNow({ ...ctx, progress: run.progress, signal: run.signal }, opts),
+    { signal: ctx.signal, progress: ctx.progress },
+  );
 }

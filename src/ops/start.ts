@@ -1,7 +1,6 @@
 import type { VerifyResult } from "../verify/verify.ts";
 import { type BackupNowOptions, type BackupNowResult, backupNow } from "./backup-now.ts";
 import type { OpContext } from "./context.ts";
-import { type CopyNowOptions, type CopyNowResult, copyNow } from "./copy.ts";
 import { type RestoreOpResult, type RestoreSource, restore } from "./restore.ts";
 import type { RunHandle, RunInfo, RunRegistry } from "./runs.ts";
 import { type VerifyTarget, verify } from "./verify.ts";
@@ -60,11 +59,5 @@ export function startVerify(
   );
 }
 
-/** `copyNow` as a run of `runs` (`bsched copy`). */
-export function startCopy(runs: RunRegistry, ctx: OpContext, opts: CopyNowOptions): RunHandle<CopyNowResult> {
-  return runs.start(
-    { kind: "copy", set: opts.set.id },
-    (run) => copyNow({ ...ctx, progress: run.progress, signal: run.signal }, opts),
-    { signal: ctx.signal, progress: ctx.progress },
-  );
-}
+// `bsched copy` imports it from copy.ts, which does not load the backup, restore and verify pipelines.
+export { startCopy } from "./copy.ts";

@@ -25,6 +25,35 @@ export function parseLs(lines: string[]): Listed[] {
   return out;
 }
 
+/**
+ * A recursive `ls` of `top` (its share path, `\`-separated): every regular file under it by its
+ * `/`-separated path relative to `top`, with its size. smbclient lists the top's entries, then
+ * each subfolder's after a line naming it (`\top\files\a`). A name listed twice in a folder
+ * (an odd name whose line parses as another's) is left out: the caller opens what is missing.
+ */
+export function parseLsTree(lines: string[], top: string): Map<string, number> {
+  const out = new Map<string, number>();
+  const twice = new Set<string>();
+  const prefix = `${top.toLowerCase()}\\`;
+  let dir: string | undefined = "";
+  for (const l of lines) {
+    if (l.startsWith("\\")) {
+      // A folder's header: its path under top, decoded part by part (undefined: not under top).
+      dir = l.toLowerCase().startsWith(prefix)
+        ? l.slice(prefix.length).split("\\").map(decodeName).join("/")
+        : undefined;
+      continue;
+    }
+    const m = LS_LINE.exec(l);
+    if (dir === undefined || !m || m[1] === "." || m[1] === ".." || (m[2] as string).includes("D")) continue;
+    const rel = dir === "" ? decodeName(m[1] as string) : `${dir}/${decodeName(m[1] as string)}`;
+    if (out.has(rel)) twice.add(rel);
+    out.set(rel, Number(m[3]));
+  }
+  for (const rel of twice) out.delete(rel);
+  return out;
+}
+
 /** `allinfo`: a folder (attributes with D), or a file and the size of its data stream. */
 export function parseAllinfo(lines: string[]): { dir: boolean; size: number | undefined } {
   const attrs = lines.map((l) => /^attributes: ([A-Z]*) /.exec(l)).find(Boolean);

@@ -1,4 +1,4 @@
-import { type ChildProcessWithoutNullStreams, execFile, spawn } from "node:child_process";
+import { type ChildProcessWithoutNullStreams, spawn } from "node:child_process";
 import { constants as C, openSync, rmSync } from "node:fs";
 import fs from "node:fs/promises";
 import net from "node:net";
@@ -6,7 +6,6 @@ import os from "node:os";
 import path from "node:path";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import { promisify } from "node:util";
 import { BschedError } from "../../core/errors.ts";
 import { exactly } from "../exact-size.ts";
 import { quoted } from "./remote-names.ts";
@@ -99,7 +98,7 @@ export class SmbSession {
       }
     });
     child.stdin.on("error", () => undefined);
-    child.on("exit", () => this.#onExit());
+    child.on("exit", (code) => this.#onExit(code));
   }
 
   /** Connect and log in; fails with AUTH_FAILED, UNREACHABLE, DESTINATION_MISSING… */
@@ -121,13 +120,24 @@ export class SmbSession {
       const lines = [`username=${login.user}`, `password=${login.password}`];
       if (login.domain !== undefined) lines.push(`domain=${login.domain}`);
       await fs.writeFile(auth, `${lines.join("\n")}\n`, { mode: 0o600, flag: "wx" });
-      await promisify(execFile)("mkfifo", ["-m", "600", path.join(dir, "data.fifo")]);
       // The environment passed on, minus what smbclient would take a password from.
       const env: NodeJS.ProcessEnv = { ...process.env, LC_ALL: "C" };
       for (const k of ["PASSWD", "PASSWD_FD", "PASSWD_FILE", "USER", "LOGNAME"]) delete env[k];
+      // One process started, not two: the shell makes the FIFO, then becomes smbclient (a spawn
+      // blocks this process until the child runs: 20-100 ms each on a busy machine). Every value
+      // is an argument ("$0", "$@"), never part of the script.
       const child = spawn(
-        "stdbuf",
-        ["-i0", "-oL", "smbclient", `//${login.server}/${login.share}`, "-p", String(login.port), "-A", auth],
+        "sh",
+        [
+          "-c",
+          'mkfifo -m 600 "$0" && exec stdbuf -i0 -oL smbclient "$@"',
+          path.join(dir, "data.fifo"),
+          `//${login.server}/${login.share}`,
+          "-p",
+          String(login.port),
+          "-A",
+          auth,
+        ],
         { env, stdio: ["pipe", "pipe", "pipe"], cwd: dir },
       );
       const s = new SmbSession(child, dir, place);
@@ -187,11 +197,18 @@ export class SmbSession {
     }
   }
 
-  #onExit(): void {
+  #onExit(code: number | null): void {
     this.#exited = true;
     const cur = this.#current;
     this.#current = undefined;
-    if (cur) {
+    if (cur && code === 127) {
+      // The shell found no stdbuf or smbclient to run.
+      cur.fail(
+        new BschedError("IO", `destination ${this.#place.name}: smbclient (or stdbuf) is not installed`, {
+          hint: "install them (Debian: `apt-get install smbclient coreutils`)",
+        }),
+      );
+    } else if (cur) {
       const lines = [...cur.lines, ...this.#buf.split("\n"), ...this.#stderr.split("\n")].filter(
         (l) => l !== "",
       );

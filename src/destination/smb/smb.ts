@@ -18,7 +18,7 @@ import { resolveSecret } from "../../secrets/secrets.ts";
 import { isBackupName } from "../../snapshot/naming.ts";
 import type { Destination, Lease, ReadHandle, Staging } from "../destination.ts";
 import { scratchOf } from "../open.ts";
-import { parseAllinfo, parseDiskFree, parseLs } from "./listing.ts";
+import { parseAllinfo, parseDiskFree, parseLs, parseLsTree } from "./listing.ts";
 import { acquireSmbLock, type LockFiles } from "./lock.ts";
 import { SessionPool } from "./pool.ts";
 import { quoted, remotePath } from "./remote-names.ts";
@@ -123,6 +123,27 @@ export class SmbDestination implements Destination {
 
   async topFiles(backup: string): Promise<{ name: string; size: number }[]> {
     return (await this.#list(backup)).filter((e) => !e.dir).map((e) => ({ name: e.name, size: e.size }));
+  }
+
+  /**
+   * Every stored file's size from one recursive `ls` (a copy's size check: one round trip, not
+   * one `allinfo` per file). smbclient's `recurse` toggles (whatever its argument): on for this
+   * listing only, then off again — a session left recursing would list nested names as the top's,
+   * so one whose toggle back did not answer is ended.
+   */
+  async storedSizes(backup: string): Promise<Map<string, number>> {
+    const top = this.#remote(backup);
+    const r = await this.#pool.use(async (s) => {
+      await s.must("recurse", `listing ${this.locationOf(backup)}`);
+      try {
+        return await s.run(`ls ${quoted(`${top}\\*`)}`);
+      } finally {
+        await s.run("recurse").catch(() => s.kill());
+      }
+    });
+    if (isNotFound(r.status)) return new Map();
+    if (r.status !== undefined) throw this.#error(`listing ${this.locationOf(backup)}`, r);
+    return parseLsTree(r.lines, top);
   }
 
   /** A stored file's size; ENOENT when missing, an error when it is a folder. */
