@@ -1,7 +1,7 @@
 /**
  * The part buffers every S3 upload of the process fills and sends: a fixed number, allocated at
  * first use and refilled, never garbage. One pool for the process, whatever the number of
- * destinations or files in flight, so what uploads hold is bounded by COUNT × SIZE (40 MiB).
+ * destinations or files in flight, so what uploads hold is bounded by COUNT × SIZE (25 MiB).
  * A buffer is taken to fill a part (or a whole small object), handed to its request, and given
  * back when the request has ended; whoever needs one meanwhile waits.
  */
@@ -26,6 +26,16 @@ export class PartPool {
       return Promise.resolve(Buffer.allocUnsafeSlow(this.size));
     }
     return new Promise((resolve) => this.#waiting.push(resolve));
+  }
+
+  /**
+   * Free every buffer not taken, at once: detached (ArrayBuffer.transfer), their memory goes
+   * back to the system now, not at V8's next full collection. The pool makes new ones if asked.
+   */
+  release(): void {
+    const free = this.#free.splice(0);
+    for (const b of free) (b.buffer as ArrayBuffer).transfer(0);
+    this.#made -= free.length;
   }
 
   /** Give back a buffer taken (once its request has ended: nothing reads it any more). */
