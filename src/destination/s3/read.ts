@@ -31,10 +31,10 @@ async function get(o: ObjectRef, range: string | undefined, signal?: AbortSignal
 
 /**
  * Bytes received from the gateway are fresh Buffers (the HTTP parser's chunks) that V8 frees
- * late: a young-generation collection every 16 MiB received, counted over every read of the
+ * late: a young-generation collection every 4 MiB received, counted over every read of the
  * process (restore reads 8 files at once), keeps them from piling up (platform/memory.ts).
  */
-const collect = youngCollector();
+const collect = youngCollector(4 << 20);
 
 /**
  * A GET from `position` to the end of the object, read piece by piece: the one request a
