@@ -73,6 +73,13 @@ export class S3Destination implements Destination {
    */
   async ready(): Promise<void> {
     const { sdk, client } = await this.#client();
+    // A HEAD first: on radosgw a tenth of a listing's time. Its answer has no body: when it
+    // fails, the listing says why.
+    const there = await client.send(new sdk.HeadBucketCommand({ Bucket: this.#c.bucket })).then(
+      () => true,
+      () => false,
+    );
+    if (there) return;
     try {
       await client.send(
         new sdk.ListObjectsV2Command({ Bucket: this.#c.bucket, Prefix: this.#root, MaxKeys: 1 }),
@@ -175,6 +182,8 @@ export class S3Destination implements Destination {
    * short): never a backup name, so nothing lists it as a backup.
    */
   async #listedName(backup: string): Promise<string> {
+    // Most folders are published backups: a HEAD of the manifest (cheap) before a listing.
+    if (await this.#hasManifest(backup)) return backup;
     const top = await this.#top(backup);
     if (top.published) return backup;
     return top.markers[0] ?? incompleteName(backup);
