@@ -11,6 +11,7 @@ import { BschedError } from "../src/core/errors.ts";
 import type { Destination } from "../src/destination/destination.ts";
 import { LocalDestination } from "../src/destination/local/local.ts";
 import { openDestination } from "../src/destination/open.ts";
+import { PART_SIZE, s3Faults } from "../src/destination/s3/multipart.ts";
 import { systemClock } from "../src/platform/clock.ts";
 import { isBackupName } from "../src/snapshot/naming.ts";
 import { verifyBackups } from "../src/verify/verify.ts";
@@ -47,6 +48,7 @@ function s3Spec(
     endpoint?: string;
     secretAccessKey?: string;
     accessKeyId?: string;
+    verify?: "checksum" | "read" | "size";
   },
 ): DestinationSpec {
   return {
@@ -61,7 +63,7 @@ function s3Spec(
       accessKeyId: over.accessKeyId ?? c.accessKeyId,
       secretAccessKey: over.secretAccessKey ?? c.secretAccessKey,
       pathStyle: true,
-      verify: "read",
+      verify: over.verify ?? "checksum",
     },
   };
 }
@@ -245,6 +247,129 @@ test("s3: a multipart body shorter than said fails, and leaves no object and no 
     new sdk.ListMultipartUploadsCommand({ Bucket: config.bucket, Prefix: `${config.prefix}/` }),
   );
   assert.deepEqual(ups.Uploads ?? [], [], "the multipart upload was aborted");
+});
+
+/** The multipart uploads still open under a case's prefix (none once a put failed and was aborted). */
+async function openUploads(u: { ceph: Ceph; spec: DestinationSpec }): Promise<unknown[]> {
+  const sdk = await import("@aws-sdk/client-s3");
+  const client = new sdk.S3Client({
+    endpoint: u.ceph.endpoint,
+    region: u.ceph.region,
+    forcePathStyle: true,
+    credentials: { accessKeyId: u.ceph.accessKeyId, secretAccessKey: u.ceph.secretAccessKey },
+  });
+  try {
+    const config = u.spec.config as { bucket: string; prefix: string };
+    const r = await client.send(
+      new sdk.ListMultipartUploadsCommand({ Bucket: config.bucket, Prefix: `${config.prefix}/` }),
+    );
+    return r.Uploads ?? [];
+  } finally {
+    client.destroy();
+  }
+}
+
+/** A put then the publish: what a copy does; the error either gave (a put may end before its bytes are up). */
+async function putAndPublish(dest: Destination, file: string, size: number): Promise<unknown> {
+  const st = await dest.stage(D1);
+  const err = await st
+    .put(file, patternStream(size), size)
+    .then(() => st.publish('{"header":{}}\n'))
+    .then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+  if (err !== undefined) await st.abort();
+  return err;
+}
+
+test("s3: radosgw refuses bytes damaged on the way (each part and object goes with its Content-MD5): COPY_FAILED, nothing left", {
+  skip,
+  timeout: 300_000,
+}, async (t) => {
+  const u = await s3Under();
+  t.after(async () => {
+    s3Faults.body = undefined;
+    await u.dest.close?.();
+    await u.cleanup();
+  });
+  await u.dest.ready();
+  // One byte flipped after its MD5 was taken, as a faulty link would: part 2 of a multipart
+  // upload, then a whole small object (part 0).
+  for (const [size, part] of [
+    [20 * 1024 * 1024 + 4, 2],
+    [70_000, 0],
+  ] as const) {
+    s3Faults.body = (_key, n, bytes) => {
+      if (n !== part) return bytes;
+      const bad = Buffer.from(bytes);
+      bad[1000] = (bad[1000] as number) ^ 0xff;
+      return bad;
+    };
+    const err = await putAndPublish(u.dest, "files/db/big.bin", size);
+    assert.ok(err instanceof BschedError, `refused: ${String(err)}`);
+    assert.equal(err.code, "COPY_FAILED", err.message);
+    assert.match(err.message, /destination offsite/);
+    assert.match(err.message, /BadDigest/, "the server's own refusal");
+    assert.match(err.hint ?? "", /run it again/);
+    assert.deepEqual(await u.dest.names(), [], "nothing listed, nothing left");
+    assert.deepEqual(await openUploads(u), [], "no multipart upload left open");
+  }
+  // Without the fault the same puts go through and read back exactly.
+  s3Faults.body = undefined;
+  assert.equal(await putAndPublish(u.dest, "files/db/big.bin", 20 * 1024 * 1024 + 4), undefined);
+  const back = await readAll(u.dest, D1, "files/db/big.bin");
+  assert.ok(back.equals(pattern(20 * 1024 * 1024 + 4)));
+});
+
+test("s3: an ETag that is not what the bytes sent make fails the copy (COPY_FAILED); with verify: checksum the staging is checkedOnPut", {
+  skip,
+  timeout: 300_000,
+}, async (t) => {
+  const u = await s3Under();
+  t.after(async () => {
+    s3Faults.etag = undefined;
+    await u.dest.close?.();
+    await u.cleanup();
+  });
+  await u.dest.ready();
+  const st = await u.dest.stage(D1);
+  assert.equal(st.checkedOnPut, true, "verify: checksum: the server vouches for each put");
+  await st.abort();
+  const state = await tempDir("bsched-s3-state-");
+  const config = u.spec.config as { bucket: string; prefix: string };
+  const plain = openDestination(
+    s3Spec(u.ceph, state, { bucket: config.bucket, prefix: config.prefix, verify: "read" }),
+  );
+  const st2 = await plain.stage(D1);
+  assert.notEqual(st2.checkedOnPut, true, "verify: read: read back, ETags not relied on");
+  await st2.abort();
+  await plain.close?.();
+  // A multipart object (its ETag: the MD5 of the parts' MD5s, "-N"), then a single PUT's (its MD5).
+  for (const size of [4 * PART_SIZE, 5000]) {
+    let seen = "";
+    s3Faults.etag = (key, etag) => {
+      if (!key.endsWith("big.bin")) return etag;
+      seen = etag;
+      return `"${"0".repeat(32)}${size > PART_SIZE ? "-4" : ""}"`;
+    };
+    const err = await putAndPublish(u.dest, "files/big.bin", size);
+    assert.ok(err instanceof BschedError, `failed: ${String(err)}`);
+    assert.equal(err.code, "COPY_FAILED", err.message);
+    assert.match(err.message, /destination offsite/);
+    assert.match(err.message, /ETag/);
+    assert.match(err.message, /not what was sent/);
+    // The real ETag was what the bytes make: the check compares like with like.
+    const want = pattern(size);
+    const md5 = (b: Buffer) => createHash("md5").update(b).digest();
+    const parts = [0, 1, 2, 3].map((i) => md5(want.subarray(i * PART_SIZE, (i + 1) * PART_SIZE)));
+    const expected =
+      size > PART_SIZE
+        ? `${createHash("md5").update(Buffer.concat(parts)).digest("hex")}-4`
+        : md5(want).toString("hex");
+    assert.equal(seen.replaceAll('"', ""), expected, "radosgw's own ETag");
+    assert.deepEqual(await u.dest.names(), [], "nothing listed, nothing left");
+  }
 });
 
 test("s3: works with AWS_CA_BUNDLE set in the environment (as CI may have it)", { skip }, async (t) => {
@@ -442,10 +567,14 @@ test("s3: the gateway killed in the middle of a put: a clear error, nothing list
     sent += c.length;
     if (sent > 20 * 1024 * 1024 && !killed) killed = g.kill();
   });
-  const err = await staging.put("files/big.bin", body, size).then(
-    () => undefined,
-    (e: unknown) => e,
-  );
+  // The put fails, or (its last parts still going up when it returned) the publish after it.
+  const err = await staging
+    .put("files/big.bin", body, size)
+    .then(() => staging.publish('{"header":{}}\n'))
+    .then(
+      () => undefined,
+      (e: unknown) => e,
+    );
   await h.close();
   await killed;
   assert.ok(err instanceof BschedError, `the put failed clearly: ${String(err)}`);

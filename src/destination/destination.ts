@@ -109,7 +109,9 @@ export interface Staging {
    * Stream a file of `size` bytes into the backup being staged, at `file` (`files/a/b`,
    * `<name>.sh`): how a copy moves a backup from one destination to another without a local
    * copy. Fails (nothing published) when the body ends before or after `size` bytes. Parent
-   * folders are made as needed. The manifest is never put: publish writes it.
+   * folders are made as needed. The manifest is never put: publish writes it. A remote staging
+   * may resolve once it has read the body whole, its last bytes still going up (s3): a failure
+   * of those then fails a later put or publish, and publish waits for every put to end well.
    */
   put(file: string, body: Readable, size: number): Promise<void>;
   /** Make everything durable, write the manifest last, and make the backup visible under its name. */

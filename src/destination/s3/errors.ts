@@ -91,6 +91,15 @@ export function s3Error(e: unknown, w: S3Where, doing: string): Error {
     );
   }
   if (code === "NoSuchBucket") return missingBucket(w);
+  if (code === "BadDigest" || code === "InvalidDigest" || code === "InvalidPart") {
+    // The server compared what arrived with the Content-MD5 sent (or a part with the digest the
+    // completion names) and refused it: nothing damaged was stored.
+    return new BschedError(
+      "COPY_FAILED",
+      `destination ${w.name}: ${w.endpoint} refused the bytes it received while ${doing}: they differ from those sent (${code})`,
+      { hint: `run it again; if it keeps failing, check the network between here and ${w.endpoint}` },
+    );
+  }
   if (code === "QuotaExceeded" || code === "EntityTooLarge" || code === "InsufficientCapacity") {
     return new BschedError(
       "DISK_FULL",
@@ -123,6 +132,21 @@ export function s3Error(e: unknown, w: S3Where, doing: string): Error {
 function isCutShort(e: unknown): boolean {
   const m = (e as SdkError)?.message ?? "";
   return /socket hang up|aborted|premature close|other side closed/i.test(m);
+}
+
+/**
+ * An object (or part) whose ETag is not the MD5 the bytes sent make: the server stored something
+ * else. Buckets that encrypt with SSE-KMS or SSE-C answer ETags that are no MD5: such a
+ * destination needs `verify: read`.
+ */
+export function etagMismatch(w: S3Where, what: string, got: string | undefined, want: string): BschedError {
+  return new BschedError(
+    "COPY_FAILED",
+    `destination ${w.name}: ${w.endpoint} bucket ${w.bucket} stored ${what} with ETag ${got || "(none)"} where the bytes sent make ${want}: what it stored is not what was sent`,
+    {
+      hint: `run it again; if it keeps failing, check the S3 service at ${w.endpoint} (a bucket encrypted with SSE-KMS or SSE-C answers other ETags: set destinations.${w.name}.verify: read)`,
+    },
+  );
 }
 
 export function missingBucket(w: S3Where): BschedError {

@@ -73,6 +73,13 @@ export class S3Destination implements Destination {
    */
   async ready(): Promise<void> {
     const { sdk, client } = await this.#client();
+    // A HEAD first: on radosgw a tenth of a listing's time. Its answer has no body: when it
+    // fails, the listing says why.
+    const there = await client.send(new sdk.HeadBucketCommand({ Bucket: this.#c.bucket })).then(
+      () => true,
+      () => false,
+    );
+    if (there) return;
     try {
       await client.send(
         new sdk.ListObjectsV2Command({ Bucket: this.#c.bucket, Prefix: this.#root, MaxKeys: 1 }),
@@ -122,6 +129,15 @@ export class S3Destination implements Destination {
 
   #deleteKeys = async (keys: string[]): Promise<void> => {
     const { sdk, client } = await this.#client();
+    if (keys.length === 1) {
+      // One key (a marker, a manifest, a lock): a plain DELETE, much cheaper than a batch on radosgw.
+      await client
+        .send(new sdk.DeleteObjectCommand({ Bucket: this.#c.bucket, Key: keys[0] }))
+        .catch((e: unknown) => {
+          if (!isNotFound(e)) throw this.#fail(e, `deleting ${keys[0]}`);
+        });
+      return;
+    }
     for (let i = 0; i < keys.length; i += 1000) {
       const batch = keys.slice(i, i + 1000);
       if (batch.length === 0) continue;
@@ -166,6 +182,8 @@ export class S3Destination implements Destination {
    * short): never a backup name, so nothing lists it as a backup.
    */
   async #listedName(backup: string): Promise<string> {
+    // Most folders are published backups: a HEAD of the manifest (cheap) before a listing.
+    if (await this.#hasManifest(backup)) return backup;
     const top = await this.#top(backup);
     if (top.published) return backup;
     return top.markers[0] ?? incompleteName(backup);
@@ -223,9 +241,20 @@ export class S3Destination implements Destination {
     }
   }
 
+  /** Whether a backup's manifest object is there (a HEAD: cheaper than a listing on radosgw). */
+  async #hasManifest(backup: string): Promise<boolean> {
+    return this.#head(backup, MANIFEST_FILE).then(
+      () => true,
+      (e: unknown) => {
+        if ((e as { code?: string }).code === "ENOENT") return false;
+        throw e;
+      },
+    );
+  }
+
   async stage(backup: string): Promise<Staging> {
     const where = this.locationOf(backup);
-    if ((await this.#top(backup)).published) {
+    if (await this.#hasManifest(backup)) {
       throw new BschedError("IO", `backup ${where} already exists`, { hint: "run the backup again" });
     }
     const marker = tempName(backup);
@@ -255,7 +284,9 @@ export class S3Destination implements Destination {
       dir,
       where,
       fail: this.#fail,
-      published: async () => (await this.#top(backup)).published,
+      w: this.#w,
+      etags: this.#c.verify === "checksum",
+      published: () => this.#hasManifest(backup),
       deleteKeys: this.#deleteKeys,
     });
   }
