@@ -1,4 +1,4 @@
-import { type ChildProcess, execFile, spawn } from "node:child_process";
+import { type ChildProcess, execFile, spawn, spawnSync } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import fs from "node:fs/promises";
 import net from "node:net";
@@ -60,37 +60,30 @@ export async function makeKey(file: string): Promise<string> {
 /**
  * The test user, made once per machine and shared by every test process: creation races with
  * another process doing the same are tolerated ("already exists"). Its password field is `*`
- * (with `UsePAM no`, the `!` useradd sets refuses even key logins), so only keys log in, except
- * while a server started with `password: true` runs.
+ * (with `UsePAM no`, the `!` useradd sets refuses even key logins), so only keys log in. A server
+ * started with `password: true` gets a user of its own instead (passwordUser): two test files
+ * setting one shared user's password at once would lock each other out.
  */
-async function ensureUser(): Promise<void> {
+async function ensureUser(user = SSHD_USER): Promise<void> {
   const exists = () =>
-    run("id", ["-u", SSHD_USER]).then(
+    run("id", ["-u", user]).then(
       () => true,
       () => false,
     );
   if (await exists()) return;
-  const made = await run("useradd", [
-    "--system",
-    "-M",
-    "-d",
-    "/nonexistent",
-    "-s",
-    "/bin/sh",
-    SSHD_USER,
-  ]).then(
+  const made = await run("useradd", ["--system", "-M", "-d", "/nonexistent", "-s", "/bin/sh", user]).then(
     () => true,
     async (e: unknown) => {
       if (!(await exists())) throw e;
       return false; // another test process made it meanwhile (and sets its password field)
     },
   );
-  if (made) await setPasswordHash("*");
+  if (made) await setPasswordHash(user, "*");
 }
 
-/** Set the user's password field (`*`, or a crypt hash) through chpasswd's stdin, never argv. */
-async function setPasswordHash(hash: string): Promise<void> {
-  await feed("chpasswd", ["-e"], `${SSHD_USER}:${hash}\n`);
+/** Set a user's password field (`*`, or a crypt hash) through chpasswd's stdin, never argv. */
+async function setPasswordHash(user: string, hash: string): Promise<void> {
+  await feed("chpasswd", ["-e"], `${user}:${hash}\n`);
 }
 
 /** Every process below `pid` (sshd forks a session process per login, in sessions of their own). */
@@ -148,7 +141,11 @@ export async function startSshd(opts: { password?: boolean; sftpOnly?: boolean }
   const root = await tempDir("bsched-sshd-");
   // The user reaches its folder through the temp folder: traversable, not listable by others.
   await fs.chmod(root, 0o711);
-  await ensureUser();
+  // A password server's user is its own, removed by close() (a name of at most 32 characters).
+  const user = opts.password ? `bsched-pw-${randomBytes(5).toString("hex")}` : SSHD_USER;
+  await ensureUser(user);
+  // Removed with the test process too, should it end without close().
+  if (user !== SSHD_USER) process.once("exit", () => spawnSync("userdel", [user], { stdio: "ignore" }));
   await fs.mkdir("/run/sshd", { recursive: true, mode: 0o755 });
   const etc = path.join(root, "etc");
   await fs.mkdir(etc, { mode: 0o700 });
@@ -161,14 +158,14 @@ export async function startSshd(opts: { password?: boolean; sftpOnly?: boolean }
   await fs.chmod(etc, 0o711);
   const dir = path.join(root, "srv");
   await fs.mkdir(dir);
-  const { stdout: uid } = await run("id", ["-u", SSHD_USER]);
-  const { stdout: gid } = await run("id", ["-g", SSHD_USER]);
+  const { stdout: uid } = await run("id", ["-u", user]);
+  const { stdout: gid } = await run("id", ["-g", user]);
   await fs.chown(dir, Number(uid), Number(gid));
   await fs.chmod(dir, 0o755);
   let password: string | undefined;
   if (opts.password) {
     password = `pw-${randomBytes(12).toString("hex")}`;
-    await setPasswordHash(await hashPassword(password));
+    await setPasswordHash(user, await hashPassword(password));
   }
   const port = await freePort();
   const config = path.join(etc, "sshd_config");
@@ -185,7 +182,7 @@ export async function startSshd(opts: { password?: boolean; sftpOnly?: boolean }
       `AuthorizedKeysFile ${authorized}`,
       `PasswordAuthentication ${opts.password ? "yes" : "no"}`,
       "KbdInteractiveAuthentication no",
-      `AllowUsers ${SSHD_USER}`,
+      `AllowUsers ${user}`,
       "Subsystem sftp internal-sftp",
       ...(opts.sftpOnly ? ["ForceCommand internal-sftp"] : []),
       "LogLevel VERBOSE",
@@ -239,7 +236,7 @@ export async function startSshd(opts: { password?: boolean; sftpOnly?: boolean }
   return {
     host: "127.0.0.1",
     port,
-    user: SSHD_USER,
+    user,
     privateKeyFile,
     ...(password === undefined ? {} : { password }),
     hostKeyFingerprint: fingerprintOf(hostPub),
@@ -252,7 +249,7 @@ export async function startSshd(opts: { password?: boolean; sftpOnly?: boolean }
     },
     close: async () => {
       await stop();
-      if (password !== undefined) await setPasswordHash("*").catch(() => undefined);
+      if (user !== SSHD_USER) await run("userdel", [user]).catch(() => undefined);
       await fs.rm(root, { recursive: true, force: true });
     },
   };
