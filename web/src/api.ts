@@ -302,13 +302,16 @@ export type Destination = { type: "local" | "sftp" | "s3" | "smb" } & Record<str
 export interface SystemSettings {
   root?: string;
   serviceLogin: { domain?: string; user: string; passwordSet: boolean } | null;
+  /** `server.timezone` as in the file; "" when absent (the machine's: `timezoneInEffect`). */
   timezone: string;
+  timezoneInEffect: string;
   concurrency: number;
   destinations: Record<string, Destination>;
 }
 
 export interface Settings {
   hash: string;
+  file?: string;
   sets: (SetSettings & { id: string })[];
   system: SystemSettings;
 }
@@ -324,6 +327,7 @@ const listOf = <T>(data: unknown, ...keys: string[]): T[] => {
 
 function normaliseSettings(raw: {
   hash: string;
+  file?: string;
   sets: Record<string, SetSettings> | (SetSettings & { id?: string; set?: string })[];
   system: Partial<SystemSettings> & Record<string, unknown>;
 }): Settings {
@@ -336,6 +340,7 @@ function normaliseSettings(raw: {
     | null;
   return {
     hash: raw.hash,
+    ...(typeof raw.file === "string" ? { file: raw.file } : {}),
     sets: sets.map((s) => ({ ...s, copies: s.copies ?? [] })),
     system: {
       ...(typeof sys.root === "string" ? { root: sys.root } : {}),
@@ -346,7 +351,9 @@ function normaliseSettings(raw: {
             passwordSet: login.passwordSet ?? login.password !== undefined,
           }
         : null,
-      timezone: (sys.timezone as string | undefined) ?? "",
+      timezone: (sys.timezone as string | null | undefined) ?? "",
+      timezoneInEffect:
+        (sys.timezoneInEffect as string | undefined) ?? (sys.timezone as string | undefined) ?? "",
       concurrency: (sys.concurrency as number | undefined) ?? 1,
       destinations: (sys.destinations as Record<string, Destination> | undefined) ?? {},
     },
@@ -368,10 +375,17 @@ function normaliseRun(raw: unknown): RunState {
   return { info, ended, result, error };
 }
 
-/** The three next run times, as ISO instants, from whatever list the route answers. */
-function normaliseNext(raw: unknown): string[] {
-  return listOf<string | { at: string }>(raw, "runs", "next", "times").map((x) =>
-    typeof x === "string" ? x : x.at,
+export interface PlannedRun {
+  at: string;
+  /** The time as the server's zone writes it. */
+  local?: string;
+  mode?: string;
+}
+
+/** The next run times (`{timezone, chain, runs: [{at, local, mode}]}`). */
+function normaliseNext(raw: unknown): PlannedRun[] {
+  return listOf<string | PlannedRun>(raw, "runs", "next", "times").map((x) =>
+    typeof x === "string" ? { at: x } : x,
   );
 }
 
@@ -438,18 +452,21 @@ export const routes = {
   settings: async () => normaliseSettings(await api.get("/api/settings")),
   nextRuns: async (set: string, settings: Partial<SetSettings>) =>
     normaliseNext(await api.post<unknown>("/api/settings/next", { set, settings })),
-  saveSet: (set: string, hash: string, settings: Record<string, unknown>) =>
+  saveSet: (set: string, hash: string, settings: SetSettings) =>
     api.put<{ hash: string }>(`/api/settings/sets/${enc(set)}`, { hash, settings }),
   saveSystem: (body: {
     hash: string;
-    serviceLogin?: { domain?: string; user: string; password?: string };
-    timezone?: string;
+    serviceLogin?: { domain?: string | null; user: string; password?: string } | null;
+    timezone?: string | null;
     concurrency?: number;
   }) => api.put<{ hash: string }>("/api/settings/system", body),
   saveDestination: (name: string, hash: string, destination: Record<string, unknown>) =>
     api.put<{ hash: string }>(`/api/settings/destinations/${enc(name)}`, { hash, destination }),
   removeDestination: (name: string, hash: string) =>
-    api.del<{ hash: string }>(`/api/settings/destinations/${enc(name)}${query({ hash })}`, { hash }),
-  testDestination: (body: { name: string } | { destination: Record<string, unknown> }) =>
-    api.post<{ ok: boolean; error?: RunError }>("/api/destinations/test", body),
+    api.del<{ hash: string }>(`/api/settings/destinations/${enc(name)}${query({ hash })}`),
+  testDestination: (body: { name: string } | { destination: Record<string, unknown>; name?: string }) =>
+    api.post<{ ok: boolean; where?: string; backups?: number; error?: RunError }>(
+      "/api/destinations/test",
+      body,
+    ),
 };

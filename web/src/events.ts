@@ -36,9 +36,23 @@ const runIdOf = (d: Record<string, unknown>): string =>
       "",
   );
 
+/**
+ * The newest news of each run seen on the stream: a screen that learns a run's id after its first
+ * events (the answer to "Back up now" can come after them) starts from there, not from nothing.
+ */
+const seen = new Map<string, Partial<WatchedRun>>();
+
 function emit(e: LiveEvent): void {
+  if (e.type === "progress" && e.runId !== "")
+    seen.set(e.runId, { ...seen.get(e.runId), progress: e.progress });
+  if (e.type === "run" && e.runId !== "" && isEnd(e.data))
+    seen.set(e.runId, { ...seen.get(e.runId), ...fromRunState(e.data) });
+  if (seen.size > 200) seen.delete(seen.keys().next().value as string);
   for (const l of listeners) l(e);
 }
+
+const isEnd = (d: Record<string, unknown>) =>
+  d.type === "ended" || d.state === "ended" || d.result !== undefined || d.error !== undefined;
 
 /** Open the stream (once logged in); EventSource reconnects by itself after a cut. */
 export function openEvents(): void {
@@ -109,11 +123,11 @@ const POLL_MS = 2000;
 /** Follow one run until it ends: its progress (live), warnings, and result or error. */
 export function useRun(runId: string | null): WatchedRun {
   // Keyed by run: another run id starts from nothing.
-  const [held, setHeld] = useState<WatchedRun & { id: string | null }>({ ...blank(), id: runId });
-  const state = held.id === runId ? held : { ...blank(), id: runId };
+  const [held, setHeld] = useState<WatchedRun & { id: string | null }>({ ...blank(runId), id: runId });
+  const state = held.id === runId ? held : { ...blank(runId), id: runId };
   const update = (id: string, f: (s: WatchedRun) => Partial<WatchedRun>) =>
     setHeld((h) => {
-      const cur = h.id === id ? h : { ...blank(), id };
+      const cur = h.id === id ? h : { ...blank(id), id };
       return { ...cur, ...f(cur) };
     });
   useLiveEvents((e) => {
@@ -139,7 +153,7 @@ export function useRun(runId: string | null): WatchedRun {
         if (stop) return;
         const last = r.info.last;
         setHeld((h) => {
-          const s = h.id === runId ? h : { ...blank(), id: runId };
+          const s = h.id === runId ? h : { ...blank(runId), id: runId };
           return {
             ...s,
             ...(last && last.kind === "progress" && !s.ended && "progress" in last
@@ -168,7 +182,12 @@ export function useRun(runId: string | null): WatchedRun {
   return state;
 }
 
-const blank = (): WatchedRun => ({ progress: null, ended: false, warnings: [] });
+const blank = (id: string | null): WatchedRun => ({
+  progress: null,
+  ended: false,
+  warnings: [],
+  ...(id === null ? {} : seen.get(id)),
+});
 
 function fromRunState(d: Record<string, unknown>): Partial<WatchedRun> {
   return {

@@ -87,11 +87,12 @@ export function Browse({
                 <td>
                   {e.kind === "dir" ? (
                     <button type="button" className="link" onClick={() => setDir(e.path)}>
-                      📁 {e.name}/
+                      <span className="icon icon-dir" />
+                      {e.name}/
                     </button>
                   ) : (
                     <span>
-                      {e.kind === "symlink" ? "↪ " : "📄 "}
+                      <span className={e.kind === "symlink" ? "icon icon-link" : "icon icon-file"} />
                       {e.name}
                     </span>
                   )}

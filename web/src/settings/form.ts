@@ -3,8 +3,8 @@ import type { FieldError, Keep, SetSettings } from "../api.ts";
 /*
  * A set's tab as a form: every control's value as the user sees it (text for numbers and times,
  * so a bad value stays visible beside its error), and the conversions to and from the config's
- * keys. A save sends only what changed (`changes`), so bsched.yaml gets exactly those keys and
- * keeps the rest of its text, comments included.
+ * keys. A save sends the whole set; the daemon writes only what differs from the file, so
+ * bsched.yaml gets exactly the changed keys and keeps the rest of its text, comments included.
  */
 
 export const WEEKDAYS = [
@@ -86,14 +86,19 @@ function num(v: string): number | string {
   return /^\d+$/.test(t) ? Number(t) : t;
 }
 
-/** The settings this form stands for, in the config's keys (absent: not in the config). */
+/**
+ * The whole set this form stands for, as PUT /api/settings/sets/:set wants it: the set as read
+ * (keys the window does not edit, such as hooks or compression, go back as they were) with the
+ * form's values; a key the form leaves out (a day for a daily set) is removed from the file.
+ */
 export function toSettings(f: SetForm, original: SetSettings): SetSettings {
   const keep: Keep = {};
   for (const k of KEEP_KEYS)
     if (f.keep[k].trim() !== "") (keep as Record<string, unknown>)[k] = num(f.keep[k]);
+  const { day: _day, every: _every, keep: _keep, ...rest } = original as SetSettings & { id?: string };
+  delete (rest as { id?: string }).id;
   return {
-    letter: original.letter,
-    source: original.source,
+    ...rest,
     automatic: f.automatic,
     folder: f.folderKind === "default" ? "default" : f.folder.trim(),
     type: f.type,
@@ -104,17 +109,16 @@ export function toSettings(f: SetForm, original: SetSettings): SetSettings {
     ...(f.frequency === "every" ? { every: f.every.trim() } : {}),
     copies: f.copies,
     ...(Object.keys(keep).length > 0 ? { keep } : {}),
-    ...(original.fullEvery !== undefined ? { fullEvery: original.fullEvery } : {}),
   };
 }
 
 const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
 
-/** The keys whose value differs from the config's: `null` removes a key (a day a daily set has no more). */
-export function changes(f: SetForm, original: SetSettings): Record<string, unknown> {
+/** The keys whose value differs from the config's (the tab's "changed" mark; nothing to write when none). */
+export function changes(f: SetForm, original: SetSettings): string[] {
   const next = toSettings(f, original) as unknown as Record<string, unknown>;
   const old = original as unknown as Record<string, unknown>;
-  const out: Record<string, unknown> = {};
+  const out: string[] = [];
   for (const key of [
     "automatic",
     "folder",
@@ -131,7 +135,7 @@ export function changes(f: SetForm, original: SetSettings): Record<string, unkno
     const b = next[key] ?? undefined;
     // A monthly day read as "1" and sent as 1 is the same day.
     if (key === "day" && a !== undefined && b !== undefined && String(a) === String(b)) continue;
-    if (!same(a, b)) out[key] = b === undefined ? null : b;
+    if (!same(a, b)) out.push(key);
   }
   return out;
 }

@@ -1,5 +1,5 @@
 import { useEffect, useState } from "react";
-import { ApiError, type FieldError, routes, type SetSettings } from "../api.ts";
+import { ApiError, type FieldError, type PlannedRun, routes, type SetSettings } from "../api.ts";
 import { when } from "../ui/format.ts";
 
 /**
@@ -17,7 +17,7 @@ export function NextRuns({
   timezone: string;
   onFieldErrors: (errors: FieldError[]) => void;
 }) {
-  const [runs, setRuns] = useState<string[] | null>(null);
+  const [runs, setRuns] = useState<PlannedRun[] | null>(null);
   const [error, setError] = useState<string | null>(null);
   const key = JSON.stringify(settings);
   const onDemand = !settings.automatic || settings.frequency === "now";
@@ -64,8 +64,9 @@ export function NextRuns({
       ) : (
         <ol className="next-list">
           {runs.map((r) => (
-            <li key={r} data-iso={r}>
-              {when(r, timezone || undefined)}
+            <li key={r.at} data-iso={r.at}>
+              {when(r.at, timezone || undefined)}
+              {r.mode ? <span className="muted"> — {r.mode}</span> : null}
             </li>
           ))}
         </ol>

@@ -3,7 +3,7 @@ import { ApiError, type FieldError, routes, type Settings as SettingsData } from
 import { useLiveEvents } from "../events.ts";
 import { ErrorBox } from "../ui/error-box.tsx";
 import { bySeedOrder, setLabel } from "../ui/format.ts";
-import { changes, fromSettings, type SetForm } from "./form.ts";
+import { changes, fromSettings, type SetForm, toSettings } from "./form.ts";
 import { SetTab } from "./set-tab.tsx";
 
 /**
@@ -44,7 +44,7 @@ export function Settings({ onConfigChanged }: { onConfigChanged: (changed: boole
   }, [load]);
 
   const dirtySets = data
-    ? data.sets.filter((s) => forms[s.id] && Object.keys(changes(forms[s.id] as SetForm, s)).length > 0)
+    ? data.sets.filter((s) => forms[s.id] && changes(forms[s.id] as SetForm, s).length > 0)
     : [];
 
   // bsched.yaml changed on disk (another editor, the CLI): reload when nothing is being edited.
@@ -72,7 +72,7 @@ export function Settings({ onConfigChanged }: { onConfigChanged: (changed: boole
     try {
       for (const s of dirtySets) {
         try {
-          const r = await routes.saveSet(s.id, hash, changes(forms[s.id] as SetForm, s));
+          const r = await routes.saveSet(s.id, hash, toSettings(forms[s.id] as SetForm, s));
           hash = r.hash;
           written.push(s.id);
         } catch (e) {
@@ -162,7 +162,7 @@ export function Settings({ onConfigChanged }: { onConfigChanged: (changed: boole
             liveErrors={live[current.id] ?? []}
             onLiveErrors={onLive}
             destinations={Object.keys(data.system.destinations)}
-            timezone={data.system.timezone}
+            timezone={data.system.timezoneInEffect}
           />
         ) : null}
       </div>

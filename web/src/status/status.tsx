@@ -241,7 +241,8 @@ function LiveRun({ info, onEnded }: { info: RunInfo; onEnded: (id: string, faile
     ended.add(info.id);
     onEnded(info.id, failed);
   }, [run.ended, failed, info.id, onEnded]);
-  const name = (run.result as { name?: string } | undefined)?.name;
+  const r = run.result as { name?: string; summary?: { name?: string } } | undefined;
+  const name = r?.summary?.name ?? r?.name;
   return (
     <div>
       <RunProgress

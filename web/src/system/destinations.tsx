@@ -68,7 +68,9 @@ export function Destinations({
   onConfigChanged: (changed: boolean) => void;
 }) {
   const [editing, setEditing] = useState<{ name: string; isNew: boolean } | null>(null);
-  const [tests, setTests] = useState<Record<string, { ok: boolean; error?: unknown } | "testing">>({});
+  const [tests, setTests] = useState<
+    Record<string, { ok: boolean; backups?: number | undefined; error?: unknown } | "testing">
+  >({});
   const [error, setError] = useState<unknown>(null);
   const entries = Object.entries(data.system.destinations);
 
@@ -76,7 +78,10 @@ export function Destinations({
     setTests((t) => ({ ...t, [name]: "testing" }));
     try {
       const r = await routes.testDestination({ name });
-      setTests((t) => ({ ...t, [name]: r.ok ? { ok: true } : { ok: false, error: r.error } }));
+      setTests((t) => ({
+        ...t,
+        [name]: r.ok ? { ok: true, backups: r.backups } : { ok: false, error: r.error },
+      }));
     } catch (e) {
       setTests((t) => ({ ...t, [name]: { ok: false, error: e } }));
     }
@@ -125,7 +130,9 @@ export function Destinations({
                       ) : t === "testing" ? (
                         <span className="muted">testing…</span>
                       ) : t.ok ? (
-                        <span className="ok">connected</span>
+                        <span className="ok">
+                          connected{t.backups !== undefined ? ` (${t.backups} backups there)` : ""}
+                        </span>
                       ) : (
                         <ErrorBox error={t.error} />
                       )}
@@ -216,27 +223,44 @@ function DestinationEditor({
   const [fields, setFields] = useState<FieldError[]>([]);
   const [error, setError] = useState<unknown>(null);
   const [test, setTest] = useState<{ ok: boolean; error?: unknown } | "testing" | null>(null);
-  const secretSet = (k: string) => initial !== undefined && initial[k] !== undefined;
+  const mask = (k: string) => initial?.[k] as { secret: string | null; set: boolean } | undefined;
+  const secretNote = (k: string, note?: string) => {
+    const m = mask(k);
+    if (m === undefined) return note;
+    if (!m.set) return `Not stored yet (secret:${m.secret}): type it.`;
+    return `Stored${m.secret ? ` as secret ${m.secret}` : ""}. Leave empty to keep it.`;
+  };
   const errorOf = (k: string) =>
     fields
       .filter((f) => f.path.map(String).includes(k))
       .map((f) => f.message)
       .join("; ") || undefined;
 
+  /** The whole entry: what was read (keep, verify… the window does not edit) with the form's fields. */
   function destination(): Record<string, unknown> {
-    const d: Record<string, unknown> = { type };
+    const d: Record<string, unknown> = initial?.type === type ? { ...initial } : { type };
     for (const f of FIELDS[type]) {
       const v = (values[f.key] ?? "").trim();
-      if (v === "") continue;
-      d[f.key] = f.number && /^\d+$/.test(v) ? Number(v) : v;
+      if (v !== "") d[f.key] = f.number && /^\d+$/.test(v) ? Number(v) : v;
+      // An untouched secret goes back as the mask it came as: the stored value is kept.
+      else if (f.secret && mask(f.key) !== undefined) d[f.key] = mask(f.key);
+      else delete d[f.key];
     }
     if (type === "smb") {
+      const old =
+        initial?.type === "smb" && typeof initial.login === "object"
+          ? (initial.login as Record<string, unknown>)
+          : {};
       d.login = serviceLogin
         ? "service"
         : {
             ...(login.domain ? { domain: login.domain } : {}),
             user: login.user ?? "",
-            ...(login.password ? { password: login.password } : {}),
+            ...(login.password
+              ? { password: login.password }
+              : old.password !== undefined
+                ? { password: old.password }
+                : {}),
           };
     }
     return d;
@@ -287,7 +311,7 @@ function DestinationEditor({
           label={f.label}
           htmlFor={`dest-${f.key}`}
           error={errorOf(f.key)}
-          note={f.secret && secretSet(f.key) ? "Set. Leave empty to keep it." : f.note}
+          note={f.secret ? secretNote(f.key, f.note) : f.note}
         >
           <input
             id={`dest-${f.key}`}

@@ -66,22 +66,27 @@ export function SystemParameters({ onConfigChanged }: { onConfigChanged: (change
     }
     const login = data.system.serviceLogin;
     const loginChanged = password !== "" || user !== (login?.user ?? "") || domain !== (login?.domain ?? "");
-    if (loginChanged && user.trim() === "") {
+    // An emptied login name removes the service login (its stored password stays in the store).
+    const removeLogin =
+      loginChanged && login !== null && user.trim() === "" && domain.trim() === "" && password === "";
+    if (loginChanged && !removeLogin && user.trim() === "") {
       setFields([{ path: ["serviceLogin", "user"], message: "a login name" }]);
       return;
     }
-    if (loginChanged && !login?.passwordSet && password === "") {
+    if (loginChanged && !removeLogin && !login?.passwordSet && password === "") {
       setFields([{ path: ["serviceLogin", "password"], message: "a password (typed twice)" }]);
       return;
     }
     const body: Parameters<typeof routes.saveSystem>[0] = { hash: data.hash };
-    if (loginChanged)
+    if (removeLogin) body.serviceLogin = null;
+    else if (loginChanged)
       body.serviceLogin = {
         user: user.trim(),
         ...(domain.trim() === "" ? {} : { domain: domain.trim() }),
         ...(password === "" ? {} : { password }),
       };
-    if (timezone !== data.system.timezone) body.timezone = timezone.trim();
+    if (timezone.trim() !== data.system.timezone)
+      body.timezone = timezone.trim() === "" ? null : timezone.trim();
     if (concurrency !== String(data.system.concurrency))
       body.concurrency = /^\d+$/.test(concurrency) ? Number(concurrency) : (concurrency as unknown as number);
     setBusy(true);
@@ -103,7 +108,7 @@ export function SystemParameters({ onConfigChanged }: { onConfigChanged: (change
   if (!data) return error ? <ErrorBox error={error} /> : <div className="muted">Loading…</div>;
   const passwordSet = data.system.serviceLogin?.passwordSet ?? false;
   return (
-    <div className="stack">
+    <div className="stack narrow">
       <form className="window" onSubmit={(e) => void ok(e)} noValidate aria-label="System parameters">
         <div className="title-bar">System parameters</div>
         <div className="window-body">
@@ -150,9 +155,14 @@ export function SystemParameters({ onConfigChanged }: { onConfigChanged: (change
               label="Time zone"
               htmlFor="sys-tz"
               error={fieldError(fields, "timezone")}
-              note="IANA name, e.g. Europe/Paris"
+              note={`IANA name, e.g. Europe/Paris; empty: this machine's (${data.system.timezoneInEffect})`}
             >
-              <input id="sys-tz" value={timezone} onChange={(e) => setTimezone(e.target.value)} />
+              <input
+                id="sys-tz"
+                value={timezone}
+                placeholder={data.system.timezoneInEffect}
+                onChange={(e) => setTimezone(e.target.value)}
+              />
             </Field>
             <Field
               label="Concurrency"
