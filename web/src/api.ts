@@ -148,10 +148,11 @@ export interface Progress {
 export interface RunInfo {
   id: string;
   kind: "backup" | "restore" | "verify" | "prune" | "copy";
-  set?: string;
+  set?: string | null;
   trigger: string;
   startedAt: string;
-  last?: { kind: "progress"; progress: Progress } | { kind: string };
+  /** Its latest progress (null before the first). */
+  progress?: Progress | null;
 }
 
 export interface RunError {
@@ -183,6 +184,8 @@ export interface RunRecord {
   error: string | null;
   errorCode: string | null;
   errorHint: string | null;
+  /** The run's warnings (null: not readable from here). */
+  warningList?: { path: string; code: string; message: string }[] | null;
 }
 
 export interface CopyStatus {
@@ -269,8 +272,21 @@ export interface PruneItem {
 }
 
 export interface PrunePreview {
+  /** No keep policy: every backup is kept. */
+  policy: Record<string, number> | null;
   delete: PruneItem[];
   keep: PruneItem[];
+  broken: PruneItem[];
+}
+
+/** What a restore would do to its target (POST …/restore/plan): nothing written. */
+export interface RestorePlan {
+  backup: string;
+  target: string;
+  existing: number | null;
+  replaces: number;
+  sample: string[];
+  note: string;
 }
 
 export interface Keep {
@@ -397,9 +413,10 @@ function normalisePrune(raw: unknown): PrunePreview {
     const why = o.why ?? o.reason ?? o.reasons;
     return { name: String(o.name ?? o.backup), why: Array.isArray(why) ? why.join(", ") : String(why ?? "") };
   };
-  const del = listOf<unknown>(r.delete ?? r.deleted ?? r.remove ?? r.prune ?? []).map(item);
+  const del = listOf<unknown>(r.remove ?? r.delete ?? r.deleted ?? []).map(item);
   const keep = listOf<unknown>(r.keep ?? r.kept ?? []).map(item);
-  return { delete: del, keep };
+  const broken = listOf<unknown>(r.broken ?? []).map(item);
+  return { policy: (r.policy ?? null) as Record<string, number> | null, delete: del, keep, broken };
 }
 
 function normaliseFiles(raw: unknown, dir: string): FileEntry[] {
@@ -413,6 +430,14 @@ function normaliseFiles(raw: unknown, dir: string): FileEntry[] {
       ...(typeof e.mtime === "string" ? { mtime: e.mtime } : {}),
     };
   });
+}
+
+export interface RestoreBody {
+  backup?: string;
+  dest?: string;
+  to: string;
+  paths?: string[];
+  overwrite?: boolean;
 }
 
 /* ---------- the routes ---------- */
@@ -440,10 +465,9 @@ export const routes = {
       await api.get<unknown>(`/api/sets/${enc(set)}/backups/${enc(name)}/files${query({ dest, path: dir })}`),
       dir,
     ),
-  restore: (
-    set: string,
-    body: { backup?: string; dest?: string; to: string; paths?: string[]; overwrite?: boolean },
-  ) => api.post<RunInfo>(`/api/sets/${enc(set)}/restore`, body),
+  restore: (set: string, body: RestoreBody) => api.post<RunInfo>(`/api/sets/${enc(set)}/restore`, body),
+  restorePlan: (set: string, body: RestoreBody) =>
+    api.post<RestorePlan>(`/api/sets/${enc(set)}/restore/plan`, body),
   verify: (set: string, body: { backup?: string; dest?: string }) =>
     api.post<RunInfo>(`/api/sets/${enc(set)}/verify`, body),
   prunePreview: async (set: string, dest?: string) =>

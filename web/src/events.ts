@@ -151,14 +151,12 @@ export function useRun(runId: string | null): WatchedRun {
       try {
         const r: RunState = await routes.run(runId);
         if (stop) return;
-        const last = r.info.last;
+        const last = r.info.progress ?? null;
         setHeld((h) => {
           const s = h.id === runId ? h : { ...blank(runId), id: runId };
           return {
             ...s,
-            ...(last && last.kind === "progress" && !s.ended && "progress" in last
-              ? { progress: last.progress as Progress }
-              : {}),
+            ...(last !== null && !s.ended ? { progress: last } : {}),
             ...(r.ended ? { ended: true, result: r.result, error: r.error } : {}),
           };
         });

@@ -71,6 +71,9 @@ export function PrunePreview({ set, dest }: { set: string; dest: string | undefi
       <ErrorBox error={error} />
       {preview ? (
         <div className="prune-lists">
+          {preview.policy === null ? (
+            <div className="muted span2">This set has no keep policy: every backup is kept.</div>
+          ) : null}
           <div>
             <h4>Would delete ({preview.delete.length})</h4>
             {preview.delete.length === 0 ? (
@@ -94,6 +97,18 @@ export function PrunePreview({ set, dest }: { set: string; dest: string | undefi
                 </li>
               ))}
             </ul>
+            {preview.broken.length > 0 ? (
+              <>
+                <h4>Cannot be restored ({preview.broken.length})</h4>
+                <ul>
+                  {preview.broken.map((d) => (
+                    <li key={d.name} className="bad">
+                      {d.name} {d.why ? <span className="muted">— {d.why}</span> : null}
+                    </li>
+                  ))}
+                </ul>
+              </>
+            ) : null}
           </div>
         </div>
       ) : null}

@@ -1,5 +1,5 @@
-import { useState } from "react";
-import { type Backup, routes } from "../api.ts";
+import { useEffect, useState } from "react";
+import { type Backup, type RestoreBody, type RestorePlan, routes } from "../api.ts";
 import { useRun } from "../events.ts";
 import { ErrorBox } from "../ui/error-box.tsx";
 import { Field } from "../ui/field.tsx";
@@ -44,21 +44,57 @@ export function RestoreWizard({
   const [confirmed, setConfirmed] = useState(false);
   const [runId, setRunId] = useState<string | null>(null);
   const [error, setError] = useState<unknown>(null);
+  const [plan, setPlan] = useState<RestorePlan | null>(null);
+  const [planError, setPlanError] = useState<unknown>(null);
   const run = useRun(runId);
+
+  const body = (): RestoreBody => {
+    const list = paths
+      .split("\n")
+      .map((p) => p.trim())
+      .filter((p) => p !== "");
+    return {
+      backup: name,
+      ...(dest ? { dest } : {}),
+      to: to.trim(),
+      ...(some && list.length > 0 ? { paths: list } : {}),
+      ...(overwrite ? { overwrite: true } : {}),
+    };
+  };
+  const key = JSON.stringify(body());
+
+  // What the restore would do to the target, asked as the choices change (nothing is written).
+  useEffect(() => {
+    const b = JSON.parse(key) as RestoreBody;
+    if (b.to === "") return;
+    let stale = false;
+    const t = setTimeout(() => {
+      routes
+        .restorePlan(set, b)
+        .then((p) => {
+          if (stale) return;
+          setPlan(p);
+          setPlanError(null);
+        })
+        .catch((e: unknown) => {
+          if (stale) return;
+          setPlan(null);
+          setPlanError(e);
+        });
+    }, 300);
+    return () => {
+      stale = true;
+      clearTimeout(t);
+    };
+  }, [set, key]);
 
   async function start() {
     setError(null);
     try {
-      const list = paths
-        .split("\n")
-        .map((p) => p.trim())
-        .filter((p) => p !== "");
+      const b = body();
       const info = await routes.restore(set, {
-        backup: name,
-        ...(dest ? { dest } : {}),
-        to: to.trim(),
-        ...(some && list.length > 0 ? { paths: list } : {}),
-        ...(overwrite && confirmed ? { overwrite: true } : {}),
+        ...b,
+        ...(overwrite && confirmed ? {} : { overwrite: undefined }),
       });
       setRunId(info.id);
     } catch (e) {
@@ -67,8 +103,10 @@ export function RestoreWizard({
   }
 
   const result = run.result as
-    | { files?: number; bytes?: number; dirs?: number; problems?: unknown[] }
+    | { files?: number; bytes?: number; dirs?: number; verified?: number; problems?: unknown[] }
     | undefined;
+  const allChecked =
+    result?.verified !== undefined ? result.verified === result.files : (result?.problems?.length ?? 0) === 0;
   return (
     <section className="window wizard" aria-label="Restore">
       <div className="title-bar">Restore {set}</div>
@@ -149,6 +187,16 @@ export function RestoreWizard({
                   Yes, replace the files of {to || "this folder"} with the backup's
                 </label>
               ) : null}
+              {plan ? (
+                <div className="plan muted small" data-plan="ok">
+                  {plan.note}
+                  {plan.sample.length > 0
+                    ? ` (${plan.sample.slice(0, 5).join(", ")}${plan.replaces > 5 ? ", …" : ""})`
+                    : ""}
+                </div>
+              ) : planError ? (
+                <ErrorBox error={planError} />
+              ) : null}
             </fieldset>
             <ErrorBox error={error} />
             <div className="buttons">
@@ -171,9 +219,9 @@ export function RestoreWizard({
             {run.ended && !run.error ? (
               <div className="result ok" role="status" data-result="restored">
                 Restored {result?.files ?? "?"} files ({bytes(result?.bytes)}) into <code>{to}</code>
-                {(result?.problems?.length ?? 0) === 0
+                {allChecked
                   ? ": every file checked against its hash."
-                  : `, with ${result?.problems?.length} problems.`}
+                  : `; ${result?.verified ?? "?"} of them checked against their hash.`}
               </div>
             ) : null}
             <div className="buttons">

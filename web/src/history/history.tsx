@@ -119,7 +119,15 @@ export function History({ sets }: { sets: string[] }) {
                   <td className="num">{r.files}</td>
                   <td className="num">{bytes(r.bytes)}</td>
                   <td>
-                    {r.warnings > 0 ? (
+                    {r.warnings > 0 && r.warningList ? (
+                      <ul className="warnings">
+                        {r.warningList.map((w) => (
+                          <li key={`${w.code}:${w.path}`}>
+                            <code>{w.code}</code> {w.path}: {w.message}
+                          </li>
+                        ))}
+                      </ul>
+                    ) : r.warnings > 0 ? (
                       <div className="warn small">
                         {r.warnings} warning{r.warnings === 1 ? "" : "s"} (bsched list {r.set} shows them)
                       </div>

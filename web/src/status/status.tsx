@@ -241,8 +241,8 @@ function LiveRun({ info, onEnded }: { info: RunInfo; onEnded: (id: string, faile
     ended.add(info.id);
     onEnded(info.id, failed);
   }, [run.ended, failed, info.id, onEnded]);
-  const r = run.result as { name?: string; summary?: { name?: string } } | undefined;
-  const name = r?.summary?.name ?? r?.name;
+  const r = run.result as { backup?: { name?: string }; summary?: { name?: string } } | undefined;
+  const name = r?.backup?.name ?? r?.summary?.name;
   return (
     <div>
       <RunProgress
