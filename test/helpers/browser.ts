@@ -1,24 +1,20 @@
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import fs from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import type { FastifyReply, FastifyRequest } from "fastify";
 import { type BrowserContext, chromium, type Page } from "playwright-core";
-import type { Api } from "../../src/api/api.ts";
-import type { Auth } from "../../src/api/auth/auth.ts";
-import { startWeb, WEB_ROOT, windowBuilt } from "../../src/api/web.ts";
+import { windowBuilt } from "../../src/api/web.ts";
 import { defaultConfigText } from "../../src/config/init.ts";
-import { DaemonService } from "../../src/daemon/service.ts";
-import { systemClock } from "../../src/platform/clock.ts";
-import { recordingLog } from "./api.ts";
-import { type CliResult, runCli, tempDir } from "./cli.ts";
+import { BIN, type CliResult, runCli, tempDir } from "./cli.ts";
 import { missingPrograms } from "./servers/need.ts";
 
 /*
  * The window in a real browser (docs/design.md "The window and its API", testing): Debian's
- * Chromium driven by playwright-core, against a real daemon service serving the built window and
+ * Chromium driven by playwright-core, against a real `bsched daemon` serving the built window and
  * its API on 127.0.0.1:0, on a server root in a private temp folder. Everything is closed and
- * removed after the test (the browser first, in t.after, which runs when the test fails too).
+ * removed after the test (the browser first, then the daemon, in t.after, which runs when the
+ * test fails too).
  */
 
 export const CHROMIUM = "/usr/bin/chromium";
@@ -54,42 +50,30 @@ export async function ensureWindowBuilt(): Promise<void> {
   );
 }
 
-/**
- * A session for every request: the browser tests of what the window does use it, the auth sweep
- * tests the real authentication. It answers the window's session and login calls.
- */
-export const browserTestAuth: Auth = {
-  async guard(req: FastifyRequest, _reply: FastifyReply) {
-    req.user = "admin";
-  },
-  routes(app: Api) {
-    const session = { user: "admin", csrf: "test-csrf" };
-    app.get("/session", { schema: { hide: true } }, async () => session);
-    app.post("/login", { schema: { hide: true } }, async () => session);
-    app.post("/logout", { schema: { hide: true } }, async () => ({}));
-  },
-};
-
 export interface WindowFixture {
   dir: string;
   root: string;
   config: string;
   url: string;
-  service: DaemonService;
   context: BrowserContext;
   page: Page;
+  /** The daemon's log lines so far (JSON, parsed). */
+  log(): { msg: string; [k: string]: unknown }[];
   cli(args: string[]): Promise<CliResult>;
 }
 
+/** The window's administrator in these tests (added with `bsched user add --stdin`, never in argv). */
+export const ADMIN = { user: "admin", password: `window-${randomBytes(9).toString("base64url")}` };
+
 /**
  * A server root with the four standard sets (as `bsched init` writes them: comments included),
- * a few files in each source, the daemon service and the window on a free loopback port, and a
- * Chromium page on the window, logged in. Undefined (the test skipped) when Chromium is missing.
+ * a few files in each source, a real `bsched daemon` serving the window on a free loopback port,
+ * an administrator added by the CLI, and a Chromium page on the window, logged in through its
+ * form. Undefined (the test skipped) when Chromium is missing.
  */
 export async function openWindow(
   t: { after(fn: () => Promise<void>): void; skip(message?: string): void },
   opts: {
-    auth?: (service: DaemonService) => Auth;
     login?: boolean;
     /** More files of the server root: relative path → content. */
     files?: Record<string, string | Buffer>;
@@ -102,14 +86,13 @@ export async function openWindow(
   }
   await ensureWindowBuilt();
   const dir = await tempDir("bsched-web-");
+  const cleanups: (() => Promise<unknown>)[] = [];
+  t.after(async () => {
+    for (const c of cleanups.reverse()) await c().catch(() => undefined);
+    await fs.rm(dir, { recursive: true, force: true });
+  });
   const root = path.join(dir, "srv");
-  for (const [folder, files] of Object.entries(SOURCES)) {
-    for (const [name, text] of Object.entries(files)) {
-      await fs.mkdir(path.dirname(path.join(root, folder, name)), { recursive: true });
-      await fs.writeFile(path.join(root, folder, name), text);
-    }
-  }
-  for (const [rel, content] of Object.entries(opts.files ?? {})) {
+  for (const [rel, content] of Object.entries({ ...SOURCES, ...opts.files })) {
     await fs.mkdir(path.dirname(path.join(root, rel)), { recursive: true });
     await fs.writeFile(path.join(root, rel), content);
   }
@@ -121,45 +104,55 @@ export async function openWindow(
       `  timezone: UTC\n  web: { listen: "127.0.0.1:0" }   # the window, on a free port\n`,
     ),
   );
-  const log = recordingLog();
-  const service = new DaemonService({
-    configFile: config,
-    clock: systemClock,
-    log,
-    watchMs: 250,
-    control: false,
+  const cli = (args: string[], input?: string) =>
+    runCli([...args, "--config", config], {
+      cwd: dir,
+      timeoutMs: 120_000,
+      ...(input === undefined ? {} : { input }),
+    });
+  const added = await cli(["user", "add", ADMIN.user, "--stdin"], ADMIN.password);
+  if (added.code !== 0) throw new Error(`bsched user add: ${added.stderr}`);
+
+  const daemon = spawn(process.execPath, [BIN, "daemon", "--config", config], {
+    cwd: dir,
+    env: { ...process.env, BSCHED_CONFIG: undefined },
+    stdio: ["ignore", "ignore", "pipe"],
   });
-  const cleanups: (() => Promise<unknown>)[] = [];
-  t.after(async () => {
-    for (const c of cleanups.reverse()) await c().catch(() => undefined);
-    await fs.rm(dir, { recursive: true, force: true });
+  let stderr = "";
+  daemon.stderr.on("data", (d) => {
+    stderr += d;
   });
-  await service.start();
-  cleanups.push(() => service.stop({ graceMs: 30_000 }));
-  const web = await startWeb({
-    service,
-    clock: systemClock,
-    log,
-    auth: opts.auth?.(service) ?? browserTestAuth,
-    webRoot: WEB_ROOT,
+  const exited = new Promise<void>((r) => daemon.on("close", () => r()));
+  cleanups.push(async () => {
+    if (daemon.exitCode === null && daemon.signalCode === null) daemon.kill("SIGTERM");
+    const killer = setTimeout(() => daemon.kill("SIGKILL"), 30_000);
+    await exited;
+    clearTimeout(killer);
   });
-  cleanups.push(() => web.close());
+  const log = () =>
+    stderr
+      .split("\n")
+      .filter((l) => l.startsWith("{"))
+      .map((l) => JSON.parse(l) as { msg: string; [k: string]: unknown });
+  let url = "";
+  for (const until = Date.now() + 120_000; url === ""; ) {
+    url =
+      log()
+        .find((l) => l.msg.startsWith("window at "))
+        ?.msg.slice("window at ".length) ?? "";
+    if (url !== "") break;
+    if (daemon.exitCode !== null || Date.now() > until)
+      throw new Error(`the daemon served no window:\n${stderr}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+
   const context = await launchBrowser(path.join(dir, "profile"));
   cleanups.push(() => context.close());
   context.setDefaultTimeout(30_000);
   const page = context.pages()[0] ?? (await context.newPage());
-  await page.goto(web.url);
-  if (opts.login !== false) await logIn(page, "admin", "a long enough password");
-  return {
-    dir,
-    root,
-    config,
-    url: web.url,
-    service,
-    context,
-    page,
-    cli: (args) => runCli([...args, "--config", config], { cwd: dir, timeoutMs: 120_000 }),
-  };
+  await page.goto(url);
+  if (opts.login !== false) await logIn(page, ADMIN.user, ADMIN.password);
+  return { dir, root, config, url, context, page, log, cli: (args) => cli(args) };
 }
 
 /** Log in through the window's form (or find the session already open), and wait for its screens. */
@@ -181,13 +174,12 @@ export async function screen(page: Page, name: string): Promise<void> {
 }
 
 /** What each standard set's source folder holds: a few small files, one in a subfolder. */
-const SOURCES: Record<string, Record<string, string>> = {
-  Data: {
-    "cardholders.db": "cardholders\n".repeat(2000),
-    "doors.db": "doors\n".repeat(500),
-    "cfg/site.ini": "[site]\nid=1\n",
-  },
-  Archive: { "events-2026-11.db": "event\n".repeat(5000), "events-2026-12.db": "event\n".repeat(300) },
-  Time: { "punches.db": "in/out\n".repeat(800) },
-  Video: { "video-events.db": "clip\n".repeat(400) },
+const SOURCES: Record<string, string> = {
+  "Data/cardholders.db": "cardholders\n".repeat(2000),
+  "Data/doors.db": "doors\n".repeat(500),
+  "Data/cfg/site.ini": "[site]\nid=1\n",
+  "Archive/events-2026-11.db": "event\n".repeat(5000),
+  "Archive/events-2026-12.db": "event\n".repeat(300),
+  "Time/punches.db": "in/out\n".repeat(800),
+  "Video/video-events.db": "clip\n".repeat(400),
 };

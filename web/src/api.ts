@@ -381,13 +381,7 @@ function normaliseRun(raw: unknown): RunState {
   const info = (r.info ?? r.run ?? r) as RunInfo;
   const error = (r.error ?? undefined) as RunError | undefined;
   const result = (r.result ?? undefined) as Record<string, unknown> | undefined;
-  const ended =
-    r.ended === true ||
-    r.state === "ended" ||
-    r.status === "ended" ||
-    (typeof r.status === "string" && !["running", "queued"].includes(r.status)) ||
-    result !== undefined ||
-    error !== undefined;
+  const ended = r.state === "ended";
   return { info, ended, result, error };
 }
 

@@ -51,8 +51,8 @@ function emit(e: LiveEvent): void {
   for (const l of listeners) l(e);
 }
 
-const isEnd = (d: Record<string, unknown>) =>
-  d.type === "ended" || d.state === "ended" || d.result !== undefined || d.error !== undefined;
+/** A `run` event telling the run's end (`{type: "ended", state: "ended", ok, result, error}`). */
+const isEnd = (d: Record<string, unknown>) => d.type === "ended" || d.state === "ended";
 
 /** Open the stream (once logged in); EventSource reconnects by itself after a cut. */
 export function openEvents(): void {
