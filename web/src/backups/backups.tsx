@@ -88,7 +88,6 @@ export function Backups() {
                 ))}
               </select>
             </label>
-            <PrunePreview set={set} dest={dest || undefined} />
           </div>
           {error ? <ErrorBox error={error} /> : null}
           <div className="split">
@@ -168,6 +167,9 @@ export function Backups() {
                 <p className="muted">Open a backup to see its files, restore or verify it.</p>
               )}
             </div>
+          </div>
+          <div className="prune-section">
+            <PrunePreview key={`${set}/${dest}`} set={set} dest={dest || undefined} />
           </div>
         </div>
       </div>
