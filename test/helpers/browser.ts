@@ -59,6 +59,8 @@ export interface WindowFixture {
   page: Page;
   /** The daemon's log lines so far (JSON, parsed). */
   log(): { msg: string; [k: string]: unknown }[];
+  /** Stop the daemon (SIGTERM) and wait for it to exit: the window is left without it. */
+  stopDaemon(): Promise<void>;
   cli(args: string[]): Promise<CliResult>;
 }
 
@@ -123,12 +125,13 @@ export async function openWindow(
     stderr += d;
   });
   const exited = new Promise<void>((r) => daemon.on("close", () => r()));
-  cleanups.push(async () => {
+  const stopDaemon = async () => {
     if (daemon.exitCode === null && daemon.signalCode === null) daemon.kill("SIGTERM");
     const killer = setTimeout(() => daemon.kill("SIGKILL"), 30_000);
     await exited;
     clearTimeout(killer);
-  });
+  };
+  cleanups.push(stopDaemon);
   const log = () =>
     stderr
       .split("\n")
@@ -152,7 +155,7 @@ export async function openWindow(
   const page = context.pages()[0] ?? (await context.newPage());
   await page.goto(url);
   if (opts.login !== false) await logIn(page, ADMIN.user, ADMIN.password);
-  return { dir, root, config, url, context, page, log, cli: (args) => cli(args) };
+  return { dir, root, config, url, context, page, log, stopDaemon, cli: (args) => cli(args) };
 }
 
 /** Log in through the window's form (or find the session already open), and wait for its screens. */
