@@ -25,7 +25,7 @@ try {
   await logIn(page, ADMIN.user, ADMIN.password);
 
   // Status, with a backup of Data running (a file appended while read keeps it in its copy phase).
-  const stop = w.startAppender();
+  const stop = await w.startAppender();
   await page.locator('tr[data-set="data"]').getByRole("button", { name: "Back up now" }).click();
   await page.locator('.run-progress[data-ended="no"] .run-figures').waitFor();
   await shot("status");

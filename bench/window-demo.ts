@@ -12,7 +12,7 @@ import { openWindow, type WindowFixture } from "../test/helpers/browser.ts";
 export interface DemoWindow extends WindowFixture {
   close(): Promise<void>;
   /** A file appended while read: a backup of Data stays in its copy phase meanwhile. */
-  startAppender(): () => void;
+  startAppender(): Promise<() => void>;
 }
 
 export async function demoWindow(opts: { login?: boolean } = {}): Promise<DemoWindow> {
@@ -61,17 +61,18 @@ export async function demoWindow(opts: { login?: boolean } = {}): Promise<DemoWi
     await close();
     throw e;
   }
-  const startAppender = () => {
+  const startAppender = async () => {
     const child = spawn(
       process.execPath,
       [
         "-e",
         `const fs=require("node:fs");const fd=fs.openSync(process.argv[1],"a");const p=new Int32Array(new SharedArrayBuffer(4));
-         for(;;){fs.writeSync(fd,"event\\n");Atomics.wait(p,0,0,0.2);}`,
+         process.stdout.write("go\\n");for(;;){fs.writeSync(fd,"event\\n");Atomics.wait(p,0,0,0.2);}`,
         path.join(w.root, "Data", "zz-journal.log"),
       ],
-      { stdio: "ignore" },
+      { stdio: ["ignore", "pipe", "ignore"] },
     );
+    await new Promise<void>((r) => child.stdout.once("data", () => r()));
     afters.push(async () => {
       child.kill("SIGKILL");
     });
