@@ -134,3 +134,27 @@ test('a bad time ("25:00") is shown beside the Time field with the CLI\'s messag
   await page.getByText(/Not written/).waitFor();
   assert.deepEqual(await fs.readFile(w.config), before);
 });
+
+test("+ New set adds a custom set to bsched.yaml, and it gets its own tab", async (t) => {
+  const w = await openWindow(t, { files: { "Badges/cards.db": "badges\n" } });
+  if (!w) return;
+  const { page } = w;
+  const before = await fs.readFile(w.config, "utf8");
+  await screen(page, "Backup Scheduler");
+  await page.getByRole("tab", { name: "+ New set" }).click();
+  await page.getByLabel("Set id").fill("badges");
+  await page.getByLabel("Letter").fill("A");
+  await page.getByLabel("Source folder").fill("Badges");
+  await page.getByRole("button", { name: "Add the set" }).click();
+  // A letter another set uses: said beside the field, nothing written.
+  await page.locator(".field-error", { hasText: "archive" }).waitFor();
+  assert.equal(await fs.readFile(w.config, "utf8"), before);
+  await page.getByLabel("Letter").fill("B");
+  await page.getByRole("button", { name: "Add the set" }).click();
+  await page.getByRole("tab", { name: "badges" }).waitFor();
+  await page.locator('[data-set="badges"]').waitFor();
+  const after = parse(await fs.readFile(w.config, "utf8"));
+  assert.equal(after.sets.badges.letter, "B");
+  assert.equal(after.sets.badges.source, "Badges");
+  assert.deepEqual(commentsKept(before, await fs.readFile(w.config, "utf8")), []);
+});

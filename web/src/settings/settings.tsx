@@ -4,7 +4,11 @@ import { useLiveEvents } from "../events.ts";
 import { ErrorBox } from "../ui/error-box.tsx";
 import { bySeedOrder, setLabel } from "../ui/format.ts";
 import { changes, fromSettings, type SetForm, toSettings } from "./form.ts";
+import { NewSet } from "./new-set.tsx";
 import { SetTab } from "./set-tab.tsx";
+
+/** The tab that adds a set. */
+const NEW = "\u0000new";
 
 /**
  * The seed's Backup Scheduler window: one tab per set. OK writes every changed tab (only the keys
@@ -146,8 +150,28 @@ export function Settings({ onConfigChanged }: { onConfigChanged: (changed: boole
             {dirtySets.some((d) => d.id === s.id) ? " •" : ""}
           </button>
         ))}
+        <button
+          type="button"
+          role="tab"
+          aria-selected={tab === NEW}
+          className={tab === NEW ? "tab active" : "tab"}
+          title="Add a set"
+          onClick={() => setTab(NEW)}
+        >
+          + New set
+        </button>
       </div>
       <div className="window-body tab-panel" role="tabpanel">
+        {tab === NEW ? (
+          <NewSet
+            hash={data.hash}
+            onAdded={async (id) => {
+              await load();
+              setTab(id);
+              setSaved(`Added the set ${id}.`);
+            }}
+          />
+        ) : null}
         {current && forms[current.id] ? (
           <SetTab
             key={current.id}
