@@ -72,7 +72,16 @@ describe("smb destination faults", { skip }, () => {
     await server?.cleanup();
   });
 
-  test("a wrong password: AUTH_FAILED naming the destination, the account and the fix; never the password", async () => {
+  test("a wrong password: AUTH_FAILED naming the destination, the account and the fix; never the password", async (t) => {
+    // Session folders are counted in a TMPDIR of this test's own: other test files running
+    // beside it have SMB sessions (and their folders) too.
+    const own = await tempDir("bsched-smb-faults-tmp-");
+    const saved = process.env.TMPDIR;
+    process.env.TMPDIR = own;
+    t.after(() => {
+      if (saved === undefined) delete process.env.TMPDIR;
+      else process.env.TMPDIR = saved;
+    });
     const wrong = `wrong-${server.password}`;
     const d = new SmbDestination(specOf(server, state, "auth"));
     const bad = new SmbDestination(specOf(server, state, "auth", { password: wrong }));
