@@ -1,10 +1,9 @@
 import path from "node:path";
-import { setTimeout as sleep } from "node:timers/promises";
 import type { Config } from "../config/load.ts";
 import { secretReferencesIn } from "../config/secret-keys.ts";
 import { BschedError } from "../core/errors.ts";
 import type { Clock } from "../platform/clock.ts";
-import { acquireLock } from "../platform/lockfile.ts";
+import { withLockWaiting } from "../platform/lockfile.ts";
 import { SECRET_STORE_LOCK } from "../platform/names.ts";
 import { keySource, readKey, readOrCreateKey, type SecretKey } from "../secrets/key.ts";
 import { checkSecretName } from "../secrets/names.ts";
@@ -42,22 +41,7 @@ export interface SecretSetResult {
  */
 async function withStoreLock<T>(state: string, clock: Clock, body: () => Promise<T>): Promise<T> {
   const file = path.join(state, SECRET_STORE_LOCK);
-  const giveUp = Date.now() + 15_000;
-  let lock: Awaited<ReturnType<typeof acquireLock>>;
-  for (let wait = 10; ; wait = Math.min(wait * 2, 200)) {
-    try {
-      lock = await acquireLock(file, "the secret store", clock);
-      break;
-    } catch (e) {
-      if (!(e instanceof BschedError && e.code === "LOCKED") || Date.now() > giveUp) throw e;
-      await sleep(wait);
-    }
-  }
-  try {
-    return await body();
-  } finally {
-    await lock.release();
-  }
+  return withLockWaiting(file, "the secret store", clock, body);
 }
 
 /** Store `value` under `name` (replacing one of that name): encrypted with the key, created at the first use. */

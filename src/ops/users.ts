@@ -1,10 +1,9 @@
 import path from "node:path";
-import { setTimeout as sleep } from "node:timers/promises";
 import { hashPassword, MAX_PASSWORD, MIN_PASSWORD, type PasswordHash } from "../api/auth/password.ts";
 import { checkUserName, readUsers, writeUsers } from "../api/auth/users.ts";
 import { BschedError } from "../core/errors.ts";
 import type { Clock } from "../platform/clock.ts";
-import { acquireLock } from "../platform/lockfile.ts";
+import { withLockWaiting } from "../platform/lockfile.ts";
 import { USERS_LOCK } from "../platform/names.ts";
 import { ensureStateFolder } from "../secrets/store.ts";
 
@@ -25,22 +24,7 @@ export interface UserInfo {
 async function withUsersLock<T>(state: string, clock: Clock, body: () => Promise<T>): Promise<T> {
   await ensureStateFolder(state);
   const file = path.join(state, USERS_LOCK);
-  const giveUp = Date.now() + 15_000;
-  let lock: Awaited<ReturnType<typeof acquireLock>>;
-  for (let wait = 10; ; wait = Math.min(wait * 2, 200)) {
-    try {
-      lock = await acquireLock(file, "the users file", clock);
-      break;
-    } catch (e) {
-      if (!(e instanceof BschedError && e.code === "LOCKED") || Date.now() > giveUp) throw e;
-      await sleep(wait);
-    }
-  }
-  try {
-    return await body();
-  } finally {
-    await lock.release();
-  }
+  return withLockWaiting(file, "the users file", clock, body);
 }
 
 /** A password the window accepts: 8 to 1024 characters. The message never quotes it. */

@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { constants as C } from "node:fs";
 import fs from "node:fs/promises";
+import { setTimeout as sleepMs } from "node:timers/promises";
 import { BschedError, errnoCode } from "../core/errors.ts";
 import type { Clock } from "./clock.ts";
 import { hostName, isProcessAlive } from "./host.ts";
@@ -151,4 +152,34 @@ function startLease(file: string, info: LockInfo, clock: Clock): Lock {
       if (held && held.token === info.token) await fs.rm(file, { force: true });
     },
   };
+}
+
+/**
+ * Run `body` holding the lock file `file` ("the users file", "the secret store": `what`). For
+ * locks held milliseconds at a time: a held lock is waited for (up to `waitMs`, 15 s), not
+ * refused, so two changes at once both land.
+ */
+export async function withLockWaiting<T>(
+  file: string,
+  what: string,
+  clock: Clock,
+  body: () => Promise<T>,
+  waitMs = 15_000,
+): Promise<T> {
+  const giveUp = Date.now() + waitMs;
+  let lock: Lock;
+  for (let wait = 10; ; wait = Math.min(wait * 2, 200)) {
+    try {
+      lock = await acquireLock(file, what, clock);
+      break;
+    } catch (e) {
+      if (!(e instanceof BschedError && e.code === "LOCKED") || Date.now() > giveUp) throw e;
+      await sleepMs(wait);
+    }
+  }
+  try {
+    return await body();
+  } finally {
+    await lock.release();
+  }
 }
