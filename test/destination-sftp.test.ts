@@ -2,7 +2,6 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import fs from "node:fs/promises";
 import path from "node:path";
-import { Transform } from "node:stream";
 import { after, before, test } from "node:test";
 import type { DestinationSpec } from "../src/config/load.ts";
 import { copyBackup } from "../src/copy/copy-backup.ts";
@@ -226,36 +225,21 @@ if (missing) {
     // `folder: vault` made it on `s`; copy it from there into a second folder of the same server.
     assert.equal(b.code, 0, b.stderr);
     const name = JSON.parse(b.stdout).name as string;
-    const local = new LocalDestination(path.join(s.dir, "unused"));
+    const from = new LocalDestination(path.join(s.dir, "unused"));
     const spec = { ...sftpSpec(s, "copy"), name: "vault" };
     const to = openDestination(spec);
     t.after(() => to.close?.());
     await to.ready();
-    // The source stops feeding the put after 8 MiB until the server is dead: on a loaded machine
-    // the rest of the file would otherwise be sent before the kill lands.
     let sent = 0;
     let killed: Promise<void> | undefined;
-    const from: Destination = Object.assign(Object.create(local) as Destination, {
-      async open(backup: string, file: string) {
-        const h = await local.open(backup, file);
-        const gate = new Transform({
-          transform(chunk: Buffer, _enc, done) {
-            sent += chunk.length;
-            if (sent > 8 * 1024 * 1024 && killed === undefined) {
-              killed = s.stop();
-              killed.then(() => done(null, chunk), done);
-            } else done(null, chunk);
-          },
-        });
-        return {
-          size: h.size,
-          read: h.read.bind(h),
-          close: h.close.bind(h),
-          stream: (o?: Parameters<typeof h.stream>[0]) => h.stream(o).pipe(gate),
-        };
-      },
-    });
-    const f = await failure(copyBackup(from, to, name));
+    const f = await failure(
+      copyBackup(from, to, name, {
+        onBytes(n) {
+          sent += n;
+          if (sent > 8 * 1024 * 1024) killed ??= s.stop();
+        },
+      }),
+    );
     await killed;
     assert.ok(killed, "the server was stopped during the put");
     assert.equal(f.code, "UNREACHABLE", f.text);
@@ -268,7 +252,7 @@ if (missing) {
       left.join(", "),
     );
     assert.deepEqual(await to.names(), [], "nothing left at all");
-    await copyBackup(local, to, name);
+    await copyBackup(from, to, name);
     assert.deepEqual(await backupsOn(to), [name]);
     const copied = await fs.readFile(path.join(s.dir, "copy", name, "files", "big.bin"));
     const sha = (x: Buffer) => createHash("sha256").update(x).digest("hex");
