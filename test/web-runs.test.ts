@@ -63,10 +63,11 @@ test("Back up now shows the run's live progress, then a history row (with its wa
   appender.stop();
   await page.getByText(/Backup D_\S+ done\./).waitFor();
   const seen = (await page.evaluate("window.seen")) as { ended: string; value: string; figures: string }[];
-  // While it ran: some files done of all, and the bar short of its end.
+  // While it ran: some files done of all (the bar's value is by bytes, and the file that grows
+  // while read can take it to its end before the last file: only the files count is checked).
   const live = seen.filter((s) => {
     const m = /(\d+) \/ (\d+) files/.exec(s.figures);
-    return s.ended === "no" && m !== null && Number(m[1]) < Number(m[2]) && Number(s.value) < 100;
+    return s.ended === "no" && m !== null && Number(m[1]) < Number(m[2]);
   });
   assert.ok(
     live.length > 0,
