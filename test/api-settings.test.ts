@@ -3,27 +3,15 @@ import fs from "node:fs/promises";
 import path from "node:path";
 import { test } from "node:test";
 import { parse as parseYaml } from "yaml";
+import type { ApiError } from "../src/api/errors.ts";
 import { defaultConfigText } from "../src/config/init.ts";
+import type { Settings } from "./helpers/api.ts";
 import { type ApiFixture, apiFixture } from "./helpers/api.ts";
 
 /*
  * The settings routes of the window (docs/design.md "Settings and system parameters") through
  * app.inject, on a daemon service whose config is what `bsched init` writes (with its comments).
  */
-
-type Settings = {
-  hash: string;
-  sets: Record<string, Record<string, unknown>>;
-  system: Record<string, unknown>;
-};
-type ApiErr = {
-  error: {
-    code: string;
-    message: string;
-    hint: string | null;
-    fields?: { path: unknown[]; message: string }[];
-  };
-};
 
 /** The fixture with the four standard sets as `bsched init` writes them (comments and all), reloaded. */
 async function standard(t: Parameters<typeof apiFixture>[0]): Promise<ApiFixture & { text: string }> {
@@ -167,7 +155,7 @@ test("a bad time (25:00) is a field error with the CLI's message, and nothing is
   ] as const) {
     const r = await f.app.inject({ method, url, payload });
     assert.equal(r.statusCode, 400, r.body);
-    const e = (r.json() as ApiErr).error;
+    const e = (r.json() as ApiError).error;
     assert.equal(e.code, "CONFIG_INVALID");
     assert.equal(e.fields?.length, 1, JSON.stringify(e.fields));
     assert.deepEqual(e.fields?.[0]?.path, ["sets", "archive", "time"]);
@@ -195,7 +183,7 @@ test("several bad values: one field each; an unknown key is named", async (t) =>
     },
   });
   assert.equal(r.statusCode, 400, r.body);
-  const paths = ((r.json() as ApiErr).error.fields ?? []).map((x) => x.path.join("."));
+  const paths = ((r.json() as ApiError).error.fields ?? []).map((x) => x.path.join("."));
   assert.deepEqual(paths.sort(), ["sets.data.colour", "sets.data.mode"].sort(), paths.join(", "));
   // The day's check runs once the schema's shapes pass: alone it is its own field error.
   const day = await f.app.inject({
@@ -204,7 +192,7 @@ test("several bad values: one field each; an unknown key is named", async (t) =>
     payload: { hash: s.hash, settings: { ...s.sets.data, day: "someday" } },
   });
   assert.deepEqual(
-    ((day.json() as ApiErr).error.fields ?? []).map((x) => x.path),
+    ((day.json() as ApiError).error.fields ?? []).map((x) => x.path),
     [["sets", "data", "day"]],
   );
   assert.equal(await fs.readFile(f.server.config, "utf8"), f.text);
@@ -221,7 +209,7 @@ test("a change based on an old hash (the file edited meanwhile) is 409 CONFIG_CH
     payload: { hash: s.hash, settings: { ...s.sets.archive, ...ARCHIVE_CHANGE } },
   });
   assert.equal(r.statusCode, 409, r.body);
-  const e = (r.json() as ApiErr).error;
+  const e = (r.json() as ApiError).error;
   assert.equal(e.code, "CONFIG_CHANGED");
   assert.match(e.hint ?? "", /reload/);
   assert.equal(await fs.readFile(f.server.config, "utf8"), edited);

@@ -4,8 +4,10 @@ import net from "node:net";
 import path from "node:path";
 import { after, before, test } from "node:test";
 import { parse as parseYaml } from "yaml";
+import type { ApiError } from "../src/api/errors.ts";
 import { testDestination } from "../src/ops/settings.ts";
 import { resolveSecret } from "../src/secrets/secrets.ts";
+import type { Settings } from "./helpers/api.ts";
 import { type ApiFixture, apiFixture } from "./helpers/api.ts";
 import { freePort } from "./helpers/servers/need.ts";
 import { type SshdServer, sshdMissing, startSshd } from "./helpers/servers/sshd.ts";
@@ -15,20 +17,6 @@ import { type SshdServer, sshdMissing, startSshd } from "./helpers/servers/sshd.
  * parameters"): passwords go to the secret store and never come back; the test connection runs
  * against a real sshd on loopback.
  */
-
-type Settings = {
-  hash: string;
-  sets: Record<string, Record<string, unknown>>;
-  system: Record<string, unknown>;
-};
-type ApiErr = {
-  error: {
-    code: string;
-    message: string;
-    hint: string | null;
-    fields?: { path: unknown[]; message: string }[];
-  };
-};
 
 async function settings(f: ApiFixture): Promise<{ body: string; s: Settings }> {
   const r = await f.app.inject({ method: "GET", url: "/api/settings" });
@@ -118,7 +106,7 @@ test("a new service login needs a password; a bad time zone or concurrency is a 
     });
     assert.equal(r.statusCode, 400, r.body);
     assert.deepEqual(
-      (r.json() as ApiErr).error.fields?.map((x) => x.path),
+      (r.json() as ApiError).error.fields?.map((x) => x.path),
       [field],
       r.body,
     );
@@ -202,7 +190,7 @@ test("destinations: a plain secret is stored, the config references it, GET mask
     url: `/api/settings/destinations/vault?hash=${s.hash}`,
   });
   assert.equal(refused.statusCode, 400, refused.body);
-  const e = (refused.json() as ApiErr).error;
+  const e = (refused.json() as ApiError).error;
   assert.match(e.message, /destination vault is used by set data \(sets\.data\.copies\)/);
   assert.deepEqual(
     e.fields?.map((x) => x.path),
@@ -252,7 +240,7 @@ test("a bad destination entry is a field error under its name; nothing is writte
   });
   assert.equal(r.statusCode, 400, r.body);
   assert.deepEqual(
-    (r.json() as ApiErr).error.fields?.map((x) => x.path),
+    (r.json() as ApiError).error.fields?.map((x) => x.path),
     [["destinations", "vault", "hostKey"]],
   );
   assert.ok(!r.body.includes("pw-refused"));

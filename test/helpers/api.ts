@@ -67,3 +67,10 @@ export async function apiFixture(
   });
   return { server, service, app, log };
 }
+
+/** What GET /api/settings answers, as the settings tests read it. */
+export type Settings = {
+  hash: string;
+  sets: Record<string, Record<string, unknown>>;
+  system: Record<string, unknown>;
+};
