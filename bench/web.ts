@@ -36,6 +36,8 @@ const { values: args } = parseArgs({
     idle: { type: "string", default: "5" },
     dir: { type: "string" },
     out: { type: "string" },
+    /** Write the daemon's CPU profile (V8 .cpuprofile) into this folder: where its event loop goes. */
+    profile: { type: "string" },
   },
 });
 const scale = Number(args.scale);
@@ -134,7 +136,8 @@ try {
   );
   await fs.mkdir(path.join(dir, "backups"));
   await runBsched(["user", "add", "bench", "--stdin", "--config", config], BENCH_PASSWORD);
-  daemon = spawn(process.execPath, [path.join(HERE, "web-daemon.ts"), config], {
+  const prof = args.profile ? ["--cpu-prof", `--cpu-prof-dir=${path.resolve(args.profile)}`] : [];
+  daemon = spawn(process.execPath, [...prof, path.join(HERE, "web-daemon.ts"), config], {
     stdio: ["ignore", "pipe", "inherit"],
   });
   const url = await new Promise<string>((resolve, reject) => {
@@ -148,10 +151,10 @@ try {
   });
   const base = url.replace(/\/$/, "");
   process.stderr.write(`bench:web: daemon at ${base}; idle for ${args.idle} s at ${rate}/s per route\n`);
+  await login(base);
   const idle = await load(base, new Promise((r) => setTimeout(r, Number(args.idle) * 1000)));
 
   // The backup, followed on the event stream: its end stops the load.
-  await login(base);
   const events = await fetch(`${base}/api/events`, { headers: session.headers });
   const started = (await (
     await fetch(`${base}/api/sets/a/backup`, {

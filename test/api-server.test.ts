@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
+import { brotliDecompressSync, gunzipSync } from "node:zlib";
 import { WEB_ROOT, windowBuilt } from "../src/api/web.ts";
 import { apiFixture } from "./helpers/api.ts";
 
@@ -34,4 +35,33 @@ test("the window's files are served at / and any route of the window gets its in
   assert.match(deep.body, /<div id="root">/);
   const api = await app.inject({ method: "GET", url: "/api/nope" });
   assert.equal(api.statusCode, 404);
+});
+
+test("the window's code goes brotli- or gzip-compressed to a browser that asks, plain to one that does not", async (t) => {
+  const { app } = await apiFixture(t, { deps: { webRoot: WEB_ROOT } });
+  if (!(await windowBuilt())) return t.skip("the window is not built: npm run build:web");
+  const index = await app.inject({ method: "GET", url: "/" });
+  const script = /src="(\/assets\/[^"]+\.js)"/.exec(index.body)?.[1];
+  assert.ok(script, index.body);
+  const plain = await app.inject({ method: "GET", url: script });
+  assert.equal(plain.statusCode, 200);
+  assert.equal(plain.headers["content-encoding"], undefined);
+  for (const [asked, got, unzip] of [
+    ["br, gzip", "br", brotliDecompressSync],
+    ["gzip", "gzip", gunzipSync],
+  ] as const) {
+    const r = await app.inject({ method: "GET", url: script, headers: { "accept-encoding": asked } });
+    assert.equal(r.statusCode, 200);
+    assert.equal(r.headers["content-encoding"], got);
+    assert.ok(r.rawPayload.length < plain.rawPayload.length / 2, `${got}: ${r.rawPayload.length} bytes`);
+    assert.deepEqual(unzip(r.rawPayload), plain.rawPayload);
+  }
+  // An API answer is compressed per request, and still parses.
+  const doc = await app.inject({
+    method: "GET",
+    url: "/api/openapi.json",
+    headers: { "accept-encoding": "gzip" },
+  });
+  assert.equal(doc.headers["content-encoding"], "gzip");
+  assert.match(JSON.parse(gunzipSync(doc.rawPayload).toString()).openapi as string, /^3\./);
 });

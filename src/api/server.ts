@@ -1,5 +1,7 @@
 import { existsSync } from "node:fs";
 import path from "node:path";
+import { constants as zlibConstants } from "node:zlib";
+import fastifyCompress from "@fastify/compress";
 import fastifyCookie from "@fastify/cookie";
 import fastifyStatic from "@fastify/static";
 import fastifySwagger from "@fastify/swagger";
@@ -58,6 +60,14 @@ export async function buildApi(deps: ApiDeps): Promise<Api> {
     });
   });
   await app.register(fastifyCookie);
+  // API answers (a history page, a backup's file list) go compressed to a browser that asks; at a
+  // low brotli level, as the answer is made per request. The window's own files are compressed
+  // once at build time (preCompressed below); the event stream is hijacked and never buffered.
+  await app.register(fastifyCompress, {
+    encodings: ["br", "gzip"],
+    threshold: 1024,
+    brotliOptions: { params: { [zlibConstants.BROTLI_PARAM_QUALITY]: 4 } },
+  });
   await app.register(fastifySwagger, {
     openapi: {
       info: {
@@ -94,6 +104,7 @@ export async function buildApi(deps: ApiDeps): Promise<Api> {
       prefix: "/",
       wildcard: false,
       index: "index.html",
+      preCompressed: true,
     });
     app.get("/*", { schema: { hide: true } }, (req, reply) => {
       if (req.url.startsWith(`${API_PREFIX}/`))
