@@ -40,6 +40,12 @@ test("the window's files are served at / and any route of the window gets its in
 test("the window's code goes brotli- or gzip-compressed to a browser that asks, plain to one that does not", async (t) => {
   const { app } = await apiFixture(t, { deps: { webRoot: WEB_ROOT } });
   if (!(await windowBuilt())) return t.skip("the window is not built: npm run build:web");
+  // What Chromium asks for: the index must come (compressed) too, not only the assets.
+  const browser = { "accept-encoding": "gzip, deflate, br, zstd" };
+  const packed = await app.inject({ method: "GET", url: "/", headers: browser });
+  assert.equal(packed.statusCode, 200, packed.body);
+  assert.equal(packed.headers["content-encoding"], "br");
+  assert.match(brotliDecompressSync(packed.rawPayload).toString(), /<div id="root">/);
   const index = await app.inject({ method: "GET", url: "/" });
   const script = /src="(\/assets\/[^"]+\.js)"/.exec(index.body)?.[1];
   assert.ok(script, index.body);
@@ -50,7 +56,11 @@ test("the window's code goes brotli- or gzip-compressed to a browser that asks, 
     ["br, gzip", "br", brotliDecompressSync],
     ["gzip", "gzip", gunzipSync],
   ] as const) {
-    const r = await app.inject({ method: "GET", url: script, headers: { "accept-encoding": asked } });
+    const r: { statusCode: number; headers: Record<string, unknown>; rawPayload: Buffer } = await app.inject({
+      method: "GET",
+      url: script,
+      headers: { "accept-encoding": asked },
+    });
     assert.equal(r.statusCode, 200);
     assert.equal(r.headers["content-encoding"], got);
     assert.ok(r.rawPayload.length < plain.rawPayload.length / 2, `${got}: ${r.rawPayload.length} bytes`);

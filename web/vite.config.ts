@@ -20,8 +20,9 @@ function precompress(outDir: string): Plugin {
       for (const e of readdirSync(outDir, { recursive: true, withFileTypes: true })) {
         if (!e.isFile() || !/\.(js|css|html|svg|json)$/.test(e.name)) continue;
         const file = path.join(e.parentPath, e.name);
+        // Every one, however small: @fastify/static answers 404 for a directory's index.html
+        // that has no compressed copy when the browser accepts one.
         const data = readFileSync(file);
-        if (data.length < 1024) continue;
         writeFileSync(
           `${file}.br`,
           brotliCompressSync(data, { params: { [constants.BROTLI_PARAM_QUALITY]: 11 } }),

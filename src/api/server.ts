@@ -103,7 +103,8 @@ export async function buildApi(deps: ApiDeps): Promise<Api> {
       root: deps.webRoot,
       prefix: "/",
       wildcard: false,
-      index: "index.html",
+      // An array: with preCompressed, @fastify/static looks a directory's index up only in a list.
+      index: ["index.html"],
       preCompressed: true,
     });
     app.get("/*", { schema: { hide: true } }, (req, reply) => {
