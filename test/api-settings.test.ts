@@ -315,3 +315,52 @@ sets:
   assert.equal(r.statusCode, 200, r.body);
   assert.equal(await fs.readFile(f.server.config, "utf8"), text.replace("last: 8", "last: 10"));
 });
+
+test("OK with several tabs changed is one edit: a bad field in one tab writes none of them, every bad field reported; all good → all written", async (t) => {
+  const f = await standard(t);
+  const s = await getSettings(f);
+  const bad = await f.app.inject({
+    method: "PUT",
+    url: "/api/settings/sets",
+    payload: {
+      hash: s.hash,
+      sets: {
+        archive: { ...s.sets.archive, ...ARCHIVE_CHANGE },
+        data: { ...s.sets.data, time: "25:00" },
+        video: { ...s.sets.video, mode: "both" },
+      },
+    },
+  });
+  assert.equal(bad.statusCode, 400, bad.body);
+  const paths = ((bad.json() as ApiError).error.fields ?? []).map((x) => x.path.join("."));
+  assert.deepEqual(paths.sort(), ["sets.data.time", "sets.video.mode"], paths.join(", "));
+  // The good Archive tab was not written either: the file is as it was.
+  assert.equal(await fs.readFile(f.server.config, "utf8"), f.text);
+
+  const good = await f.app.inject({
+    method: "PUT",
+    url: "/api/settings/sets",
+    payload: {
+      hash: s.hash,
+      sets: { archive: { ...s.sets.archive, ...ARCHIVE_CHANGE }, data: { ...s.sets.data, time: "22:15" } },
+    },
+  });
+  assert.equal(good.statusCode, 200, good.body);
+  const after = await getSettings(f);
+  assert.equal(after.hash, (good.json() as { hash: string }).hash);
+  assert.equal(after.sets.data?.time, "22:15");
+  assert.equal(after.sets.archive?.frequency, "monthly");
+  assert.equal(after.sets.archive?.time, "23:30");
+  // Comments kept: every comment line of the file as `bsched init` wrote it is still there.
+  const text = await fs.readFile(f.server.config, "utf8");
+  for (const line of f.text.split("\n").filter((l) => l.trim().startsWith("#")))
+    assert.ok(text.includes(line), line);
+  // A stale hash: nothing written (someone else's edit stays).
+  const stale = await f.app.inject({
+    method: "PUT",
+    url: "/api/settings/sets",
+    payload: { hash: s.hash, sets: { data: { ...s.sets.data, time: "01:00" } } },
+  });
+  assert.equal(stale.statusCode, 409, stale.body);
+  assert.equal(await fs.readFile(f.server.config, "utf8"), text);
+});

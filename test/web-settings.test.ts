@@ -131,7 +131,7 @@ test('a bad time ("25:00") is shown beside the Time field with the CLI\'s messag
   const error = tab.locator(".field.has-error", { has: page.getByLabel("Time") }).locator(".field-error");
   await error.waitFor();
   assert.match((await error.textContent()) ?? "", /24-hour time "HH:MM"/);
-  await page.getByText(/Not written/).waitFor();
+  await page.getByText(/Nothing written/).waitFor();
   assert.deepEqual(await fs.readFile(w.config), before);
 });
 

@@ -271,6 +271,24 @@ export function saveSet(opts: {
   });
 }
 
+/**
+ * `PUT /api/settings/sets`: every tab the window's OK holds changed, as one edit of the file —
+ * all are written or none (a bad field in one tab leaves the others unwritten too, with every
+ * bad field of every tab reported at once).
+ */
+export function saveSets(opts: {
+  file: string;
+  hash: string;
+  sets: Record<string, SetSettings>;
+}): Promise<SettingsSaved> {
+  return oneAtATime(async () => {
+    const read = readConfig(opts.file);
+    checkHash(read, opts.hash);
+    const changes = Object.entries(opts.sets).flatMap(([id, settings]) => setChanges(read, id, settings));
+    return write(read, opts.hash, changes);
+  });
+}
+
 export interface NextForSettings {
   timezone: string;
   chain: number;

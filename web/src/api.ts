@@ -470,6 +470,9 @@ export const routes = {
   settings: async () => normaliseSettings(await api.get("/api/settings")),
   nextRuns: async (set: string, settings: Partial<SetSettings>) =>
     normaliseNext(await api.post<unknown>("/api/settings/next", { set, settings })),
+  /** The window's OK: every changed tab in one edit of the file, all written or none. */
+  saveSets: (hash: string, sets: Record<string, SetSettings>) =>
+    api.put<{ hash: string }>("/api/settings/sets", { hash, sets }),
   saveSet: (set: string, hash: string, settings: SetSettings) =>
     api.put<{ hash: string }>(`/api/settings/sets/${enc(set)}`, { hash, settings }),
   saveSystem: (body: {

@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { localTime } from "../../cli/commands/next.ts";
 import { readConfig } from "../../ops/config.ts";
-import { nextForSettings, saveSet, settingsView } from "../../ops/settings.ts";
+import { nextForSettings, saveSet, saveSets, settingsView } from "../../ops/settings.ts";
 import type { Api, ApiDeps } from "../api.ts";
 import { apiErrorSchema } from "../errors.ts";
 import {
@@ -83,6 +83,24 @@ export function settingsRoutes(app: Api, deps: ApiDeps): void {
         set: req.params.set,
         settings: req.body.settings,
       });
+      if (r.changed) deps.service.reload("settings saved in the window");
+      return r;
+    },
+  );
+
+  app.put(
+    "/settings/sets",
+    {
+      schema: {
+        summary:
+          "Save several sets at once (the window's OK): one edit of bsched.yaml, all written or none, every bad field reported",
+        tags: ["settings"],
+        body: z.object({ hash: hashSchema, sets: z.record(z.string().min(1), setInputSchema) }),
+        response: { 200: savedSchema, ...errors },
+      },
+    },
+    async (req) => {
+      const r = await saveSets({ file: deps.service.config.file, hash: req.body.hash, sets: req.body.sets });
       if (r.changed) deps.service.reload("settings saved in the window");
       return r;
     },

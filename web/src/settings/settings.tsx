@@ -70,24 +70,28 @@ export function Settings({ onConfigChanged }: { onConfigChanged: (changed: boole
     setBusy(true);
     setSaved(null);
     setError(null);
-    let hash = data.hash;
     const failed: Record<string, FieldError[]> = {};
-    const written: string[] = [];
+    const written = dirtySets.map((s) => s.id);
     try {
-      for (const s of dirtySets) {
-        try {
-          const r = await routes.saveSet(s.id, hash, toSettings(forms[s.id] as SetForm, s));
-          hash = r.hash;
-          written.push(s.id);
-        } catch (e) {
-          if (e instanceof ApiError && e.code === "CONFIG_CHANGED") {
-            setStale(true);
-            onConfigChanged(true);
-            setError(e);
-            return;
-          }
-          if (e instanceof ApiError && e.fields.length > 0) failed[s.id] = e.fields;
-          else throw e;
+      try {
+        if (written.length > 0)
+          await routes.saveSets(
+            data.hash,
+            Object.fromEntries(dirtySets.map((s) => [s.id, toSettings(forms[s.id] as SetForm, s)])),
+          );
+      } catch (e) {
+        if (e instanceof ApiError && e.code === "CONFIG_CHANGED") {
+          setStale(true);
+          onConfigChanged(true);
+          setError(e);
+          return;
+        }
+        if (!(e instanceof ApiError && e.fields.length > 0)) throw e;
+        // One edit for every tab: a field error names its set in its path (sets.ID.key).
+        for (const f of e.fields) {
+          const id =
+            f.path[0] === "sets" && typeof f.path[1] === "string" ? f.path[1] : (dirtySets[0]?.id ?? "");
+          failed[id] = [...(failed[id] ?? []), f];
         }
       }
       setErrors(failed);
@@ -98,11 +102,10 @@ export function Settings({ onConfigChanged }: { onConfigChanged: (changed: boole
           new ApiError(
             400,
             "CONFIG_INVALID",
-            `Not written: correct the fields marked in ${bad.map(setLabel).join(", ")}.`,
+            `Nothing written: correct the fields marked in ${bad.map(setLabel).join(", ")}.`,
             null,
           ),
         );
-        if (written.length > 0) setData({ ...data, hash });
         return;
       }
       await load();
