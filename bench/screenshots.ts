@@ -13,6 +13,8 @@ const OUT = path.join(path.dirname(path.dirname(fileURLToPath(import.meta.url)))
 const w = await demoWindow({ login: false });
 try {
   const { page } = w;
+  // A loaded machine makes a screen slow, never wrong: wait long rather than fail half-way.
+  page.setDefaultTimeout(120_000);
   await fs.mkdir(OUT, { recursive: true });
   const shot = async (name: string) => {
     // Let a screen's last answers arrive (its data, the next runs, a progress event).
