@@ -376,13 +376,23 @@ function normaliseSettings(raw: {
   };
 }
 
-function normaliseRun(raw: unknown): RunState {
-  const r = raw as Record<string, unknown>;
-  const info = (r.info ?? r.run ?? r) as RunInfo;
-  const error = (r.error ?? undefined) as RunError | undefined;
-  const result = (r.result ?? undefined) as Record<string, unknown> | undefined;
-  const ended = r.state === "ended";
-  return { info, ended, result, error };
+/** One run as the API sends it (`GET /api/runs/:id`, the `run` event): test/web-api-contract.test.ts keeps it the server's. */
+export interface WireRunState {
+  run: RunInfo;
+  state: "running" | "ended";
+  endedAt: string | null;
+  ok: boolean | null;
+  result: Record<string, unknown> | null;
+  error: RunError | null;
+}
+
+function normaliseRun(r: WireRunState): RunState {
+  return {
+    info: r.run,
+    ended: r.state === "ended",
+    result: r.result ?? undefined,
+    error: r.error ?? undefined,
+  };
 }
 
 export interface PlannedRun {
@@ -399,31 +409,36 @@ function normaliseNext(raw: unknown): PlannedRun[] {
   );
 }
 
-function normalisePrune(raw: unknown): PrunePreview {
-  const r = (raw ?? {}) as Record<string, unknown>;
-  const item = (x: unknown): PruneItem => {
-    if (typeof x === "string") return { name: x, why: "" };
-    const o = x as Record<string, unknown>;
-    const why = o.why ?? o.reason ?? o.reasons;
-    return { name: String(o.name ?? o.backup), why: Array.isArray(why) ? why.join(", ") : String(why ?? "") };
-  };
-  const del = listOf<unknown>(r.remove ?? r.delete ?? r.deleted ?? []).map(item);
-  const keep = listOf<unknown>(r.keep ?? r.kept ?? []).map(item);
-  const broken = listOf<unknown>(r.broken ?? []).map(item);
-  return { policy: (r.policy ?? null) as Record<string, number> | null, delete: del, keep, broken };
+/** The prune preview as the API sends it (checked against the server's schema by test/web-api-contract.test.ts). */
+export interface WirePrunePreview {
+  policy: Record<string, number> | null;
+  keep: { name: string; reasons: string[] }[];
+  remove: { name: string; why: string; diskBytes: number }[];
+  broken: { name: string; reason: string }[];
 }
 
-function normaliseFiles(raw: unknown, dir: string): FileEntry[] {
-  return listOf<Record<string, unknown>>(raw, "entries", "files", "children").map((e) => {
-    const p = String(e.path ?? (dir === "" ? e.name : `${dir}/${e.name}`));
-    return {
-      path: p,
-      name: String(e.name ?? p.split("/").at(-1)),
-      kind: (e.kind ?? e.type ?? "file") as FileEntry["kind"],
-      ...(typeof e.size === "number" ? { size: e.size } : {}),
-      ...(typeof e.mtime === "string" ? { mtime: e.mtime } : {}),
-    };
-  });
+function normalisePrune(r: WirePrunePreview): PrunePreview {
+  return {
+    policy: r.policy,
+    delete: r.remove.map((x) => ({ name: x.name, why: x.why })),
+    keep: r.keep.map((x) => ({ name: x.name, why: x.reasons.join(", ") })),
+    broken: r.broken.map((x) => ({ name: x.name, why: x.reason })),
+  };
+}
+
+/** One folder level of a backup as the API sends it (checked like the others). */
+export interface WireFiles {
+  entries: { name: string; path: string; kind: FileEntry["kind"]; size: number | null; mtime: string }[];
+}
+
+function normaliseFiles(r: WireFiles): FileEntry[] {
+  return r.entries.map((e) => ({
+    path: e.path,
+    name: e.name,
+    kind: e.kind,
+    ...(e.size === null ? {} : { size: e.size }),
+    mtime: e.mtime,
+  }));
 }
 
 export interface RestoreBody {
@@ -447,17 +462,18 @@ export const routes = {
   history: async (f: { set?: string; result?: string; since?: string; until?: string; limit?: number }) =>
     listOf<RunRecord>(await api.get<unknown>(`/api/history${query(f)}`), "runs", "history"),
   runs: async () => listOf<RunInfo>(await api.get<unknown>("/api/runs"), "runs"),
-  run: async (id: string) => normaliseRun(await api.get<unknown>(`/api/runs/${enc(id)}`)),
+  run: async (id: string) => normaliseRun(await api.get<WireRunState>(`/api/runs/${enc(id)}`)),
   cancel: (id: string) => api.del<unknown>(`/api/runs/${enc(id)}`),
   backupNow: (set: string, opts: { mode?: string; type?: string } = {}) =>
     api.post<RunInfo>(`/api/sets/${enc(set)}/backup`, opts),
 
   backups: async (set: string, dest?: string) =>
-    listOf<Backup>(await api.get<unknown>(`/api/sets/${enc(set)}/backups${query({ dest })}`), "backups"),
+    (await api.get<{ backups: Backup[] }>(`/api/sets/${enc(set)}/backups${query({ dest })}`)).backups,
   files: async (set: string, name: string, dir: string, dest?: string) =>
     normaliseFiles(
-      await api.get<unknown>(`/api/sets/${enc(set)}/backups/${enc(name)}/files${query({ dest, path: dir })}`),
-      dir,
+      await api.get<WireFiles>(
+        `/api/sets/${enc(set)}/backups/${enc(name)}/files${query({ dest, path: dir })}`,
+      ),
     ),
   restore: (set: string, body: RestoreBody) => api.post<RunInfo>(`/api/sets/${enc(set)}/restore`, body),
   restorePlan: (set: string, body: RestoreBody) =>
@@ -465,7 +481,7 @@ export const routes = {
   verify: (set: string, body: { backup?: string; dest?: string }) =>
     api.post<RunInfo>(`/api/sets/${enc(set)}/verify`, body),
   prunePreview: async (set: string, dest?: string) =>
-    normalisePrune(await api.get<unknown>(`/api/sets/${enc(set)}/prune-preview${query({ dest })}`)),
+    normalisePrune(await api.get<WirePrunePreview>(`/api/sets/${enc(set)}/prune-preview${query({ dest })}`)),
 
   settings: async () => normaliseSettings(await api.get("/api/settings")),
   nextRuns: async (set: string, settings: Partial<SetSettings>) =>

@@ -138,9 +138,9 @@ export function useRun(runId: string | null): WatchedRun {
       update(runId, (s) => ({ warnings: [...s.warnings, `${w.path ?? ""}: ${w.message ?? ""}`] }));
     } else if (e.type === "run") {
       const d = e.data;
-      const ended =
-        d.type === "ended" || d.state === "ended" || d.result !== undefined || d.error !== undefined;
-      if (ended) update(runId, () => fromRunState(d));
+      // Only the end says so: a started event carries `result: null, error: null` too (the run
+      // state's shape), and taking those for an end showed a restore "done" before it had begun.
+      if (isEnd(d)) update(runId, () => fromRunState(d));
     }
   });
   useEffect(() => {

@@ -42,7 +42,7 @@ const listedSchema = z.object({
   inFolder: z.boolean().nullable().optional(),
 });
 
-const backupsSchema = z.object({
+export const backupsSchema = z.object({
   set: z.string(),
   /** `folder` (the set's own) or the destination's name. */
   dest: z.string(),
@@ -51,7 +51,7 @@ const backupsSchema = z.object({
   broken: z.number(),
 });
 
-const filesSchema = z.object({
+export const filesSchema = z.object({
   backup: z.string(),
   path: z.string(),
   entries: z.array(
@@ -76,7 +76,7 @@ const keepPolicySchema = z.object({
   monthly: z.number().optional(),
 });
 
-const prunePreviewSchema = z.object({
+export const prunePreviewSchema = z.object({
   set: z.string(),
   dest: z.string(),
   policy: keepPolicySchema.nullable(),

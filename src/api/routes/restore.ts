@@ -30,7 +30,7 @@ const restoreBody = z.object({
   overwrite: z.boolean().optional(),
 });
 
-const planSchema = z.object({
+export const planSchema = z.object({
   backup: z.string(),
   target: z.string(),
   existing: z.number().nullable(),
