@@ -8,6 +8,7 @@ import type {
 import type { ZodTypeProvider } from "fastify-type-provider-zod";
 import type { Log } from "../daemon/scheduler.ts";
 import type { DaemonService } from "../daemon/service.ts";
+import type { DrillSource } from "../ops/metrics.ts";
 import type { Clock } from "../platform/clock.ts";
 import type { Auth } from "./auth/auth.ts";
 
@@ -34,6 +35,8 @@ export interface ApiDeps {
   webRoot?: string | undefined;
   /** PEM contents of server.web.tls: fastify takes them at construction (web.ts reads the files). */
   https?: { cert: Buffer; key: Buffer } | undefined;
+  /** The last restore drill per set and destination, for /metrics; absent: no drill metrics. */
+  drills?: DrillSource | undefined;
 }
 
 declare module "fastify" {

@@ -19,6 +19,7 @@ import { backupsRoutes } from "./routes/backups.ts";
 import { destinationRoutes } from "./routes/destinations.ts";
 import { eventsRoutes } from "./routes/events.ts";
 import { historyRoutes } from "./routes/history.ts";
+import { metricsRoutes } from "./routes/metrics.ts";
 import { restoreRoutes } from "./routes/restore.ts";
 import { runsRoutes } from "./routes/runs.ts";
 import { settingsRoutes } from "./routes/settings.ts";
@@ -96,6 +97,8 @@ export async function buildApi(deps: ApiDeps): Promise<Api> {
     },
     { prefix: API_PREFIX },
   );
+  // Outside /api, each with its own access rule (not the session's): routes/metrics.ts.
+  metricsRoutes(app as unknown as Api, deps);
   if (deps.webRoot !== undefined && existsSync(path.join(deps.webRoot, "index.html"))) {
     // The window's own files: code and styles, no data (the guard lets them through without a
     // session so the login form can load); every other path is the window too (its routes).

@@ -12,6 +12,7 @@ import {
   type RawConfig,
   type RawSet,
   type ServiceLogin,
+  sizeBytes,
 } from "./schema.ts";
 import { maskSecretFields, matchesKey, plainSecretWarnings, SECRET_FIELDS } from "./secret-keys.ts";
 
@@ -82,6 +83,15 @@ export function parseListen(listen: string): { host: string; port: number } {
   return { host, port: Number(listen.slice(i + 1)) };
 }
 
+/** `server.log`, the file resolved from the config's folder and the size in bytes. */
+export interface LogConfig {
+  file?: string;
+  level: "debug" | "info" | "warn" | "error";
+  format: "json" | "plain";
+  maxSize: number;
+  keep: number;
+}
+
 export interface Config {
   /** Absolute path of the file the config was read from. */
   file: string;
@@ -95,6 +105,10 @@ export interface Config {
   destinations: Map<string, DestinationSpec>;
   /** `server.web`: where the daemon serves the window and its API; TLS files resolved from the config's folder. */
   web: WebConfig;
+  /** `server.metrics`: the bearer token for /metrics (still `secret:NAME`); absent: loopback only. */
+  metrics: { token?: string };
+  /** `server.log`: the daemon's log. */
+  log: LogConfig;
   /** Advice that does not stop the load ("sets.x.keep: …"): loadConfig prints it. */
   warnings: string[];
 }
@@ -349,6 +363,14 @@ function resolveConfig(raw: RawConfig, file: string): Config {
               key: path.resolve(base, raw.server.web.tls.key),
             },
           }),
+    },
+    metrics: raw.server.metrics?.token === undefined ? {} : { token: raw.server.metrics.token },
+    log: {
+      ...(raw.server.log.file === undefined ? {} : { file: path.resolve(base, raw.server.log.file) }),
+      level: raw.server.log.level,
+      format: raw.server.log.format,
+      maxSize: sizeBytes(raw.server.log.maxSize),
+      keep: raw.server.log.keep,
     },
     warnings,
   };

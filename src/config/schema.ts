@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { BACKUP_MODES, BACKUP_TYPES, FREQUENCIES, NOTIFY_EVENTS } from "../core/types.ts";
-import { destinationSchema, serviceLoginSchema } from "./destinations.ts";
+import { destinationSchema, secretValue, serviceLoginSchema } from "./destinations.ts";
 
 export const WEEKDAYS = [
   "monday",
@@ -146,6 +146,42 @@ const webSchema = z
   })
   .prefault({});
 
+/** `server.metrics`: who may scrape /metrics (docs/design.md "Metrics and health"). */
+const metricsSchema = z.strictObject({
+  /** A bearer token (`secret:NAME`): with it, /metrics answers anyone who sends it; without, loopback only. */
+  token: secretValue.optional(),
+});
+
+/** A size such as "10MB", "512KB", "1GB" (decimal units), or a number of bytes. */
+const SIZE = /^(\d+(?:\.\d+)?)\s*(B|KB|MB|GB)?$/i;
+export function sizeBytes(v: string | number): number {
+  if (typeof v === "number") return v;
+  const m = SIZE.exec(v.trim());
+  const unit = (m?.[2] ?? "B").toUpperCase();
+  const mult = unit === "GB" ? 1e9 : unit === "MB" ? 1e6 : unit === "KB" ? 1e3 : 1;
+  return Math.round(Number(m?.[1]) * mult);
+}
+
+/** `server.log`: where `bsched daemon` logs (docs/design.md "Logs"). */
+const logSchema = z
+  .strictObject({
+    /** A file (relative to the config's folder), rotated by size; absent: stderr (journald under systemd). */
+    file: z.string().min(1).optional(),
+    level: z.enum(["debug", "info", "warn", "error"]).default("info"),
+    format: z.enum(["json", "plain"]).default("json"),
+    /** Rotate when the file would grow past this: "10MB", "512KB", or bytes. */
+    maxSize: z
+      .union([
+        z.number().int().min(1024),
+        z.string().regex(SIZE, { message: 'a size such as "10MB" or "512KB"' }),
+      ])
+      .refine((v) => sizeBytes(v) >= 1024, { message: "at least 1KB" })
+      .default("10MB"),
+    /** Rotated files kept beside it (`bsched.log.1` newest … `.N`). */
+    keep: z.number().int().min(1).max(100).default(5),
+  })
+  .prefault({});
+
 export const configSchema = z
   .strictObject({
     server: z.strictObject({
@@ -162,6 +198,8 @@ export const configSchema = z
       serviceLogin: serviceLoginSchema.optional(),
       /** The window and its API, served by `bsched daemon` (docs/design.md "The window and its API"). */
       web: webSchema,
+      metrics: metricsSchema.optional(),
+      log: logSchema,
     }),
     destinations: z
       .record(

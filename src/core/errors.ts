@@ -42,7 +42,11 @@ export type ErrorCode =
   | "USERS_UNREADABLE"
   /** The API: a request that names nothing there is (a run, a route), or is malformed. */
   | "NOT_FOUND"
-  | "BAD_REQUEST";
+  | "BAD_REQUEST"
+  /** /metrics from another machine when no server.metrics.token is set (src/api/routes/metrics.ts). */
+  | "FORBIDDEN"
+  /** `bsched service`: the unit cannot be installed or removed (not root, no systemd, useradd failed). */
+  | "SERVICE";
 
 /** A bad value's place in the config (["sets","archive","time"]) and what is wrong with it: shown beside its field. */
 export interface FieldError {

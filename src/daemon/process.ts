@@ -98,6 +98,7 @@ async function startWindow(service: DaemonService, opts: DaemonOptions): Promise
     });
     const server = await startWeb({ service, clock: opts.clock, log, auth, web });
     log.info({}, `window at ${server.url}`);
+    log.info({}, `metrics at ${server.url}metrics (health: ${server.url}healthz)`);
     try {
       auth.announce(server.url);
     } catch (e) {

@@ -9,6 +9,7 @@ import type { RunScope } from "../ops/runs.ts";
 import type { Clock } from "../platform/clock.ts";
 import { hostName } from "../platform/host.ts";
 import { nextRun, slotsBetween } from "../schedule/schedule.ts";
+import { type ClockJump, ClockWatch } from "./clock-watch.ts";
 
 /** Sleeps; `signal` wakes it early (a reload, a stop). Tests pass one that moves a fake clock. */
 export interface Timer {
@@ -49,6 +50,8 @@ export interface SchedulerDeps {
    * still under way runs. Default: the first look at the clock.
    */
   since?: Date;
+  /** A wall-clock move this much beyond the monotonic clock's between two looks is a jump (default 60 s). */
+  jumpToleranceMs?: number;
 }
 
 interface Job {
@@ -115,10 +118,14 @@ export class Scheduler {
   private loopDone: Promise<void> | undefined;
   /** The newest ENDED_KEPT runs that ended, oldest first (tests and the log read it). */
   readonly ended: RunEnd[] = [];
+  readonly #clockWatch: ClockWatch;
+  /** The monotonic time (else the wall time) of the last look at the clock: /healthz reads it. */
+  lastTickAt: number | undefined;
 
   constructor(config: Config, deps: SchedulerDeps) {
     this.config = config;
     this.deps = deps;
+    this.#clockWatch = new ClockWatch(deps.jumpToleranceMs);
   }
 
   /** Sets the daemon schedules. */
@@ -186,6 +193,10 @@ export class Scheduler {
     if (this.stopping) return;
     const now = this.deps.clock.now();
     const tz = this.config.timezone;
+    const mono = this.deps.clock.monotonic?.();
+    this.lastTickAt = mono ?? now.getTime();
+    const jump = this.#clockWatch.observe(now, mono);
+    if (jump) this.logJump(jump, now);
     for (const set of this.automaticSets()) {
       const from = this.handledFor(set, now);
       const { count, newest } = slotsBetween(set, from, now, tz);
@@ -198,7 +209,13 @@ export class Scheduler {
         continue;
       }
       this.deps.log.warn(
-        { set: set.id, missedSlots: count, newest: newest.toISOString(), catchUp: set.catchUp },
+        {
+          set: set.id,
+          missedSlots: count,
+          newest: newest.toISOString(),
+          catchUp: set.catchUp,
+          ...(jump ? { why: jump.why } : {}),
+        },
         set.catchUp === "once" ? "missed slots: running once now" : "missed slots: skipped (catchUp: skip)",
       );
       this.notify(set, {
@@ -224,6 +241,16 @@ export class Scheduler {
       }
     }
     this.pump();
+  }
+
+  /** A jump noticed: said once, with what the schedule rules make of it. */
+  private logJump(jump: ClockJump, now: Date): void {
+    this.deps.log.warn(
+      { jumpMs: jump.jumpMs, now: now.toISOString() },
+      jump.jumpMs > 0
+        ? `${jump.why}: slots passed meanwhile follow the catch-up rule (catchUp: once runs a set once, skip records them missed)`
+        : `${jump.why}: slots already handled are not run again; the schedule resumes once the clock passes them`,
+    );
   }
 
   /**
@@ -441,6 +468,16 @@ export class Scheduler {
   /** Resolves when the runs in progress now have ended (whatever their outcome). */
   async settled(): Promise<void> {
     await Promise.all([...this.running.values()]);
+  }
+
+  /**
+   * Whether the loop looks at the clock as it should (/healthz): started, not stopping, and its
+   * last look no older than two of its longest sleeps (plus slack for a loaded machine).
+   */
+  alive(): boolean {
+    if (!this.loopDone || this.stopping || this.lastTickAt === undefined) return false;
+    const now = this.deps.clock.monotonic?.() ?? this.deps.clock.now().getTime();
+    return now - this.lastTickAt <= 2 * (this.deps.maxSleepMs ?? 60_000) + 30_000;
   }
 
   /** Wake the loop now (re-check the clock). */

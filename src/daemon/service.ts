@@ -8,6 +8,7 @@ import { BschedError, errnoCode } from "../core/errors.ts";
 import { postWebhook } from "../notify/webhook.ts";
 import { type BackupNowResult, backupNow } from "../ops/backup-now.ts";
 import type { ProgressSink } from "../ops/context.ts";
+import { checkDiskSpace, DISK_LOW_HINT, type DiskFree, diskLowMessage } from "../ops/disk-space.ts";
 import { type RunHandle, RunRegistry, type RunScope } from "../ops/runs.ts";
 import type { Clock } from "../platform/clock.ts";
 import type { Lock } from "../platform/lockfile.ts";
@@ -33,6 +34,8 @@ export interface DaemonServiceOptions {
   control?: boolean | undefined;
   /** The scheduler's longest sleep (default 60 s): it re-reads the clock at least this often. */
   maxSleepMs?: number | undefined;
+  /** How a backup folder's free space is measured (default statfs); tests give a disk of a chosen size. */
+  diskFree?: DiskFree | undefined;
 }
 
 /** A reload of the config, as `DaemonService.onConfig` tells it (the window's `config` event). */
@@ -156,6 +159,7 @@ export class DaemonService {
       );
       this.#loop = this.#scheduler.start();
       this.#state = "started";
+      this.#checkDisk();
     } catch (e) {
       this.#unwatch?.();
       await this.#control?.close().catch(() => undefined);
@@ -207,6 +211,16 @@ export class DaemonService {
         // A listener's failure (a closed event stream) never stops a reload.
       }
     }
+  }
+
+  /** Each backup folder's free space against its set's next full (/metrics, `bsched status`). */
+  diskSpace(): ReturnType<typeof checkDiskSpace> {
+    return checkDiskSpace(this.config, this.catalog, this.#opts.diskFree);
+  }
+
+  /** For /healthz: the service runs and its schedule loop is alive (no data, a yes or no). */
+  healthy(): boolean {
+    return this.#state === "started" && this.#scheduler?.alive() === true;
   }
 
   /** Wake the schedule loop: it re-reads the clock now (a test that moved its clock). */
@@ -303,10 +317,41 @@ export class DaemonService {
     // A running backup keeps the config it started with, whatever a reload does meanwhile.
     const config = this.config;
     const body = (scope: RunScope) => this.#backup(config, set, job, scope);
-    if (job.scope) return body(job.scope);
-    const handle = this.runs.start({ kind: "backup", set: set.id, trigger: "schedule" }, body);
-    handle.subscribe(this.#logSink(set.id, handle.info.id));
-    return handle.result;
+    let result: Promise<BackupNowResult>;
+    if (job.scope) result = body(job.scope);
+    else {
+      const handle = this.runs.start({ kind: "backup", set: set.id, trigger: "schedule" }, body);
+      handle.subscribe(this.#logSink(set.id, handle.info.id));
+      result = handle.result;
+    }
+    // After each run, whatever its outcome: is there room for the set's next full?
+    const check = () => this.#checkDisk(set.id);
+    result.then(check, check);
+    return result;
+  }
+
+  /**
+   * Warn in the log when a backup folder has less free space than the next full backup is expected
+   * to take (src/ops/disk-space.ts): at start and after each run of `only` (every set at start).
+   */
+  #checkDisk(only?: string): void {
+    const cat = this.#catalog;
+    if (!cat || this.#state !== "started") return;
+    const pending = checkDiskSpace(this.config, cat, this.#opts.diskFree).then(
+      (checks) => {
+        for (const c of checks) {
+          if (only !== undefined && c.set !== only) continue;
+          if (c.low)
+            this.#log.warn(
+              { set: c.set, folder: c.folder, free: c.free, nextFull: c.nextFull, hint: DISK_LOW_HINT },
+              diskLowMessage(c),
+            );
+        }
+      },
+      (e) =>
+        this.#log.warn({ err: (e as Error).message }, "the backup folders' free space could not be read"),
+    );
+    this.#scheduler?.track(pending);
   }
 
   #backup(config: Config, set: SetConfig, job: RunJob, scope: RunScope): Promise<BackupNowResult> {
