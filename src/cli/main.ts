@@ -31,6 +31,7 @@ const COMMANDS: Record<string, () => Promise<Register>> = {
   secret: async () => (await import("./commands/secret.ts")).registerSecret,
   user: async () => (await import("./commands/user.ts")).registerUser,
   demo: async () => (await import("./commands/demo.ts")).registerDemo,
+  service: async () => (await import("./commands/service.ts")).registerService,
 };
 
 /** The program with every command, or only `only` when it names one. */

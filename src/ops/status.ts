@@ -19,12 +19,23 @@ import {
   copyStatuses,
   probeCopies,
 } from "./copy-status.ts";
+import { checkDiskSpace, type DiskCheck, type DiskFree } from "./disk-space.ts";
+import { type ServiceState, serviceState } from "./service.ts";
 
 export type SetStatus = Awaited<ReturnType<typeof setStatus>>;
 
 export interface Status {
   daemon: DaemonState;
-  sets: SetStatus[];
+  /** The systemd service (`bsched service install`): installed, and whether systemd says it is active. */
+  service: ServiceState;
+  sets: (SetStatus & { disk: Omit<DiskCheck, "set"> | null })[];
+}
+
+export interface StatusOptions extends CopyStatusOptions {
+  /** How free space is measured (default statfs): tests give a disk of a chosen size. */
+  diskFree?: DiskFree | undefined;
+  /** Where the service's unit is looked for (default /etc/systemd/system). */
+  unitDir?: string | undefined;
 }
 
 /**
@@ -34,7 +45,7 @@ export interface Status {
  * Each copy destination is listed too (names and header lines), each given a timeout: one that
  * is down shows as such and never stops the rest (`opts.offline`: the catalog's view only).
  */
-export async function status(ctx: OpContext, opts: CopyStatusOptions = {}): Promise<Status> {
+export async function status(ctx: OpContext, opts: StatusOptions = {}): Promise<Status> {
   throwIfAborted(ctx.signal);
   const { config } = ctx;
   const now = ctx.clock.now();
@@ -45,7 +56,19 @@ export async function status(ctx: OpContext, opts: CopyStatusOptions = {}): Prom
   try {
     const sets: SetStatus[] = [];
     for (const set of config.sets.values()) sets.push(await setStatus(ctx, catalog, set, now, probes, opts));
-    return { daemon, sets };
+    // Room for each set's next full (issue 14 item 5): one statfs per folder, the estimate from the catalog.
+    const disk = await checkDiskSpace(config, catalog, opts.diskFree);
+    const service = serviceState(opts.unitDir);
+    return {
+      daemon,
+      service,
+      sets: sets.map((s) => {
+        const d = disk.find((c) => c.set === s.set);
+        if (!d) return { ...s, disk: null };
+        const { set: _, ...rest } = d;
+        return { ...s, disk: rest };
+      }),
+    };
   } finally {
     await probes.close();
     if (ctx.catalog === undefined) catalog.close();

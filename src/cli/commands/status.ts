@@ -2,6 +2,7 @@ import type { Command } from "commander";
 import { loadConfig } from "../../config/load.ts";
 import { BschedError } from "../../core/errors.ts";
 import { COPY_STATUS_TIMEOUT_MS, type CopyStatus } from "../../ops/copy-status.ts";
+import { DISK_LOW_HINT } from "../../ops/disk-space.ts";
 import { status } from "../../ops/status.ts";
 import { systemClock } from "../../platform/clock.ts";
 import type { ExitBox } from "../main.ts";
@@ -32,7 +33,7 @@ export function registerStatus(program: Command, exit: ExitBox): void {
         if (!(seconds > 0))
           throw new BschedError("USAGE", `--timeout: a number of seconds above 0, got "${opts.timeout}"`);
         const config = loadConfig(opts.config);
-        const { daemon, sets } = await status(
+        const { daemon, service, sets } = await status(
           { config, clock: systemClock },
           { offline: opts.offline, timeoutMs: seconds * 1000 },
         );
@@ -43,7 +44,7 @@ export function registerStatus(program: Command, exit: ExitBox): void {
         if (sets.some((s) => silent(s.backups) || s.copies.some(silent)))
           setTimeout(() => process.exit(), 1000).unref();
         if (opts.json) {
-          printJson({ daemon, sets });
+          printJson({ daemon, service, sets });
           return 0;
         }
         const out = (l: string) => process.stdout.write(`${l}\n`);
@@ -51,6 +52,15 @@ export function registerStatus(program: Command, exit: ExitBox): void {
           daemon.running
             ? `daemon: running (pid ${daemon.pid} on ${daemon.host}, since ${daemon.since})${daemon.window ? `; window at ${daemon.window}` : ""}`
             : "daemon: not running",
+        );
+        out(
+          `service: ${
+            !service.installed
+              ? "not installed (`bsched service install` makes one)"
+              : service.active === null
+                ? `installed (${service.unit}); systemd is not running here`
+                : `installed (${service.unit}), ${service.active}`
+          }`,
         );
         for (const s of sets) {
           out(`${s.set}:`);
@@ -78,6 +88,15 @@ export function registerStatus(program: Command, exit: ExitBox): void {
             );
           }
           for (const c of s.copies) for (const line of copyLines(c, config.timezone)) out(line);
+          const d = s.disk;
+          if (d?.free != null)
+            out(
+              `  disk:      ${formatBytes(d.free)} free in ${d.folder}${d.nextFull === null ? "" : `; next full about ${formatBytes(d.nextFull)} (as ${d.from})`}`,
+            );
+          if (d?.low)
+            out(
+              `  warning:   the next full backup may not fit: ${formatBytes(d.free ?? 0)} free, about ${formatBytes(d.nextFull ?? 0)} needed; ${DISK_LOW_HINT}`,
+            );
           if (s.backups.broken > 0)
             out(
               `  warning:   ${s.backups.broken} backup(s) cannot be restored: see \`bsched list ${s.set}\`, ` +

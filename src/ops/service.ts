@@ -1,0 +1,235 @@
+import { execFileSync, spawnSync } from "node:child_process";
+import { existsSync } from "node:fs";
+import fsp from "node:fs/promises";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import type { Config } from "../config/load.ts";
+import { BschedError } from "../core/errors.ts";
+import { writeFileAtomic } from "../platform/fsutil.ts";
+
+/**
+ * `bsched service install|uninstall` and what `bsched status` says of the service (issue 14
+ * item 4, docs/design.md "The system service"): a systemd unit that runs `bsched daemon` as a
+ * dedicated user with the file system read-only but for the backup folders, the state folder and
+ * the log's folder. Installing never touches the backups themselves beyond giving their folders to
+ * that user; uninstalling removes the unit only (the user, the backups and the state stay).
+ */
+
+export const UNIT_NAME = "bsched.service";
+export const SYSTEM_UNIT_DIR = "/etc/systemd/system";
+export const DEFAULT_SERVICE_USER = "bsched";
+
+/** bin/bsched.js of this copy of bsched: the unit runs the very code that wrote it. */
+export const BIN_PATH = fileURLToPath(new URL("../../bin/bsched.js", import.meta.url));
+
+export interface UnitOptions {
+  user: string;
+  /** Absolute path of the Node binary (default: the one running now, the project's). */
+  node?: string;
+  /** Absolute path of bin/bsched.js (default: this copy's). */
+  bin?: string;
+}
+
+/**
+ * The folders the daemon writes: every set's local backup folder, every local destination's path
+ * (a set's folder or a copy), the state folder (catalog, locks, secrets, a remote destination's
+ * staging), and the folder of server.log.file. Sorted, without duplicates.
+ */
+export function writablePaths(config: Config): string[] {
+  const out = new Set<string>([config.state]);
+  for (const set of config.sets.values()) {
+    const spec = set.folderSpec;
+    if (spec === undefined || spec.config.type === "local") out.add(set.folder);
+  }
+  for (const d of config.destinations.values()) if (d.config.type === "local") out.add(d.config.path);
+  if (config.log.file !== undefined) out.add(path.dirname(config.log.file));
+  return [...out].sort();
+}
+
+/** A unit-file word: quoted when it holds a space or a quote, `%` doubled (systemd's specifiers). */
+function word(s: string): string {
+  const t = s.replaceAll("%", "%%");
+  return /[\s"'\\]/.test(t) ? `"${t.replaceAll("\\", "\\\\").replaceAll('"', '\\"')}"` : t;
+}
+
+/** The unit's text for this config (what `--print` shows and `install` writes). */
+export function serviceUnit(config: Config, opts: UnitOptions): string {
+  const node = opts.node ?? process.execPath;
+  const bin = opts.bin ?? BIN_PATH;
+  if (!/^[a-z_][a-z0-9_-]*\$?$/.test(opts.user))
+    throw new BschedError("USAGE", `--user ${opts.user}: not a user name`, {
+      hint: "a system user name such as bsched (lowercase letters, digits, - and _)",
+    });
+  // "-": a folder missing at start (an unmounted disk) does not stop the service from starting;
+  // the daemon then reports it as it would anywhere (DESTINATION_MISSING).
+  const rw = writablePaths(config).map((p) => word(`-${p}`));
+  return `# Written by \`bsched service install\` for ${config.file}.
+# Remove with \`bsched service uninstall\`; changes here are lost at the next install.
+[Unit]
+Description=bsched backup scheduler (${config.file.replaceAll("%", "%%")})
+After=network-online.target local-fs.target
+Wants=network-online.target
+
+[Service]
+Type=simple
+User=${opts.user}
+ExecStart=${[node, bin, "daemon", "--config", config.file].map(word).join(" ")}
+ExecReload=/bin/kill -HUP $MAINPID
+# The daemon lets a running backup finish for up to 300 s after SIGTERM (--stop-timeout).
+KillMode=mixed
+TimeoutStopSec=330
+Restart=on-failure
+RestartSec=10s
+# Logs: stderr to the journal (journalctl -u bsched), unless server.log.file is set.
+StandardOutput=journal
+StandardError=journal
+SyslogIdentifier=bsched
+# Least privilege: everything read-only but the backup folders, the state folder and the log's.
+ProtectSystem=strict
+ReadWritePaths=${rw.join(" ")}
+ProtectHome=read-only
+PrivateTmp=yes
+PrivateDevices=yes
+NoNewPrivileges=yes
+ProtectKernelTunables=yes
+ProtectKernelModules=yes
+ProtectControlGroups=yes
+RestrictSUIDSGID=yes
+LockPersonality=yes
+UMask=0077
+
+[Install]
+WantedBy=multi-user.target
+`;
+}
+
+/** Whether systemd is the running service manager (not merely installed, as in a container). */
+export function systemdRunning(): boolean {
+  return existsSync("/run/systemd/system");
+}
+
+export interface ServiceState {
+  unit: string;
+  installed: boolean;
+  /** `systemctl is-active` (active, inactive, failed…); null when systemd is not running here. */
+  active: string | null;
+}
+
+/** What `bsched status` says of the service. */
+export function serviceState(unitDir = SYSTEM_UNIT_DIR): ServiceState {
+  const unit = path.join(unitDir, UNIT_NAME);
+  const installed = existsSync(unit);
+  if (!installed || !systemdRunning()) return { unit, installed, active: null };
+  const r = spawnSync("systemctl", ["is-active", UNIT_NAME], { encoding: "utf8", timeout: 10_000 });
+  return { unit, installed, active: r.stdout?.trim() || null };
+}
+
+export interface InstallOptions extends UnitOptions {
+  /** Where the unit goes (default /etc/systemd/system); systemctl is only called for that one. */
+  unitDir?: string;
+  /** Progress lines for the person installing (stderr). */
+  say?: (line: string) => void;
+}
+
+export interface InstallResult {
+  unit: string;
+  user: string;
+  userCreated: boolean;
+  writable: string[];
+  /** true: enabled and started with systemctl; false: systemd is not running here (or another unit folder). */
+  started: boolean;
+}
+
+function userExists(user: string): boolean {
+  return spawnSync("getent", ["passwd", user], { stdio: "ignore" }).status === 0;
+}
+
+function run(cmd: string, args: string[], doing: string): void {
+  try {
+    execFileSync(cmd, args, { stdio: ["ignore", "ignore", "pipe"], timeout: 120_000 });
+  } catch (e) {
+    const err = e as { stderr?: Buffer; code?: string; message: string };
+    const why =
+      err.code === "ENOENT" ? `${cmd} is not installed` : err.stderr?.toString().trim() || err.message;
+    throw new BschedError("SERVICE", `${doing} failed: ${why}`, {
+      hint:
+        cmd === "useradd"
+          ? "run as root, or create the user yourself and pass it with --user"
+          : "run as root on a machine where systemd is the service manager; `bsched service install --print` shows the unit to install by hand",
+      cause: e,
+    });
+  }
+}
+
+/**
+ * Write the unit (temporary name, fsync, rename), create the user if missing (useradd --system),
+ * give it the folders it writes (created if missing: chown -R, so that retention can remove old
+ * backups made by root before), then — when systemd runs and the unit went to its folder —
+ * `systemctl daemon-reload` and `enable --now`.
+ */
+export async function installService(config: Config, opts: InstallOptions): Promise<InstallResult> {
+  const say = opts.say ?? (() => undefined);
+  const unitDir = opts.unitDir ?? SYSTEM_UNIT_DIR;
+  const text = serviceUnit(config, opts);
+  let userCreated = false;
+  if (!userExists(opts.user)) {
+    run(
+      "useradd",
+      [
+        "--system",
+        "--user-group",
+        "--no-create-home",
+        "--home-dir",
+        config.state,
+        "--shell",
+        "/usr/sbin/nologin",
+        opts.user,
+      ],
+      `creating the user ${opts.user}`,
+    );
+    userCreated = true;
+    say(`created the system user ${opts.user}`);
+  }
+  const writable = writablePaths(config);
+  for (const p of writable) {
+    await fsp.mkdir(p, { recursive: true });
+    run("chown", ["-R", `${opts.user}:`, p], `giving ${p} to ${opts.user}`);
+  }
+  say(`${opts.user} owns ${writable.join(", ")}`);
+  await fsp.mkdir(unitDir, { recursive: true });
+  const unit = path.join(unitDir, UNIT_NAME);
+  await writeFileAtomic(unit, text);
+  say(`wrote ${unit}`);
+  let started = false;
+  if (path.resolve(unitDir) === SYSTEM_UNIT_DIR && systemdRunning()) {
+    run("systemctl", ["daemon-reload"], "systemctl daemon-reload");
+    run("systemctl", ["enable", "--now", UNIT_NAME], `systemctl enable --now ${UNIT_NAME}`);
+    started = true;
+    say(`enabled and started ${UNIT_NAME}: journalctl -u bsched shows its log`);
+  } else
+    say(
+      systemdRunning()
+        ? `not started (the unit is not in ${SYSTEM_UNIT_DIR})`
+        : "systemd is not running here: the unit is written, start it where systemd runs (systemctl enable --now bsched)",
+    );
+  return { unit, user: opts.user, userCreated, writable, started };
+}
+
+/** Stop and disable the service (when systemd runs), remove its unit; the user, backups and state stay. */
+export async function uninstallService(
+  opts: { unitDir?: string; say?: (line: string) => void } = {},
+): Promise<{ unit: string; removed: boolean }> {
+  const say = opts.say ?? (() => undefined);
+  const unitDir = opts.unitDir ?? SYSTEM_UNIT_DIR;
+  const unit = path.join(unitDir, UNIT_NAME);
+  if (!existsSync(unit)) {
+    say(`${unit} is not installed: nothing to do`);
+    return { unit, removed: false };
+  }
+  const system = path.resolve(unitDir) === SYSTEM_UNIT_DIR && systemdRunning();
+  if (system) run("systemctl", ["disable", "--now", UNIT_NAME], `systemctl disable --now ${UNIT_NAME}`);
+  await fsp.rm(unit);
+  if (system) run("systemctl", ["daemon-reload"], "systemctl daemon-reload");
+  say(`removed ${unit} (the user, the backups and the state folder are kept)`);
+  return { unit, removed: true };
+}
