@@ -172,10 +172,10 @@ const logSchema = z
     /** Rotate when the file would grow past this: "10MB", "512KB", or bytes. */
     maxSize: z
       .union([
-        z.number().int().min(1024),
+        z.number().int().min(1000),
         z.string().regex(SIZE, { message: 'a size such as "10MB" or "512KB"' }),
       ])
-      .refine((v) => sizeBytes(v) >= 1024, { message: "at least 1KB" })
+      .refine((v) => sizeBytes(v) >= 1000, { message: "at least 1KB (1000 bytes)" })
       .default("10MB"),
     /** Rotated files kept beside it (`bsched.log.1` newest … `.N`). */
     keep: z.number().int().min(1).max(100).default(5),
