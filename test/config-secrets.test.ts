@@ -58,6 +58,7 @@ test("the secret-valued keys are found in the schema (accessKeyId is an identifi
       "destinations.*.passphrase",
       "destinations.*.password",
       "destinations.*.secretAccessKey",
+      "server.metrics.token",
       "server.serviceLogin.password",
     ],
   );

@@ -1,8 +1,10 @@
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import fs from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { test } from "node:test";
+import { parse as parseYaml } from "yaml";
 import { sessionAuth } from "../src/api/auth/session-auth.ts";
 import { buildApi } from "../src/api/server.ts";
 import { DaemonService } from "../src/daemon/service.ts";
@@ -122,6 +124,16 @@ sets:
   assert.equal(sample(after, "bsched_next_full_estimate_bytes", { set: "data" }) !== undefined, true);
   assert.equal(sample(after, "bsched_backup_folder_low", { set: "data" }), 0);
 
+  // The dashboard and the alert rules in docs/ use only metrics that exist.
+  const exported = new Set([...after.matchAll(/^# HELP (\w+) /gm)].map((m) => m[1]));
+  for (const f of ["grafana-dashboard.json", "prometheus-alerts.yml"]) {
+    const text = await fs.readFile(path.join(import.meta.dirname, "..", "docs", f), "utf8");
+    const used = new Set([...text.matchAll(/\bbsched_[a-z_]+/g)].map((m) => m[0]));
+    assert.ok(used.size >= 4, f);
+    for (const name of used)
+      assert.ok(exported.has(name), `${f} uses ${name}, which /metrics does not export`);
+  }
+
   // A failed run: the counter moves, the last success does not.
   await fs.rm(data, { recursive: true });
   const failed = await runCli(["backup", "data", "--config", config], { cwd: dir });
@@ -145,6 +157,30 @@ sets:
 
   d.child.kill("SIGTERM");
   assert.equal(await d.closed, 0, d.stderr());
+});
+
+test("docs/prometheus-alerts.yml is a rules file (and passes promtool check rules when promtool is installed)", async (t) => {
+  const file = path.join(import.meta.dirname, "..", "docs", "prometheus-alerts.yml");
+  const doc = parseYaml(await fs.readFile(file, "utf8")) as {
+    groups: { rules: { alert: string; expr: string }[] }[];
+  };
+  const alerts = doc.groups.flatMap((g) => g.rules.map((r) => r.alert));
+  for (const a of ["BschedNoSuccessfulBackup", "BschedDrillFailed", "BschedDiskNearlyFull"])
+    assert.ok(alerts.includes(a), a);
+  const r = spawnSync(
+    "promtool",
+    ["check", "rules", path.join(import.meta.dirname, "..", "docs", "prometheus-alerts.yml")],
+    {
+      encoding: "utf8",
+    },
+  );
+  if (r.error) {
+    t.skip(
+      "promtool is not installed (Debian package prometheus): the rules' metric names are checked above",
+    );
+    return;
+  }
+  assert.equal(r.status, 0, r.stdout + r.stderr);
 });
 
 test("/metrics access: loopback only without a token; with server.metrics.token, its bearer from anywhere and nothing else; /healthz 503 once stopped", async (t) => {
