@@ -84,6 +84,15 @@ test("service install --print: the unit runs the project's node and bin with the
   const analyzed = path.join(dir, "bsched.service");
   await fs.writeFile(analyzed, unit);
   verify(analyzed, t);
+
+  // --writable-sources: the sets' source folders too (for the set lock held during a backup).
+  const w = await runCli(["service", "install", "--print", "--writable-sources", "--config", config], {
+    cwd: dir,
+  });
+  assert.equal(w.code, 0, w.stderr);
+  const rw = w.stdout.split("\n").find((l) => l.startsWith("ReadWritePaths=")) ?? "";
+  for (const src of [path.join(dir, "srv", "Data"), path.join(dir, "srv", "Video")])
+    assert.ok(rw.includes(q(`-${src}`)), rw);
 });
 
 /** The service user of these tests: created by the first install on a machine (useradd --system), then kept, as the sshd tests' user is. */

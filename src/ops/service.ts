@@ -1,4 +1,4 @@
-import { execFileSync, spawnSync } from "node:child_process";
+import { execFile, execFileSync, spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import fsp from "node:fs/promises";
 import path from "node:path";
@@ -28,6 +28,13 @@ export interface UnitOptions {
   node?: string;
   /** Absolute path of bin/bsched.js (default: this copy's). */
   bin?: string;
+  /**
+   * Also make every set's source folder writable (`--writable-sources`): the daemon can then put
+   * its set lock (`.bsched-lock`) there, which tells the application to hold its databases
+   * read-only during a backup. Without it the lock is reported as not possible (a notice) and each
+   * SQLite database is still copied consistently by SQLite's online backup.
+   */
+  sources?: boolean;
 }
 
 /**
@@ -35,8 +42,9 @@ export interface UnitOptions {
  * (a set's folder or a copy), the state folder (catalog, locks, secrets, a remote destination's
  * staging), and the folder of server.log.file. Sorted, without duplicates.
  */
-export function writablePaths(config: Config): string[] {
+export function writablePaths(config: Config, opts: { sources?: boolean } = {}): string[] {
   const out = new Set<string>([config.state]);
+  if (opts.sources) for (const set of config.sets.values()) out.add(set.source);
   for (const set of config.sets.values()) {
     const spec = set.folderSpec;
     if (spec === undefined || spec.config.type === "local") out.add(set.folder);
@@ -62,7 +70,7 @@ export function serviceUnit(config: Config, opts: UnitOptions): string {
     });
   // "-": a folder missing at start (an unmounted disk) does not stop the service from starting;
   // the daemon then reports it as it would anywhere (DESTINATION_MISSING).
-  const rw = writablePaths(config).map((p) => word(`-${p}`));
+  const rw = writablePaths(config, opts).map((p) => word(`-${p}`));
   return `# Written by \`bsched service install\` for ${config.file}.
 # Remove with \`bsched service uninstall\`; changes here are lost at the next install.
 [Unit]
@@ -115,13 +123,18 @@ export interface ServiceState {
   active: string | null;
 }
 
-/** What `bsched status` says of the service. */
-export function serviceState(unitDir = SYSTEM_UNIT_DIR): ServiceState {
+/** What `bsched status` says of the service (asynchronous: the daemon's API calls it too). */
+export async function serviceState(unitDir = SYSTEM_UNIT_DIR): Promise<ServiceState> {
   const unit = path.join(unitDir, UNIT_NAME);
   const installed = existsSync(unit);
   if (!installed || !systemdRunning()) return { unit, installed, active: null };
-  const r = spawnSync("systemctl", ["is-active", UNIT_NAME], { encoding: "utf8", timeout: 10_000 });
-  return { unit, installed, active: r.stdout?.trim() || null };
+  // is-active exits non-zero for anything but active: its answer is on stdout either way.
+  const active = await new Promise<string>((resolve) =>
+    execFile("systemctl", ["is-active", UNIT_NAME], { timeout: 10_000 }, (_e, stdout) =>
+      resolve(String(stdout ?? "").trim()),
+    ),
+  );
+  return { unit, installed, active: active || null };
 }
 
 export interface InstallOptions extends UnitOptions {
@@ -190,6 +203,7 @@ export async function installService(config: Config, opts: InstallOptions): Prom
     userCreated = true;
     say(`created the system user ${opts.user}`);
   }
+  // Sources stay the application's: made writable by the unit, never given to the service user.
   const writable = writablePaths(config);
   for (const p of writable) {
     await fsp.mkdir(p, { recursive: true });

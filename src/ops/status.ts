@@ -58,7 +58,7 @@ export async function status(ctx: OpContext, opts: StatusOptions = {}): Promise<
     for (const set of config.sets.values()) sets.push(await setStatus(ctx, catalog, set, now, probes, opts));
     // Room for each set's next full (issue 14 item 5): one statfs per folder, the estimate from the catalog.
     const disk = await checkDiskSpace(config, catalog, opts.diskFree);
-    const service = serviceState(opts.unitDir);
+    const service = await serviceState(opts.unitDir);
     return {
       daemon,
       service,

@@ -30,6 +30,10 @@ export function registerService(program: Command, exit: ExitBox): void {
     )
     .option("--print", "only print the unit on stdout: no user, no file, no systemctl")
     .option(
+      "--writable-sources",
+      "also let the daemon write in the sets' source folders (its set lock, which holds the application read-only during a backup)",
+    )
+    .option(
       "--unit-dir <dir>",
       "where to write the unit (systemctl is only called for the default)",
       SYSTEM_UNIT_DIR,
@@ -38,13 +42,27 @@ export function registerService(program: Command, exit: ExitBox): void {
     .action(
       action(
         exit,
-        async (opts: { config?: string; user: string; print?: boolean; unitDir: string; json?: boolean }) => {
+        async (opts: {
+          config?: string;
+          user: string;
+          print?: boolean;
+          writableSources?: boolean;
+          unitDir: string;
+          json?: boolean;
+        }) => {
           const config = loadConfig(opts.config);
           if (opts.print) {
-            process.stdout.write(serviceUnit(config, { user: opts.user }));
+            process.stdout.write(
+              serviceUnit(config, { user: opts.user, sources: opts.writableSources === true }),
+            );
             return 0;
           }
-          const r = await installService(config, { user: opts.user, unitDir: opts.unitDir, say });
+          const r = await installService(config, {
+            user: opts.user,
+            sources: opts.writableSources === true,
+            unitDir: opts.unitDir,
+            say,
+          });
           if (opts.json) printJson(r);
           else out(r.unit);
           return 0;
