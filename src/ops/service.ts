@@ -1,11 +1,19 @@
-import { execFile, execFileSync, spawnSync } from "node:child_process";
-import { existsSync } from "node:fs";
-import fsp from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Config } from "../config/load.ts";
 import { BschedError } from "../core/errors.ts";
-import { writeFileAtomic } from "../platform/fsutil.ts";
+import {
+  fileExists,
+  giveFolder,
+  removeFile,
+  runTool,
+  systemdRunning,
+  unitActiveState,
+  userExists,
+  writeUnitFile,
+} from "../platform/systemd.ts";
+
+export { systemdRunning } from "../platform/systemd.ts";
 
 /**
  * `bsched service install|uninstall` and what `bsched status` says of the service (issue 14
@@ -111,11 +119,6 @@ WantedBy=multi-user.target
 `;
 }
 
-/** Whether systemd is the running service manager (not merely installed, as in a container). */
-export function systemdRunning(): boolean {
-  return existsSync("/run/systemd/system");
-}
-
 export interface ServiceState {
   unit: string;
   installed: boolean;
@@ -126,15 +129,9 @@ export interface ServiceState {
 /** What `bsched status` says of the service (asynchronous: the daemon's API calls it too). */
 export async function serviceState(unitDir = SYSTEM_UNIT_DIR): Promise<ServiceState> {
   const unit = path.join(unitDir, UNIT_NAME);
-  const installed = existsSync(unit);
+  const installed = fileExists(unit);
   if (!installed || !systemdRunning()) return { unit, installed, active: null };
-  // is-active exits non-zero for anything but active: its answer is on stdout either way.
-  const active = await new Promise<string>((resolve) =>
-    execFile("systemctl", ["is-active", UNIT_NAME], { timeout: 10_000 }, (_e, stdout) =>
-      resolve(String(stdout ?? "").trim()),
-    ),
-  );
-  return { unit, installed, active: active || null };
+  return { unit, installed, active: (await unitActiveState(UNIT_NAME)) || null };
 }
 
 export interface InstallOptions extends UnitOptions {
@@ -153,27 +150,6 @@ export interface InstallResult {
   started: boolean;
 }
 
-function userExists(user: string): boolean {
-  return spawnSync("getent", ["passwd", user], { stdio: "ignore" }).status === 0;
-}
-
-function run(cmd: string, args: string[], doing: string): void {
-  try {
-    execFileSync(cmd, args, { stdio: ["ignore", "ignore", "pipe"], timeout: 120_000 });
-  } catch (e) {
-    const err = e as { stderr?: Buffer; code?: string; message: string };
-    const why =
-      err.code === "ENOENT" ? `${cmd} is not installed` : err.stderr?.toString().trim() || err.message;
-    throw new BschedError("SERVICE", `${doing} failed: ${why}`, {
-      hint:
-        cmd === "useradd"
-          ? "run as root, or create the user yourself and pass it with --user"
-          : "run as root on a machine where systemd is the service manager; `bsched service install --print` shows the unit to install by hand",
-      cause: e,
-    });
-  }
-}
-
 /**
  * Write the unit (temporary name, fsync, rename), create the user if missing (useradd --system),
  * give it the folders it writes (created if missing: chown -R, so that retention can remove old
@@ -186,7 +162,7 @@ export async function installService(config: Config, opts: InstallOptions): Prom
   const text = serviceUnit(config, opts);
   let userCreated = false;
   if (!userExists(opts.user)) {
-    run(
+    runTool(
       "useradd",
       [
         "--system",
@@ -205,19 +181,15 @@ export async function installService(config: Config, opts: InstallOptions): Prom
   }
   // Sources stay the application's: made writable by the unit, never given to the service user.
   const writable = writablePaths(config);
-  for (const p of writable) {
-    await fsp.mkdir(p, { recursive: true });
-    run("chown", ["-R", `${opts.user}:`, p], `giving ${p} to ${opts.user}`);
-  }
+  for (const p of writable) await giveFolder(p, opts.user);
   say(`${opts.user} owns ${writable.join(", ")}`);
-  await fsp.mkdir(unitDir, { recursive: true });
   const unit = path.join(unitDir, UNIT_NAME);
-  await writeFileAtomic(unit, text);
+  await writeUnitFile(unit, text);
   say(`wrote ${unit}`);
   let started = false;
   if (path.resolve(unitDir) === SYSTEM_UNIT_DIR && systemdRunning()) {
-    run("systemctl", ["daemon-reload"], "systemctl daemon-reload");
-    run("systemctl", ["enable", "--now", UNIT_NAME], `systemctl enable --now ${UNIT_NAME}`);
+    runTool("systemctl", ["daemon-reload"], "systemctl daemon-reload");
+    runTool("systemctl", ["enable", "--now", UNIT_NAME], `systemctl enable --now ${UNIT_NAME}`);
     started = true;
     say(`enabled and started ${UNIT_NAME}: journalctl -u bsched shows its log`);
   } else
@@ -236,14 +208,14 @@ export async function uninstallService(
   const say = opts.say ?? (() => undefined);
   const unitDir = opts.unitDir ?? SYSTEM_UNIT_DIR;
   const unit = path.join(unitDir, UNIT_NAME);
-  if (!existsSync(unit)) {
+  if (!fileExists(unit)) {
     say(`${unit} is not installed: nothing to do`);
     return { unit, removed: false };
   }
   const system = path.resolve(unitDir) === SYSTEM_UNIT_DIR && systemdRunning();
-  if (system) run("systemctl", ["disable", "--now", UNIT_NAME], `systemctl disable --now ${UNIT_NAME}`);
-  await fsp.rm(unit);
-  if (system) run("systemctl", ["daemon-reload"], "systemctl daemon-reload");
+  if (system) runTool("systemctl", ["disable", "--now", UNIT_NAME], `systemctl disable --now ${UNIT_NAME}`);
+  await removeFile(unit);
+  if (system) runTool("systemctl", ["daemon-reload"], "systemctl daemon-reload");
   say(`removed ${unit} (the user, the backups and the state folder are kept)`);
   return { unit, removed: true };
 }
