@@ -35,7 +35,10 @@ test("bsched demo: creates a live server, makes a first backup, and stops cleanl
   // The window: where it is, and how to log in the first time (the one-time setup link).
   assert.match(stderr, /window at http:\/\/127\.0\.0\.1:\d+\//);
   // And where Prometheus scrapes it (issue 14).
-  assert.match(stderr, /metrics at http:\/\/127\.0\.0\.1:\d+\/metrics \(health: http:\/\/127\.0\.0\.1:\d+\/healthz\)/);
+  assert.match(
+    stderr,
+    /metrics at http:\/\/127\.0\.0\.1:\d+\/metrics \(health: http:\/\/127\.0\.0\.1:\d+\/healthz\)/,
+  );
   assert.match(
     stderr,
     /open http:\/\/127\.0\.0\.1:\d+\/setup#token=[A-Za-z0-9_-]{43} to create the first administrator/,
