@@ -58,7 +58,9 @@ test("the secret-valued keys are found in the schema (accessKeyId is an identifi
       "destinations.*.passphrase",
       "destinations.*.password",
       "destinations.*.secretAccessKey",
+      "server.notify.email.password",
       "server.serviceLogin.password",
+      "sets.*.notify.email.password",
     ],
   );
 });

@@ -42,7 +42,9 @@ export type ErrorCode =
   | "USERS_UNREADABLE"
   /** The API: a request that names nothing there is (a run, a route), or is malformed. */
   | "NOT_FOUND"
-  | "BAD_REQUEST";
+  | "BAD_REQUEST"
+  /** A notification (email, webhook) could not be sent: never fails a backup; `bsched notify test` exits 1 with it. */
+  | "NOTIFY_FAILED";
 
 /** A bad value's place in the config (["sets","archive","time"]) and what is wrong with it: shown beside its field. */
 export interface FieldError {

@@ -5,7 +5,7 @@ import { interruptGoneRuns } from "../catalog/interrupted.ts";
 import { reconcile } from "../catalog/reconcile.ts";
 import { type Config, getSet, loadConfig, type SetConfig } from "../config/load.ts";
 import { BschedError, errnoCode } from "../core/errors.ts";
-import { postWebhook } from "../notify/webhook.ts";
+import { makeNotifier, type Notifier } from "../notify/notify.ts";
 import { type BackupNowResult, backupNow } from "../ops/backup-now.ts";
 import type { ProgressSink } from "../ops/context.ts";
 import { type RunHandle, RunRegistry, type RunScope } from "../ops/runs.ts";
@@ -76,6 +76,8 @@ export class DaemonService {
   #control: ControlServer | undefined;
   #unwatch: (() => void) | undefined;
   #cutGrace: (() => void) | undefined;
+  /** Webhook and email, with the repeat counts in the state folder (src/notify/notify.ts). */
+  #notifier: Notifier | undefined;
   readonly #configListeners = new Set<(e: ConfigEvent) => void>();
 
   constructor(opts: DaemonServiceOptions) {
@@ -131,6 +133,13 @@ export class DaemonService {
         if (r.added.length + r.removed.length + r.updated.length > 0)
           log.warn({ ...r }, "catalog repaired from the backup folders");
       }
+      const notifier = makeNotifier({
+        state: config.state,
+        clock,
+        repeatWindowMs: () => this.#config?.notify?.repeatWindowMs,
+        log,
+      });
+      this.#notifier = notifier;
       this.#scheduler = new Scheduler(config, {
         clock,
         timer: this.#opts.timer ?? realTimer,
@@ -138,8 +147,7 @@ export class DaemonService {
         log,
         since,
         run: (set, job) => this.#run(set, job),
-        notify: (set, payload) =>
-          set.notify ? postWebhook(set.notify.webhook, payload, { log }) : Promise.resolve(false),
+        notify: (set, payload) => notifier(set, payload),
         ...(this.#opts.maxSleepMs !== undefined ? { maxSleepMs: this.#opts.maxSleepMs } : {}),
       });
       this.#watch();
@@ -336,9 +344,10 @@ export class DaemonService {
           await timer.sleep(LOCKED_PAUSE_MS, waitSignal);
           return !waitSignal.aborted;
         },
-        // In the background: a slow webhook must not hold the set's queue.
+        // In the background: a slow webhook or mail server must not hold the set's queue.
         notify: async (s, payload) => {
-          if (s.notify) this.scheduler.track(postWebhook(s.notify.webhook, payload, { log }));
+          const notifier = this.#notifier;
+          if (s.notify && notifier) this.scheduler.track(notifier(s, payload));
         },
       },
     );
