@@ -5,8 +5,11 @@ import { interruptGoneRuns } from "../catalog/interrupted.ts";
 import { reconcile } from "../catalog/reconcile.ts";
 import { type Config, getSet, loadConfig, type SetConfig } from "../config/load.ts";
 import { BschedError, errnoCode } from "../core/errors.ts";
+import { nextDigest } from "../notify/digest.ts";
 import { makeNotifier, type Notifier } from "../notify/notify.ts";
+import { readNotifyState } from "../notify/repeats.ts";
 import { type BackupNowResult, backupNow } from "../ops/backup-now.ts";
+import { sendDigest } from "../ops/notify.ts";
 import type { ProgressSink } from "../ops/context.ts";
 import { type RunHandle, RunRegistry, type RunScope } from "../ops/runs.ts";
 import type { Clock } from "../platform/clock.ts";
@@ -78,6 +81,7 @@ export class DaemonService {
   #cutGrace: (() => void) | undefined;
   /** Webhook and email, with the repeat counts in the state folder (src/notify/notify.ts). */
   #notifier: Notifier | undefined;
+  #digest: Promise<void> | undefined;
   readonly #configListeners = new Set<(e: ConfigEvent) => void>();
 
   constructor(opts: DaemonServiceOptions) {
@@ -163,6 +167,7 @@ export class DaemonService {
         "daemon started",
       );
       this.#loop = this.#scheduler.start();
+      this.#digest = this.#digestLoop(since);
       this.#state = "started";
     } catch (e) {
       this.#unwatch?.();
@@ -292,6 +297,8 @@ export class DaemonService {
     await this.#control?.close().catch(() => undefined);
     this.#control = undefined;
     if (finished) await this.#loop;
+    // A digest being mailed just now is given the grace of a cancelled run, no more.
+    await raceTimeout(this.#digest ?? Promise.resolve(), CANCEL_SETTLE_MS);
     this.catalog.close();
     await this.#lock?.release().catch((e) => {
       if (errnoCode(e) !== "ENOENT") throw e;
@@ -351,6 +358,46 @@ export class DaemonService {
         },
       },
     );
+  }
+
+  /**
+   * The weekly digest (`server.notify.digest`, to `server.notify.email`): sent when its slot has
+   * passed since the last one sent (recorded in the state folder; never sent: since this start),
+   * so a slot missed while the daemon was down is sent once at start. A failure is logged and
+   * tried again an hour later. Real timers, the injected clock: it never moves a test's clock.
+   */
+  async #digestLoop(start: Date): Promise<void> {
+    const log = this.#log;
+    const clock = this.#opts.clock;
+    const cap = this.#opts.maxSleepMs ?? 60_000;
+    let retryAt = 0;
+    while (!this.#stopping.signal.aborted) {
+      let wait = cap;
+      const config = this.#config;
+      const digest = config?.notify?.digest;
+      if (config && digest && config.notify?.email) {
+        const last = readNotifyState(config.state).digestAt;
+        const due = nextDigest(digest, last ? new Date(last) : undefined, start, config.timezone);
+        const now = clock.now().getTime();
+        if (due && due.getTime() <= now && now >= retryAt) {
+          try {
+            const r = await sendDigest({ config, clock, catalog: this.catalog });
+            log.info({ to: r.to }, "weekly digest sent");
+          } catch (e) {
+            retryAt = now + 3_600_000;
+            const err = e as BschedError;
+            log.warn(
+              { code: err.code },
+              `weekly digest not sent: ${err.message}${err.hint ? `; ${err.hint}` : ""}; trying again in an hour`,
+            );
+          }
+          continue;
+        }
+        const next = due === undefined ? undefined : Math.max(due.getTime(), retryAt);
+        if (next !== undefined) wait = Math.max(1000, Math.min(cap, next - now));
+      }
+      await realTimer.sleep(wait, this.#stopping.signal);
+    }
   }
 
   /** The log's view of a run's events: phase changes, warnings, hook lines (not every progress tick). */

@@ -119,7 +119,7 @@ export function makeNotifier(opts: NotifierOptions): Notifier {
 
 /** `could not send the failure email through SMTP server H:P: … [CODE]; hint`: one line, no secret. */
 export function emailFailure(
-  event: NotifyEvent | "test",
+  event: NotifyEvent | "test" | "digest",
   email: { host: string; port?: number | undefined },
   e: unknown,
 ): string {
