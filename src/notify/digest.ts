@@ -79,7 +79,7 @@ function lastDrill(catalog: Catalog, set: string): DigestSet["lastDrill"] {
 
 export function composeDigest(host: string, sets: DigestSet[], since: Date, now: Date): EmailMessage {
   const failing = sets.filter((s) => s.failed > 0 || s.made === 0 || s.copies.some((c) => !c.ok));
-  const subject = `[bsched] ${host}: weekly digest — ${sets.reduce((n, s) => n + s.made, 0)} backups${failing.length > 0 ? `, ${failing.length} set(s) need a look` : ", all well"}`;
+  const subject = `[bsched] ${host}: weekly digest - ${sets.reduce((n, s) => n + s.made, 0)} backups${failing.length > 0 ? `, ${failing.length} set(s) need a look` : ", all well"}`;
   const lines: string[] = [`Backups of ${host} from ${since.toISOString()} to ${now.toISOString()}`, ""];
   const html: string[] = [
     "<!doctype html><html><body>",

@@ -42,7 +42,7 @@ export function composeMessage(p: NotifyPayload, opts: { repeatWindowMs: number 
   );
   const todo = whatToDo(p);
   const title = headline(p);
-  const subject = `[bsched] ${p.host}: ${title}${p.code ? ` (${p.code})` : ""}${p.repeats !== undefined && p.repeats > 1 ? ` — ${p.repeats} times since ${p.since}` : ""}`;
+  const subject = `[bsched] ${p.host}: ${title}${p.code ? ` (${p.code})` : ""}${p.repeats !== undefined && p.repeats > 1 ? ` - ${p.repeats} times since ${p.since}` : ""}`;
   const width = Math.max(...rows.map(([k]) => k.length));
   const text = [
     title,
