@@ -326,6 +326,29 @@ test("the weekly digest: each set's backups, sizes and copies; --print shows it 
   assert.match(state.digestAt, /^\d{4}-/);
 });
 
+test("the daemon mails the digest at its weekly time, once: a restart does not send it again", {
+  skip,
+}, async (t) => {
+  const smtp = await startSmtp({ user: USER, password: PASSWORD, after: (fn) => t.after(fn) });
+  const s = await setup(t, smtp, { serverKeys: ['digest: { day: monday, time: "08:00" }'] });
+  const monday = new Date();
+  monday.setUTCDate(monday.getUTCDate() + ((8 - monday.getUTCDay()) % 7 || 7));
+  monday.setUTCHours(8, 0, 0, 0);
+  const d1 = startDaemon(s.config, s.dir, monday.getTime() - 2000);
+  const sent = await d1.waitLog("weekly digest sent");
+  assert.deepEqual(sent.to, ["ops@example.test"]);
+  const [digest] = await smtp.waitFor(1);
+  assert.match(digest?.subject ?? "", /weekly digest/);
+  d1.child.kill("SIGTERM");
+  assert.equal(await d1.exited, 0);
+  const d2 = startDaemon(s.config, s.dir, monday.getTime() + 60_000);
+  await d2.waitLog("daemon started");
+  await new Promise((r) => setTimeout(r, 1500));
+  d2.child.kill("SIGTERM");
+  assert.equal(await d2.exited, 0);
+  assert.equal(smtp.messages.length, 1, "sent once");
+});
+
 test("email config: security none only to this machine; a set's email is completed by the server's; plain password warned", async () => {
   const dir = await tempDir("bsched-email-config-");
   try {
