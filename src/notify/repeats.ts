@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs";
 import path from "node:path";
 import { errnoCode } from "../core/errors.ts";
 import { writeFileAtomic } from "../platform/fsutil.ts";
+import { NOTIFY_STATE } from "../platform/names.ts";
 import type { NotifyPayload } from "./webhook.ts";
 
 /**
@@ -11,7 +12,7 @@ import type { NotifyPayload } from "./webhook.ts";
  * `bsched backup` between two scheduled runs) does not forget them. A successful backup of the
  * set ends its series of `failure`s.
  */
-export const NOTIFY_STATE_FILE = "notify.json";
+export const NOTIFY_STATE_FILE = NOTIFY_STATE;
 
 /** One series of the same event. */
 export interface Series {
