@@ -37,7 +37,14 @@ interface Setup {
 async function setup(
   t: TestContext,
   smtp: TestSmtp,
-  opts: { setKeys?: string[]; serverKeys?: string[]; password?: string; diskWarnPercent?: number } = {},
+  opts: {
+    setKeys?: string[];
+    serverKeys?: string[];
+    password?: string;
+    diskWarnPercent?: number;
+    security?: string;
+    ca?: boolean;
+  } = {},
 ): Promise<Setup> {
   const dir = await tempDir("bsched-email-");
   t.after(() => fs.rm(dir, { recursive: true, force: true }));
@@ -55,13 +62,12 @@ async function setup(
     email:
       host: 127.0.0.1
       port: ${smtp.port}
-      security: starttls
+      security: ${opts.security ?? "starttls"}
       user: ${USER}
       password: secret:smtp
       from: "bsched <bsched@example.test>"
       to: [ops@example.test]
-      ca: ${JSON.stringify(smtp.ca)}
-    diskWarnPercent: ${opts.diskWarnPercent ?? 100}
+${opts.ca === false ? "" : `      ca: ${JSON.stringify(smtp.ca)}\n`}    diskWarnPercent: ${opts.diskWarnPercent ?? 100}
 ${(opts.serverKeys ?? []).map((k) => `    ${k}\n`).join("")}destinations:
   usb: { type: local, path: ${JSON.stringify(path.join(dir, "unmounted", "Backup"))} }
 sets:
@@ -172,6 +178,31 @@ test("the same failure again is counted, then summarised; a success ends the ser
   assert.equal((await s.cli(["backup", "data"])).code, 1);
   const again = (await smtp.waitFor(3))[2];
   assert.doesNotMatch(again?.subject ?? "", /times since/);
+});
+
+test("security tls (TLS from the first byte) works; a certificate not trusted is a clear error naming ca", {
+  skip,
+}, async (t) => {
+  const tls = await startSmtp({ user: USER, password: PASSWORD, secure: true, after: (fn) => t.after(fn) });
+  const s = await setup(t, tls, { security: "tls" });
+  const ok = await s.cli(["notify", "test"]);
+  assert.equal(ok.code, 0, ok.stderr);
+  assert.match(
+    ok.stdout,
+    new RegExp(`^email: test message sent \\(127\\.0\\.0\\.1:${tls.port} → ops@example\\.test\\)$`, "m"),
+  );
+  const [mail] = await tls.waitFor(1);
+  assert.equal(mail?.secure, true);
+
+  const starttls = await startSmtp({ user: USER, password: PASSWORD, after: (fn) => t.after(fn) });
+  const untrusted = await setup(t, starttls, { ca: false });
+  const r = await untrusted.cli(["notify", "test", "--json"]);
+  assert.equal(r.code, 1);
+  const err = JSON.parse(r.stdout).error;
+  assert.equal(err.code, "NOTIFY_FAILED");
+  assert.match(err.message, /TLS with the SMTP server 127\.0\.0\.1:\d+ failed: .*certificate/);
+  assert.match(err.message, /give the CA that signed it in notify\.email\.ca/);
+  assert.equal(starttls.messages.length, 0, "nothing sent over an untrusted connection");
 });
 
 test("a wrong SMTP password: a clear warning naming the server and the fix; the backup succeeds", {

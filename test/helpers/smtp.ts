@@ -40,6 +40,8 @@ export interface TestSmtp {
 export async function startSmtp(opts: {
   user: string;
   password: string;
+  /** TLS from the first byte (`security: tls`) instead of STARTTLS. */
+  secure?: boolean;
   after: (fn: () => Promise<void>) => void;
 }): Promise<TestSmtp> {
   const dir = await tempDir("bsched-smtp-");
@@ -74,7 +76,7 @@ export async function startSmtp(opts: {
   const server = new SMTPServer({
     key: await fs.readFile(key),
     cert: await fs.readFile(cert),
-    secure: false,
+    secure: opts.secure === true,
     allowInsecureAuth: false,
     authMethods: ["PLAIN", "LOGIN"],
     logger: false,
