@@ -89,9 +89,12 @@ export function updateNotifyState<T>(state: string, fn: (s: NotifyState) => T): 
       return r;
     });
   queues.set(state, run);
-  void run.finally(() => {
+  // Forget the queue once idle; the caller handles `run`'s failure (a `finally` here would be a
+  // second, unhandled rejection).
+  const forget = () => {
     if (queues.get(state) === run) queues.delete(state);
-  });
+  };
+  run.then(forget, forget);
   return run;
 }
 
