@@ -1,7 +1,8 @@
 import { readFileSync } from "node:fs";
+import fs from "node:fs/promises";
 import path from "node:path";
 import { errnoCode } from "../core/errors.ts";
-import { writeFileAtomic } from "../platform/fsutil.ts";
+import { fsyncDir, tempName } from "../platform/fsutil.ts";
 import { NOTIFY_STATE } from "../platform/names.ts";
 import type { NotifyPayload } from "./webhook.ts";
 
@@ -69,10 +70,27 @@ export function readNotifyState(state: string): NotifyState {
   return { version: 1, series: {} };
 }
 
+/**
+ * Temporary name, fsync, rename — but never creating the state folder: a state folder that is
+ * gone (removed while a notification was in flight) is not brought back by a count.
+ */
 export async function writeNotifyState(state: string, s: NotifyState): Promise<void> {
-  await writeFileAtomic(path.join(state, NOTIFY_STATE_FILE), `${JSON.stringify(s, null, 1)}\n`, {
-    mode: 0o600,
-  });
+  const file = path.join(state, NOTIFY_STATE_FILE);
+  const tmp = path.join(state, tempName(NOTIFY_STATE_FILE));
+  const fh = await fs.open(tmp, "wx", 0o600);
+  try {
+    await fh.writeFile(`${JSON.stringify(s, null, 1)}\n`);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  try {
+    await fs.rename(tmp, file);
+  } catch (e) {
+    await fs.rm(tmp, { force: true });
+    throw e;
+  }
+  await fsyncDir(state);
 }
 
 /** One change of the state file at a time in this process (the daemon notifies in the background). */
