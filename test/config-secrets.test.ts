@@ -59,7 +59,9 @@ test("the secret-valued keys are found in the schema (accessKeyId is an identifi
       "destinations.*.password",
       "destinations.*.secretAccessKey",
       "server.metrics.token",
+      "server.notify.email.password",
       "server.serviceLogin.password",
+      "sets.*.notify.email.password",
     ],
   );
 });

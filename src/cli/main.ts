@@ -29,6 +29,7 @@ const COMMANDS: Record<string, () => Promise<Register>> = {
   catalog: async () => (await import("./commands/catalog.ts")).registerCatalog,
   config: async () => (await import("./commands/config.ts")).registerConfig,
   secret: async () => (await import("./commands/secret.ts")).registerSecret,
+  notify: async () => (await import("./commands/notify.ts")).registerNotify,
   user: async () => (await import("./commands/user.ts")).registerUser,
   demo: async () => (await import("./commands/demo.ts")).registerDemo,
   service: async () => (await import("./commands/service.ts")).registerService,

@@ -8,7 +8,9 @@ import { whereOf } from "./destinations.ts";
 import {
   configSchema,
   type DestinationConfig,
+  type EmailConfig,
   everySeconds,
+  type NotifyConfig,
   type RawConfig,
   type RawSet,
   type ServiceLogin,
@@ -64,6 +66,8 @@ interface ResolvedSetFields {
   day: string | number | undefined;
   /** `server.hooks`, run around this set's hooks (docs/live-databases.md "Hooks"). */
   serverHooks?: RawConfig["server"]["hooks"];
+  /** Its `notify:` over `server.notify` (resolveNotify); undefined: no webhook and no email. */
+  notify?: NotifyConfig | undefined;
 }
 
 /** A set as the program uses it: the schema's output (type, mode, keep, hooks…) plus ResolvedSetFields. */
@@ -111,6 +115,53 @@ export interface Config {
   log: LogConfig;
   /** Advice that does not stop the load ("sets.x.keep: …"): loadConfig prints it. */
   warnings: string[];
+  /** `server.notify`: the defaults, the disk threshold, the repeat window, the digest (docs/design.md "Notifications"). */
+  notify?: ServerNotify | undefined;
+}
+
+/** `server.notify` resolved: the email's `ca` an absolute path, the repeat window in ms. */
+export interface ServerNotify {
+  webhook?: string | undefined;
+  email?: EmailConfig | undefined;
+  on?: NotifyConfig["on"];
+  diskWarnPercent: number;
+  repeatWindowMs: number;
+  digest?: { day: string; time: string } | undefined;
+}
+
+/** `server.notify` with defaults, or the defaults alone when absent. */
+function resolveServerNotify(raw: RawConfig["server"]["notify"], base: string): ServerNotify {
+  const w = raw?.repeatWindow ?? "6h";
+  const n = Number.parseInt(w, 10);
+  return {
+    ...(raw?.webhook === undefined ? {} : { webhook: raw.webhook }),
+    ...(raw?.email === undefined ? {} : { email: withCa(raw.email, base) }),
+    ...(raw?.on === undefined ? {} : { on: raw.on }),
+    diskWarnPercent: raw?.diskWarnPercent ?? 90,
+    repeatWindowMs: n * (w.endsWith("h") ? 3_600_000 : 60_000),
+    ...(raw?.digest === undefined ? {} : { digest: raw.digest }),
+  };
+}
+
+function withCa<T extends { ca?: string | undefined }>(e: T, base: string): T {
+  return e.ca === undefined ? e : { ...e, ca: path.resolve(base, e.ca) };
+}
+
+/**
+ * A set's notifications: its webhook or the server's, its email keys over the server's (the
+ * schema checked the result is complete), its `on` or the server's. Undefined without a channel.
+ */
+function resolveNotify(s: RawSet["notify"], server: ServerNotify, base: string): NotifyConfig | undefined {
+  const webhook = s?.webhook ?? server.webhook;
+  const email =
+    s?.email === undefined ? server.email : (withCa({ ...server.email, ...s.email }, base) as EmailConfig);
+  const on = s?.on ?? server.on;
+  if (webhook === undefined && email === undefined) return undefined;
+  return {
+    ...(webhook === undefined ? {} : { webhook }),
+    ...(email === undefined ? {} : { email }),
+    ...(on === undefined ? {} : { on }),
+  };
 }
 
 export function findConfigFile(explicit: string | undefined, env: NodeJS.ProcessEnv = process.env): string {
@@ -245,6 +296,7 @@ function resolveConfig(raw: RawConfig, file: string): Config {
   const warnings: string[] = [];
   const destinations = new Map<string, DestinationSpec>();
   warnings.push(...plainSecretWarnings(raw));
+  const serverNotify = resolveServerNotify(raw.server.notify, base);
   for (const [name, d] of Object.entries(raw.destinations)) {
     destinations.set(name, {
       name,
@@ -338,7 +390,7 @@ function resolveConfig(raw: RawConfig, file: string): Config {
       catchUp: s.catchUp,
       keep: s.keep,
       hooks: s.hooks,
-      notify: s.notify,
+      notify: resolveNotify(s.notify, serverNotify, base),
       serverHooks: raw.server.hooks,
     });
     warnings.push(...setWarnings(id, sets.get(id) as SetConfig, s.fullEvery !== undefined));
@@ -352,6 +404,7 @@ function resolveConfig(raw: RawConfig, file: string): Config {
     concurrency: raw.server.concurrency,
     sets,
     destinations,
+    notify: serverNotify,
     web: {
       enabled: raw.server.web.enabled,
       ...parseListen(raw.server.web.listen),

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { BACKUP_MODES, BACKUP_TYPES, FREQUENCIES, NOTIFY_EVENTS } from "../core/types.ts";
+import { BACKUP_MODES, BACKUP_TYPES, FREQUENCIES, NOTIFY_EVENTS, type NotifyEvent } from "../core/types.ts";
 import { destinationSchema, secretValue, serviceLoginSchema } from "./destinations.ts";
 
 export const WEEKDAYS = [
@@ -55,9 +55,65 @@ export const hooksSchema = z.strictObject({
   timeout: z.number().positive().optional(),
 });
 
+export const EMAIL_SECURITY = ["starttls", "tls", "none"] as const;
+
+const address = z.string().regex(/^[^\s@]+@[^\s@]+$|^[^<>]*<[^\s@<>]+@[^\s@<>]+>$/, {
+  message: 'an email address, "backup@example.com" or "Backups <backup@example.com>"',
+});
+
+/**
+ * How bsched sends email (docs/design.md "Notifications"): an SMTP server, its security
+ * (`starttls`: port 587, upgraded before the login, refused if the server cannot; `tls`: port 465,
+ * TLS from the start; `none`: only to a server on this machine), a login whose password is a
+ * secret (`secret:NAME`), the sender and the recipients. `ca`: a PEM file of a private CA the
+ * server's certificate is checked against (else the system's).
+ */
+const emailFields = {
+  host: z.string().min(1),
+  port: z.number().int().min(1).max(65535).optional(),
+  security: z.enum(EMAIL_SECURITY).optional(),
+  user: z.string().min(1).optional(),
+  password: secretValue.optional(),
+  from: address,
+  to: z.array(address).min(1, { message: "one address at least" }),
+  ca: z.string().min(1).optional(),
+};
+const emailSchema = z.strictObject(emailFields);
+/** A set's `notify.email`: any of the server's keys (`to` for this set's own recipients), over `server.notify.email`. */
+const setEmailSchema = z.strictObject({
+  ...emailFields,
+  host: emailFields.host.optional(),
+  from: emailFields.from.optional(),
+  to: emailFields.to.optional(),
+});
+
+const notifyEvents = z.array(z.enum(NOTIFY_EVENTS));
+
 const notifySchema = z.strictObject({
-  webhook: z.url(),
-  on: z.array(z.enum(NOTIFY_EVENTS)).optional(),
+  webhook: z.url().optional(),
+  email: setEmailSchema.optional(),
+  on: notifyEvents.optional(),
+});
+
+/** `server.notify`: the defaults every set's `notify` completes, and what is not a set's (disk, digest). */
+const serverNotifySchema = z.strictObject({
+  webhook: z.url().optional(),
+  email: emailSchema.optional(),
+  on: notifyEvents.optional(),
+  /** After each backup: a `disk_low` event when the backup folder's filesystem is fuller than this. */
+  diskWarnPercent: z.number().min(1).max(100).default(90),
+  /** The same failure again (same set, event, code) within this is counted, not mailed: one summary after. */
+  repeatWindow: z
+    .string()
+    .regex(/^[1-9]\d*(m|h)$/, { message: 'a duration such as "30m" or "6h"' })
+    .default("6h"),
+  /** A weekly email summing up each set (backups, sizes, copies, last drill). */
+  digest: z
+    .strictObject({
+      day: z.enum(WEEKDAYS).default("monday"),
+      time: timeOfDay.default("08:00"),
+    })
+    .optional(),
 });
 
 export const setSchema = z
@@ -200,6 +256,8 @@ export const configSchema = z
       web: webSchema,
       metrics: metricsSchema.optional(),
       log: logSchema,
+      /** Notifications' defaults and server-wide settings (docs/design.md "Notifications"). */
+      notify: serverNotifySchema.optional(),
     }),
     destinations: z
       .record(
@@ -265,6 +323,7 @@ export const configSchema = z
         seen.add(name);
       });
     }
+    checkEmail(c, ctx);
     for (const [name, d] of Object.entries(c.destinations)) {
       if (d.type === "smb" && d.login === "service" && c.server.serviceLogin === undefined) {
         ctx.addIssue({
@@ -284,6 +343,42 @@ export const configSchema = z
     }
   });
 
+const LOOPBACK = /^(localhost|127(\.\d{1,3}){3}|::1|\[::1\])$/i;
+
+/**
+ * Every set's email, its own keys over `server.notify.email`, must be complete; `security: none`
+ * (password and messages in clear) only to this machine.
+ */
+function checkEmail(
+  c: {
+    server: { notify?: { email?: EmailConfig | undefined } | undefined };
+    sets: Record<string, { notify?: { email?: Partial<EmailConfig> | undefined } | undefined }>;
+  },
+  ctx: z.RefinementCtx,
+): void {
+  const server = c.server.notify?.email;
+  const check = (e: Partial<EmailConfig>, at: (string | number)[]) => {
+    for (const k of ["host", "from", "to"] as const) {
+      if (e[k] === undefined)
+        ctx.addIssue({
+          code: "custom",
+          path: [...at, k],
+          message: `${k} (here or in server.notify.email, which every set's email completes)`,
+        });
+    }
+    if (e.security === "none" && e.host !== undefined && !LOOPBACK.test(e.host))
+      ctx.addIssue({
+        code: "custom",
+        path: [...at, "security"],
+        message: `starttls or tls: security none sends the password and the messages in clear, so only to a server on this machine (localhost, 127.0.0.1, ::1), not ${e.host}`,
+      });
+  };
+  if (server) check(server, ["server", "notify", "email"]);
+  for (const [id, s] of Object.entries(c.sets)) {
+    if (s.notify?.email) check({ ...server, ...s.notify.email }, ["sets", id, "notify", "email"]);
+  }
+}
+
 /* The config's types are derived from the schemas here, never declared a second time. */
 export type RawConfig = z.output<typeof configSchema>;
 export type RawSet = z.output<typeof setSchema>;
@@ -292,5 +387,18 @@ export type HooksConfig = z.output<typeof hooksSchema>;
 /** One entry of `destinations:`, as the schema gives it (secrets still `secret:NAME`). */
 export type DestinationConfig = RawConfig["destinations"][string];
 export type ServiceLogin = NonNullable<RawConfig["server"]["serviceLogin"]>;
-/** A set's `notify:` (README "Config"); `on` defaults to failure, missed and copy_failed (DEFAULT_EVENTS). */
-export type NotifyConfig = z.output<typeof notifySchema>;
+/** `server.notify.email` (or a set's, completed by it): how bsched sends email. */
+export type EmailConfig = z.output<typeof emailSchema>;
+export type EmailSecurity = (typeof EMAIL_SECURITY)[number];
+/** `server.notify` as the schema gives it. */
+export type ServerNotifyConfig = z.output<typeof serverNotifySchema>;
+/**
+ * A set's notifications as resolveConfig makes them: its `notify:` over `server.notify` (webhook,
+ * email key by key, `on`). `on` defaults to failure, missed, copy_failed, drill_failed and
+ * disk_low (DEFAULT_EVENTS in src/notify/webhook.ts).
+ */
+export interface NotifyConfig {
+  webhook?: string | undefined;
+  email?: EmailConfig | undefined;
+  on?: NotifyEvent[] | undefined;
+}

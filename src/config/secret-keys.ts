@@ -137,7 +137,8 @@ export function plainSecretWarnings(raw: unknown): string[] {
   return plainSecretsIn(raw).map((key) => {
     const segs = key.split(".");
     const field = segs[segs.length - 1] as string;
-    const owner = segs[0] === "destinations" ? (segs[1] as string) : "service";
+    const owner =
+      segs[0] === "destinations" ? (segs[1] as string) : segs.includes("email") ? "smtp" : "service";
     const name = field === "passphrase" ? `${owner}-passphrase` : owner;
     return (
       `${key}: a plain secret in the config file (whoever reads the file or a copy of it reads the secret); ` +

@@ -8,8 +8,19 @@ export const BACKUP_TYPES = ["separate", "compressed"] as const;
 export type BackupType = (typeof BACKUP_TYPES)[number];
 export const BACKUP_MODES = ["full", "incremental"] as const;
 export type BackupMode = (typeof BACKUP_MODES)[number];
-/** What a set's `notify.on` may name; the webhook's `event`. */
-export const NOTIFY_EVENTS = ["failure", "success", "missed", "copy_failed"] as const;
+/**
+ * What a set's `notify.on` may name; the webhook's and the email's `event`. `drill_failed`: a
+ * restore drill failed (issue 14); `disk_low`: the backup folder's filesystem is fuller than
+ * `server.notify.diskWarnPercent` after a backup.
+ */
+export const NOTIFY_EVENTS = [
+  "failure",
+  "success",
+  "missed",
+  "copy_failed",
+  "drill_failed",
+  "disk_low",
+] as const;
 export type NotifyEvent = (typeof NOTIFY_EVENTS)[number];
 export const FREQUENCIES = ["hourly", "daily", "weekly", "monthly", "every", "now"] as const;
 export type Frequency = (typeof FREQUENCIES)[number];

@@ -5,10 +5,13 @@ import { interruptGoneRuns } from "../catalog/interrupted.ts";
 import { reconcile } from "../catalog/reconcile.ts";
 import { type Config, getSet, loadConfig, type SetConfig } from "../config/load.ts";
 import { BschedError, errnoCode } from "../core/errors.ts";
-import { postWebhook } from "../notify/webhook.ts";
+import { nextDigest } from "../notify/digest.ts";
+import { makeNotifier, type Notifier } from "../notify/notify.ts";
+import { readNotifyState } from "../notify/repeats.ts";
 import { type BackupNowResult, backupNow } from "../ops/backup-now.ts";
 import type { ProgressSink } from "../ops/context.ts";
 import { checkDiskSpace, DISK_LOW_HINT, type DiskFree, diskLowMessage } from "../ops/disk-space.ts";
+import { sendDigest } from "../ops/notify.ts";
 import { type RunHandle, RunRegistry, type RunScope } from "../ops/runs.ts";
 import type { Clock } from "../platform/clock.ts";
 import type { Lock } from "../platform/lockfile.ts";
@@ -79,6 +82,9 @@ export class DaemonService {
   #control: ControlServer | undefined;
   #unwatch: (() => void) | undefined;
   #cutGrace: (() => void) | undefined;
+  /** Webhook and email, with the repeat counts in the state folder (src/notify/notify.ts). */
+  #notifier: Notifier | undefined;
+  #digest: Promise<void> | undefined;
   readonly #configListeners = new Set<(e: ConfigEvent) => void>();
 
   constructor(opts: DaemonServiceOptions) {
@@ -134,6 +140,13 @@ export class DaemonService {
         if (r.added.length + r.removed.length + r.updated.length > 0)
           log.warn({ ...r }, "catalog repaired from the backup folders");
       }
+      const notifier = makeNotifier({
+        state: config.state,
+        clock,
+        repeatWindowMs: () => this.#config?.notify?.repeatWindowMs,
+        log,
+      });
+      this.#notifier = notifier;
       this.#scheduler = new Scheduler(config, {
         clock,
         timer: this.#opts.timer ?? realTimer,
@@ -141,8 +154,7 @@ export class DaemonService {
         log,
         since,
         run: (set, job) => this.#run(set, job),
-        notify: (set, payload) =>
-          set.notify ? postWebhook(set.notify.webhook, payload, { log }) : Promise.resolve(false),
+        notify: (set, payload) => notifier(set, payload),
         ...(this.#opts.maxSleepMs !== undefined ? { maxSleepMs: this.#opts.maxSleepMs } : {}),
       });
       this.#watch();
@@ -158,6 +170,7 @@ export class DaemonService {
         "daemon started",
       );
       this.#loop = this.#scheduler.start();
+      this.#digest = this.#digestLoop(since);
       this.#state = "started";
       this.#checkDisk();
     } catch (e) {
@@ -298,6 +311,8 @@ export class DaemonService {
     await this.#control?.close().catch(() => undefined);
     this.#control = undefined;
     if (finished) await this.#loop;
+    // A digest being mailed just now is given the grace of a cancelled run, no more.
+    await raceTimeout(this.#digest ?? Promise.resolve(), CANCEL_SETTLE_MS);
     this.catalog.close();
     await this.#lock?.release().catch((e) => {
       if (errnoCode(e) !== "ENOENT") throw e;
@@ -381,12 +396,53 @@ export class DaemonService {
           await timer.sleep(LOCKED_PAUSE_MS, waitSignal);
           return !waitSignal.aborted;
         },
-        // In the background: a slow webhook must not hold the set's queue.
+        // In the background: a slow webhook or mail server must not hold the set's queue.
         notify: async (s, payload) => {
-          if (s.notify) this.scheduler.track(postWebhook(s.notify.webhook, payload, { log }));
+          const notifier = this.#notifier;
+          if (s.notify && notifier) this.scheduler.track(notifier(s, payload));
         },
       },
     );
+  }
+
+  /**
+   * The weekly digest (`server.notify.digest`, to `server.notify.email`): sent when its slot has
+   * passed since the last one sent (recorded in the state folder; never sent: since this start),
+   * so a slot missed while the daemon was down is sent once at start. A failure is logged and
+   * tried again an hour later. Real timers, the injected clock: it never moves a test's clock.
+   */
+  async #digestLoop(start: Date): Promise<void> {
+    const log = this.#log;
+    const clock = this.#opts.clock;
+    const cap = this.#opts.maxSleepMs ?? 60_000;
+    let retryAt = 0;
+    while (!this.#stopping.signal.aborted) {
+      let wait = cap;
+      const config = this.#config;
+      const digest = config?.notify?.digest;
+      if (config && digest && config.notify?.email) {
+        const last = readNotifyState(config.state).digestAt;
+        const due = nextDigest(digest, last ? new Date(last) : undefined, start, config.timezone);
+        const now = clock.now().getTime();
+        if (due && due.getTime() <= now && now >= retryAt) {
+          try {
+            const r = await sendDigest({ config, clock, catalog: this.catalog });
+            log.info({ to: r.to }, "weekly digest sent");
+          } catch (e) {
+            retryAt = now + 3_600_000;
+            const err = e as BschedError;
+            log.warn(
+              { code: err.code },
+              `weekly digest not sent: ${err.message}${err.hint ? `; ${err.hint}` : ""}; trying again in an hour`,
+            );
+          }
+          continue;
+        }
+        const next = due === undefined ? undefined : Math.max(due.getTime(), retryAt);
+        if (next !== undefined) wait = Math.max(1000, Math.min(cap, next - now));
+      }
+      await realTimer.sleep(wait, this.#stopping.signal);
+    }
   }
 
   /** The log's view of a run's events: phase changes, warnings, hook lines (not every progress tick). */

@@ -1,7 +1,7 @@
 import type { NotifyConfig } from "../config/schema.ts";
 import type { NotifyEvent, RunStatus } from "../core/types.ts";
 
-/** A set's `notify:`: `on` lists the events to post; default failure, missed and copy_failed (a success every night is noise). */
+/** A set's `notify:`: `on` lists the events to send; default every failure-like event (a success every night is noise). */
 export type { NotifyConfig, NotifyEvent };
 
 /** The JSON body posted to the webhook. */
@@ -23,8 +23,41 @@ export interface NotifyPayload {
   error: string | null;
   /** For `missed`: how many slots passed while the daemon was down. */
   missedSlots?: number;
-  /** For `copy_failed`: the destination the copy failed to, by its config name (its error is `error`). */
+  /**
+   * For `copy_failed` and `drill_failed`: the destination the copy failed to, or the drill
+   * restored from, by its config name (its error is `error`).
+   */
   destination?: string;
+  /** The error's stable code (a BschedError's, `INTERNAL` for an unexpected one): null or absent when none. */
+  code?: string | null;
+  /** What to do about it (the error's hint). */
+  hint?: string | null;
+  /** For `drill_failed`: each check the drill made on the restored backup (`backup`), and how it ended. */
+  checks?: DrillCheck[];
+  /** For `disk_low`: the backup folder, how full its filesystem is, and the threshold it passed. */
+  disk?: DiskUsage;
+  /**
+   * The same event (set, event, code, destination) again within `server.notify.repeatWindow` is
+   * counted, not sent; the next one sent says how many there were since when (src/notify/repeats.ts).
+   */
+  repeats?: number;
+  since?: string;
+}
+
+/** One check of a restore drill (`drill_failed`): its name ("digest", "integrity_check", "command"…). */
+export interface DrillCheck {
+  name: string;
+  ok: boolean;
+  /** What it found (the file at fault, the command's output's last line…). */
+  message?: string | null;
+}
+
+export interface DiskUsage {
+  path: string;
+  usedPercent: number;
+  freeBytes: number;
+  totalBytes: number;
+  thresholdPercent: number;
 }
 
 export interface NotifyLog {
@@ -41,7 +74,7 @@ export interface NotifyOptions {
   log?: NotifyLog;
 }
 
-export const DEFAULT_EVENTS: NotifyEvent[] = ["failure", "missed", "copy_failed"];
+export const DEFAULT_EVENTS: NotifyEvent[] = ["failure", "missed", "copy_failed", "drill_failed", "disk_low"];
 
 export function wants(cfg: NotifyConfig | undefined, event: NotifyEvent): cfg is NotifyConfig {
   return cfg !== undefined && (cfg.on ?? DEFAULT_EVENTS).includes(event);

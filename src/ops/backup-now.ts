@@ -7,7 +7,9 @@ import type { CopyOutcome, CopyRetry } from "../copy/copy-set.ts";
 import { BschedError } from "../core/errors.ts";
 import type { BackupMode, BackupSummary, BackupType, Warning } from "../core/types.ts";
 import type { Destination } from "../destination/destination.ts";
-import { type NotifyPayload, postWebhook, wants } from "../notify/webhook.ts";
+import { makeNotifier, type NotifyOutcome } from "../notify/notify.ts";
+import { type NotifyPayload, wants } from "../notify/webhook.ts";
+import { diskUsage } from "../platform/disk.ts";
 import { hostName } from "../platform/host.ts";
 import { fromOsError } from "../platform/os-errors.ts";
 import type { PruneResult } from "../retention/prune.ts";
@@ -36,8 +38,9 @@ export interface BackupNowOptions {
    */
   whenLocked?: ((e: BschedError) => Promise<boolean>) | undefined;
   /**
-   * Posts the outcome when the set's `notify.on` asks for it. Default: the webhook, awaited (a CLI
-   * must not exit before it is sent); the daemon passes one that sends in the background.
+   * Sends the outcome when the set's `notify.on` asks for it (and a success in any case: it ends a
+   * series of failures, src/notify/repeats.ts). Default: src/notify/notify.ts's notifier, awaited
+   * (a CLI must not exit before it is sent); the daemon passes one that sends in the background.
    */
   notify?: Notifier | undefined;
   /**
@@ -51,7 +54,7 @@ export interface BackupNowOptions {
   copySleep?: ((ms: number, signal?: AbortSignal) => Promise<void>) | undefined;
 }
 
-/** Sends a run's outcome; never throws for a webhook that is down (postWebhook's contract). */
+/** Sends a run's outcome; never throws for a webhook or a mail server that is down (makeNotifier's contract). */
 export type Notifier = (set: SetConfig, payload: NotifyPayload) => Promise<unknown>;
 
 export interface BackupNowResult extends BackupResult {
@@ -99,22 +102,20 @@ export async function backupNow(ctx: OpContext, opts: BackupNowOptions): Promise
         startedAt: clock.now().toISOString(),
       });
   });
+  const notifier =
+    opts.notify ??
+    makeNotifier({ state: config.state, clock, repeatWindowMs: config.notify?.repeatWindowMs });
   const notify = async (payload: Omit<NotifyPayload, "tool" | "set" | "host">) => {
-    if (!wants(set.notify, payload.event) || ctx.signal?.aborted) return;
+    if (set.notify === undefined || ctx.signal?.aborted) return;
+    if (!wants(set.notify, payload.event) && payload.event !== "success") return;
     const full: NotifyPayload = { tool: "bsched", set: set.id, host: hostName(), ...payload };
     // The catalog's record is the run's truth (its slot, its start): the payload says what it says.
     const run = catalog !== undefined && runId !== undefined ? safeGetRun(catalog, runId) : undefined;
     if (run)
       Object.assign(full, { planned: run.planned, startedAt: run.startedAt, finishedAt: run.finishedAt });
-    if (opts.notify) return void (await opts.notify(set, full));
-    const webhook = set.notify?.webhook as string;
-    const sent = await postWebhook(webhook, full);
-    if (!sent)
-      emit({
-        kind: "notify",
-        sent,
-        message: `could not send the ${payload.event} notification to ${originOf(webhook)}; the backup itself is not affected`,
-      });
+    const r = (await notifier(set, full)) as NotifyOutcome | undefined;
+    for (const line of r?.errors ?? [])
+      emit({ kind: "notify", sent: false, message: `${line}; the backup itself is not affected` });
   };
   // The first command that writes the catalog after a killed run records it (issue 9).
   guard("record interrupted runs", () => {
@@ -158,7 +159,7 @@ export async function backupNow(ctx: OpContext, opts: BackupNowOptions): Promise
         files: 0,
         bytes: 0,
         warnings: 0,
-        error: (e as Error).message,
+        ...failurePayload(e),
       });
       throw e;
     }
@@ -217,6 +218,7 @@ export async function backupNow(ctx: OpContext, opts: BackupNowOptions): Promise
       warnings: s.warnings.length + copyWarnings.length,
       error: null,
     });
+    await checkDisk(set, config.notify?.diskWarnPercent, notify);
     return { ...result, pruned, runId, copies: copied?.copies ?? [], copyWarnings };
   } finally {
     // Only a catalog this operation opened is closed here; the daemon's stays open.
@@ -232,13 +234,40 @@ function safeGetRun(catalog: Catalog, id: number) {
   }
 }
 
-/** Webhook URLs often carry a token in their path: only the origin is shown. */
-function originOf(url: string): string {
-  try {
-    return new URL(url).origin;
-  } catch {
-    return "(invalid url)";
-  }
+/** A failure's `error`, `code` and `hint` as a notification carries them (the catalog's record of it). */
+function failurePayload(e: unknown): Pick<NotifyPayload, "error" | "code" | "hint"> {
+  const f = failureOf(e);
+  return { error: f.error, code: f.errorCode ?? null, hint: f.errorHint ?? null };
+}
+
+/**
+ * After a backup into a local folder: a `disk_low` event when its filesystem is fuller than
+ * `server.notify.diskWarnPercent` (default 90). Only when the set would send it; a folder that
+ * cannot be measured is not a reason for anything.
+ */
+async function checkDisk(
+  set: SetConfig,
+  threshold: number | undefined,
+  notify: (p: Omit<NotifyPayload, "tool" | "set" | "host">) => Promise<void>,
+): Promise<void> {
+  if (!wants(set.notify, "disk_low")) return;
+  if (set.folderSpec !== undefined && set.folderSpec.config.type !== "local") return;
+  const limit = threshold ?? 90;
+  const d = await diskUsage(set.folder).catch(() => undefined);
+  if (d === undefined || d.usedPercent < limit) return;
+  await notify({
+    event: "disk_low",
+    status: "ok",
+    planned: null,
+    startedAt: null,
+    finishedAt: null,
+    backup: null,
+    files: 0,
+    bytes: 0,
+    warnings: 0,
+    error: `the filesystem holding ${set.folder} is ${d.usedPercent.toFixed(1)} % full (server.notify.diskWarnPercent: ${limit})`,
+    disk: { path: set.folder, ...d, thresholdPercent: limit },
+  });
 }
 
 /**

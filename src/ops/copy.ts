@@ -7,7 +7,8 @@ import type { Warning } from "../core/types.ts";
 import type { Destination } from "../destination/destination.ts";
 import { destinationOf } from "../destination/for-set.ts";
 import { openDestination } from "../destination/open.ts";
-import { type NotifyPayload, postWebhook, wants } from "../notify/webhook.ts";
+import { makeNotifier, type NotifyOutcome } from "../notify/notify.ts";
+import { type NotifyPayload, wants } from "../notify/webhook.ts";
 import { hostName } from "../platform/host.ts";
 import type { KeepPolicy } from "../retention/policy.ts";
 import { type OpContext, progressTo, throwIfAborted } from "./context.ts";
@@ -25,7 +26,7 @@ export interface CopyNowOptions {
   sleep?: ((ms: number, signal?: AbortSignal) => Promise<void>) | undefined;
   /** Apply each destination's keep policy after its copies (default true). */
   prune?: boolean | undefined;
-  /** Posts a `copy_failed` event (default: the webhook, awaited, when `notify.on` asks for it). */
+  /** Sends a `copy_failed` event (default: src/notify/notify.ts's notifier, awaited, when `notify.on` asks for it). */
   notify?: ((set: SetConfig, payload: NotifyPayload) => Promise<unknown>) | undefined;
 }
 
@@ -196,15 +197,23 @@ async function notifyCopyFailed(
     bytes: 0,
     warnings: 1,
     error: c.error ?? null,
+    code: c.code ?? "COPY_FAILED",
+    hint: c.hint ?? null,
     destination: c.destination,
   };
-  if (opts.notify) return void (await opts.notify(set, payload));
-  const sent = await postWebhook(set.notify.webhook as string, payload);
-  if (!sent)
+  const notifier =
+    opts.notify ??
+    makeNotifier({
+      state: ctx.config.state,
+      clock: ctx.clock,
+      repeatWindowMs: ctx.config.notify?.repeatWindowMs,
+    });
+  const r = (await notifier(set, payload)) as NotifyOutcome | undefined;
+  for (const line of r?.errors ?? [])
     emit({
       kind: "notify",
-      sent,
-      message: `could not send the copy_failed notification for ${c.destination}; the copies themselves are not affected`,
+      sent: false,
+      message: `${line} (copy to ${c.destination}); the copies themselves are not affected`,
     });
 }
 

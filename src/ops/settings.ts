@@ -80,6 +80,24 @@ function setView(raw: RawSet, day: string | number | undefined): RawSet {
   return view as RawSet;
 }
 
+/** A set's `notify.email.password` (the SMTP login's, issue 14) as its SecretMask: never sent to the window. */
+function maskSetEmail(view: RawSet, stored: Set<string>): RawSet {
+  const email = view.notify?.email;
+  if (email?.password === undefined) return view;
+  const masked = { ...email, password: mask(email.password, stored) };
+  return { ...view, notify: { ...view.notify, email: masked } } as unknown as RawSet;
+}
+
+/** The mask of a set's `notify.email.password` sent back as received: the value the file has. */
+function unmaskSetEmail(settings: SetSettings, current: RawSet | undefined): SetSettings {
+  const notify = settings.notify;
+  if (!isMap(notify) || !isMap(notify.email) || !isMap(notify.email.password)) return settings;
+  return {
+    ...settings,
+    notify: { ...notify, email: { ...notify.email, password: current?.notify?.email?.password } },
+  };
+}
+
 /** A destination's entry with every secret-valued key (found by the config's schema) replaced by its mask. */
 function maskDestination(
   name: string,
@@ -116,7 +134,7 @@ export function settingsView(read: ConfigRead): SettingsView {
     hash: read.hash,
     file: read.file,
     sets: Object.fromEntries(
-      Object.entries(raw.sets).map(([id, s]) => [id, setView(s, c.sets.get(id)?.day)]),
+      Object.entries(raw.sets).map(([id, s]) => [id, maskSetEmail(setView(s, c.sets.get(id)?.day), stored)]),
     ),
     system: {
       serviceLogin:
@@ -176,8 +194,9 @@ function setChanges(read: ConfigRead, id: string, settings: SetSettings): Config
   const { raw, doc } = rawOf(read);
   const inFile = (doc.sets as Record<string, unknown> | undefined)?.[id];
   const current = raw.sets[id];
-  if (current === undefined || !isMap(inFile)) return [{ key: ["sets", id], value: clean(settings) }];
-  return changesFor(["sets", id], setView(current, read.config.sets.get(id)?.day), inFile, settings);
+  const wanted = unmaskSetEmail(settings, current);
+  if (current === undefined || !isMap(inFile)) return [{ key: ["sets", id], value: clean(wanted) }];
+  return changesFor(["sets", id], setView(current, read.config.sets.get(id)?.day), inFile, wanted);
 }
 
 /** A changed file, worded for the window: nothing was written, reload to see the other edit. */

@@ -120,3 +120,6 @@ export const USERS_LOCK = "users.lock";
 
 /** Where the running daemon's window is (`{url, pid}`), for `bsched status`: written at its start, removed at its stop. */
 export const WINDOW_FILE = "window.json";
+
+/** The state folder's notification counts (src/notify/repeats.ts) and when the last digest went. */
+export const NOTIFY_STATE = "notify.json";

@@ -12,7 +12,12 @@ import { holdsNoSecret } from "../../ops/settings.ts";
 
 /** A set's keys as GET /api/settings gives them: the config's set schema, `day` the one in effect. */
 export const setSettingsSchema = z
-  .object({ ...setSchema.shape, day: z.union([z.string(), z.number()]).optional() })
+  .object({
+    ...setSchema.shape,
+    day: z.union([z.string(), z.number()]).optional(),
+    // Its email's password is sent as a secret's mask (src/ops/settings.ts maskSetEmail), never a value.
+    notify: z.looseObject({}).optional(),
+  })
   .describe("a set's keys as under sets.<id> in bsched.yaml, defaults filled in");
 
 /** What the window sends for a set or a destination: checked by the config's schema, not here. */
