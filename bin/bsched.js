@@ -54,15 +54,14 @@ module.enableCompileCache?.();
 function freshBundle() {
   // Plain paths, not URLs: a URL per source cost more than its stat.
   const root = `${import.meta.dirname}/..`;
-  let inputs;
   try {
-    inputs = JSON.parse(readFileSync(`${root}/dist/cli/inputs.json`, "utf8"));
+    const inputs = JSON.parse(readFileSync(`${root}/dist/cli/inputs.json`, "utf8"));
+    for (const [file, size, mtimeMs] of inputs.files) {
+      const s = statSync(`${root}/${file}`, { throwIfNoEntry: false });
+      if (s === undefined || s.size !== size || s.mtimeMs !== mtimeMs) return null;
+    }
   } catch {
-    return null; // no bundle (never built, or being rebuilt)
-  }
-  for (const [file, size, mtimeMs] of inputs.files) {
-    const s = statSync(`${root}/${file}`, { throwIfNoEntry: false });
-    if (s === undefined || s.size !== size || s.mtimeMs !== mtimeMs) return null;
+    return null; // no bundle (never built, being rebuilt, or its record unreadable)
   }
   return new URL("../dist/cli/main.mjs", import.meta.url).href;
 }

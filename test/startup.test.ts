@@ -171,6 +171,8 @@ test("the bundle runs while fresh, and a changed, touched or missing input makes
   await fs.copyFile(path.join(REPO, "src", "ops", "list.ts"), path.join(root, "src", "ops", "list.ts"));
   await runs("sources", "a source replaced");
   await build();
+  await fs.writeFile(path.join(root, "dist", "cli", "inputs.json"), "{}\n");
+  await runs("sources", "an inputs.json without files");
   await fs.rm(path.join(root, "dist", "cli", "inputs.json"));
   await runs("sources", "no inputs.json");
 });
