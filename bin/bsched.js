@@ -35,9 +35,14 @@ if (process.argv.length === 3 && (command === "--version" || command === "-V")) 
   process.exit(0);
 }
 
-/** Commands that read a little and print: they skip the memory flag below (and node:v8). */
+/**
+ * Commands that read a little and print: they skip the memory flag below (and node:v8), and run
+ * from the bundle. The others run from the sources: under the bundle the daemon's restore run
+ * reported its end before the restore had finished (test/web-runs.test.ts), not understood yet.
+ */
 const LIGHT = new Set(["list", "status", "next", "history", "config", "init", "secret", "user", "help"]);
-if (!(command === undefined || command.startsWith("-") || LIGHT.has(command))) {
+const light = command === undefined || command.startsWith("-") || LIGHT.has(command);
+if (!light) {
   // Keep V8's young generation at its small initial size: left to grow, it added ~40 MB of peak
   // memory over a backup of 20,000 files for no measurable speed (test/large.test.ts, < 150 MB).
   // Set before the compile cache: V8 rejects code cached under other flags, and Node keeps one
@@ -66,5 +71,5 @@ function freshBundle() {
   return new URL("../dist/cli/main.mjs", import.meta.url).href;
 }
 
-const { main } = await import(freshBundle() ?? "../src/cli/main.ts");
+const { main } = await import((light && freshBundle()) || "../src/cli/main.ts");
 process.exitCode = await main(process.argv);
