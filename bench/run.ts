@@ -1,6 +1,6 @@
 /**
  * The benchmark: bsched against cp, rsync, tar+zstd/pigz, restic and borg on the same data.
- * Not part of the tests. `npm run bench [-- --quick] [--dir DIR] [--runs N] [--only A|B] [--profile DIR]
+ * Not part of the tests. `npm run bench [-- --quick] [--dir DIR] [--runs N] [--only A|B|startup] [--profile DIR]
  * [--compare DIR] [--tools bsched,restic]`. `--compare DIR` also measures the bsched of another checkout (e.g. a
  * `git worktree add --detach DIR REV` of an older commit) in the same rounds, alternated with
  * this one: on a shared machine, two runs minutes apart do not see the same load.
@@ -24,6 +24,7 @@ import {
 } from "./datasets.ts";
 import { measure, run, spawnCollect } from "./measure.ts";
 import { fmtBytes, type Result, type RunRecord, renderDocument } from "./report.ts";
+import { measureStartup, renderStartup, type StartupResult } from "./startup.ts";
 import {
   borg,
   bsched,
@@ -74,9 +75,10 @@ async function freezeWorkTree(): Promise<void> {
   const dest = path.join(dir, "bsched-worktree");
   await fs.rm(dest, { recursive: true, force: true });
   await fs.mkdir(dest, { recursive: true });
-  for (const f of ["bin", "src", "package.json"])
+  for (const f of ["bin", "build", "src", "package.json"])
     await fs.cp(path.join(REPO, f), path.join(dest, f), { recursive: true });
   await fs.symlink(path.join(REPO, "node_modules"), path.join(dest, "node_modules"));
+  await buildBundle(dest);
   switchBschedCheckout(dest);
   const head = (await run("git", ["-C", REPO, "log", "-1", "--format=%h %s"])).trim();
   const dirty = (await run("git", ["-C", REPO, "status", "--porcelain", "--", "src", "bin"])).trim();
@@ -90,9 +92,17 @@ async function exportRev(rev: string): Promise<void> {
   await fs.mkdir(dest, { recursive: true });
   await run("bash", ["-c", `git -C '${REPO}' archive --format=tar ${sha} | tar -x -C '${dest}'`]);
   await fs.symlink(path.join(REPO, "node_modules"), path.join(dest, "node_modules"));
+  await buildBundle(dest);
   switchBschedCheckout(dest);
   revNote = `${(await run("git", ["-C", REPO, "log", "-1", "--format=%h %s", sha])).trim()} (exported with git archive)`;
 }
+/** The CLI bundle `npm ci` builds (build/cli.ts), so the copy runs as an installed bsched does. */
+async function buildBundle(dest: string): Promise<void> {
+  if (await fs.stat(path.join(dest, "build", "cli.ts")).catch(() => undefined)) {
+    await run(process.execPath, [path.join(dest, "build", "cli.ts"), "--root", dest]);
+  }
+}
+
 const runs = Number(args.runs ?? (quick ? 1 : 3));
 const dir = path.resolve(args.dir as string);
 const log = (s: string) => process.stderr.write(`${s}\n`);
@@ -250,8 +260,9 @@ async function machine(): Promise<string> {
 
 async function main(): Promise<void> {
   if (args.render) {
-    const rec = JSON.parse(await fs.readFile(args.render, "utf8")) as RunRecord;
-    process.stdout.write(`${renderDocument(rec)}\n`);
+    const rec = JSON.parse(await fs.readFile(args.render, "utf8")) as RunRecord & { startup?: StartupResult };
+    const startup = rec.startup ? `\n\n${renderStartup(rec.startup)}` : "";
+    process.stdout.write(`${renderDocument(rec)}${startup}\n`);
     return;
   }
   const started = new Date();
@@ -260,7 +271,7 @@ async function main(): Promise<void> {
   await installPeers();
   if (args.rev) await exportRev(args.rev);
   else if (!args.bsched) await freezeWorkTree();
-  const which = (args.only ?? "A,B").toUpperCase().split(",");
+  const which = (args.only ?? "A,B,startup").toUpperCase().split(",");
   const hasCompressed = await bschedHasCompressed(dir);
   log(`bsched compressed type: ${hasCompressed ? "available" : "not available yet (rows left out)"}`);
   const other = args.compare ? await compared(args.compare) : undefined;
@@ -298,12 +309,16 @@ async function main(): Promise<void> {
     const { results, info } = await runDataset(p, tools);
     datasets.push({ name: p.name, info, results });
   }
+  // Start-up last: the datasets' runs leave the page cache as a user's machine has it.
+  const startup = which.includes("STARTUP")
+    ? await measureStartup({ bin: bschedBin(), project: REPO, dir, rounds: quick ? 5 : 15, log })
+    : undefined;
   // Outputs are deleted only at the end: deleting many files makes the next creates slow for
   // minutes here, and freeing gigabytes of page cache makes the next run's memory slow to touch.
   await fs.rm(path.join(dir, "out"), { recursive: true, force: true });
   const load1 = os.loadavg();
   const secs = ((Date.now() - started.getTime()) / 1000).toFixed(0);
-  const rec: RunRecord = {
+  const rec: RunRecord & { startup?: StartupResult } = {
     title: `bsched benchmark, ${started.toISOString().slice(0, 10)}${quick ? " (quick)" : ""}`,
     notes: [
       await machine(),
@@ -317,8 +332,9 @@ async function main(): Promise<void> {
       "- every restore was compared with the source (kinds, modes, symlink targets, SHA-256 of every file; in SQLite files the header fields that SQLite's online backup rewrites — change counter, schema cookie, version-valid-for — are left out, every page must match): all equal",
     ],
     datasets,
+    ...(startup ? { startup } : {}),
   };
-  const doc = renderDocument(rec);
+  const doc = `${renderDocument(rec)}${startup ? `\n\n${renderStartup(startup)}` : ""}`;
   process.stdout.write(`${doc}\n`);
   const outFile = args.out
     ? path.resolve(args.out)

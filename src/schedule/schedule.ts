@@ -1,7 +1,7 @@
 import { Cron } from "croner";
 import type { SetConfig } from "../config/load.ts";
 import { BschedError } from "../core/errors.ts";
-import { zonedParts } from "../snapshot/naming.ts";
+import { isUtc, zonedParts } from "../snapshot/naming.ts";
 
 /**
  * The schedule keys of a set (README "Config"), as resolved in SetConfig: `time` "HH:MM", 24-hour,
@@ -42,7 +42,11 @@ function timeParts(time: string): { h: number; m: number } {
 }
 
 function cron(pattern: string, timeZone: string): Cron {
-  return new Cron(pattern, { timezone: timeZone, paused: true });
+  // UTC as an offset: the same times, without loading time-zone data (naming.ts isUtc).
+  return new Cron(
+    pattern,
+    isUtc(timeZone) ? { utcOffset: 0, paused: true } : { timezone: timeZone, paused: true },
+  );
 }
 
 function compile(spec: ScheduleSpec, timeZone: string): Compiled | undefined {

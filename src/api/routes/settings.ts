@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { localTime } from "../../cli/commands/next.ts";
+import { localTime } from "../../cli/local-time.ts";
 import { readConfig } from "../../ops/config.ts";
 import { nextForSettings, saveSet, saveSets, settingsView } from "../../ops/settings.ts";
 import type { Api, ApiDeps } from "../api.ts";

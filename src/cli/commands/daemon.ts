@@ -7,9 +7,9 @@ import { MASK, SECRET_LOG_PATHS } from "../../config/secret-keys.ts";
 import { runDaemon } from "../../daemon/process.ts";
 import { systemClock } from "../../platform/clock.ts";
 import { logDestination } from "../../platform/log-file.ts";
+import { parseCount } from "../args.ts";
 import type { ExitBox } from "../main.ts";
 import { action } from "../run-action.ts";
-import { parseCount } from "./next.ts";
 
 export function registerDaemon(program: Command, exit: ExitBox): void {
   program

@@ -2,10 +2,10 @@ import type { Command } from "commander";
 import { getSet, loadConfig } from "../../config/load.ts";
 import { history } from "../../ops/history.ts";
 import { systemClock } from "../../platform/clock.ts";
+import { parseCount } from "../args.ts";
 import type { ExitBox } from "../main.ts";
 import { formatBytes, out, printJson } from "../output.ts";
 import { action } from "../run-action.ts";
-import { parseCount } from "./next.ts";
 
 export function registerHistory(program: Command, exit: ExitBox): void {
   program

@@ -1,45 +1,13 @@
 import type { Command } from "commander";
 import { getSet, loadConfig } from "../../config/load.ts";
-import { BschedError } from "../../core/errors.ts";
 import { next, type PlannedRuns } from "../../ops/next.ts";
 import { systemClock } from "../../platform/clock.ts";
 import { describeSchedule } from "../../schedule/schedule.ts";
-import { zonedParts } from "../../snapshot/naming.ts";
+import { parseCount, parseInstant } from "../args.ts";
+import { localTime } from "../local-time.ts";
 import type { ExitBox } from "../main.ts";
 import { out, printJson } from "../output.ts";
 import { action } from "../run-action.ts";
-
-export function parseInstant(value: string, flag: string): Date {
-  const t = Date.parse(value);
-  // A time without an offset would be read in the machine's zone: ambiguous, so refused.
-  if (Number.isNaN(t) || !/(Z|[+-]\d\d:?\d\d)$/i.test(value.trim())) {
-    throw new BschedError("USAGE", `${flag} ${JSON.stringify(value)} is not an ISO-8601 instant`, {
-      hint: 'give a date, time and offset, e.g. "2026-03-29T00:00:00Z" or "2026-03-29T01:00:00+01:00"',
-    });
-  }
-  return new Date(t);
-}
-
-export function parseCount(value: string | undefined, flag: string, dflt: number): number {
-  if (value === undefined) return dflt;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1 || n > 10_000) {
-    throw new BschedError("USAGE", `${flag} ${JSON.stringify(value)} is not a whole number from 1 to 10000`, {
-      hint: `e.g. ${flag} 5`,
-    });
-  }
-  return n;
-}
-
-/** "2026-03-29 03:00 CEST"-style local rendering for people. */
-export function localTime(d: Date, tz: string): string {
-  const p = zonedParts(d, tz);
-  const zone =
-    new Intl.DateTimeFormat("en-US", { timeZone: tz, timeZoneName: "short" })
-      .formatToParts(d)
-      .find((x) => x.type === "timeZoneName")?.value ?? tz;
-  return `${p.year}-${p.month}-${p.day} ${p.hour}:${p.minute} ${zone}`;
-}
 
 export function registerNext(program: Command, exit: ExitBox): void {
   program

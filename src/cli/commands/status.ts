@@ -5,10 +5,10 @@ import { COPY_STATUS_TIMEOUT_MS, type CopyStatus } from "../../ops/copy-status.t
 import { DISK_LOW_HINT } from "../../ops/disk-space.ts";
 import { status } from "../../ops/status.ts";
 import { systemClock } from "../../platform/clock.ts";
+import { localTime } from "../local-time.ts";
 import type { ExitBox } from "../main.ts";
 import { formatBytes, printJson } from "../output.ts";
 import { action } from "../run-action.ts";
-import { localTime } from "./next.ts";
 
 export function registerStatus(program: Command, exit: ExitBox): void {
   program
