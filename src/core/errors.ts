@@ -46,7 +46,9 @@ export type ErrorCode =
   /** /metrics from another machine when no server.metrics.token is set (src/api/routes/metrics.ts). */
   | "FORBIDDEN"
   /** `bsched service`: the unit cannot be installed or removed (not root, no systemd, useradd failed). */
-  | "SERVICE";
+  | "SERVICE"
+  /** A restore drill (issue 14) whose restore or one of whose checks failed: the backup is not proven restorable. */
+  | "DRILL_FAILED";
 
 /** A bad value's place in the config (["sets","archive","time"]) and what is wrong with it: shown beside its field. */
 export interface FieldError {

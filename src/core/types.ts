@@ -9,7 +9,7 @@ export type BackupType = (typeof BACKUP_TYPES)[number];
 export const BACKUP_MODES = ["full", "incremental"] as const;
 export type BackupMode = (typeof BACKUP_MODES)[number];
 /** What a set's `notify.on` may name; the webhook's `event`. */
-export const NOTIFY_EVENTS = ["failure", "success", "missed", "copy_failed"] as const;
+export const NOTIFY_EVENTS = ["failure", "success", "missed", "copy_failed", "drill_failed"] as const;
 export type NotifyEvent = (typeof NOTIFY_EVENTS)[number];
 export const FREQUENCIES = ["hourly", "daily", "weekly", "monthly", "every", "now"] as const;
 export type Frequency = (typeof FREQUENCIES)[number];

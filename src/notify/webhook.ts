@@ -23,7 +23,10 @@ export interface NotifyPayload {
   error: string | null;
   /** For `missed`: how many slots passed while the daemon was down. */
   missedSlots?: number;
-  /** For `copy_failed`: the destination the copy failed to, by its config name (its error is `error`). */
+  /**
+   * For `copy_failed`: the destination the copy failed to, by its config name (its error is `error`);
+   * for `drill_failed`: the destination the drill restored from (`local`: the set's own folder).
+   */
   destination?: string;
 }
 
@@ -41,7 +44,7 @@ export interface NotifyOptions {
   log?: NotifyLog;
 }
 
-export const DEFAULT_EVENTS: NotifyEvent[] = ["failure", "missed", "copy_failed"];
+export const DEFAULT_EVENTS: NotifyEvent[] = ["failure", "missed", "copy_failed", "drill_failed"];
 
 export function wants(cfg: NotifyConfig | undefined, event: NotifyEvent): cfg is NotifyConfig {
   return cfg !== undefined && (cfg.on ?? DEFAULT_EVENTS).includes(event);
