@@ -8,6 +8,7 @@ import { whereOf } from "./destinations.ts";
 import {
   configSchema,
   type DestinationConfig,
+  drillSchema,
   everySeconds,
   type RawConfig,
   type RawDrill,
@@ -420,6 +421,11 @@ function resolveDrill(d: RawDrill, root: string, id: string, source: string, fil
     every: d.every === undefined ? undefined : everySeconds(d.every),
     day: dayOf(d.frequency, d.day),
   };
+}
+
+/** The set's drill, or the defaults of `drill:` for a set that has none (`bsched drill SET` still works). */
+export function drillConfigOf(config: Config, set: SetConfig): DrillConfig {
+  return set.drill ?? resolveDrill(drillSchema.parse({}), config.root, set.id, set.source, config.file);
 }
 
 export function getSet(config: Config, id: string): SetConfig {

@@ -87,7 +87,10 @@ export const drillSchema = z
       .optional(),
     day: dayValue.optional(),
     time: timeOfDay.default("06:00"),
-    from: z.array(z.string().min(1)).min(1, { message: "at least one place: local, or a destination's name" }).default(["local"]),
+    from: z
+      .array(z.string().min(1))
+      .min(1, { message: "at least one place: local, or a destination's name" })
+      .default(["local"]),
     scratch: z.string().min(1).default("/var/tmp/bsched-drill"),
     maxSize: z
       .union([z.string(), z.number()], { error: SIZE_MESSAGE })
@@ -329,7 +332,11 @@ export const configSchema = z
             message: `"local" (the set's own backup folder) or a destination's name (${known})`,
           });
         } else if (s.drill?.from.indexOf(name) !== i) {
-          ctx.addIssue({ code: "custom", path: ["sets", id, "drill", "from", i], message: `${name} only once` });
+          ctx.addIssue({
+            code: "custom",
+            path: ["sets", id, "drill", "from", i],
+            message: `${name} only once`,
+          });
         }
       });
     }

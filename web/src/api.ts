@@ -147,7 +147,7 @@ export interface Progress {
 
 export interface RunInfo {
   id: string;
-  kind: "backup" | "restore" | "verify" | "prune" | "copy";
+  kind: "backup" | "restore" | "verify" | "prune" | "copy" | "drill";
   set?: string | null;
   trigger: string;
   startedAt: string;
