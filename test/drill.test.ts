@@ -76,6 +76,24 @@ test("a drill of an intact set restores the newest and an older backup, checks t
   // Nothing is left in the scratch folder.
   assert.deepEqual(await fs.readdir(s.scratch), []);
 
+  // `status` shows "last proven restorable" per place, with the restore time.
+  const st = await s.cli(["status", "--json", "--offline"]);
+  assert.equal(st.code, 0, st.stderr);
+  const places = JSON.parse(st.stdout).sets[0].drills.places;
+  assert.deepEqual(
+    places.map((p: { destination: string; lastProven: { backup: string; restoreMs: number } }) => [
+      p.destination,
+      p.lastProven.backup,
+      p.lastProven.restoreMs,
+    ]),
+    [["local", second.name, out.drills[0]?.restoreMs]],
+  );
+  const stText = await s.cli(["status", "--offline"]);
+  assert.match(
+    stText.stdout,
+    new RegExp(`drill local: last proven restorable [^(]+ \\(${second.name}, restore \\d+\\.\\d s\\)\\n`),
+  );
+
   // For a person: the verdict, the recovery time and each check on stdout.
   const human = await s.cli(["drill", "data", "--backup", first.name]);
   assert.equal(human.code, 0, human.stderr);
@@ -118,6 +136,12 @@ test("a drill of a backup holding a damaged database fails on integrity_check, s
     [["drill_failed", "data", "failed", "local", b.name]],
   );
   assert.match(hook.posts[0]?.error ?? "", /integrity_check/);
+  const st = await s.cli(["status", "--offline"]);
+  assert.match(
+    st.stdout,
+    /drill local: never proven restorable; last drill FAILED at [^[]+ \[DRILL_FAILED\]: drill of set data/,
+  );
+  assert.match(st.stdout, /hint: the backup holds a damaged database/);
   const [rec] = catalogDrills(s.root);
   assert.equal(rec?.ok, false);
   assert.equal(rec?.errorCode, "DRILL_FAILED");
