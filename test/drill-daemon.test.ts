@@ -4,7 +4,7 @@ import path from "node:path";
 import { test } from "node:test";
 import { DaemonService } from "../src/daemon/service.ts";
 import { systemClock } from "../src/platform/clock.ts";
-import { recordingLog } from "./helpers/api.ts";
+import { apiFixture, recordingLog } from "./helpers/api.ts";
 import { writeCardsDb } from "./helpers/drill.ts";
 import { waitFor } from "./helpers/live.ts";
 import { makeServer } from "./helpers/server.ts";
@@ -87,4 +87,41 @@ test("the daemon drills a set on its drill schedule; a backup asked for meanwhil
     (await fs.readdir(path.join(s.dir, "scratch"))).filter((n) => n.startsWith("bsched-drill-")),
     [],
   );
+});
+
+test("a drill asked for through the API runs as a run of kind drill, and GET /api/status shows the set proven restorable", {
+  timeout: 300_000,
+}, async (t) => {
+  const { app, server } = await apiFixture(t, { setKeys: ["drill: { scratch: ../scratch }"] });
+  await writeCardsDb(path.join(server.data, "cards.db"));
+  const b = await server.backup();
+  const started = await app.inject({
+    method: "POST",
+    url: "/api/sets/data/drill",
+    payload: { dest: "local" },
+  });
+  assert.equal(started.statusCode, 202, started.body);
+  const run = started.json() as { id: string; kind: string; set: string };
+  assert.deepEqual([run.kind, run.set], ["drill", "data"]);
+  const runState = async () =>
+    (await app.inject({ method: "GET", url: `/api/runs/${run.id}` })).json() as {
+      state: string;
+      ok: boolean;
+      result: { kind: string };
+    };
+  await waitFor("the drill's end", async () => (await runState()).state === "ended", 120_000);
+  const one = await runState();
+  assert.deepEqual([one.ok, one.result.kind], [true, "drill"]);
+  const status = (await app.inject({ method: "GET", url: "/api/status" })).json() as {
+    sets: {
+      set: string;
+      drills: { places: { destination: string; lastProven: { backup: string; restoreMs: number } }[] };
+    }[];
+  };
+  const place = status.sets.find((s) => s.set === "data")?.drills.places[0];
+  assert.equal(place?.destination, "local");
+  assert.equal(place?.lastProven.backup, b.name);
+  assert.equal(typeof place?.lastProven.restoreMs, "number");
+  // An unknown set is the API's 404, as for a backup.
+  assert.equal((await app.inject({ method: "POST", url: "/api/sets/nope/drill" })).statusCode, 404);
 });
