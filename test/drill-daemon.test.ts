@@ -122,6 +122,13 @@ test("a drill asked for through the API runs as a run of kind drill, and GET /ap
   assert.equal(place?.destination, "local");
   assert.equal(place?.lastProven.backup, b.name);
   assert.equal(typeof place?.lastProven.restoreMs, "number");
+  // The window's settings show the set's drill as written (the Settings screen keeps it when saving).
+  const settings = await app.inject({ method: "GET", url: "/api/settings" });
+  assert.equal(settings.statusCode, 200, settings.body);
+  assert.equal(
+    (settings.json() as { sets: { data: { drill: { scratch: string } } } }).sets.data.drill.scratch,
+    "../scratch",
+  );
   // An unknown set is the API's 404, as for a backup.
   assert.equal((await app.inject({ method: "POST", url: "/api/sets/nope/drill" })).statusCode, 404);
 });
