@@ -204,15 +204,8 @@ const metricsSchema = z.strictObject({
   token: secretValue.optional(),
 });
 
-/** A size such as "10MB", "512KB", "1GB" (decimal units), or a number of bytes. */
+/** A size such as "10MB", "512KB", "1GB" (decimal units), or a number of bytes (read by sizeBytes above). */
 const SIZE = /^(\d+(?:\.\d+)?)\s*(B|KB|MB|GB)?$/i;
-export function sizeBytes(v: string | number): number {
-  if (typeof v === "number") return v;
-  const m = SIZE.exec(v.trim());
-  const unit = (m?.[2] ?? "B").toUpperCase();
-  const mult = unit === "GB" ? 1e9 : unit === "MB" ? 1e6 : unit === "KB" ? 1e3 : 1;
-  return Math.round(Number(m?.[1]) * mult);
-}
 
 /** `server.log`: where `bsched daemon` logs (docs/design.md "Logs"). */
 const logSchema = z

@@ -20,8 +20,8 @@ import {
   probeCopies,
 } from "./copy-status.ts";
 import { checkDiskSpace, type DiskCheck, type DiskFree } from "./disk-space.ts";
-import { type ServiceState, serviceState } from "./service.ts";
 import { drillStatus } from "./drill-status.ts";
+import { type ServiceState, serviceState } from "./service.ts";
 
 export type SetStatus = Awaited<ReturnType<typeof setStatus>>;
 
