@@ -247,6 +247,61 @@ function contract(kind: string, make: () => Promise<{ catalog: Catalog; reopen?:
       c.close();
     });
 
+    test("drills keep their evidence: what, from where, when, how long, every check; newest first, filtered", async () => {
+      const { catalog: c } = await make();
+      const proven = {
+        set: "data",
+        destination: "local",
+        backup: "D_2026_01_01_04_00_00",
+        pick: "newest" as const,
+        trigger: "schedule" as const,
+        startedAt: "2026-01-01T06:00:00.000Z",
+        finishedAt: "2026-01-01T06:00:09.000Z",
+        restoreMs: 7250,
+        files: 4,
+        bytes: 8192,
+        ok: true,
+        checks: [
+          { name: "restore", ok: true, detail: "4 files, every sha256 matched" },
+          { name: "sqlite cardholders.db", ok: true, detail: "integrity_check: ok" },
+        ],
+        error: null,
+        errorCode: null,
+        errorHint: null,
+      };
+      const a = c.addDrill(proven);
+      const b = c.addDrill({
+        ...proven,
+        destination: "vault",
+        pick: "older",
+        backup: "D_2025_12_31_04_00_00",
+        ok: false,
+        restoreMs: 900,
+        checks: [{ name: "command", ok: false, detail: "exited with code 3" }],
+        error: "the check command exited with code 3",
+        errorCode: "DRILL_FAILED",
+        errorHint: "fix the command",
+      });
+      c.addDrill({ ...proven, set: "video", restoreMs: null, backup: null, checks: [] });
+      assert.ok(b > a);
+      assert.deepEqual(c.drills({ set: "data", destination: "local" }), [{ ...proven, id: a }]);
+      assert.deepEqual(
+        c.drills({ set: "data" }).map((d) => [d.destination, d.ok, d.checks.length]),
+        [
+          ["vault", false, 1],
+          ["local", true, 2],
+        ],
+      );
+      assert.deepEqual(
+        c.drills({ ok: true }).map((d) => d.set),
+        ["video", "data"],
+      );
+      assert.equal(c.drills({ limit: 1 })[0]?.set, "video");
+      assert.equal(c.drills({ set: "video" })[0]?.restoreMs, null);
+      assert.equal(c.drills({ set: "data", ok: false })[0]?.errorCode, "DRILL_FAILED");
+      c.close();
+    });
+
     test("finishing an unknown run is an error, not a silent no-op", async () => {
       const { catalog: c } = await make();
       assert.throws(() => c.finishRun(42, { finishedAt: "2026-01-01T00:00:00.000Z", status: "ok" }));

@@ -6,7 +6,7 @@ import { test } from "node:test";
 import { BIN, runCli, tempDir } from "./helpers/cli.ts";
 import { checkDbIntegrity } from "./helpers/live.ts";
 
-test("bsched demo: creates a live server, makes a first backup, and stops cleanly on Ctrl-C", async () => {
+test("bsched demo: creates a live server, makes a first backup, proves it restorable by a drill, and stops cleanly on Ctrl-C", async () => {
   const dir = await tempDir("bsched-demo-");
   const demo = path.join(dir, "d");
   const child = spawn(process.execPath, [BIN, "demo", "--dir", demo, "--listen", "127.0.0.1:0"], {
@@ -21,7 +21,9 @@ test("bsched demo: creates a live server, makes a first backup, and stops cleanl
   try {
     await new Promise<void>((resolve, reject) => {
       const check = () => {
-        if (/backup data: D_\S+ \(full separate\)/.test(stderr)) resolve();
+        // The first backup, then the drill of it (issue 14) with its result.
+        if (/backup data: D_\S+ \(full separate\)/.test(stderr) && /drill data from local: /.test(stderr))
+          resolve();
       };
       child.stderr.on("data", check);
       child.on("close", () => reject(new Error(`demo ended before a backup: ${stderr}`)));
@@ -31,6 +33,11 @@ test("bsched demo: creates a live server, makes a first backup, and stops cleanl
   }
   assert.equal(await closed, 0, stderr);
   assert.match(stderr, /stopped\. The demo stays in/);
+  assert.match(
+    stderr,
+    /drill data from local: D_\S+ \(newest\): PROVEN RESTORABLE: restored in \d+\.\d s, \d+ files/,
+  );
+  assert.match(stderr, /ok {3}sqlite cardholders\.db: integrity_check: ok/);
   assert.match(stderr, /demo server: stopped after \d+ rounds/);
   // The window: where it is, and how to log in the first time (the one-time setup link).
   assert.match(stderr, /window at http:\/\/127\.0\.0\.1:\d+\//);
@@ -45,6 +52,8 @@ test("bsched demo: creates a live server, makes a first backup, and stops cleanl
   );
 
   const config = path.join(demo, "bsched.yaml");
+  const st = await runCli(["status", "--offline", "--config", config]);
+  assert.match(st.stdout, /drill local: last proven restorable /);
   const list = await runCli(["list", "data", "--json", "--config", config]);
   assert.equal(list.code, 0, list.stderr);
   const backups = JSON.parse(list.stdout) as { name: string }[];

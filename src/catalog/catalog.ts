@@ -108,6 +108,55 @@ export interface CopyRecord {
   errorHint: string | null;
 }
 
+/** One check of a restore drill and how it ended (issue 14). */
+export interface DrillCheck {
+  /**
+   * `restore` (the chain restored, every file checked against its sha256), `sqlite <path>` (PRAGMA
+   * quick_check / integrity_check of one database of the restored tree), `command` (drill.check).
+   */
+  name: string;
+  ok: boolean;
+  /** What it found ("ok", the first problems SQLite listed, the command's exit), for a person. */
+  detail: string;
+}
+
+/**
+ * The evidence of one restore drill (issue 14): which backup was restored from where, when, how
+ * long the restore took (the set's real recovery time from there), and every check's result.
+ */
+export interface DrillRecord {
+  id: number;
+  set: string;
+  /** Where it was restored from: `local` (the set's own backup folder) or a destination's config name. */
+  destination: string;
+  /** The backup restored; null when none could be (no backup there, the listing failed). */
+  backup: string | null;
+  /** Why that one: the newest there, a random older kept one, or the one asked for (`--backup`). */
+  pick: "newest" | "older" | "chosen";
+  trigger: RunTrigger;
+  startedAt: string;
+  finishedAt: string;
+  /** Milliseconds the restore took (chain located, read, written, every file checked); null if it never ran. */
+  restoreMs: number | null;
+  files: number;
+  bytes: number;
+  ok: boolean;
+  checks: DrillCheck[];
+  error: string | null;
+  errorCode: string | null;
+  errorHint: string | null;
+}
+
+export type NewDrill = Omit<DrillRecord, "id">;
+
+/** Which drills `Catalog.drills` returns, newest first. */
+export interface DrillFilter {
+  set?: string;
+  destination?: string;
+  ok?: boolean;
+  limit?: number;
+}
+
 /**
  * What the daemon remembers between runs. The backup folders stay the truth for backups
  * (src/catalog/reconcile.ts repairs this from them); runs and schedule marks live only here.
@@ -134,6 +183,10 @@ export interface Catalog {
   putCopy(c: CopyRecord): void;
   /** The last copy record of each destination of `set` (of every set when undefined), by destination name. */
   copies(set?: string): CopyRecord[];
+  /** Record a restore drill's evidence (issue 14); returns its id. */
+  addDrill(d: NewDrill): number;
+  /** Drills, newest first (by when they were recorded). */
+  drills(filter?: DrillFilter): DrillRecord[];
   close(): void;
 }
 

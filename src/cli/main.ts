@@ -21,6 +21,7 @@ const COMMANDS: Record<string, () => Promise<Register>> = {
   list: async () => (await import("./commands/list.ts")).registerList,
   restore: async () => (await import("./commands/restore.ts")).registerRestore,
   verify: async () => (await import("./commands/verify.ts")).registerVerify,
+  drill: async () => (await import("./commands/drill.ts")).registerDrill,
   daemon: async () => (await import("./commands/daemon.ts")).registerDaemon,
   next: async () => (await import("./commands/next.ts")).registerNext,
   status: async () => (await import("./commands/status.ts")).registerStatus,

@@ -8,10 +8,12 @@ import { whereOf } from "./destinations.ts";
 import {
   configSchema,
   type DestinationConfig,
+  drillSchema,
   type EmailConfig,
   everySeconds,
   type NotifyConfig,
   type RawConfig,
+  type RawDrill,
   type RawSet,
   type ServiceLogin,
   sizeBytes,
@@ -68,6 +70,27 @@ interface ResolvedSetFields {
   serverHooks?: RawConfig["server"]["hooks"];
   /** Its `notify:` over `server.notify` (resolveNotify); undefined: no webhook and no email. */
   notify?: NotifyConfig | undefined;
+  /** `drill:` resolved (issue 14); absent when the set has none. */
+  drill?: DrillConfig | undefined;
+}
+
+/**
+ * A set's restore drill as the program uses it: the schema's keys with the scratch folder
+ * absolute (relative to the server root, like `state`), `maxSize` in bytes, `every` in seconds and
+ * the default `day` of its frequency (as a set's own schedule).
+ */
+export type DrillConfig = Omit<RawDrill, "scratch" | "maxSize" | "every" | "day"> & {
+  scratch: string;
+  maxSize: number;
+  every: number | undefined;
+  day: string | number | undefined;
+};
+
+/** The day a schedule uses: weekly default sunday, monthly default the 1st, none otherwise. */
+function dayOf(frequency: string, day: string | number | undefined): string | number | undefined {
+  if (frequency === "weekly") return day ?? "sunday";
+  if (frequency === "monthly") return day === undefined ? 1 : day === "last" ? "last" : Number(day);
+  return undefined;
 }
 
 /** A set as the program uses it: the schema's output (type, mode, keep, hooks…) plus ResolvedSetFields. */
@@ -306,10 +329,7 @@ function resolveConfig(raw: RawConfig, file: string): Config {
     });
   }
   for (const [id, s] of Object.entries(raw.sets)) {
-    let day: string | number | undefined;
-    if (s.frequency === "weekly") day = s.day ?? "sunday";
-    else if (s.frequency === "monthly")
-      day = s.day === undefined ? 1 : s.day === "last" ? "last" : Number(s.day);
+    const day = dayOf(s.frequency, s.day);
     const source = path.resolve(root, s.source);
     // The schema checked that a folder that is neither "default" nor a path names a destination.
     const folderSpec =
@@ -392,6 +412,7 @@ function resolveConfig(raw: RawConfig, file: string): Config {
       hooks: s.hooks,
       notify: resolveNotify(s.notify, serverNotify, base),
       serverHooks: raw.server.hooks,
+      ...(s.drill === undefined ? {} : { drill: resolveDrill(s.drill, root, id, source, file) }),
     });
     warnings.push(...setWarnings(id, sets.get(id) as SetConfig, s.fullEvery !== undefined));
   }
@@ -427,6 +448,37 @@ function resolveConfig(raw: RawConfig, file: string): Config {
     },
     warnings,
   };
+}
+
+/** A set's `drill:` resolved; a scratch folder inside the source is refused (the next backup would copy it). */
+function resolveDrill(d: RawDrill, root: string, id: string, source: string, file: string): DrillConfig {
+  const scratch = path.resolve(root, d.scratch);
+  const realScratch = realExisting(scratch);
+  const realSource = realExisting(source);
+  if (isInside(realScratch, realSource)) {
+    throw new BschedError(
+      "CONFIG_INVALID",
+      `${file}: sets.${id}.drill.scratch: the scratch folder ${scratch} lies inside the source folder ${source}; the next backup would copy each drill's restore`,
+      {
+        hint: `set sets.${id}.drill.scratch to a folder outside ${realSource} (default /var/tmp/bsched-drill)`,
+        fields: [
+          { path: ["sets", id, "drill", "scratch"], message: `a folder outside the source folder ${source}` },
+        ],
+      },
+    );
+  }
+  return {
+    ...d,
+    scratch,
+    maxSize: sizeBytes(d.maxSize),
+    every: d.every === undefined ? undefined : everySeconds(d.every),
+    day: dayOf(d.frequency, d.day),
+  };
+}
+
+/** The set's drill, or the defaults of `drill:` for a set that has none (`bsched drill SET` still works). */
+export function drillConfigOf(config: Config, set: SetConfig): DrillConfig {
+  return set.drill ?? resolveDrill(drillSchema.parse({}), config.root, set.id, set.source, config.file);
 }
 
 export function getSet(config: Config, id: string): SetConfig {

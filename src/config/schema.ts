@@ -119,6 +119,83 @@ const serverNotifySchema = z.strictObject({
     .optional(),
 });
 
+/** Bytes of a size such as "20GB", "500MB", "1.5TiB" or a plain number of bytes (GB = 10^9, GiB = 2^30). */
+export function sizeBytes(v: string | number): number {
+  if (typeof v === "number") return v;
+  const m = /^(\d+(?:\.\d+)?)\s*([KMGT]i?B|B)?$/i.exec(v.trim());
+  if (!m) return Number.NaN;
+  const unit = (m[2] ?? "B").toUpperCase();
+  const power = "BKMGT".indexOf(unit[0] as string);
+  const base = unit.includes("I") ? 1024 : 1000;
+  return Math.round(Number(m[1]) * base ** power);
+}
+
+const SIZE_MESSAGE = 'a size such as "20GB", "500MB" or "2TiB" (or a number of bytes), above 0';
+
+/**
+ * A set's restore drill (issue 14, docs/design.md "Restore drills"): when (a schedule like the
+ * set's own), from where (`local`: the set's own backup folder; else destinations' names), into
+ * which scratch folder, how large a restore may be, and an optional command checking the result.
+ */
+export const drillSchema = z
+  .strictObject({
+    frequency: z.enum(FREQUENCIES).default("weekly"),
+    every: z
+      .string()
+      .regex(/^[1-9]\d*(s|m|h)$/, { message: 'a duration such as "30s", "15m" or "2h"' })
+      .optional(),
+    day: dayValue.optional(),
+    time: timeOfDay.default("06:00"),
+    from: z
+      .array(z.string().min(1))
+      .min(1, { message: "at least one place: local, or a destination's name" })
+      .default(["local"]),
+    scratch: z.string().min(1).default("/var/tmp/bsched-drill"),
+    maxSize: z
+      .union([z.string(), z.number()], { error: SIZE_MESSAGE })
+      .refine((v) => sizeBytes(v) > 0, { message: SIZE_MESSAGE })
+      .default("20GB"),
+    check: z.string().min(1).optional(),
+    /** Seconds the check command may run before it is terminated (and the drill failed). */
+    timeout: z.number().positive().default(3600),
+  })
+  .superRefine((d, ctx) => scheduleIssues(d, ctx));
+
+/** The checks a schedule's keys get (a set's, a drill's): each message names what is allowed. */
+function scheduleIssues(
+  s: { frequency: string; every?: string | undefined; day?: string | number | undefined },
+  ctx: z.RefinementCtx,
+): void {
+  if (s.frequency === "every" && s.every === undefined) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["every"],
+      message: 'with frequency every: a duration such as "30s", "15m" or "2h"',
+    });
+  }
+  if (s.every !== undefined && s.frequency !== "every") {
+    ctx.addIssue({ code: "custom", path: ["every"], message: "only with frequency every" });
+  }
+  if (s.every !== undefined && everySeconds(s.every) < 10) {
+    ctx.addIssue({ code: "custom", path: ["every"], message: "at least 10s" });
+  }
+  const day = s.day;
+  if (s.frequency === "weekly" && day !== undefined && !(WEEKDAYS as readonly unknown[]).includes(day)) {
+    ctx.addIssue({ code: "custom", path: ["day"], message: "with frequency weekly: monday..sunday" });
+  }
+  if (s.frequency === "monthly" && day !== undefined && !isMonthDay(day)) {
+    ctx.addIssue({ code: "custom", path: ["day"], message: 'with frequency monthly: 1..31 or "last"' });
+  }
+  if (s.frequency !== "weekly" && s.frequency !== "monthly" && day !== undefined) {
+    // A day the schedule ignores would silently not mean what its writer thought.
+    ctx.addIssue({
+      code: "custom",
+      path: ["day"],
+      message: `only with frequency weekly or monthly (frequency ${s.frequency} has no day: remove it)`,
+    });
+  }
+}
+
 export const setSchema = z
   .strictObject({
     letter: z.string().regex(/^[A-Z]$/, { message: "one capital letter A-Z" }),
@@ -148,6 +225,8 @@ export const setSchema = z
     notify: notifySchema.optional(),
     /** Destinations every backup of the set is also copied to (names under `destinations:`). */
     copies: z.array(z.string().min(1)).default([]),
+    /** Restore drills of the set (issue 14): see drillSchema. */
+    drill: drillSchema.optional(),
   })
   .superRefine((s, ctx) => {
     // `folder` may also name a destination: checked against `destinations:` in configSchema.
@@ -158,34 +237,7 @@ export const setSchema = z
         message: '"default", an absolute path, or the name of a destination under `destinations:`',
       });
     }
-    if (s.frequency === "every" && s.every === undefined) {
-      ctx.addIssue({
-        code: "custom",
-        path: ["every"],
-        message: 'with frequency every: a duration such as "30s", "15m" or "2h"',
-      });
-    }
-    if (s.every !== undefined && s.frequency !== "every") {
-      ctx.addIssue({ code: "custom", path: ["every"], message: "only with frequency every" });
-    }
-    if (s.every !== undefined && everySeconds(s.every) < 10) {
-      ctx.addIssue({ code: "custom", path: ["every"], message: "at least 10s" });
-    }
-    const day = s.day;
-    if (s.frequency === "weekly" && day !== undefined && !(WEEKDAYS as readonly unknown[]).includes(day)) {
-      ctx.addIssue({ code: "custom", path: ["day"], message: "with frequency weekly: monday..sunday" });
-    }
-    if (s.frequency === "monthly" && day !== undefined && !isMonthDay(day)) {
-      ctx.addIssue({ code: "custom", path: ["day"], message: 'with frequency monthly: 1..31 or "last"' });
-    }
-    if (s.frequency !== "weekly" && s.frequency !== "monthly" && day !== undefined) {
-      // A day the schedule ignores would silently not mean what its writer thought.
-      ctx.addIssue({
-        code: "custom",
-        path: ["day"],
-        message: `only with frequency weekly or monthly (frequency ${s.frequency} has no day: remove it)`,
-      });
-    }
+    scheduleIssues(s, ctx);
   });
 
 /** `HOST:PORT`, an IPv6 host in brackets: `[::1]:8420`. */
@@ -211,15 +263,8 @@ const metricsSchema = z.strictObject({
   token: secretValue.optional(),
 });
 
-/** A size such as "10MB", "512KB", "1GB" (decimal units), or a number of bytes. */
+/** A size such as "10MB", "512KB", "1GB" (decimal units), or a number of bytes (read by sizeBytes above). */
 const SIZE = /^(\d+(?:\.\d+)?)\s*(B|KB|MB|GB)?$/i;
-export function sizeBytes(v: string | number): number {
-  if (typeof v === "number") return v;
-  const m = SIZE.exec(v.trim());
-  const unit = (m?.[2] ?? "B").toUpperCase();
-  const mult = unit === "GB" ? 1e9 : unit === "MB" ? 1e6 : unit === "KB" ? 1e3 : 1;
-  return Math.round(Number(m?.[1]) * mult);
-}
 
 /** `server.log`: where `bsched daemon` logs (docs/design.md "Logs"). */
 const logSchema = z
@@ -325,6 +370,29 @@ export const configSchema = z
         }
         seen.add(name);
       });
+      // A drill restores from the set's own folder (`local`) or a destination of `destinations:`.
+      s.drill?.from.forEach((name, i) => {
+        if (name === "local" && c.destinations.local !== undefined) {
+          ctx.addIssue({
+            code: "custom",
+            path: ["sets", id, "drill", "from", i],
+            message:
+              'a name that says one place: "local" is the set\'s own backup folder, and a destination is also named local (rename that destination)',
+          });
+        } else if (name !== "local" && c.destinations[name] === undefined) {
+          ctx.addIssue({
+            code: "custom",
+            path: ["sets", id, "drill", "from", i],
+            message: `"local" (the set's own backup folder) or a destination's name (${known})`,
+          });
+        } else if (s.drill?.from.indexOf(name) !== i) {
+          ctx.addIssue({
+            code: "custom",
+            path: ["sets", id, "drill", "from", i],
+            message: `${name} only once`,
+          });
+        }
+      });
     }
     checkEmail(c, ctx);
     for (const [name, d] of Object.entries(c.destinations)) {
@@ -405,3 +473,5 @@ export interface NotifyConfig {
   email?: EmailConfig | undefined;
   on?: NotifyEvent[] | undefined;
 }
+/** A set's `drill:` as the schema gives it (maxSize as written, scratch not yet resolved). */
+export type RawDrill = z.output<typeof drillSchema>;

@@ -48,7 +48,9 @@ export type ErrorCode =
   /** `bsched service`: the unit cannot be installed or removed (not root, no systemd, useradd failed). */
   | "SERVICE"
   /** A notification (email, webhook) could not be sent: never fails a backup; `bsched notify test` exits 1 with it. */
-  | "NOTIFY_FAILED";
+  | "NOTIFY_FAILED"
+  /** A restore drill (issue 14) whose restore or one of whose checks failed: the backup is not proven restorable. */
+  | "DRILL_FAILED";
 
 /** A bad value's place in the config (["sets","archive","time"]) and what is wrong with it: shown beside its field. */
 export interface FieldError {

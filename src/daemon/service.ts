@@ -1,6 +1,6 @@
 import fs from "node:fs";
 import path from "node:path";
-import type { Catalog } from "../catalog/catalog.ts";
+import type { Catalog, RunTrigger } from "../catalog/catalog.ts";
 import { interruptGoneRuns } from "../catalog/interrupted.ts";
 import { reconcile } from "../catalog/reconcile.ts";
 import { type Config, getSet, loadConfig, type SetConfig } from "../config/load.ts";
@@ -11,18 +11,22 @@ import { readNotifyState } from "../notify/repeats.ts";
 import { type BackupNowResult, backupNow } from "../ops/backup-now.ts";
 import type { ProgressSink } from "../ops/context.ts";
 import { checkDiskSpace, DISK_LOW_HINT, type DiskFree, diskLowMessage } from "../ops/disk-space.ts";
+import type { DrillNowResult } from "../ops/drill.ts";
 import { sendDigest } from "../ops/notify.ts";
 import { type RunHandle, RunRegistry, type RunScope } from "../ops/runs.ts";
 import type { Clock } from "../platform/clock.ts";
-import type { Lock } from "../platform/lockfile.ts";
+import { type Lock, LockedError } from "../platform/lockfile.ts";
 import { DAEMON_SOCKET } from "../platform/names.ts";
 import type { ControlServer } from "./control.ts";
 import { lockState, openOrRebuild, removeOwnTemps } from "./daemon.ts";
+import { DrillScheduler } from "./drills.ts";
 import { type Log, type RunJob, type RunNowOptions, realTimer, Scheduler, type Timer } from "./scheduler.ts";
 
 /** 20 × 15 s: a manual backup of the set in another process may hold its lock for 5 minutes. */
 const LOCKED_RETRIES = 20;
 const LOCKED_PAUSE_MS = 15_000;
+/** A drill waits up to an hour (240 × 15 s) for a backup, copy or prune of its set to end. */
+const DRILL_LOCKED_RETRIES = 240;
 /** How long stop() gives cancelled runs to wind down before it records them aborted. */
 const CANCEL_SETTLE_MS = 5_000;
 
@@ -78,6 +82,7 @@ export class DaemonService {
   #lock: Lock | undefined;
   #catalog: Catalog | undefined;
   #scheduler: Scheduler | undefined;
+  #drills: DrillScheduler | undefined;
   #loop: Promise<void> | undefined;
   #control: ControlServer | undefined;
   #unwatch: (() => void) | undefined;
@@ -157,6 +162,16 @@ export class DaemonService {
         notify: (set, payload) => notifier(set, payload),
         ...(this.#opts.maxSleepMs !== undefined ? { maxSleepMs: this.#opts.maxSleepMs } : {}),
       });
+      // Restore drills (issue 14) on their own schedule, one at a time, each holding its set's lock.
+      this.#drills = new DrillScheduler(config, {
+        clock,
+        timer: this.#opts.timer ?? realTimer,
+        catalog: cat,
+        log,
+        since,
+        run: (set, trigger) => this.drillNow(set.id, { trigger }).result,
+        maxSleepMs: this.#opts.maxSleepMs,
+      });
       this.#watch();
       if (this.#opts.control !== false) await this.#listen();
       log.info(
@@ -171,6 +186,7 @@ export class DaemonService {
       );
       this.#loop = this.#scheduler.start();
       this.#digest = this.#digestLoop(since);
+      void this.#drills.start();
       this.#state = "started";
       this.#checkDisk();
     } catch (e) {
@@ -200,6 +216,7 @@ export class DaemonService {
         log.warn({ web: next.web }, "server.web changes take effect when the daemon restarts");
       this.#config = { ...next, state: current.state, web: current.web };
       this.scheduler.reload(this.#config);
+      this.#drills?.reload(this.#config);
       log.info({ why, file: current.file }, "config reloaded");
       this.#tellConfig({ why, ok: true });
       return true;
@@ -263,6 +280,70 @@ export class DaemonService {
   }
 
   /**
+   * Drill `setId` now (issue 14): drillNow as a run of `runs` (kind `drill`), with the daemon's
+   * catalog. It holds the set's run lock; a backup, copy or prune holding it is waited for (15 s
+   * pauses while the daemon runs), and a backup the schedule starts meanwhile waits for the drill.
+   */
+  drillNow(
+    setId: string,
+    opts: { trigger?: RunTrigger; place?: string; backup?: string; progress?: ProgressSink } = {},
+  ): RunHandle<DrillNowResult> {
+    if (this.#state !== "started" && this.#state !== "stopping") throw stoppedError(setId, this.#state);
+    const set = getSet(this.config, setId);
+    const config = this.config;
+    const log = this.#log;
+    const timer = this.#opts.timer ?? realTimer;
+    const scheduled = opts.trigger === "schedule" || opts.trigger === "catch-up";
+    const handle = this.runs.start(
+      { kind: "drill", set: set.id, trigger: scheduled ? "schedule" : "manual" },
+      async (scope) => {
+        const { drillNow } = await import("../ops/drill.ts");
+        const waitSignal = AbortSignal.any([scope.signal, this.#stopping.signal]);
+        let attempt = 0;
+        const r = await drillNow(
+          {
+            config,
+            clock: this.#opts.clock,
+            catalog: this.catalog,
+            progress: scope.progress,
+            signal: scope.signal,
+          },
+          {
+            set,
+            place: opts.place,
+            backup: opts.backup,
+            trigger: opts.trigger ?? "manual",
+            whenLocked: async (e) => {
+              if (++attempt >= DRILL_LOCKED_RETRIES || waitSignal.aborted) return false;
+              log.warn({ set: set.id, err: e.message, attempt }, "set busy: the drill retries in 15 s");
+              await timer.sleep(LOCKED_PAUSE_MS, waitSignal);
+              return !waitSignal.aborted;
+            },
+          },
+        );
+        for (const d of r.drills)
+          (d.ok ? log.info : log.error).call(
+            log,
+            {
+              set: set.id,
+              from: d.destination,
+              backup: d.backup,
+              pick: d.pick,
+              restoreMs: d.restoreMs,
+              ok: d.ok,
+              ...(d.ok ? {} : { err: d.error, code: d.errorCode }),
+            },
+            d.ok ? "drill passed: proven restorable" : "drill FAILED",
+          );
+        return r;
+      },
+      { progress: opts.progress },
+    );
+    handle.subscribe(this.#logSink(set.id, handle.info.id));
+    return handle;
+  }
+
+  /**
    * Stop: no new run starts; queued runs are dropped (runs asked for now are refused with LOCKED);
    * running backups may finish within `graceMs` (default 300 s). Past that — or at once after
    * abortNow() — they are cancelled through their signal, recorded `aborted`, and this process's
@@ -284,6 +365,7 @@ export class DaemonService {
     const cut = new Promise<false>((r) => {
       this.#cutGrace = () => r(false);
     });
+    const drillsDone = this.#drills?.stop();
     const finished = await Promise.race([sched.stop(grace), cut]);
     const result: StopResult = { finished, aborted: [], removed: [] };
     if (!finished) {
@@ -310,6 +392,17 @@ export class DaemonService {
     }
     await this.#control?.close().catch(() => undefined);
     this.#control = undefined;
+    // A running drill may finish within the grace too; past it (or after an abort) it is cancelled,
+    // which removes its scratch folder, and records nothing.
+    let drillEnded = false;
+    const drillEnd = (drillsDone ?? Promise.resolve()).then(() => {
+      drillEnded = true;
+    });
+    if (finished) await raceTimeout(drillEnd, grace);
+    if (!drillEnded) {
+      for (const r of this.runs.list()) if (r.kind === "drill") this.runs.cancel(r.id, "the daemon stopped");
+      await raceTimeout(drillEnd, CANCEL_SETTLE_MS);
+    }
     if (finished) await this.#loop;
     // A digest being mailed just now is given the grace of a cancelled run, no more.
     await raceTimeout(this.#digest ?? Promise.resolve(), CANCEL_SETTLE_MS);
@@ -390,8 +483,13 @@ export class DaemonService {
         type: job.type,
         prune: job.prune,
         // A manual `bsched backup` in another process (or a prune) holds the set's lock: wait for it.
+        // This daemon's own drill of the set is waited for as long as it runs (it ends by itself).
         whenLocked: async (e) => {
-          if (++attempt >= LOCKED_RETRIES || waitSignal.aborted) return false;
+          const ownDrill =
+            e instanceof LockedError &&
+            e.holder.pid === process.pid &&
+            e.holder.what.startsWith("drill of set");
+          if ((!ownDrill && ++attempt >= LOCKED_RETRIES) || waitSignal.aborted) return false;
           log.warn({ set: set.id, err: e.message, attempt }, "set busy: retrying in 15 s");
           await timer.sleep(LOCKED_PAUSE_MS, waitSignal);
           return !waitSignal.aborted;

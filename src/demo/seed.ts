@@ -162,6 +162,13 @@ function tx(db: DatabaseSync, body: () => void): void {
 export const DEMO_EVERY: Record<string, number> = { data: 30, archive: 20, inout: 25, video: 40 };
 
 /**
+ * The demo's restore drill of the data set (issue 14): daily, into a scratch folder of its own under
+ * the server root; `bsched demo` also runs one after the first backup and prints its result.
+ */
+const DEMO_DRILL = `    drill: { frequency: daily, time: "06:00", scratch: drill-scratch }   # restore drills: proven restorable
+`;
+
+/**
  * The demo config: the seed's defaults (automatic, default folder, the types and modes the seed's
  * tabs offer), with a short schedule (`frequency: every`) in place of the seed's weekly Sunday
  * 04:00 so that the daemon shows backups within seconds, and a keep policy so the demo's folder
@@ -179,7 +186,7 @@ export function demoConfigText(timezone: string): string {
     frequency: every        # the seed's default: frequency: weekly, day: sunday, time: "04:00"
     every: ${DEMO_EVERY[id]}s
     keep: { last: 20 }
-`;
+${id === "data" ? DEMO_DRILL : ""}`;
   return `# bsched demo configuration, written by \`bsched demo\` (see README "Try it: bsched demo").
 # \`bsched demo\` runs the scheduler daemon on this file; \`bsched daemon --config THIS_FILE\` does too.
 server:

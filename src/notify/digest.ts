@@ -52,25 +52,16 @@ export function digestOf(config: Config, catalog: Catalog, since: Date): DigestS
   });
 }
 
-/**
- * The newest drill of a set, read loosely: drills are recorded by another part (issue 14 item 1)
- * whose catalog API may not exist in this build; without it the digest says "no drill recorded".
- */
+/** The newest restore drill of a set (from any place), from the catalog's drills table. */
 function lastDrill(catalog: Catalog, set: string): DigestSet["lastDrill"] {
-  const c = catalog as unknown as { drills?: (set?: string) => Record<string, unknown>[] };
-  if (typeof c.drills !== "function") return null;
   try {
-    const all = c.drills(set) ?? [];
-    const at = (d: Record<string, unknown>) => String(d.finishedAt ?? d.at ?? d.startedAt ?? "");
-    const d = [...all].sort((a, b) => at(a).localeCompare(at(b))).at(-1);
+    const d = catalog.drills({ set, limit: 1 })[0];
     if (!d) return null;
-    const ms = d.durationMs ?? d.restoreMs;
     return {
-      at: at(d),
-      ok: d.ok === true || d.status === "ok" || d.status === "passed",
-      destination: typeof d.destination === "string" ? d.destination : null,
-      seconds:
-        typeof ms === "number" ? Math.round(ms / 1000) : typeof d.seconds === "number" ? d.seconds : null,
+      at: d.finishedAt,
+      ok: d.ok,
+      destination: d.destination,
+      seconds: d.restoreMs === null ? null : Math.round(d.restoreMs / 1000),
     };
   } catch {
     return null;

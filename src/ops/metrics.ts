@@ -21,8 +21,29 @@ export interface DrillFact {
   restoreSeconds: number | null;
 }
 
-/** Where drills come from: absent until drills are recorded (the metrics then have none). */
+/** Where drills come from (default: the catalog's drills table, drillsFromCatalog). */
 export type DrillSource = () => DrillFact[] | Promise<DrillFact[]>;
+
+/** The newest drill of each set from each place, from the catalog's record (newest first). */
+export function drillsFromCatalog(catalog: Catalog, sets: Iterable<string>): DrillFact[] {
+  const out: DrillFact[] = [];
+  for (const set of sets) {
+    const seen = new Set<string>();
+    // A few hundred records cover every place of a set: drills are daily or weekly at most.
+    for (const d of catalog.drills({ set, limit: 500 })) {
+      if (seen.has(d.destination)) continue;
+      seen.add(d.destination);
+      out.push({
+        set,
+        destination: d.destination,
+        at: d.finishedAt,
+        ok: d.ok,
+        restoreSeconds: d.restoreMs === null ? null : d.restoreMs / 1000,
+      });
+    }
+  }
+  return out;
+}
 
 export interface DestinationFacts {
   destination: string;
@@ -104,6 +125,6 @@ export async function metricsFacts(deps: MetricsDeps): Promise<MetricsFacts> {
     });
   }
   const disk = await (deps.disk ? deps.disk() : checkDiskSpace(config, catalog));
-  const drills = deps.drills ? await deps.drills() : [];
+  const drills = deps.drills ? await deps.drills() : drillsFromCatalog(catalog, config.sets.keys());
   return { sets, disk, drills };
 }

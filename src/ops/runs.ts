@@ -4,7 +4,7 @@ import type { Clock } from "../platform/clock.ts";
 import { fromOsError } from "../platform/os-errors.ts";
 import type { OpEvent, ProgressSink } from "./context.ts";
 
-export type RunKind = "backup" | "restore" | "verify" | "prune" | "copy";
+export type RunKind = "backup" | "restore" | "verify" | "prune" | "copy" | "drill";
 
 /** What a run registry says about a run, running or just ended (the web window lists these). */
 export interface RunInfo {

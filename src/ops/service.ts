@@ -48,7 +48,7 @@ export interface UnitOptions {
 /**
  * The folders the daemon writes: every set's local backup folder, every local destination's path
  * (a set's folder or a copy), the state folder (catalog, locks, secrets, a remote destination's
- * staging), and the folder of server.log.file. Sorted, without duplicates.
+ * staging), each drilled set's scratch folder, and the folder of server.log.file. Sorted, without duplicates.
  */
 export function writablePaths(config: Config, opts: { sources?: boolean } = {}): string[] {
   const out = new Set<string>([config.state]);
@@ -58,6 +58,8 @@ export function writablePaths(config: Config, opts: { sources?: boolean } = {}):
     if (spec === undefined || spec.config.type === "local") out.add(set.folder);
   }
   for (const d of config.destinations.values()) if (d.config.type === "local") out.add(d.config.path);
+  // A restore drill writes into its scratch folder (and nothing else).
+  for (const set of config.sets.values()) if (set.drill !== undefined) out.add(set.drill.scratch);
   if (config.log.file !== undefined) out.add(path.dirname(config.log.file));
   return [...out].sort();
 }

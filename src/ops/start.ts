@@ -1,6 +1,7 @@
 import type { VerifyResult } from "../verify/verify.ts";
 import { type BackupNowOptions, type BackupNowResult, backupNow } from "./backup-now.ts";
 import type { OpContext } from "./context.ts";
+import type { DrillNowOptions, DrillNowResult } from "./drill.ts";
 import { type RestoreOpResult, type RestoreSource, restore } from "./restore.ts";
 import type { RunHandle, RunInfo, RunRegistry } from "./runs.ts";
 import { type VerifyTarget, verify } from "./verify.ts";
@@ -61,3 +62,19 @@ export function startVerify(
 
 // `bsched copy` imports it from copy.ts, which does not load the backup, restore and verify pipelines.
 export { startCopy } from "./copy.ts";
+
+/** `drillNow` as a run of `runs` (kind `drill`): listed while it runs, cancelled like the others. */
+export async function startDrill(
+  runs: RunRegistry,
+  ctx: OpContext,
+  opts: DrillNowOptions,
+): Promise<RunHandle<DrillNowResult>> {
+  // Loaded when a drill starts: `bsched backup` never pays for the drill's modules.
+  const { drillNow } = await import("./drill.ts");
+  const scheduled = opts.trigger === "schedule" || opts.trigger === "catch-up";
+  return runs.start(
+    { kind: "drill", set: opts.set.id, trigger: scheduled ? "schedule" : "manual" },
+    (run) => drillNow({ ...ctx, progress: run.progress, signal: run.signal }, opts),
+    { signal: ctx.signal, progress: ctx.progress },
+  );
+}

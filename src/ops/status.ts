@@ -20,6 +20,7 @@ import {
   probeCopies,
 } from "./copy-status.ts";
 import { checkDiskSpace, type DiskCheck, type DiskFree } from "./disk-space.ts";
+import { drillStatus } from "./drill-status.ts";
 import { type ServiceState, serviceState } from "./service.ts";
 
 export type SetStatus = Awaited<ReturnType<typeof setStatus>>;
@@ -164,6 +165,8 @@ async function setStatus(
     },
     /** Per copy destination (`copies:`): the newest backup there, how far behind, the last copy's result. */
     copies: await copyStatuses(set, folderError === undefined ? backups : undefined, catalog, probes),
+    /** Restore drills (issue 14): per place, "last proven restorable" with its restore time, and the last drill. */
+    drills: drillStatus(config, catalog, set, now),
   };
 }
 

@@ -123,3 +123,20 @@ export const WINDOW_FILE = "window.json";
 
 /** The state folder's notification counts (src/notify/repeats.ts) and when the last digest went. */
 export const NOTIFY_STATE = "notify.json";
+
+/**
+ * A restore drill's own folder in the scratch folder (issue 14), `bsched-drill-<set>-PID-HEX`:
+ * removed when the drill ends; one whose process is gone (a crash, a kill) is removed by the next
+ * drill that uses the scratch folder. Not hidden: whoever looks in the scratch folder sees it.
+ */
+export function drillScratchName(setId: string): string {
+  return `bsched-drill-${setId}-${ownSuffix()}`;
+}
+
+const DRILL_SCRATCH_RE = new RegExp(`^bsched-drill-(.+)-(\\d+)-${HEX}$`);
+
+/** The set and pid of a `drillScratchName`, or undefined for any other name. */
+export function parseDrillScratchName(name: string): { set: string; pid: number } | undefined {
+  const m = DRILL_SCRATCH_RE.exec(name);
+  return m?.[1] && m[2] ? { set: m[1], pid: Number(m[2]) } : undefined;
+}

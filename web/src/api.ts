@@ -147,7 +147,7 @@ export interface Progress {
 
 export interface RunInfo {
   id: string;
-  kind: "backup" | "restore" | "verify" | "prune" | "copy";
+  kind: "backup" | "restore" | "verify" | "prune" | "copy" | "drill";
   set?: string | null;
   trigger: string;
   startedAt: string;
@@ -207,6 +207,26 @@ export interface CopyStatus {
   errorHint?: string;
 }
 
+/** A drill as status shows it (src/ops/drill-status.ts). */
+export interface DrillSeen {
+  at: string;
+  backup: string | null;
+  pick: "newest" | "older" | "chosen";
+  /** The restore's time: the set's real recovery time from that place. */
+  restoreMs: number | null;
+  ok: boolean;
+  error: string | null;
+  errorCode: string | null;
+  errorHint: string | null;
+}
+
+/** Restore drills of a set (issue 14): per place, "last proven restorable" and the last drill. */
+export interface DrillStatus {
+  scheduled: boolean;
+  nextRun: string | null;
+  places: { destination: string; lastProven: DrillSeen | null; lastDrill: DrillSeen | null }[];
+}
+
 export interface SetStatus {
   set: string;
   automatic: boolean;
@@ -234,6 +254,8 @@ export interface SetStatus {
     errorHint?: string;
   };
   copies: CopyStatus[];
+  /** Null (or absent, from an older daemon) when the set has no drill and was never drilled. */
+  drills?: DrillStatus | null;
 }
 
 export interface Status {

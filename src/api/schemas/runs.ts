@@ -14,7 +14,7 @@ import {
 /** ops/runs.ts RunInfo, with its latest progress (null before the first). */
 export const runInfoSchema = z.object({
   id: z.string(),
-  kind: z.enum(["backup", "restore", "verify", "prune", "copy"]),
+  kind: z.enum(["backup", "restore", "verify", "prune", "copy", "drill"]),
   set: z.string().nullable(),
   trigger: z.enum(["manual", "schedule", "api"]),
   startedAt: z.string(),
@@ -85,7 +85,7 @@ const verifyResultSchema = z.object({
   ),
 });
 
-const otherResultSchema = z.object({ kind: z.enum(["prune", "copy"]) });
+const otherResultSchema = z.object({ kind: z.enum(["prune", "copy", "drill"]) });
 
 export const runResultSchema = z.union([
   backupResultSchema,

@@ -2,6 +2,21 @@ import { z } from "zod";
 import { backupModeSchema, runStatusSchema } from "./common.ts";
 
 /** ops/status.ts Status: the daemon, and per set its schedule, last run, backups and copies. */
+/** A drill as status shows it (src/ops/drill-status.ts DrillSeen). */
+const drillSeenSchema = z
+  .object({
+    at: z.string(),
+    backup: z.string().nullable(),
+    pick: z.enum(["newest", "older", "chosen"]),
+    /** The restore's time in milliseconds: the set's real recovery time from that place. */
+    restoreMs: z.number().nullable(),
+    ok: z.boolean(),
+    error: z.string().nullable(),
+    errorCode: z.string().nullable(),
+    errorHint: z.string().nullable(),
+  })
+  .nullable();
+
 export const statusSchema = z.object({
   daemon: z.object({
     running: z.boolean(),
@@ -75,6 +90,22 @@ export const statusSchema = z.object({
           errorHint: z.string().optional(),
         }),
       ),
+      /** Restore drills (issue 14): null when the set has none and was never drilled. */
+      drills: z
+        .object({
+          scheduled: z.boolean(),
+          nextRun: z.string().nullable(),
+          places: z.array(
+            z.object({
+              destination: z.string(),
+              /** "Last proven restorable": the newest drill that passed every check. */
+              lastProven: drillSeenSchema,
+              lastDrill: drillSeenSchema,
+            }),
+          ),
+        })
+        .nullable()
+        .optional(),
     }),
   ),
 });

@@ -2,6 +2,7 @@ import {
   type BackupRecord,
   type Catalog,
   type CopyRecord,
+  type DrillRecord,
   maxIso,
   type NewRun,
   OWN_FOLDER,
@@ -16,6 +17,7 @@ export function memoryCatalog(): Catalog {
   const marks = new Map<string, string>();
   const backups = new Map<string, BackupRecord>();
   const copies = new Map<string, CopyRecord>();
+  const drills: DrillRecord[] = [];
   let closed = false;
   const open = () => {
     if (closed) throw new Error("catalog is closed");
@@ -106,6 +108,22 @@ export function memoryCatalog(): Catalog {
         .filter((c) => set === undefined || c.set === set)
         .map((c) => ({ ...c }))
         .sort((a, b) => a.set.localeCompare(b.set) || a.destination.localeCompare(b.destination));
+    },
+    addDrill(d) {
+      open();
+      const rec: DrillRecord = { ...d, checks: d.checks.map((c) => ({ ...c })), id: drills.length + 1 };
+      drills.push(rec);
+      return rec.id;
+    },
+    drills(filter = {}) {
+      open();
+      const all = drills
+        .filter((d) => filter.set === undefined || d.set === filter.set)
+        .filter((d) => filter.destination === undefined || d.destination === filter.destination)
+        .filter((d) => filter.ok === undefined || d.ok === filter.ok)
+        .map((d) => ({ ...d, checks: d.checks.map((c) => ({ ...c })) }))
+        .reverse();
+      return filter.limit === undefined ? all : all.slice(0, filter.limit);
     },
     close() {
       closed = true;

@@ -5,6 +5,8 @@ import { BschedError } from "../../core/errors.ts";
 import {
   type BackupRecord,
   type Catalog,
+  type DrillCheck,
+  type DrillRecord,
   type NewRun,
   OWN_FOLDER,
   type RunOutcome,
@@ -16,7 +18,7 @@ import { currentOwner } from "../interrupted.ts";
 
 export const CATALOG_FILE = "catalog.db";
 /** Bump with a migration step in `migrate` whenever the tables change. */
-export const SCHEMA_VERSION = 4;
+export const SCHEMA_VERSION = 5;
 
 const SCHEMA_V1 = `
 CREATE TABLE runs (
@@ -122,6 +124,32 @@ CREATE TABLE copies (
 );
 `;
 
+/**
+ * Version 5 (issue 14): the evidence of each restore drill (docs/design.md "Restore drills"): what
+ * was restored from where, when, how long, and every check's result (JSON), one row per restore.
+ */
+const SCHEMA_V5 = `
+CREATE TABLE drills (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  set_id TEXT NOT NULL,
+  destination TEXT NOT NULL,
+  backup TEXT,
+  pick TEXT NOT NULL,
+  trigger TEXT NOT NULL,
+  started_at TEXT NOT NULL,
+  finished_at TEXT NOT NULL,
+  restore_ms INTEGER,
+  files INTEGER NOT NULL,
+  bytes INTEGER NOT NULL,
+  ok INTEGER NOT NULL,
+  checks TEXT NOT NULL,
+  error TEXT,
+  error_code TEXT,
+  error_hint TEXT
+);
+CREATE INDEX drills_set ON drills(set_id, destination, id);
+`;
+
 function migrate(db: DatabaseSync, file: string): void {
   const row = db.prepare("PRAGMA user_version").get() as { user_version: number };
   const v = row.user_version;
@@ -141,6 +169,7 @@ function migrate(db: DatabaseSync, file: string): void {
     if (v < 2) db.exec(SCHEMA_V2);
     if (v < 3) db.exec(SCHEMA_V3);
     if (v < 4) db.exec(SCHEMA_V4);
+    if (v < 5) db.exec(SCHEMA_V5);
     db.exec(`PRAGMA user_version = ${SCHEMA_VERSION}`);
     db.exec("COMMIT");
   } catch (e) {
@@ -190,6 +219,33 @@ function toBackup(r: Record<string, unknown>): BackupRecord {
   };
 }
 
+function toDrill(r: Record<string, unknown>): DrillRecord {
+  let checks: DrillCheck[] = [];
+  try {
+    checks = JSON.parse(String(r.checks)) as DrillCheck[];
+  } catch {
+    // A damaged cell: the drill's outcome (ok, error) still stands.
+  }
+  return {
+    id: Number(r.id),
+    set: String(r.set_id),
+    destination: String(r.destination),
+    backup: (r.backup as string | null) ?? null,
+    pick: r.pick as DrillRecord["pick"],
+    trigger: r.trigger as RunTrigger,
+    startedAt: String(r.started_at),
+    finishedAt: String(r.finished_at),
+    restoreMs: r.restore_ms === null || r.restore_ms === undefined ? null : Number(r.restore_ms),
+    files: Number(r.files),
+    bytes: Number(r.bytes),
+    ok: Number(r.ok) === 1,
+    checks,
+    error: (r.error as string | null) ?? null,
+    errorCode: (r.error_code as string | null) ?? null,
+    errorHint: (r.error_hint as string | null) ?? null,
+  };
+}
+
 /**
  * The catalog in `<state>/catalog.db`: WAL so `status` reads while the daemon writes, a busy
  * timeout so two writers wait for each other instead of failing.
@@ -234,6 +290,10 @@ export function openSqliteCatalog(file: string): Catalog {
     putCopy: db.prepare(
       `INSERT OR REPLACE INTO copies (set_id, destination, at, ok, copied, newest, error, error_code, error_hint)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    ),
+    addDrill: db.prepare(
+      `INSERT INTO drills (set_id, destination, backup, pick, trigger, started_at, finished_at, restore_ms, files, bytes,
+       ok, checks, error, error_code, error_hint) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     ),
   };
   const owner = currentOwner();
@@ -379,6 +439,46 @@ export function openSqliteCatalog(file: string): Catalog {
         errorCode: (r.error_code as string | null) ?? null,
         errorHint: (r.error_hint as string | null) ?? null,
       }));
+    },
+    addDrill(d) {
+      const res = q.addDrill.run(
+        d.set,
+        d.destination,
+        d.backup,
+        d.pick,
+        d.trigger,
+        d.startedAt,
+        d.finishedAt,
+        d.restoreMs === null ? null : Math.round(d.restoreMs),
+        d.files,
+        d.bytes,
+        d.ok ? 1 : 0,
+        JSON.stringify(d.checks),
+        d.error,
+        d.errorCode,
+        d.errorHint,
+      );
+      return Number(res.lastInsertRowid);
+    },
+    drills(filter = {}) {
+      const conds: string[] = [];
+      const args: (string | number)[] = [];
+      if (filter.set !== undefined) {
+        conds.push("set_id = ?");
+        args.push(filter.set);
+      }
+      if (filter.destination !== undefined) {
+        conds.push("destination = ?");
+        args.push(filter.destination);
+      }
+      if (filter.ok !== undefined) {
+        conds.push("ok = ?");
+        args.push(filter.ok ? 1 : 0);
+      }
+      const where = conds.length === 0 ? "" : `WHERE ${conds.join(" AND ")}`;
+      const limit = filter.limit === undefined ? "" : `LIMIT ${Math.max(0, Math.floor(filter.limit))}`;
+      const stmt = db.prepare(`SELECT * FROM drills ${where} ORDER BY id DESC ${limit}`);
+      return (stmt.all(...args) as Record<string, unknown>[]).map(toDrill);
     },
     close() {
       if (db.isOpen) db.close();

@@ -4,7 +4,7 @@ import fs from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Command } from "commander";
-import { loadConfig, parseListen } from "../../config/load.ts";
+import { type Config, loadConfig, parseListen } from "../../config/load.ts";
 import { BschedError, EXIT } from "../../core/errors.ts";
 import { runDaemon } from "../../daemon/process.ts";
 import { humanLog } from "../../demo/log.ts";
@@ -86,16 +86,23 @@ export function registerDemo(program: Command, exit: ExitBox): void {
           say("demo server: exited on its own; stopping");
           process.kill(process.pid, "SIGTERM");
         });
+        // One restore drill of the data set once its first backup is made (issue 14): its result,
+        // then where "last proven restorable" shows.
+        const drill = demoDrill(config);
         // The real scheduler daemon on the demo's config: it handles SIGINT/SIGTERM (letting a
         // running backup finish) and returns.
         const code = await runDaemon({
           configFile,
           clock: systemClock,
-          log: humanLog(say),
+          log: humanLog((line) => {
+            say(line);
+            drill.afterLine(line);
+          }),
           stopGraceMs: 60_000,
           ...(listen ? { web: listen } : {}),
         });
         stopping = true;
+        await drill.stop();
         process.off("SIGINT", markStop);
         process.off("SIGTERM", markStop);
         if (app.exitCode === null && app.signalCode === null) app.kill("SIGTERM");
@@ -105,6 +112,39 @@ export function registerDemo(program: Command, exit: ExitBox): void {
         return EXIT.ok;
       }),
     );
+}
+
+/**
+ * The demo's drill: after the daemon's first backup of the data set, one `bsched drill data` of
+ * the newest backup (in this process, with its own catalog connection; the set's lock keeps the
+ * daemon's next backup of the set waiting meanwhile), its result printed as the CLI prints it.
+ */
+function demoDrill(config: Config): { afterLine(line: string): void; stop(): Promise<void> } {
+  const set = config.sets.get("data");
+  const abort = new AbortController();
+  let running: Promise<void> | undefined;
+  return {
+    afterLine(line) {
+      if (running || set === undefined || !/\] backup data: D_/.test(line)) return;
+      running = (async () => {
+        const { drillNow } = await import("../../ops/drill.ts");
+        const { drillLines } = await import("./drill.ts");
+        say("drill: restoring the newest data backup into a scratch folder to prove it restorable…");
+        const r = await drillNow(
+          { config, clock: systemClock, signal: abort.signal },
+          { set, older: false, trigger: "manual" },
+        );
+        for (const d of r.drills) for (const l of drillLines(d)) say(l);
+        say(
+          `drill: "last proven restorable" now shows in \`npx bsched status --config ${config.file}\` and the window's Status`,
+        );
+      })().catch((e: Error) => say(`drill: not run: ${e.message}`));
+    },
+    async stop() {
+      abort.abort();
+      await running;
+    },
+  };
 }
 
 /** `--listen HOST:PORT` (port 0: any free one; the daemon's log says which). */

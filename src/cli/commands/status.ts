@@ -3,6 +3,7 @@ import { loadConfig } from "../../config/load.ts";
 import { BschedError } from "../../core/errors.ts";
 import { COPY_STATUS_TIMEOUT_MS, type CopyStatus } from "../../ops/copy-status.ts";
 import { DISK_LOW_HINT } from "../../ops/disk-space.ts";
+import type { DrillStatus } from "../../ops/drill-status.ts";
 import { status } from "../../ops/status.ts";
 import { systemClock } from "../../platform/clock.ts";
 import { localTime } from "../local-time.ts";
@@ -97,6 +98,7 @@ export function registerStatus(program: Command, exit: ExitBox): void {
             out(
               `  warning:   the next full backup may not fit: ${formatBytes(d.free ?? 0)} free, about ${formatBytes(d.nextFull ?? 0)} needed; ${DISK_LOW_HINT}`,
             );
+          if (s.drills) for (const line of drillStatusLines(s.drills, config.timezone)) out(line);
           if (s.backups.broken > 0)
             out(
               `  warning:   ${s.backups.broken} backup(s) cannot be restored: see \`bsched list ${s.set}\`, ` +
@@ -130,6 +132,26 @@ function copyLines(c: CopyStatus, timezone: string): string[] {
   const lines = [`${head}${state}; ${last}`];
   const hint = c.error !== undefined ? c.errorHint : l && !l.ok ? l.hint : undefined;
   if (hint) lines.push(`${"".padEnd(13)}hint: ${hint}`);
+  return lines;
+}
+
+/** Each drilled place's "last proven restorable" (with the restore time) and last drill; the next drill. */
+function drillStatusLines(d: DrillStatus, timezone: string): string[] {
+  const when = (iso: string) => localTime(new Date(iso), timezone);
+  const secs = (ms: number | null) => (ms === null ? "" : `, restore ${(ms / 1000).toFixed(1)} s`);
+  const lines: string[] = [];
+  for (const p of d.places) {
+    const head = `${`  drill ${p.destination}:`.padEnd(12)} `;
+    const proven = p.lastProven
+      ? `last proven restorable ${when(p.lastProven.at)} (${p.lastProven.backup}${secs(p.lastProven.restoreMs)})`
+      : "never proven restorable";
+    const l = p.lastDrill;
+    const last =
+      l === null ? "" : l.ok ? "" : `; last drill FAILED at ${when(l.at)} [${l.errorCode}]: ${l.error}`;
+    lines.push(`${head}${proven}${last}`);
+    if (l && !l.ok && l.errorHint) lines.push(`${"".padEnd(13)}hint: ${l.errorHint}`);
+  }
+  if (d.scheduled && d.nextRun) lines.push(`  next drill: ${when(d.nextRun)}`);
   return lines;
 }
 

@@ -1,5 +1,5 @@
 import { useCallback, useEffect, useState } from "react";
-import { type RunInfo, routes, type SetStatus, type Status as StatusData } from "../api.ts";
+import { type DrillStatus, type RunInfo, routes, type SetStatus, type Status as StatusData } from "../api.ts";
 import { useLiveEvents, useRun } from "../events.ts";
 import { ErrorBox } from "../ui/error-box.tsx";
 import { bySeedOrder, bytes, setLabel, when } from "../ui/format.ts";
@@ -90,6 +90,7 @@ export function Status() {
                 <th>Next run</th>
                 <th>Backups</th>
                 <th>Copies</th>
+                <th>Proven restorable</th>
                 <th />
               </tr>
             </thead>
@@ -210,6 +211,9 @@ function SetRow({
             </ul>
           )}
         </td>
+        <td className="drills-cell">
+          <Drills d={s.drills ?? null} timezone={s.schedule.timezone} />
+        </td>
         <td className="actions">
           <button type="button" className="primary" disabled={busy} onClick={onBackup}>
             Back up now
@@ -218,7 +222,7 @@ function SetRow({
       </tr>
       {runs.length > 0 || startError ? (
         <tr className="run-row">
-          <td colSpan={6}>
+          <td colSpan={7}>
             {startError ? <ErrorBox error={startError} title="Back up now" /> : null}
             {runs.map((r) => (
               <LiveRun key={r.id} info={r} onEnded={onEnded} />
@@ -227,6 +231,38 @@ function SetRow({
         </tr>
       ) : null}
     </>
+  );
+}
+
+/** Restore drills: per place, when a backup was last proven restorable and how long its restore took. */
+function Drills({ d, timezone }: { d: DrillStatus | null; timezone: string }) {
+  if (d === null || d.places.length === 0) return <span className="muted">no drill</span>;
+  const secs = (ms: number | null) => (ms === null ? "" : ` · restore ${(ms / 1000).toFixed(1)} s`);
+  return (
+    <ul className="drills">
+      {d.places.map((p) => (
+        <li key={p.destination} data-drill={p.destination}>
+          <strong>{p.destination}</strong>{" "}
+          {p.lastProven ? (
+            <span className="ok" title={p.lastProven.backup ?? ""}>
+              {when(p.lastProven.at, timezone)}
+              {secs(p.lastProven.restoreMs)}
+            </span>
+          ) : (
+            <span className="bad">never proven</span>
+          )}
+          {p.lastDrill && !p.lastDrill.ok ? (
+            <div className="small bad">
+              Last drill failed {when(p.lastDrill.at, timezone)}: {p.lastDrill.errorCode}: {p.lastDrill.error}
+              {p.lastDrill.errorHint ? <div className="hint">Fix: {p.lastDrill.errorHint}</div> : null}
+            </div>
+          ) : null}
+        </li>
+      ))}
+      {d.scheduled && d.nextRun ? (
+        <li className="muted small">next drill {when(d.nextRun, timezone)}</li>
+      ) : null}
+    </ul>
   );
 }
 
@@ -250,7 +286,9 @@ function LiveRun({ info, onEnded }: { info: RunInfo; onEnded: (id: string, faile
         run={run}
         label={`${info.kind === "backup" ? "Backup" : info.kind} of ${setLabel(info.set ?? "")}`}
       />
-      {run.ended && !run.error ? <div className="ok small">Backup {name ?? ""} done.</div> : null}
+      {run.ended && !run.error ? (
+        <div className="ok small">{info.kind === "drill" ? "Drill done." : `Backup ${name ?? ""} done.`}</div>
+      ) : null}
     </div>
   );
 }
