@@ -29,7 +29,7 @@ import { hostName } from "../platform/host.ts";
 import { fromOsError, megabytes, mountPointOf } from "../platform/os-errors.ts";
 import { type ChainLink, resolveChain } from "../snapshot/chain.ts";
 import { type Plan, planBackup } from "../snapshot/diff.ts";
-import { serializeManifest, summarize } from "../snapshot/manifest.ts";
+import { CURRENT_FORMAT, serializeManifest, summarize } from "../snapshot/manifest.ts";
 import { backupBaseName, uniqueName } from "../snapshot/naming.ts";
 import { parentOf } from "../snapshot/paths.ts";
 import { consistentReader, liveSource } from "../source/consistent-reader.ts";
@@ -283,7 +283,7 @@ async function backupSet(opts: BackupOptions, early: Warning[], around: RootStat
     const parentRef: ParentRef | null = parent ? { name: parent.ref.name, digest: parent.digest } : null;
     const makeManifest = (entries: Entry[], finishedAt: Date): Manifest => ({
       format: "bsched-manifest",
-      formatVersion: 1,
+      formatVersion: CURRENT_FORMAT,
       tool: { name: "bsched", version: VERSION },
       host: hostName(),
       set: set.id,
