@@ -170,7 +170,11 @@ const RUNS = /^(\d+\*\d+(,\d+\*\d+)*)?$/;
 const B64 = /^[A-Za-z0-9+/]*$/;
 
 /** Why a manifest's block map cannot be used for a file of `size` bytes, or undefined. */
-export function blockMapProblem(m: unknown, size: number, isName: (n: string) => boolean): string | undefined {
+export function blockMapProblem(
+  m: unknown,
+  size: number,
+  isName: (n: string) => boolean,
+): string | undefined {
   if (m === null || typeof m !== "object" || Array.isArray(m)) return "blocks is not an object";
   const o = m as Record<string, unknown>;
   for (const k of Object.keys(o))
@@ -194,4 +198,15 @@ export function blockMapProblem(m: unknown, size: number, isName: (n: string) =>
   if (total !== n) return "blocks: runs do not cover the file";
   if (o.base !== undefined && (typeof o.base !== "string" || !isName(o.base))) return "blocks: bad base";
   return undefined;
+}
+
+/** Bytes of the blocks of `e` that backup `name` holds (a delta's stored bytes). */
+export function storedBlockBytes(e: Entry, name: string): number {
+  const map = e.blocks;
+  if (!map) return 0;
+  const holders = holdersOf(map);
+  let n = 0;
+  for (let k = 0; k < holders.length; k++)
+    if (holders[k] === name) n += Math.min(map.size, (e.size ?? 0) - k * map.size);
+  return n;
 }

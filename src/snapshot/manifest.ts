@@ -59,7 +59,8 @@ function entryProblem(e: unknown, version: number): string | undefined {
   if (o.ino !== undefined && typeof o.ino !== "string") return "bad ino";
   if (o.ctimeNs !== undefined && (typeof o.ctimeNs !== "string" || !NS.test(o.ctimeNs))) return "bad ctimeNs";
   if (o.blocks !== undefined) {
-    if (version < 2 || o.kind !== "file" || !isUint(o.size)) return "blocks on an entry that cannot have them";
+    if (version < 2 || o.kind !== "file" || !isUint(o.size))
+      return "blocks on an entry that cannot have them";
     return blockMapProblem(o.blocks, o.size as number, (n) => isBackupName(n));
   }
   return undefined;

@@ -1,0 +1,87 @@
+import assert from "node:assert/strict";
+import { randomBytes } from "node:crypto";
+import fs from "node:fs/promises";
+import path from "node:path";
+import { test } from "node:test";
+import type { Manifest } from "../src/core/types.ts";
+import { holdersOf, isDelta } from "../src/snapshot/blocks.ts";
+import { makeServer, type TestServer } from "./helpers/server.ts";
+import { diffTrees, snapshotTree } from "./helpers/tree.ts";
+
+/** Block maps from 1 MiB up (the default, 8 MiB, would make the test's data large). */
+export const BLOCK_ENV = { BSCHED_BLOCK_MIN: String(1 << 20) };
+const MB = 1 << 20;
+
+export async function backupWithBlocks(s: TestServer): Promise<{ name: string; mode: string }> {
+  const r = await s.cli(["backup", "data", "--json"], BLOCK_ENV);
+  if (r.code !== 0) throw new Error(`backup exited ${r.code}: ${r.stderr}`);
+  return JSON.parse(r.stdout);
+}
+
+export async function manifestOf(s: TestServer, name: string): Promise<Manifest> {
+  const raw = JSON.parse(await fs.readFile(path.join(s.backups, name, "manifest.json"), "utf8"));
+  return { ...raw.header, entries: raw.entries, deletions: raw.deletions };
+}
+
+/** Overwrite `len` bytes at `pos` with new random bytes. */
+async function patch(file: string, pos: number, len: number): Promise<void> {
+  const fh = await fs.open(file, "r+");
+  try {
+    await fh.write(randomBytes(len), 0, len, pos);
+  } finally {
+    await fh.close();
+  }
+}
+
+for (const type of ["separate", "compressed"] as const) {
+  test(`${type}: block incrementals store changed blocks; shrink, append and rewrite; every point restores exactly`, async () => {
+    const s = await makeServer({ setKeys: [`type: ${type}`] });
+    const d = (p: string) => path.join(s.data, p);
+    await fs.writeFile(d("patched.bin"), randomBytes(5 * MB + 1234));
+    await fs.writeFile(d("shrinks.bin"), randomBytes(4 * MB));
+    await fs.writeFile(d("grows.log"), randomBytes(2 * MB + 10));
+    await fs.writeFile(d("rewritten.bin"), randomBytes(3 * MB));
+    await fs.writeFile(d("small.txt"), "small");
+    const points: { name: string; tree: Awaited<ReturnType<typeof snapshotTree>> }[] = [];
+    const full = await backupWithBlocks(s);
+    assert.equal(full.mode, "full");
+    points.push({ name: full.name, tree: await snapshotTree(s.data) });
+    const m0 = await manifestOf(s, full.name);
+    assert.equal(m0.formatVersion, 2);
+    const patched0 = m0.entries.find((e) => e.path === "patched.bin");
+    assert.equal(patched0?.blocks?.base, full.name, "a full backup records block digests of big files");
+    assert.equal(m0.entries.find((e) => e.path === "small.txt")?.blocks, undefined);
+
+    for (let round = 1; round <= 3; round++) {
+      await patch(d("patched.bin"), round * 100_000, 10);
+      await patch(d("patched.bin"), 3 * MB + round * 7, 3);
+      const cur = await fs.stat(d("shrinks.bin"));
+      await fs.truncate(d("shrinks.bin"), cur.size - MB / 2 - 3);
+      await fs.appendFile(d("grows.log"), randomBytes(MB / 3));
+      await fs.writeFile(d("rewritten.bin"), randomBytes(3 * MB));
+      const b = await backupWithBlocks(s);
+      assert.equal(b.mode, "incremental");
+      points.push({ name: b.name, tree: await snapshotTree(s.data) });
+      const m = await manifestOf(s, b.name);
+      const at = (p: string) => m.entries.find((e) => e.path === p);
+      for (const p of ["patched.bin", "shrinks.bin", "grows.log"]) {
+        const e = at(p);
+        assert.ok(e && isDelta(e), `${p} is stored as blocks in ${b.name}`);
+        assert.equal(e?.from, b.name);
+      }
+      // Two blocks changed in patched.bin (1 MiB each): the rest is held by older backups.
+      const holders = holdersOf(at("patched.bin")?.blocks as NonNullable<Manifest["entries"][0]["blocks"]>);
+      assert.equal(holders.filter((h) => h === b.name).length, 2);
+      assert.ok(!isDelta(at("rewritten.bin") as Manifest["entries"][0]), "a rewritten file is stored whole");
+      assert.equal(at("rewritten.bin")?.blocks?.base, b.name);
+      assert.ok(m.totals.storedBytes < 3 * MB + 4 * MB, `stored ${m.totals.storedBytes} bytes`);
+    }
+
+    for (const p of points) {
+      const out = path.join(s.dir, `out-${p.name}`);
+      const r = await s.cli(["restore", "data", "--backup", p.name, "--to", out]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.deepEqual(diffTrees(p.tree, await snapshotTree(out)), [], `restore of ${p.name}`);
+    }
+  });
+}
