@@ -14,7 +14,7 @@ import type { BlockMap, Entry } from "../../core/types.ts";
 import { copyAndHash, holeSink, SPARSE_MIN } from "../../platform/copy.ts";
 import { forEachLimit } from "../../platform/fsutil.ts";
 import { utimesArg } from "../../platform/times.ts";
-import { BLOCKS_SUFFIX, deltaMap, SIZE_FILE, wholeMap } from "../../snapshot/blocks.ts";
+import { BLOCKS_SUFFIX, deltaMap, isDelta, SIZE_FILE, wholeMap } from "../../snapshot/blocks.ts";
 import { FILES_DIR } from "../../snapshot/manifest.ts";
 import { refreshEntry, SMALL_FILE_MAX, type SmallRead } from "../../source/consistent.ts";
 import type { OpenedSource, SourceReader } from "../../source/reader.ts";
@@ -27,6 +27,7 @@ import {
   tapBlocks,
   wantsBlocks,
 } from "../blocks.ts";
+import { APPLY_SCRIPT, applyScript, BLOCK_SIZE_FILE, MODE_FILE } from "../blocks-script.ts";
 import { changedWhileReadWarning, retryWhileChanged, type StoredFile } from "../retry.ts";
 import { type BackupWriter, skipUnreadable, type WriteJob, type WriteResult } from "../types.ts";
 
@@ -128,9 +129,15 @@ async function storeBlocks(
     if (!same) moved = true;
     await fs.writeFile(path.join(dir, String(k)), data, { mode: 0o600, flag: "wx" });
   }
-  await fs.writeFile(path.join(dir, SIZE_FILE), `${pass.bytes}\n`, { mode: 0o600, flag: "wx" });
   const changedWhileRead = moved || (await src.changed()) || BigInt(pass.bytes) !== src.st.size;
   const fresh = refreshEntry(entry, src.st);
+  await fs.writeFile(path.join(dir, BLOCK_SIZE_FILE), `${parent.size}\n`, { mode: 0o600, flag: "wx" });
+  await fs.writeFile(path.join(dir, MODE_FILE), `${fresh.mode.toString(8)}\n`, { mode: 0o600, flag: "wx" });
+  // Written last, with the file's mtime: the by-hand procedure gives it to the file (touch -r).
+  const sizeFile = path.join(dir, SIZE_FILE);
+  await fs.writeFile(sizeFile, `${pass.bytes}\n`, { mode: 0o600, flag: "wx" });
+  const mtime = utimesArg(fresh.mtimeNs);
+  await fs.utimes(sizeFile, mtime, mtime);
   return {
     entry: {
       ...fresh,
@@ -202,6 +209,13 @@ export const separateWriter: BackupWriter = {
       job.onFile(e);
     });
     for (const l of job.symlinks) await makeSymlink(l, path.join(root, l.path));
+    // Files stored as blocks: the script that applies them by hand, beside files/.
+    if ([...stored.values()].some(isDelta)) {
+      await fs.writeFile(path.join(job.tmp, APPLY_SCRIPT), applyScript(job.name), {
+        mode: 0o755,
+        flag: "wx",
+      });
+    }
     // Folder modes and mtimes last, deepest first: writing into a folder moves its mtime.
     for (const d of [...job.dirs].reverse()) {
       const p = path.join(root, d.path);
