@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import fs from "node:fs/promises";
 import path from "node:path";
@@ -6,7 +7,7 @@ import { test } from "node:test";
 import type { Manifest } from "../src/core/types.ts";
 import { holdersOf, isDelta } from "../src/snapshot/blocks.ts";
 import { makeServer, type TestServer } from "./helpers/server.ts";
-import { diffTrees, snapshotTree } from "./helpers/tree.ts";
+import { diffTrees, snapshotTree, type TreeRecord } from "./helpers/tree.ts";
 
 /** Block maps from 1 MiB up (the default, 8 MiB, would make the test's data large). */
 export const BLOCK_ENV = { BSCHED_BLOCK_MIN: String(1 << 20) };
@@ -31,6 +32,33 @@ async function patch(file: string, pos: number, len: number): Promise<void> {
   } finally {
     await fh.close();
   }
+}
+
+/** The documented by-hand steps for one separate backup: `sh -c STEPS sh TARGET FOLDER`. */
+function byHandSeparate(deletions: string[]): string {
+  const q = (x: string) => `'${x.replaceAll("'", "'\\''")}'`;
+  const rm = deletions.map((d) => `rm -rf -- ${q(d)} && `).join("");
+  return `cd "$1" && ${rm}cp -a "$2/files/." "$1/" && if [ -f "$2/apply-blocks.sh" ]; then sh "$2/apply-blocks.sh" "$1"; fi`;
+}
+
+/** /bin/sh with `env -i PATH=/usr/bin:/bin`. */
+function plainSh(args: string[]): Promise<{ code: number | null; out: string }> {
+  return new Promise((resolve, reject) => {
+    const p = spawn("/bin/sh", args, { env: { PATH: "/usr/bin:/bin" }, stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    p.stdout.on("data", (d) => {
+      out += d;
+    });
+    p.stderr.on("data", (d) => {
+      out += d;
+    });
+    p.on("error", reject);
+    p.on("close", (code) => resolve({ code, out }));
+  });
+}
+
+function toSeconds(t: Map<string, TreeRecord>): Map<string, TreeRecord> {
+  return new Map([...t].map(([k, v]) => [k, { ...v, mtimeUs: Math.floor(v.mtimeUs / 1e6) }]));
 }
 
 for (const type of ["separate", "compressed"] as const) {
@@ -83,5 +111,26 @@ for (const type of ["separate", "compressed"] as const) {
       assert.equal(r.code, 0, r.stderr);
       assert.deepEqual(diffTrees(p.tree, await snapshotTree(out)), [], `restore of ${p.name}`);
     }
+
+    // By hand, with nothing of bsched's and only /usr/bin:/bin: the same tree as bsched restore.
+    const manual = path.join(s.dir, "manual");
+    await fs.mkdir(manual);
+    for (const p of points) {
+      const folder = path.join(s.backups, p.name);
+      const r =
+        type === "compressed"
+          ? await plainSh([path.join(folder, `${p.name}.sh`), "--target", manual])
+          : await plainSh([
+              "-c",
+              byHandSeparate((await manifestOf(s, p.name)).deletions),
+              "sh",
+              manual,
+              folder,
+            ]);
+      assert.equal(r.code, 0, r.out);
+    }
+    const last = points.at(-1) as (typeof points)[0];
+    const restored = await snapshotTree(path.join(s.dir, `out-${last.name}`));
+    assert.deepEqual(diffTrees(toSeconds(restored), toSeconds(await snapshotTree(manual))), []);
   });
 }
