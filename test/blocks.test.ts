@@ -134,3 +134,37 @@ for (const type of ["separate", "compressed"] as const) {
     assert.deepEqual(diffTrees(toSeconds(restored), toSeconds(await snapshotTree(manual))), []);
   });
 }
+
+test("verify re-hashes stored blocks and names the damaged file and backup; restore refuses it", async () => {
+  const s = await makeServer();
+  const d = (p: string) => path.join(s.data, p);
+  await fs.writeFile(d("db.bin"), randomBytes(3 * MB));
+  await backupWithBlocks(s);
+  await patch(d("db.bin"), MB + 5, 100);
+  const inc = await backupWithBlocks(s);
+  const ok = await s.cli(["verify", "data"]);
+  assert.equal(ok.code, 0, ok.stderr);
+  const block = path.join(s.backups, inc.name, "files", "db.bin.bsched-blocks", "1");
+  const bytes = await fs.readFile(block);
+  bytes[7] = (bytes[7] as number) ^ 0xff;
+  await fs.writeFile(block, bytes);
+  const bad = await s.cli(["verify", "data", "--json"]);
+  assert.notEqual(bad.code, 0);
+  const problems = JSON.parse(bad.stdout).problems as { backup: string; path?: string; problem: string }[];
+  assert.ok(
+    problems.some((p) => p.backup === inc.name && p.path === "db.bin" && /block 1 .*differs/.test(p.problem)),
+    bad.stdout,
+  );
+  const out = path.join(s.dir, "out");
+  const r = await s.cli(["restore", "data", "--to", out]);
+  assert.notEqual(r.code, 0);
+  assert.match(r.stderr, /db\.bin/);
+  await fs.rm(block);
+  const gone = await s.cli(["verify", "data", "--json"]);
+  assert.ok(
+    (JSON.parse(gone.stdout).problems as { path?: string; problem: string }[]).some(
+      (p) => p.path === "db.bin" && /block 1 .*missing/.test(p.problem),
+    ),
+    gone.stdout,
+  );
+});
