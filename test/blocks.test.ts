@@ -152,7 +152,7 @@ test("verify re-hashes stored blocks and names the damaged file and backup; rest
   assert.notEqual(bad.code, 0);
   const problems = JSON.parse(bad.stdout).problems as { backup: string; path?: string; problem: string }[];
   assert.ok(
-    problems.some((p) => p.backup === inc.name && p.path === "db.bin" && /block 1 .*differs/.test(p.problem)),
+    problems.some((p) => p.backup === inc.name && p.path === "db.bin" && /bsched-blocks\/1 .*differs/.test(p.problem)),
     bad.stdout,
   );
   const out = path.join(s.dir, "out");
@@ -163,7 +163,7 @@ test("verify re-hashes stored blocks and names the damaged file and backup; rest
   const gone = await s.cli(["verify", "data", "--json"]);
   assert.ok(
     (JSON.parse(gone.stdout).problems as { path?: string; problem: string }[]).some(
-      (p) => p.path === "db.bin" && /block 1 .*missing/.test(p.problem),
+      (p) => p.path === "db.bin" && /bsched-blocks\/1 .*missing/.test(p.problem),
     ),
     gone.stdout,
   );

@@ -7,7 +7,7 @@ import { readWhole } from "../destination/backups.ts";
 import type { Destination } from "../destination/destination.ts";
 import { BLOCK_SIZE_FILE, MODE_FILE } from "../format/blocks-script.ts";
 import { youngCollector } from "../platform/memory.ts";
-import { blocksDirOf, holdersOf, isDelta, SIZE_FILE } from "../snapshot/blocks.ts";
+import { blocksDirOf, isDelta, ownRuns, SIZE_FILE } from "../snapshot/blocks.ts";
 import { FILES_DIR, MANIFEST_FILE, parseManifest } from "../snapshot/manifest.ts";
 
 /** A file a backup holds besides its manifest, as a copy moves it. */
@@ -60,10 +60,9 @@ function blockFiles(e: Entry, name: string): StoredFile[] {
   const map = e.blocks as BlockMap;
   const dir = `${FILES_DIR}/${blocksDirOf(e.path)}`;
   const out: StoredFile[] = [];
-  const holders = holdersOf(map);
-  for (let k = 0; k < holders.length; k++) {
-    if (holders[k] === name)
-      out.push({ file: `${dir}/${k}`, size: Math.min(map.size, (e.size ?? 0) - k * map.size) });
+  for (const run of ownRuns(map, name)) {
+    const size = Math.min(run.count * map.size, (e.size ?? 0) - run.start * map.size);
+    out.push({ file: `${dir}/${run.start}`, size });
   }
   const text = (s: string) => Buffer.byteLength(`${s}\n`);
   out.push({ file: `${dir}/${BLOCK_SIZE_FILE}`, size: text(String(map.size)) });

@@ -36,8 +36,12 @@ export async function readHead(fh: FileHandle): Promise<Buffer> {
   return buf.subarray(0, bytesRead);
 }
 
-export async function blockSizeOf(fh: FileHandle, parent: BlockMap | undefined): Promise<number> {
-  return parent?.size ?? blockSizeFor(await readHead(fh));
+export async function blockSizeOf(
+  fh: FileHandle,
+  parent: BlockMap | undefined,
+  size: number,
+): Promise<number> {
+  return parent?.size ?? blockSizeFor(await readHead(fh), size);
 }
 
 /** A sink that also digests each block of what passes through it, in front of `out`. */
@@ -82,22 +86,28 @@ export function blocksToStore(
 }
 
 /**
- * Block `k` of the file read again, and whether it is still what the hashing pass saw (the
- * file moved in between otherwise: the caller reports it as changed while read).
+ * A run of blocks read again, and whether each is still what the hashing pass saw (the file
+ * moved in between otherwise: the caller reports it as changed while read).
  */
-export async function readBlock(
+export async function readRun(
   fh: FileHandle,
-  k: number,
+  run: { start: number; count: number },
   map: { size: number; digests: string },
   bytes: number,
 ): Promise<{ data: Buffer; same: boolean }> {
-  const len = Math.min(map.size, bytes - k * map.size);
+  const at = run.start * map.size;
+  const len = Math.min(run.count * map.size, bytes - at);
   const data = Buffer.alloc(len);
   let got = 0;
   while (got < len) {
-    const { bytesRead } = await fh.read(data, got, len - got, k * map.size + got);
+    const { bytesRead } = await fh.read(data, got, len - got, at + got);
     if (bytesRead === 0) break;
     got += bytesRead;
   }
-  return { data, same: got === len && blockDigest(data) === digestAt(map as BlockMap, k) };
+  let same = got === len;
+  for (let i = 0; same && i < run.count; i++) {
+    const block = data.subarray(i * map.size, (i + 1) * map.size);
+    same = blockDigest(block) === digestAt(map as BlockMap, run.start + i);
+  }
+  return { data, same };
 }

@@ -14,6 +14,7 @@ import path from "node:path";
 import { cancelledOr, throwIfCancelled } from "../core/cancel.ts";
 import { BschedError, errnoCode } from "../core/errors.ts";
 import type { BlockMap, Entry, Manifest, Progress, ProgressCallback, RootMeta } from "../core/types.ts";
+import { readManifest } from "../destination/backups.ts";
 import type { Destination } from "../destination/destination.ts";
 import { openBackupReader } from "../format/open.ts";
 import { NotStored, type StoredContent } from "../format/types.ts";
@@ -23,7 +24,7 @@ import { fsyncDir, syncTree } from "../platform/fsutil.ts";
 import type { Lock } from "../platform/lockfile.ts";
 import { isRestoreStagingOf, restoreStagingName } from "../platform/names.ts";
 import { utimesArg } from "../platform/times.ts";
-import { blockPathOf, holdersOf, isDelta } from "../snapshot/blocks.ts";
+import { blockPathOf, DIGEST_CHARS, holdersOf, isDelta, ownRuns } from "../snapshot/blocks.ts";
 import { type ChainLink, checkChainState } from "../snapshot/chain.ts";
 import { isSetLockName, lockFolder } from "../source/setlock.ts";
 import { removeRestoredMarker, writeRestoredMarker } from "./marker.ts";
@@ -221,6 +222,29 @@ async function openAssembled(
   return out;
 }
 
+/**
+ * The maps that backup `link` wrote for the assembled files it stores blocks of (from its own
+ * manifest, read once): they say how its blocks are cut into stored runs.
+ */
+async function ownMaps(
+  assembled: Assembled[],
+  link: ChainLink,
+  newest: Manifest,
+): Promise<Map<string, BlockMap>> {
+  const paths = new Set(
+    assembled
+      .filter((a) => a.e.blocks?.base !== link.name && a.holders.includes(link.name))
+      .map((a) => a.e.path),
+  );
+  const out = new Map<string, BlockMap>();
+  if (paths.size === 0) return out;
+  const m = link.name === newest.name ? newest : (await readManifest(link.dest, link.name)).manifest;
+  for (const e of m.entries) {
+    if (paths.has(e.path) && e.kind === "file" && e.from === link.name && e.blocks) out.set(e.path, e.blocks);
+  }
+  return out;
+}
+
 /** What restore asks backup `name` for, for the assembled files: entries to read, and where each goes. */
 interface Part {
   entry: Entry;
@@ -232,7 +256,12 @@ interface Part {
  * (its `base`), that file, of which only the blocks it still holds are written; from a backup
  * that stores blocks, each block it holds (`PATH.bsched-blocks/K`), written at its place.
  */
-function blockParts(assembled: Assembled[], name: string, onBytes: (n: number) => void): Map<string, Part> {
+function blockParts(
+  assembled: Assembled[],
+  name: string,
+  own: Map<string, BlockMap>,
+  onBytes: (n: number) => void,
+): Map<string, Part> {
   const parts = new Map<string, Part>();
   for (const a of assembled) {
     const map = a.e.blocks as BlockMap;
@@ -270,9 +299,20 @@ function blockParts(assembled: Assembled[], name: string, onBytes: (n: number) =
         },
       });
     } else {
-      for (const k of mine) {
-        const p = blockPathOf(a.e.path, k);
-        const len = Math.min(bs, size - k * bs);
+      // The runs this backup stored (its own map, src/snapshot/blocks.ts ownRuns): each read once.
+      const stored = own.get(a.e.path);
+      if (!stored) continue;
+      const need = new Set(mine);
+      for (const run of ownRuns(stored, name)) {
+        const ks: number[] = [];
+        for (let k = run.start; k < run.start + run.count; k++) if (need.has(k)) ks.push(k);
+        if (ks.length === 0) continue;
+        const p = blockPathOf(a.e.path, run.start);
+        const len = Math.min(
+          run.count * bs,
+          (stored.digests.length / DIGEST_CHARS) * bs,
+          size - run.start * bs,
+        );
         parts.set(p, {
           entry: { path: p, kind: "file", mode: 0o600, mtimeNs: "0", uid: 0, gid: 0, size: len, from: name },
           async write(content) {
@@ -280,7 +320,11 @@ function blockParts(assembled: Assembled[], name: string, onBytes: (n: number) =
             if (content.data) chunks.push(content.data);
             else await content.copy(async (c) => void chunks.push(Buffer.from(c)));
             const data = Buffer.concat(chunks);
-            await writeAll(a.fh, data.subarray(0, Math.min(len, data.length)), k * bs);
+            for (const k of ks) {
+              const off = (k - run.start) * bs;
+              const end = Math.min(off + bs, data.length, size - run.start * bs);
+              if (end > off) await writeAll(a.fh, data.subarray(off, end), k * bs);
+            }
             onBytes(data.length);
           },
         });
@@ -590,7 +634,8 @@ async function restoreInto(
     const results = new Map<string, CopyResult>();
     for (const link of chain) {
       const wanted = files.filter((e) => e.from === link.name && !isDelta(e));
-      const parts = blockParts(assembled, link.name, onBytes);
+      const own = await ownMaps(assembled, link, manifest);
+      const parts = blockParts(assembled, link.name, own, onBytes);
       if (wanted.length === 0 && parts.size === 0) continue;
       const reader = await openBackupReader(link);
       const missing = (e: Entry, err: unknown) => {

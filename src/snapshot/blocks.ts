@@ -10,10 +10,10 @@ import type { BlockMap, Entry } from "../core/types.ts";
 
 /** Files at least this long get a block map (runBackup's `blockMin` lowers it for tests). */
 export const BLOCKS_MIN = 8 << 20;
-/** Block size of a file that is not SQLite (and the least for SQLite files). */
+/** Block size of a file that is not SQLite. */
 export const FIXED_BLOCK = 1 << 20;
-/** A SQLite file's blocks: its page size times as many pages as make at least this. */
-export const SQLITE_BLOCK_MIN = 64 << 10;
+/** At most this many blocks per file when it gets its map (a 20 GB file: 80 KiB blocks, a 4 MiB map). */
+export const MAX_BLOCKS = 1 << 18;
 /** Bytes of a block's digest (a truncated sha256): 96 bits, 16 base64 characters, no padding. */
 const DIGEST_BYTES = 12;
 export const DIGEST_CHARS = 16;
@@ -22,6 +22,7 @@ export const BLOCKS_SUFFIX = ".bsched-blocks";
 export const SIZE_FILE = "size";
 
 export const blocksDirOf = (p: string) => `${p}${BLOCKS_SUFFIX}`;
+/** The stored file of a run of blocks starting at block `k`. */
 export const blockPathOf = (p: string, k: number) => `${p}${BLOCKS_SUFFIX}/${k}`;
 export const blockCount = (size: number, bs: number) => Math.ceil(size / bs);
 
@@ -34,18 +35,20 @@ export function digestAt(map: BlockMap, k: number): string {
 }
 
 /**
- * The block size of a file from its first bytes: a SQLite database changes whole pages, so its
- * blocks are whole pages (page size × n ≥ 64 KiB, measured in docs/design.md); else 1 MiB.
+ * The block size of a file from its first bytes and its size. A SQLite database changes whole
+ * pages in place: its blocks are its pages (on dataset A's 1 % change, 4 KiB blocks store 61 MB,
+ * 64 KiB ones 196 MB, 1 MiB ones 217 MB: docs/design.md "Block incrementals"). Other files
+ * (logs, mostly appended) get 1 MiB. Either is doubled until the file has at most MAX_BLOCKS.
  */
-export function blockSizeFor(head: Buffer): number {
+export function blockSizeFor(head: Buffer, size: number): number {
+  let bs = FIXED_BLOCK;
   if (head.length >= 18 && head.subarray(0, 16).toString("latin1") === "SQLite format 3\0") {
     const raw = head.readUInt16BE(16);
     const page = raw === 1 ? 65536 : raw;
-    if (page >= 512 && page <= 65536 && (page & (page - 1)) === 0) {
-      return Math.max(page, SQLITE_BLOCK_MIN);
-    }
+    if (page >= 512 && page <= 65536 && (page & (page - 1)) === 0) bs = page;
   }
-  return FIXED_BLOCK;
+  while (Math.ceil(size / bs) > MAX_BLOCKS) bs *= 2;
+  return bs;
 }
 
 /** Digests of consecutive blocks of a stream given in chunks of any length. */
@@ -96,20 +99,28 @@ export function decodeRuns(map: BlockMap): number[] {
   return out;
 }
 
-/** `holder` (one backup name per block) as the map's `in` list and run-length `runs`. */
-export function encodeHolders(holders: string[]): { in: string[]; runs: string } {
+/**
+ * `holders` (one backup name per block) as the map's `in` list and run-length `runs`. A run
+ * also ends before each block of `breaks`: the backup storing blocks keeps one run per stored
+ * file in its own map.
+ */
+export function encodeHolders(
+  holders: string[],
+  breaks: Set<number> = new Set(),
+): { in: string[]; runs: string } {
   const names: string[] = [];
   const index = new Map<string, number>();
   const runs: string[] = [];
   let cur = -1;
   let len = 0;
-  for (const h of holders) {
+  for (let k = 0; k < holders.length; k++) {
+    const h = holders[k] as string;
     let i = index.get(h);
     if (i === undefined) {
       i = names.push(h) - 1;
       index.set(h, i);
     }
-    if (i === cur) len++;
+    if (i === cur && !breaks.has(k)) len++;
     else {
       if (len > 0) runs.push(`${cur}*${len}`);
       cur = i;
@@ -118,6 +129,37 @@ export function encodeHolders(holders: string[]): { in: string[]; runs: string }
   }
   if (len > 0) runs.push(`${cur}*${len}`);
   return { in: names, runs: runs.join(",") };
+}
+
+/**
+ * The stored runs of a file stored as blocks, from the map of the backup that stored them: each
+ * run held by `name` is one file `PATH.bsched-blocks/START` of `count` consecutive blocks.
+ */
+export function ownRuns(map: BlockMap, name: string): { start: number; count: number }[] {
+  const me = map.in.indexOf(name);
+  const out: { start: number; count: number }[] = [];
+  if (me < 0 || map.runs === "") return out;
+  let k = 0;
+  for (const run of map.runs.split(",")) {
+    const [i, n] = run.split("*").map(Number) as [number, number];
+    if (i === me) out.push({ start: k, count: n });
+    k += n;
+  }
+  return out;
+}
+
+/**
+ * Maximal runs of consecutive blocks of `list` (sorted), also cut at each of `starts` (the run
+ * starts a previous read of the same file stored: a member stored again must replace them).
+ */
+export function runsOf(list: number[], starts: Set<number> = new Set()): { start: number; count: number }[] {
+  const out: { start: number; count: number }[] = [];
+  for (const k of list) {
+    const last = out.at(-1);
+    if (last && last.start + last.count === k && !starts.has(k)) last.count++;
+    else out.push({ start: k, count: 1 });
+  }
+  return out;
 }
 
 /** The backup name holding each block of the map. */
@@ -153,14 +195,25 @@ export function changedBlocks(parent: BlockMap, digests: string): number[] {
   return out;
 }
 
-/** The map of a new version stored as blocks by `name`: its changed blocks here, the rest where the parent's map says. */
-export function deltaMap(parent: BlockMap, name: string, digests: string, changed: number[]): BlockMap {
+/**
+ * The map of a new version stored as blocks by `name`: its changed blocks here (one run per
+ * stored file: runsOf(changed, starts)), the rest where the parent's map says.
+ */
+export function deltaMap(
+  parent: BlockMap,
+  name: string,
+  digests: string,
+  changed: number[],
+  starts: Set<number> = new Set(),
+): BlockMap {
   const n = digests.length / DIGEST_CHARS;
   const before = holdersOf(parent);
   const mine = new Set(changed);
   const holders: string[] = [];
   for (let k = 0; k < n; k++) holders.push(mine.has(k) ? name : (before[k] as string));
-  const enc = encodeHolders(holders);
+  // Its own runs cut where its stored files begin (ownRuns reads them back).
+  const breaks = new Set(runsOf(changed, starts).map((r) => r.start));
+  const enc = encodeHolders(holders, breaks);
   const map: BlockMap = { size: parent.size, digests, ...enc };
   if (parent.base !== undefined && enc.in.includes(parent.base)) map.base = parent.base;
   return map;

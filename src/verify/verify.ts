@@ -7,7 +7,7 @@ import { openBackupReader } from "../format/open.ts";
 import { NotStored } from "../format/types.ts";
 import type { CopyResult } from "../platform/copy.ts";
 import { loadBeside } from "../restore/locate.ts";
-import { blockDigest, blockPathOf, digestAt, holdersOf, isDelta } from "../snapshot/blocks.ts";
+import { blockDigest, blockPathOf, digestAt, isDelta, ownRuns } from "../snapshot/blocks.ts";
 import { type ChainLink, resolveChain, stateProblems } from "../snapshot/chain.ts";
 
 /** Inside a large file, a progress event every this many bytes. */
@@ -171,7 +171,7 @@ export async function verifyBackups(
       problems.push({
         backup: name,
         path: b.file.path,
-        problem: `damaged: block ${b.k} (${blockPathOf(b.file.path, b.k)}) ${problem}`,
+        problem: `damaged: stored blocks ${blockPathOf(b.file.path, b.start)} ${problem}`,
         code: "RESTORE_MISMATCH",
       });
     const failed = (e: Entry, err: unknown) => {
@@ -200,10 +200,15 @@ export async function verifyBackups(
             const data = Buffer.concat(chunks);
             onBytes(data.length);
             result.bytes += data.length;
+            const map = b.file.blocks as BlockMap;
             if (data.length !== b.entry.size)
               blockProblem(b, `is ${data.length} bytes, expected ${b.entry.size}`);
-            else if (blockDigest(data) !== digestAt(b.file.blocks as BlockMap, b.k))
-              blockProblem(b, "differs from its digest in the manifest");
+            else
+              for (let i = 0; i < b.count; i++) {
+                const block = data.subarray(i * map.size, (i + 1) * map.size);
+                if (blockDigest(block) !== digestAt(map, b.start + i))
+                  blockProblem(b, `differs from its digest in the manifest (block ${b.start + i})`);
+              }
             return;
           }
           progress.current = e.path;
@@ -238,26 +243,25 @@ export async function verifyBackups(
 }
 
 interface BlockRead {
-  /** What the backup is asked for: PATH.bsched-blocks/K. */
+  /** What the backup is asked for: PATH.bsched-blocks/START, a run of blocks. */
   entry: Entry;
   file: Entry;
-  k: number;
+  start: number;
+  count: number;
 }
 
-/** The blocks a backup stores of its files stored as blocks, by the path they are read under. */
+/** The runs of blocks a backup stores of its files stored as blocks, by the path they are read under. */
 function blockReads(deltas: Entry[], name: string): Map<string, BlockRead> {
   const out = new Map<string, BlockRead>();
   for (const file of deltas) {
     const map = file.blocks as BlockMap;
-    const holders = holdersOf(map);
-    for (let k = 0; k < holders.length; k++) {
-      if (holders[k] !== name) continue;
-      const p = blockPathOf(file.path, k);
-      const size = Math.min(map.size, (file.size ?? 0) - k * map.size);
+    for (const run of ownRuns(map, name)) {
+      const p = blockPathOf(file.path, run.start);
+      const size = Math.min(run.count * map.size, (file.size ?? 0) - run.start * map.size);
       out.set(p, {
         entry: { path: p, kind: "file", mode: 0o600, mtimeNs: "0", uid: 0, gid: 0, size, from: name },
         file,
-        k,
+        ...run,
       });
     }
   }

@@ -5,14 +5,14 @@ import path from "node:path";
 import type { Entry, Manifest } from "../../core/types.ts";
 import { copyAndHash, writeAll } from "../../platform/copy.ts";
 import { nsToSeconds } from "../../platform/times.ts";
-import { blocksDirOf, deltaMap, SIZE_FILE, wholeMap } from "../../snapshot/blocks.ts";
+import { blocksDirOf, deltaMap, runsOf, SIZE_FILE, wholeMap } from "../../snapshot/blocks.ts";
 import { refreshEntry, SMALL_FILE_MAX } from "../../source/consistent.ts";
 import {
   blockSizeOf,
   blocksToStore,
   hashBlocks,
   parentMapOf,
-  readBlock,
+  readRun,
   tapBlocks,
   wantsBlocks,
 } from "../blocks.ts";
@@ -115,7 +115,7 @@ export function compressedWriter(
     try {
       const sink = (chunk: Buffer) => frames.write(chunk);
       // Per big file, what its first read chose (blocks or whole), kept by its re-reads.
-      const chosen = new Map<string, { delta: boolean; blocks: Set<number> }>();
+      const chosen = new Map<string, { delta: boolean; blocks: Set<number>; starts?: Set<number> }>();
       /**
        * A file stored as blocks: members PATH.bsched-blocks/K, then block-size, mode and size
        * (with the file's mtime) for the embedded script (src/format/blocks-script.ts). Returns
@@ -126,6 +126,7 @@ export function compressedWriter(
         bs: number,
         pass: { digests: string; bytes: number },
         list: number[],
+        starts: Set<number>,
         fh: FileHandle,
       ): Promise<boolean> => {
         const dir = blocksDirOf(fresh.path);
@@ -139,10 +140,10 @@ export function compressedWriter(
           await frames.write(data);
           await frames.write(blockPadding(data.length));
         };
-        for (const k of list) {
-          const { data, same } = await readBlock(fh, k, { size: bs, digests: pass.digests }, pass.bytes);
+        for (const run of runsOf(list, starts)) {
+          const { data, same } = await readRun(fh, run, { size: bs, digests: pass.digests }, pass.bytes);
           if (!same) moved = true;
-          await member(String(k), data);
+          await member(String(run.start), data);
         }
         await member(BLOCK_SIZE_FILE, Buffer.from(`${bs}\n`));
         await member(MODE_FILE, Buffer.from(`${fresh.mode.toString(8)}\n`));
@@ -177,7 +178,7 @@ export function compressedWriter(
           const size = Number(src.st.size);
           const big = wantsBlocks(job, size);
           const parentMap = big ? parentMapOf(job, e, size) : undefined;
-          const bs = big ? await blockSizeOf(src.fh, parentMap) : 0;
+          const bs = big ? await blockSizeOf(src.fh, parentMap, size) : 0;
           const prior = chosen.get(e.path);
           let pass: Awaited<ReturnType<typeof hashBlocks>> | undefined;
           if (parentMap && prior?.delta !== false) {
@@ -188,10 +189,17 @@ export function compressedWriter(
               blocksToStore(parentMap, pass.digests, pass.bytes, prior?.blocks) ??
               (prior?.delta ? blocksToStore(parentMap, pass.digests, Infinity, prior.blocks) : undefined);
             if (list) {
-              chosen.set(e.path, { delta: true, blocks: new Set([...(prior?.blocks ?? []), ...list]) });
-              const moved = await writeBlocks(fresh, parentMap.size, pass, list, src.fh);
+              // Runs cut where an earlier read's members began, so that each is replaced whole.
+              const starts = prior?.starts ?? new Set<number>();
+              const moved = await writeBlocks(fresh, parentMap.size, pass, list, starts, src.fh);
+              const now = new Set([...starts, ...runsOf(list, starts).map((r) => r.start)]);
+              chosen.set(e.path, {
+                delta: true,
+                blocks: new Set([...(prior?.blocks ?? []), ...list]),
+                starts: now,
+              });
               const changedWhileRead = moved || pass.bytes !== size || (await src.changed());
-              const map = deltaMap(parentMap, job.name, pass.digests, list);
+              const map = deltaMap(parentMap, job.name, pass.digests, list, starts);
               return {
                 entry: { ...fresh, size: pass.bytes, sha256: pass.sha256, blocks: map },
                 changedWhileRead,

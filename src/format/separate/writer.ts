@@ -14,7 +14,7 @@ import type { BlockMap, Entry } from "../../core/types.ts";
 import { copyAndHash, holeSink, SPARSE_MIN } from "../../platform/copy.ts";
 import { forEachLimit } from "../../platform/fsutil.ts";
 import { utimesArg } from "../../platform/times.ts";
-import { BLOCKS_SUFFIX, deltaMap, isDelta, SIZE_FILE, wholeMap } from "../../snapshot/blocks.ts";
+import { BLOCKS_SUFFIX, deltaMap, isDelta, runsOf, SIZE_FILE, wholeMap } from "../../snapshot/blocks.ts";
 import { FILES_DIR } from "../../snapshot/manifest.ts";
 import { refreshEntry, SMALL_FILE_MAX, type SmallRead } from "../../source/consistent.ts";
 import type { OpenedSource, SourceReader } from "../../source/reader.ts";
@@ -23,7 +23,7 @@ import {
   blocksToStore,
   hashBlocks,
   parentMapOf,
-  readBlock,
+  readRun,
   tapBlocks,
   wantsBlocks,
 } from "../blocks.ts";
@@ -53,7 +53,7 @@ export async function storeFile(
   // not at `dest`: its whole copy may never be written.
   const src = await reader.open(entry, parentMap ? {} : { snapshotTo: dest });
   try {
-    const bs = big ? await blockSizeOf(src.fh, parentMap) : 0;
+    const bs = big ? await blockSizeOf(src.fh, parentMap, entry.size ?? 0) : 0;
     let pass: Awaited<ReturnType<typeof hashBlocks>> | undefined;
     if (parentMap && blocks) {
       pass = await hashBlocks(src.fh, bs, onBytes);
@@ -124,10 +124,11 @@ async function storeBlocks(
   await fs.mkdir(dir, { mode: 0o700 });
   const map = { size: parent.size, digests: pass.digests };
   let moved = false;
-  for (const k of list) {
-    const { data, same } = await readBlock(src.fh, k, map, pass.bytes);
+  // One file per run of consecutive changed blocks, named by its first block.
+  for (const run of runsOf(list)) {
+    const { data, same } = await readRun(src.fh, run, map, pass.bytes);
     if (!same) moved = true;
-    await fs.writeFile(path.join(dir, String(k)), data, { mode: 0o600, flag: "wx" });
+    await fs.writeFile(path.join(dir, String(run.start)), data, { mode: 0o600, flag: "wx" });
   }
   const changedWhileRead = moved || (await src.changed()) || BigInt(pass.bytes) !== src.st.size;
   const fresh = refreshEntry(entry, src.st);
