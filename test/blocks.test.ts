@@ -152,7 +152,9 @@ test("verify re-hashes stored blocks and names the damaged file and backup; rest
   assert.notEqual(bad.code, 0);
   const problems = JSON.parse(bad.stdout).problems as { backup: string; path?: string; problem: string }[];
   assert.ok(
-    problems.some((p) => p.backup === inc.name && p.path === "db.bin" && /bsched-blocks\/1 .*differs/.test(p.problem)),
+    problems.some(
+      (p) => p.backup === inc.name && p.path === "db.bin" && /bsched-blocks\/1 .*differs/.test(p.problem),
+    ),
     bad.stdout,
   );
   const out = path.join(s.dir, "out");
