@@ -105,6 +105,12 @@ for (const type of ["separate", "compressed"] as const) {
       assert.ok(m.totals.storedBytes < 3 * MB + 4 * MB, `stored ${m.totals.storedBytes} bytes`);
     }
 
+    // Nothing changed: the files stored as blocks are carried with their maps, and still restore.
+    const still = await backupWithBlocks(s);
+    points.push({ name: still.name, tree: await snapshotTree(s.data) });
+    const carried = (await manifestOf(s, still.name)).entries.find((e) => e.path === "patched.bin");
+    assert.ok(carried && isDelta(carried) && carried.from !== still.name, "carried with its block map");
+
     for (const p of points) {
       const out = path.join(s.dir, `out-${p.name}`);
       const r = await s.cli(["restore", "data", "--backup", p.name, "--to", out]);
