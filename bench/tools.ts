@@ -45,12 +45,12 @@ export function bschedBin(): string {
 // ---------------------------------------------------------------------------------------------
 // bsched, run as the real CLI under the project's Node.
 
-function argvOf(c: Ctx, args: string[], bin = BSCHED): string[] {
+export function argvOf(c: Ctx, args: string[], bin = BSCHED): string[] {
   const prof = c.cpuProfDir ? ["--cpu-prof", `--cpu-prof-dir=${c.cpuProfDir}`] : [];
   return [process.execPath, ...prof, bin, ...args, "--config", path.join(c.store, "bsched.yaml"), "--json"];
 }
 
-async function writeConfig(c: Ctx, type: "separate" | "compressed"): Promise<void> {
+export async function writeConfig(c: Ctx, type: "separate" | "compressed"): Promise<void> {
   await fs.mkdir(c.store, { recursive: true });
   const yaml = [
     "server:",

@@ -27,9 +27,10 @@ import type { BackupWriter, WriteJob } from "../format/types.ts";
 import type { Clock } from "../platform/clock.ts";
 import { hostName } from "../platform/host.ts";
 import { fromOsError, megabytes, mountPointOf } from "../platform/os-errors.ts";
+import { BLOCKS_MIN, isDelta, storedBlockBytes } from "../snapshot/blocks.ts";
 import { type ChainLink, resolveChain } from "../snapshot/chain.ts";
 import { type Plan, planBackup } from "../snapshot/diff.ts";
-import { serializeManifest, summarize } from "../snapshot/manifest.ts";
+import { CURRENT_FORMAT, serializeManifest, summarize } from "../snapshot/manifest.ts";
 import { backupBaseName, uniqueName } from "../snapshot/naming.ts";
 import { parentOf } from "../snapshot/paths.ts";
 import { consistentReader, liveSource } from "../source/consistent-reader.ts";
@@ -70,6 +71,11 @@ export interface BackupOptions {
    * staging area removed, its locks released). Once the backup is published it is complete.
    */
   signal?: AbortSignal | undefined;
+  /**
+   * Files at least this long get a block map and, once changed, store only their changed blocks
+   * (default BLOCKS_MIN, 8 MiB: src/snapshot/blocks.ts); tests lower it to keep their data small.
+   */
+  blockMin?: number | undefined;
 }
 
 /** In the backup's temporary folder: SQLite snapshots waiting to be stored; gone before the manifest. */
@@ -122,7 +128,7 @@ function totalsOf(entries: Entry[], name: string, deletions: number): Totals {
       t.bytes += e.size ?? 0;
       if (e.from === name) {
         t.storedFiles++;
-        t.storedBytes += e.size ?? 0;
+        t.storedBytes += isDelta(e) ? storedBlockBytes(e, name) : (e.size ?? 0);
       }
     } else if (e.kind === "dir") t.dirs++;
     else t.symlinks++;
@@ -283,7 +289,7 @@ async function backupSet(opts: BackupOptions, early: Warning[], around: RootStat
     const parentRef: ParentRef | null = parent ? { name: parent.ref.name, digest: parent.digest } : null;
     const makeManifest = (entries: Entry[], finishedAt: Date): Manifest => ({
       format: "bsched-manifest",
-      formatVersion: 1,
+      formatVersion: CURRENT_FORMAT,
       tool: { name: "bsched", version: VERSION },
       host: hostName(),
       set: set.id,
@@ -301,6 +307,7 @@ async function backupSet(opts: BackupOptions, early: Warning[], around: RootStat
       totals: totalsOf(entries, name, plan.deletions.length),
       warnings,
     });
+    const parentState = new Map((parent?.ref.manifest.entries ?? []).map((e) => [e.path, e]));
     const job: WriteJob = {
       tmp,
       name,
@@ -335,12 +342,13 @@ async function backupSet(opts: BackupOptions, early: Warning[], around: RootStat
         shownBytes = progress.bytes;
         opts.onProgress?.({ ...progress, current: e.path });
       },
+      blockMin: opts.blockMin ?? BLOCKS_MIN,
+      blockParent: (p) => parentState.get(p),
     };
     writer = await writerFor(type, set.compression, opts.compressedManifestReserve);
     const { stored, failed } = await writer.write(job);
     await fs.rm(path.join(tmp, SCRATCH_DIR), { recursive: true, force: true });
 
-    const parentState = new Map((parent?.ref.manifest.entries ?? []).map((e) => [e.path, e]));
     const entries: Entry[] = [];
     for (const e of plan.entries) {
       if (e.kind !== "file") entries.push(stripFileKeys(e));

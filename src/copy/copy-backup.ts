@@ -2,9 +2,12 @@ import { createHash, type Hash } from "node:crypto";
 import { pipeline, Transform } from "node:stream";
 import { cancelledError, cancelledOr, throwIfCancelled } from "../core/cancel.ts";
 import { BschedError } from "../core/errors.ts";
+import type { BlockMap, Entry } from "../core/types.ts";
 import { readWhole } from "../destination/backups.ts";
 import type { Destination } from "../destination/destination.ts";
+import { BLOCK_SIZE_FILE, MODE_FILE } from "../format/blocks-script.ts";
 import { youngCollector } from "../platform/memory.ts";
+import { blocksDirOf, isDelta, ownRuns, SIZE_FILE } from "../snapshot/blocks.ts";
 import { FILES_DIR, MANIFEST_FILE, parseManifest } from "../snapshot/manifest.ts";
 
 /** A file a backup holds besides its manifest, as a copy moves it. */
@@ -40,7 +43,8 @@ export async function storedFiles(
     }));
   if (manifest.type === "separate") {
     for (const e of manifest.entries) {
-      if (e.kind === "file" && e.from === name)
+      if (e.kind === "file" && e.from === name && isDelta(e)) out.push(...blockFiles(e, name));
+      else if (e.kind === "file" && e.from === name)
         out.push({
           file: `${FILES_DIR}/${e.path}`,
           size: e.size ?? 0,
@@ -48,6 +52,22 @@ export async function storedFiles(
         });
     }
   }
+  return out;
+}
+
+/** A file stored as blocks (src/snapshot/blocks.ts): each block and the three small files beside them. */
+function blockFiles(e: Entry, name: string): StoredFile[] {
+  const map = e.blocks as BlockMap;
+  const dir = `${FILES_DIR}/${blocksDirOf(e.path)}`;
+  const out: StoredFile[] = [];
+  for (const run of ownRuns(map, name)) {
+    const size = Math.min(run.count * map.size, (e.size ?? 0) - run.start * map.size);
+    out.push({ file: `${dir}/${run.start}`, size });
+  }
+  const text = (s: string) => Buffer.byteLength(`${s}\n`);
+  out.push({ file: `${dir}/${BLOCK_SIZE_FILE}`, size: text(String(map.size)) });
+  out.push({ file: `${dir}/${MODE_FILE}`, size: text(e.mode.toString(8)) });
+  out.push({ file: `${dir}/${SIZE_FILE}`, size: text(String(e.size ?? 0)) });
   return out;
 }
 

@@ -66,6 +66,26 @@ export interface Entry {
   /** Change detection keys (docs/design.md): a file is unchanged only if all match. */
   ino?: string;
   ctimeNs?: string;
+  /** file (format 2): its block map, for a file of at least the block threshold (src/snapshot/blocks.ts). */
+  blocks?: BlockMap;
+}
+
+/**
+ * A large file's blocks (docs/design.md "Block incrementals"). The file is stored whole in its
+ * entry's `from` when `base` is that backup; otherwise `from` stores only some blocks, under
+ * `PATH.bsched-blocks/`, and restore assembles the file from the backups the runs name.
+ */
+export interface BlockMap {
+  /** Block size in bytes; the last block may be shorter. */
+  size: number;
+  /** Per block, the first 12 bytes of its sha256 in base64 (16 characters each), packed. */
+  digests: string;
+  /** The backups of the chain that hold blocks of this version, indexed by `runs`. */
+  in: string[];
+  /** Run-length holders: `I*N` for N consecutive blocks held by in[I], comma-separated. */
+  runs: string;
+  /** The backup of `in` that stores the file whole (its other names store blocks). */
+  base?: string;
 }
 
 /**
@@ -130,7 +150,8 @@ export interface Totals {
 
 export interface Manifest {
   format: "bsched-manifest";
-  formatVersion: 1;
+  /** 2 since block maps (entries' `blocks`); version 1 manifests are still read. */
+  formatVersion: 1 | 2;
   tool: { name: "bsched"; version: string };
   host: string;
   set: string;

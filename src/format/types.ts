@@ -27,6 +27,10 @@ export interface WriteJob {
   /** A file's copy begins; may throw (a cancelled run) to stop before it. */
   onStart?(e: Entry): void;
   onFile(e: Entry): void;
+  /** Files at least this long get a block map (default BLOCKS_MIN, src/snapshot/blocks.ts). */
+  blockMin?: number;
+  /** The parent's entry for a path (its block map lets a changed file store only changed blocks). */
+  blockParent?(path: string): Entry | undefined;
 }
 
 export interface WriteResult {

@@ -131,6 +131,7 @@ export async function backupNow(ctx: OpContext, opts: BackupNowOptions): Promise
         mode: opts.mode,
         type: opts.type,
         destination: opts.destination,
+        blockMin: blockMinFromEnv(),
         onProgress: progressTo(ctx.progress, clock),
         signal: ctx.signal,
         onWarning: (w) => emit({ kind: "warning", warning: w }),
@@ -319,4 +320,20 @@ export function failureOf(error: unknown): { error: string; errorCode?: string; 
     errorHint:
       "an unexpected failure: the daemon's log (or the command run with BSCHED_DEBUG=1) says where; report it",
   };
+}
+
+/**
+ * `BSCHED_BLOCK_MIN` (bytes): files at least this long get block maps instead of the default
+ * 8 MiB (docs/design.md "Block incrementals"); tests lower it to keep their data small.
+ */
+function blockMinFromEnv(): number | undefined {
+  const raw = process.env.BSCHED_BLOCK_MIN;
+  if (raw === undefined || raw === "") return undefined;
+  const n = Number(raw);
+  if (!Number.isSafeInteger(n) || n < 1) {
+    throw new BschedError("USAGE", `BSCHED_BLOCK_MIN=${JSON.stringify(raw)} is not a number of bytes`, {
+      hint: "set it to a whole number of bytes (e.g. 1048576), or unset it for the default 8 MiB",
+    });
+  }
+  return n;
 }

@@ -126,6 +126,15 @@ export function stateProblems(manifest: Manifest, chain: ChainLink[]): StateProb
         problem: `file ${JSON.stringify(e.path)} names content in ${JSON.stringify(e.from)}, which is not part of its chain`,
       });
     }
+    // A block-mapped file's blocks must come from its chain too (src/snapshot/blocks.ts).
+    const outside = e.kind === "file" ? e.blocks?.in.find((n) => !names.has(n)) : undefined;
+    if (outside !== undefined) {
+      problems.push({
+        code: "UNSAFE_PATH",
+        path: e.path,
+        problem: `file ${JSON.stringify(e.path)} names blocks in ${JSON.stringify(outside)}, which is not part of its chain`,
+      });
+    }
   }
   return problems;
 }

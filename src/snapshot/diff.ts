@@ -61,7 +61,8 @@ export function planBackup(scanned: Entry[], parent: Entry[] | undefined, parent
       deletions.push(e.path);
     if (e.kind === "file") {
       if (isUnchanged(e, old) && !isRacy(old, parentBornNs))
-        return { ...e, sha256: old?.sha256, from: old?.from };
+        // A block map goes along: the content may be blocks in several backups (snapshot/blocks.ts).
+        return { ...e, sha256: old?.sha256, from: old?.from, ...(old?.blocks ? { blocks: old.blocks } : {}) };
       toStore.push(e);
     } else if (e.kind === "dir") {
       if (old?.kind !== "dir" || old.mode !== e.mode || old.mtimeNs !== e.mtimeNs) newDirs.push(e);

@@ -3,10 +3,13 @@ import path from "node:path";
 import { z } from "zod";
 import { BschedError } from "../core/errors.ts";
 import { BACKUP_MODES, BACKUP_TYPES, type BackupSummary, type Entry, type Manifest } from "../core/types.ts";
+import { blockMapProblem } from "./blocks.ts";
 import { isBackupName } from "./naming.ts";
 import { checkRelativePath } from "./paths.ts";
 
 export const MANIFEST_FILE = "manifest.json";
+/** The format this version writes: 2 added block maps (entries' `blocks`); 1 is still read. */
+export const CURRENT_FORMAT = 2;
 /** Folder inside a separate backup that holds the copied files under their relative paths. */
 export const FILES_DIR = "files";
 
@@ -29,6 +32,7 @@ const ENTRY_KEYS = new Set([
   "target",
   "ino",
   "ctimeNs",
+  "blocks",
 ]);
 const NS = /^-?\d{1,25}$/;
 const isUint = (v: unknown) => typeof v === "number" && Number.isSafeInteger(v) && v >= 0;
@@ -38,7 +42,7 @@ const isUint = (v: unknown) => typeof v === "number" && Number.isSafeInteger(v) 
  * would copy every entry: tens of megabytes for a large tree); unknown keys are refused, a
  * newer format changes formatVersion.
  */
-function entryProblem(e: unknown): string | undefined {
+function entryProblem(e: unknown, version: number): string | undefined {
   if (e === null || typeof e !== "object" || Array.isArray(e)) return "an entry is not an object";
   const o = e as Record<string, unknown>;
   for (const k of Object.keys(o)) if (!ENTRY_KEYS.has(k)) return `unknown key ${JSON.stringify(k)}`;
@@ -54,6 +58,11 @@ function entryProblem(e: unknown): string | undefined {
   if (o.target !== undefined && typeof o.target !== "string") return "bad target";
   if (o.ino !== undefined && typeof o.ino !== "string") return "bad ino";
   if (o.ctimeNs !== undefined && (typeof o.ctimeNs !== "string" || !NS.test(o.ctimeNs))) return "bad ctimeNs";
+  if (o.blocks !== undefined) {
+    if (version < 2 || o.kind !== "file" || !isUint(o.size))
+      return "blocks on an entry that cannot have them";
+    return blockMapProblem(o.blocks, o.size as number, (n) => isBackupName(n));
+  }
   return undefined;
 }
 
@@ -127,7 +136,7 @@ function checkHeader(raw: unknown, file: string): ManifestHeader {
     const i = r.error.issues[0];
     throw invalid(file, `${i?.path.join(".")}: ${i?.message}`);
   }
-  if (r.data.formatVersion !== 1) {
+  if (r.data.formatVersion !== 1 && r.data.formatVersion !== CURRENT_FORMAT) {
     throw new BschedError(
       "MANIFEST_INVALID",
       `${file}: manifest format version ${r.data.formatVersion} is not supported`,
@@ -174,7 +183,7 @@ export function parseManifest(text: string, file: string): Manifest {
   }
   const seen = new Set<string>();
   for (const e of entries) {
-    const problem = entryProblem(e);
+    const problem = entryProblem(e, header.formatVersion);
     if (problem) throw invalid(file, `entries: ${problem}`);
     checkRelativePath(e.path, file);
     if (seen.has(e.path)) throw invalid(file, `path listed twice: ${JSON.stringify(e.path)}`);

@@ -1,12 +1,13 @@
 import { cancelledOr, throwIfCancelled } from "../core/cancel.ts";
 import { BschedError, type ErrorCode, errnoCode } from "../core/errors.ts";
-import type { Entry, Manifest, Progress, ProgressCallback } from "../core/types.ts";
+import type { BlockMap, Entry, Manifest, Progress, ProgressCallback } from "../core/types.ts";
 import { readManifest } from "../destination/backups.ts";
 import type { Destination } from "../destination/destination.ts";
 import { openBackupReader } from "../format/open.ts";
 import { NotStored } from "../format/types.ts";
 import type { CopyResult } from "../platform/copy.ts";
 import { loadBeside } from "../restore/locate.ts";
+import { blockDigest, blockPathOf, digestAt, isDelta, ownRuns } from "../snapshot/blocks.ts";
 import { type ChainLink, resolveChain, stateProblems } from "../snapshot/chain.ts";
 
 /** Inside a large file, a progress event every this many bytes. */
@@ -163,15 +164,53 @@ export async function verifyBackups(
     for (const p of whole.problems) problems.push({ backup: name, ...p });
     if (!whole.readable) continue;
     const last = new Map<string, CopyResult | { error: unknown }>();
+    // Files stored here as blocks: each block re-hashed against its digest in the manifest.
+    const blocks = blockReads(own.filter(isDelta), name);
+    const plain = own.filter((e) => !isDelta(e));
+    const blockProblem = (b: BlockRead, problem: string) =>
+      problems.push({
+        backup: name,
+        path: b.file.path,
+        problem: `damaged: stored blocks ${blockPathOf(b.file.path, b.start)} ${problem}`,
+        code: "RESTORE_MISMATCH",
+      });
     const failed = (e: Entry, err: unknown) => {
-      last.set(e.path, { error: err });
-      counted(e);
+      const b = blocks.get(e.path);
+      if (b) blockProblem(b, unreadable(err));
+      else {
+        last.set(e.path, { error: err });
+        counted(e);
+      }
     };
     try {
       await reader.readAll(
-        own,
+        [...plain, ...[...blocks.values()].map((b) => b.entry)],
         async (e, content) => {
           throwIfCancelled(signal, doing);
+          const b = blocks.get(e.path);
+          if (b) {
+            const chunks: Buffer[] = [];
+            try {
+              if (content.data) chunks.push(Buffer.from(content.data));
+              else await content.copy(async (c) => void chunks.push(Buffer.from(c)));
+            } catch (err) {
+              blockProblem(b, unreadable(err));
+              return;
+            }
+            const data = Buffer.concat(chunks);
+            onBytes(data.length);
+            result.bytes += data.length;
+            const map = b.file.blocks as BlockMap;
+            if (data.length !== b.entry.size)
+              blockProblem(b, `is ${data.length} bytes, expected ${b.entry.size}`);
+            else
+              for (let i = 0; i < b.count; i++) {
+                const block = data.subarray(i * map.size, (i + 1) * map.size);
+                if (blockDigest(block) !== digestAt(map, b.start + i))
+                  blockProblem(b, `differs from its digest in the manifest (block ${b.start + i})`);
+              }
+            return;
+          }
           progress.current = e.path;
           const first = !last.has(e.path);
           try {
@@ -190,7 +229,8 @@ export async function verifyBackups(
     }
     // A cancel inside the last file's copy was caught as that file's error: not damage either.
     throwIfCancelled(signal, doing);
-    for (const e of own) {
+    for (const e of own) if (isDelta(e)) counted(e);
+    for (const e of plain) {
       const r = last.get(e.path);
       if (!r) counted(e);
       if (r && !("error" in r)) compare(e, r);
@@ -200,6 +240,32 @@ export async function verifyBackups(
   problems.sort((a, b) => (a.backup + (a.path ?? "") < b.backup + (b.path ?? "") ? -1 : 1));
   onProgress?.({ ...progress, phase: "done" });
   return result;
+}
+
+interface BlockRead {
+  /** What the backup is asked for: PATH.bsched-blocks/START, a run of blocks. */
+  entry: Entry;
+  file: Entry;
+  start: number;
+  count: number;
+}
+
+/** The runs of blocks a backup stores of its files stored as blocks, by the path they are read under. */
+function blockReads(deltas: Entry[], name: string): Map<string, BlockRead> {
+  const out = new Map<string, BlockRead>();
+  for (const file of deltas) {
+    const map = file.blocks as BlockMap;
+    for (const run of ownRuns(map, name)) {
+      const p = blockPathOf(file.path, run.start);
+      const size = Math.min(run.count * map.size, (file.size ?? 0) - run.start * map.size);
+      out.set(p, {
+        entry: { path: p, kind: "file", mode: 0o600, mtimeNs: "0", uid: 0, gid: 0, size, from: name },
+        file,
+        ...run,
+      });
+    }
+  }
+  return out;
 }
 
 /** The files a backup stores itself (the others are its parents'). */

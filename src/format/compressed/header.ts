@@ -1,6 +1,7 @@
 import { BschedError } from "../../core/errors.ts";
 import type { Destination, ReadHandle } from "../../destination/destination.ts";
 import { RESTORED_MARKER } from "../../source/setlock.ts";
+import { applyBlocksLine } from "../blocks-script.ts";
 import type { Compressor } from "./frames.ts";
 import { selfExtractingName } from "./names.ts";
 
@@ -70,6 +71,7 @@ index($0, "{\"path\":\"") == 1 {
   if (!closed) { bad = 1; next }
   rest = substr(s, i + 1)
   if (rest !~ /"kind":"file"/ || index(rest, "\"from\":\"" name "\"") == 0) next
+  if (index(rest, "\"blocks\":") > 0 && index(rest, "\"base\":\"" name "\"") == 0) next
   if (match(rest, /"sha256":"[0-9a-f]+"/) == 0) { bad = 1; next }
   sha = substr(rest, RSTART + 10, RLENGTH - 11); n++
   if (fmt == "c") print (esc ? "\\" : "") sha "  " e
@@ -281,6 +283,10 @@ extract() {
   rm -f "$target/$MARKER" || die "cannot remove $target/$MARKER"
   if [ -d "$target" ]; then
     (cd "$target" && apply_deletions) || die "could not apply the deletions in $target"
+    # Files stored as blocks: written with dd onto their previous version in DIR (blocks-script.ts).
+    abs_target=$(cd "$target" && pwd) && abs_stage=$(cd "$stage" && pwd) &&
+      (cd "$tree" && ${applyBlocksLine('"$abs_target"', '"$abs_stage/ref"')}) ||
+      die "could not apply the blocks of $BACKUP_NAME in $target"
     if [ -n "$(ls -A "$tree")" ]; then
       # Merged by tar: folders already in DIR get the payload's modes and times, files are replaced.
       { (cd "$tree" && set -- && for f in ./* ./.[!.]* ./..?*; do

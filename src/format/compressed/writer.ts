@@ -5,7 +5,18 @@ import path from "node:path";
 import type { Entry, Manifest } from "../../core/types.ts";
 import { copyAndHash, writeAll } from "../../platform/copy.ts";
 import { nsToSeconds } from "../../platform/times.ts";
+import { blocksDirOf, deltaMap, runsOf, SIZE_FILE, wholeMap } from "../../snapshot/blocks.ts";
 import { refreshEntry, SMALL_FILE_MAX } from "../../source/consistent.ts";
+import {
+  blockSizeOf,
+  blocksToStore,
+  hashBlocks,
+  parentMapOf,
+  readRun,
+  tapBlocks,
+  wantsBlocks,
+} from "../blocks.ts";
+import { BLOCK_SIZE_FILE, MODE_FILE } from "../blocks-script.ts";
 import { changedWhileReadWarning, retryWhileChanged, type StoredFile } from "../retry.ts";
 import { type BackupWriter, skipUnreadable, type WriteJob, type WriteResult } from "../types.ts";
 import { type Compressor, compressFrameSync, FrameWriter, paddingFrames } from "./frames.ts";
@@ -103,6 +114,42 @@ export function compressedWriter(
     const failed = new Set<string>();
     try {
       const sink = (chunk: Buffer) => frames.write(chunk);
+      // Per big file, what its first read chose (blocks or whole), kept by its re-reads.
+      const chosen = new Map<string, { delta: boolean; blocks: Set<number>; starts?: Set<number> }>();
+      /**
+       * A file stored as blocks: members PATH.bsched-blocks/K, then block-size, mode and size
+       * (with the file's mtime) for the embedded script (src/format/blocks-script.ts). Returns
+       * whether a block moved since the hashing pass.
+       */
+      const writeBlocks = async (
+        fresh: Entry,
+        bs: number,
+        pass: { digests: string; bytes: number },
+        list: number[],
+        starts: Set<number>,
+        fh: FileHandle,
+      ): Promise<boolean> => {
+        const dir = blocksDirOf(fresh.path);
+        const at = { uid: fresh.uid, gid: fresh.gid, mtime: mtimeOf(fresh) };
+        await frames.write(memberHeader({ path: dir, type: "Directory", mode: 0o700, size: 0, ...at }));
+        let moved = false;
+        const member = async (name: string, data: Buffer) => {
+          await frames.write(
+            memberHeader({ path: `${dir}/${name}`, type: "File", mode: 0o600, size: data.length, ...at }),
+          );
+          await frames.write(data);
+          await frames.write(blockPadding(data.length));
+        };
+        for (const run of runsOf(list, starts)) {
+          const { data, same } = await readRun(fh, run, { size: bs, digests: pass.digests }, pass.bytes);
+          if (!same) moved = true;
+          await member(String(run.start), data);
+        }
+        await member(BLOCK_SIZE_FILE, Buffer.from(`${bs}\n`));
+        await member(MODE_FILE, Buffer.from(`${fresh.mode.toString(8)}\n`));
+        await member(SIZE_FILE, Buffer.from(`${pass.bytes}\n`));
+        return moved;
+      };
       // One read of a file, appended as a member; a re-read appends another that supersedes it.
       // A file that cannot be opened is `unreadable` (a warning); an error once its member has
       // begun fails the run (the payload would be broken).
@@ -129,11 +176,48 @@ export function compressedWriter(
         try {
           const fresh = refreshEntry(e, src.st);
           const size = Number(src.st.size);
+          const big = wantsBlocks(job, size);
+          const parentMap = big ? parentMapOf(job, e, size) : undefined;
+          const bs = big ? await blockSizeOf(src.fh, parentMap, size) : 0;
+          const prior = chosen.get(e.path);
+          let pass: Awaited<ReturnType<typeof hashBlocks>> | undefined;
+          if (parentMap && prior?.delta !== false) {
+            pass = await hashBlocks(src.fh, bs, job.onBytes);
+            // A member once written cannot be taken back: after blocks, a re-read stores blocks
+            // again (those stored before among them), so the last members are what the manifest says.
+            const list =
+              blocksToStore(parentMap, pass.digests, pass.bytes, prior?.blocks) ??
+              (prior?.delta ? blocksToStore(parentMap, pass.digests, Infinity, prior.blocks) : undefined);
+            if (list) {
+              // Runs cut where an earlier read's members began, so that each is replaced whole.
+              const starts = prior?.starts ?? new Set<number>();
+              const moved = await writeBlocks(fresh, parentMap.size, pass, list, starts, src.fh);
+              const now = new Set([...starts, ...runsOf(list, starts).map((r) => r.start)]);
+              chosen.set(e.path, {
+                delta: true,
+                blocks: new Set([...(prior?.blocks ?? []), ...list]),
+                starts: now,
+              });
+              const changedWhileRead = moved || pass.bytes !== size || (await src.changed());
+              const map = deltaMap(parentMap, job.name, pass.digests, list, starts);
+              return {
+                entry: { ...fresh, size: pass.bytes, sha256: pass.sha256, blocks: map },
+                changedWhileRead,
+              };
+            }
+          }
+          if (big) chosen.set(e.path, { delta: false, blocks: new Set() });
+          const tap = big ? tapBlocks(bs, sink) : undefined;
           await frames.write(entryHeader(fresh, size));
-          const r = await copyAndHash(src.fh, sink, job.onBytes, { limit: size, padTo: size });
+          const r = await copyAndHash(src.fh, tap?.sink ?? sink, pass ? undefined : job.onBytes, {
+            limit: size,
+            padTo: size,
+          });
           await frames.write(blockPadding(size));
-          const changedWhileRead = r.bytes !== size || (await src.changed());
-          return { entry: { ...fresh, size, sha256: r.sha256 }, changedWhileRead };
+          const moved = pass !== undefined && pass.sha256 !== r.sha256;
+          const changedWhileRead = moved || r.bytes !== size || (await src.changed());
+          const map = tap ? { blocks: wholeMap(job.name, bs, tap.digests()) } : {};
+          return { entry: { ...fresh, size, sha256: r.sha256, ...map }, changedWhileRead };
         } finally {
           await src.close();
         }
