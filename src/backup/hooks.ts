@@ -1,6 +1,7 @@
 import { spawn } from "node:child_process";
 import type { HooksConfig } from "../config/schema.ts";
 import { BschedError } from "../core/errors.ts";
+import { eachLine } from "../platform/lines.ts";
 
 /** `hooks:` of a set or of `server:`; `timeout` in seconds, default HOOK_TIMEOUT_S. */
 export type { HooksConfig };
@@ -61,21 +62,9 @@ export function runHookCommand(
       env,
       stdio: ["ignore", "pipe", "pipe"],
     });
-    const lines = (stream: NodeJS.ReadableStream) => {
-      let rest = "";
-      stream.setEncoding?.("utf8");
-      stream.on("data", (chunk: string) => {
-        rest += chunk;
-        const parts = rest.split("\n");
-        rest = parts.pop() ?? "";
-        for (const p of parts) ctx.log(`${label}: ${p}`);
-      });
-      stream.on("end", () => {
-        if (rest) ctx.log(`${label}: ${rest}`);
-      });
-    };
-    lines(child.stdout);
-    lines(child.stderr);
+    const log = (line: string) => ctx.log(`${label}: ${line}`);
+    eachLine(child.stdout, log);
+    eachLine(child.stderr, log);
     let timedOut = false;
     let killTimer: NodeJS.Timeout | undefined;
     const killGroup = (sig: NodeJS.Signals) => {

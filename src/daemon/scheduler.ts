@@ -3,11 +3,11 @@ import type { Config, SetConfig } from "../config/load.ts";
 import { cancelledError } from "../core/cancel.ts";
 import { BschedError } from "../core/errors.ts";
 import type { BackupMode, BackupType } from "../core/types.ts";
+import { payloadOf } from "../notify/notify.ts";
 import { type NotifyPayload, wants } from "../notify/webhook.ts";
 import { type BackupNowResult, recordFailedRun } from "../ops/backup-now.ts";
 import type { RunScope } from "../ops/runs.ts";
 import type { Clock } from "../platform/clock.ts";
-import { hostName } from "../platform/host.ts";
 import { nextRun, slotsBetween } from "../schedule/schedule.ts";
 import { type ClockJump, ClockWatch } from "./clock-watch.ts";
 
@@ -404,19 +404,7 @@ export class Scheduler {
     p: Partial<NotifyPayload> & Pick<NotifyPayload, "event" | "status" | "planned">,
   ): void {
     if (!this.deps.notify || !wants(set.notify, p.event)) return;
-    const payload: NotifyPayload = {
-      tool: "bsched",
-      set: set.id,
-      host: hostName(),
-      startedAt: null,
-      finishedAt: null,
-      backup: null,
-      files: 0,
-      bytes: 0,
-      warnings: 0,
-      error: null,
-      ...p,
-    };
+    const payload = payloadOf(set.id, p);
     const pending = this.deps.notify(set, payload).catch((e) => {
       this.deps.log.warn({ set: set.id, err: (e as Error).message }, "notification failed");
     });

@@ -1,4 +1,5 @@
 import { spawn } from "node:child_process";
+import { eachLine } from "../platform/lines.ts";
 
 /** After SIGTERM on timeout, the command's process group gets this long before SIGKILL. */
 const KILL_GRACE_MS = 2_000;
@@ -28,21 +29,9 @@ export function runCheckCommand(
       env: { ...process.env, ...env, BSCHED_DRILL_DIR: dir },
       stdio: ["ignore", "pipe", "pipe"],
     });
-    const lines = (stream: NodeJS.ReadableStream) => {
-      let rest = "";
-      stream.setEncoding?.("utf8");
-      stream.on("data", (chunk: string) => {
-        rest += chunk;
-        const parts = rest.split("\n");
-        rest = parts.pop() ?? "";
-        for (const p of parts) opts.log(`drill check: ${p}`);
-      });
-      stream.on("end", () => {
-        if (rest) opts.log(`drill check: ${rest}`);
-      });
-    };
-    lines(child.stdout);
-    lines(child.stderr);
+    const log = (line: string) => opts.log(`drill check: ${line}`);
+    eachLine(child.stdout, log);
+    eachLine(child.stderr, log);
     let timedOut = false;
     let killTimer: NodeJS.Timeout | undefined;
     const killGroup = (sig: NodeJS.Signals) => {

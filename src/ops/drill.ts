@@ -12,9 +12,8 @@ import type { Destination, Lease } from "../destination/destination.ts";
 import { destinationOf } from "../destination/for-set.ts";
 import { drillPlace, LOCAL_PLACE, placeUnavailable } from "../drill/drill.ts";
 import { removeScratchLeftovers } from "../drill/scratch.ts";
-import { makeNotifier, type NotifyOutcome } from "../notify/notify.ts";
-import { type NotifyPayload, wants } from "../notify/webhook.ts";
-import { hostName } from "../platform/host.ts";
+import { makeNotifier, type NotifyOutcome, payloadOf } from "../notify/notify.ts";
+import { wants } from "../notify/webhook.ts";
 import type { Notifier } from "./backup-now.ts";
 import { type OpContext, progressTo, throwIfAborted } from "./context.ts";
 
@@ -189,25 +188,20 @@ async function lockWaiting(
 async function notifyFailed(ctx: OpContext, opts: DrillNowOptions, r: NewDrill): Promise<void> {
   const set = opts.set;
   if (!wants(set.notify, "drill_failed") || ctx.signal?.aborted) return;
-  const payload: NotifyPayload = {
-    tool: "bsched",
+  const payload = payloadOf(set.id, {
     event: "drill_failed",
-    set: set.id,
-    host: hostName(),
-    planned: null,
     status: "failed",
     startedAt: r.startedAt,
     finishedAt: r.finishedAt,
     backup: r.backup,
     files: r.files,
     bytes: r.bytes,
-    warnings: 0,
     error: r.error,
     code: r.errorCode,
     hint: r.errorHint,
     destination: r.destination,
     checks: r.checks.map((c) => ({ name: c.name, ok: c.ok, message: c.detail })),
-  };
+  });
   // The one notifier (webhook and email, repeats counted): what backups and copies use too.
   const notifier =
     opts.notify ??
