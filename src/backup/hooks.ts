@@ -1,14 +1,11 @@
-import { spawn } from "node:child_process";
 import type { HooksConfig } from "../config/schema.ts";
 import { BschedError } from "../core/errors.ts";
-import { eachLine } from "../platform/lines.ts";
+import { type CommandOutcome, describeOutcome, runCommand } from "../platform/shell.ts";
 
 /** `hooks:` of a set or of `server:`; `timeout` in seconds, default HOOK_TIMEOUT_S. */
 export type { HooksConfig };
 
 export const HOOK_TIMEOUT_S = 300;
-/** After SIGTERM on timeout, the hook's process group gets this long before SIGKILL. */
-const KILL_GRACE_MS = 2_000;
 
 export type HookPhase = "before" | "after";
 /** `BSCHED_STATUS` of an `after` hook: the hook's own vocabulary (docs/live-databases.md), not a RunStatus. */
@@ -24,12 +21,7 @@ export interface HookContext {
   log: (line: string) => void;
 }
 
-export interface HookOutcome {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  timedOut: boolean;
-  ms: number;
-}
+export type HookOutcome = CommandOutcome;
 
 /**
  * Run one hook command with `sh -c` in its own process group, its output sent line by line to
@@ -54,53 +46,7 @@ export function runHookCommand(
   };
   if (phase === "after") env.BSCHED_STATUS = ctx.status ?? "failure";
   else delete env.BSCHED_STATUS;
-  const t0 = performance.now();
-  return new Promise((resolve) => {
-    const child = spawn(cmd, {
-      shell: true,
-      detached: true,
-      env,
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    const log = (line: string) => ctx.log(`${label}: ${line}`);
-    eachLine(child.stdout, log);
-    eachLine(child.stderr, log);
-    let timedOut = false;
-    let killTimer: NodeJS.Timeout | undefined;
-    const killGroup = (sig: NodeJS.Signals) => {
-      try {
-        if (child.pid) process.kill(-child.pid, sig);
-      } catch {
-        // Already gone.
-      }
-    };
-    const timer = setTimeout(() => {
-      timedOut = true;
-      ctx.log(`${label}: still running after ${timeoutS} s: terminating it`);
-      killGroup("SIGTERM");
-      killTimer = setTimeout(() => killGroup("SIGKILL"), KILL_GRACE_MS);
-    }, timeoutS * 1000);
-    const done = (code: number | null, signal: NodeJS.Signals | null) => {
-      clearTimeout(timer);
-      if (killTimer) clearTimeout(killTimer);
-      // A hook may leave a service running in the background that still holds our pipes:
-      // stop waiting on them, without closing them under it.
-      (child.stdout as unknown as { unref?: () => void }).unref?.();
-      (child.stderr as unknown as { unref?: () => void }).unref?.();
-      resolve({ code, signal, timedOut, ms: performance.now() - t0 });
-    };
-    child.on("error", (e) => {
-      ctx.log(`${label}: cannot start: ${e.message}`);
-      done(127, null);
-    });
-    child.on("exit", done);
-  });
-}
-
-function describe(o: HookOutcome, timeoutS: number): string {
-  if (o.timedOut) return `did not finish within ${timeoutS} s and was terminated`;
-  if (o.signal) return `was killed by ${o.signal}`;
-  return `exited with code ${o.code}`;
+  return runCommand("/bin/sh", ["-c", cmd], { env, label, log: ctx.log, timeoutS });
 }
 
 export interface HookLayer {
@@ -133,7 +79,7 @@ export async function withHooks<T>(
       if (o.code !== 0 || o.timedOut) {
         throw new BschedError(
           "HOOK_FAILED",
-          `set ${ctx.set}: the ${layer.scope} "before" hook ${describe(o, timeoutS)}; no backup was made`,
+          `set ${ctx.set}: the ${layer.scope} "before" hook ${describeOutcome(o, timeoutS)}; no backup was made`,
           { hint: `fix the command (${JSON.stringify(cmd)}) or its timeout, then run the backup again` },
         );
       }
@@ -150,7 +96,7 @@ export async function withHooks<T>(
     const timeoutS = layer.hooks?.timeout ?? HOOK_TIMEOUT_S;
     const o = await runHookCommand(cmd, "after", { ...ctx, ...end }, timeoutS, layer.scope);
     if (o.code !== 0 || o.timedOut) {
-      afterFailures.push(`the ${layer.scope} "after" hook ${describe(o, timeoutS)}`);
+      afterFailures.push(`the ${layer.scope} "after" hook ${describeOutcome(o, timeoutS)}`);
     }
   }
   if (!result.ok) {
