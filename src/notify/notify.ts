@@ -64,6 +64,14 @@ export function payloadOf(
  * the webhook's origin and the fix) and returned in `errors`; the run that notified is not
  * affected.
  */
+/** The notifier of a config: repeats counted in its state folder, over its `server.notify.repeatWindow`. */
+export function configNotifier(
+  config: { state: string; notify?: { repeatWindowMs?: number | undefined } | undefined },
+  clock: Clock,
+): Notifier {
+  return makeNotifier({ state: config.state, clock, repeatWindowMs: config.notify?.repeatWindowMs });
+}
+
 export function makeNotifier(opts: NotifierOptions): Notifier {
   return async (set, payload) => {
     const out: NotifyOutcome = { sent: false, errors: [] };

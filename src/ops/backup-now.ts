@@ -7,7 +7,7 @@ import type { CopyOutcome, CopyRetry } from "../copy/copy-set.ts";
 import { BschedError } from "../core/errors.ts";
 import type { BackupMode, BackupSummary, BackupType, Warning } from "../core/types.ts";
 import type { Destination } from "../destination/destination.ts";
-import { makeNotifier, type NotifyOutcome } from "../notify/notify.ts";
+import { configNotifier, type NotifyOutcome } from "../notify/notify.ts";
 import { type NotifyPayload, wants } from "../notify/webhook.ts";
 import { diskUsage } from "../platform/disk.ts";
 import { hostName } from "../platform/host.ts";
@@ -102,9 +102,7 @@ export async function backupNow(ctx: OpContext, opts: BackupNowOptions): Promise
         startedAt: clock.now().toISOString(),
       });
   });
-  const notifier =
-    opts.notify ??
-    makeNotifier({ state: config.state, clock, repeatWindowMs: config.notify?.repeatWindowMs });
+  const notifier = opts.notify ?? configNotifier(config, clock);
   const notify = async (payload: Omit<NotifyPayload, "tool" | "set" | "host">) => {
     if (set.notify === undefined || ctx.signal?.aborted) return;
     if (!wants(set.notify, payload.event) && payload.event !== "success") return;

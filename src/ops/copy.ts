@@ -7,7 +7,7 @@ import type { Warning } from "../core/types.ts";
 import type { Destination } from "../destination/destination.ts";
 import { destinationOf } from "../destination/for-set.ts";
 import { openDestination } from "../destination/open.ts";
-import { makeNotifier, type NotifyOutcome } from "../notify/notify.ts";
+import { configNotifier, type NotifyOutcome } from "../notify/notify.ts";
 import { type NotifyPayload, wants } from "../notify/webhook.ts";
 import { hostName } from "../platform/host.ts";
 import type { KeepPolicy } from "../retention/policy.ts";
@@ -201,13 +201,7 @@ async function notifyCopyFailed(
     hint: c.hint ?? null,
     destination: c.destination,
   };
-  const notifier =
-    opts.notify ??
-    makeNotifier({
-      state: ctx.config.state,
-      clock: ctx.clock,
-      repeatWindowMs: ctx.config.notify?.repeatWindowMs,
-    });
+  const notifier = opts.notify ?? configNotifier(ctx.config, ctx.clock);
   const r = (await notifier(set, payload)) as NotifyOutcome | undefined;
   for (const line of r?.errors ?? [])
     emit({

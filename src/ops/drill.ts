@@ -12,7 +12,7 @@ import type { Destination, Lease } from "../destination/destination.ts";
 import { destinationOf } from "../destination/for-set.ts";
 import { drillPlace, LOCAL_PLACE, placeUnavailable } from "../drill/drill.ts";
 import { removeScratchLeftovers } from "../drill/scratch.ts";
-import { makeNotifier, type NotifyOutcome, payloadOf } from "../notify/notify.ts";
+import { configNotifier, type NotifyOutcome, payloadOf } from "../notify/notify.ts";
 import { wants } from "../notify/webhook.ts";
 import type { Notifier } from "./backup-now.ts";
 import { type OpContext, progressTo, throwIfAborted } from "./context.ts";
@@ -203,13 +203,7 @@ async function notifyFailed(ctx: OpContext, opts: DrillNowOptions, r: NewDrill):
     checks: r.checks.map((c) => ({ name: c.name, ok: c.ok, message: c.detail })),
   });
   // The one notifier (webhook and email, repeats counted): what backups and copies use too.
-  const notifier =
-    opts.notify ??
-    makeNotifier({
-      state: ctx.config.state,
-      clock: ctx.clock,
-      repeatWindowMs: ctx.config.notify?.repeatWindowMs,
-    });
+  const notifier = opts.notify ?? configNotifier(ctx.config, ctx.clock);
   const out = (await notifier(set, payload)) as NotifyOutcome | undefined;
   for (const line of out?.errors ?? [])
     ctx.progress?.({ kind: "notify", sent: false, message: `${line}; the drill's record is kept` });
