@@ -53,6 +53,9 @@ export async function demoWindow(opts: { login?: boolean } = {}): Promise<DemoWi
     for (const args of [
       ["backup", "archive", "--mode", "incremental"],
       ["backup", "data"],
+      // A restore drill of each, so Status shows them proven restorable with their restore time.
+      ["drill", "archive"],
+      ["drill", "data"],
     ]) {
       const r = await w.cli(args);
       if (r.code !== 0 && r.code !== 3) throw new Error(`${args.join(" ")}: ${r.stderr}`);
