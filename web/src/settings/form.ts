@@ -114,23 +114,26 @@ export function toSettings(f: SetForm, original: SetSettings): SetSettings {
 
 const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
 
+/** The keys of a set the tab edits: what a change is made of, and what a field error can name. */
+const EDITED_KEYS = [
+  "automatic",
+  "folder",
+  "type",
+  "mode",
+  "frequency",
+  "day",
+  "time",
+  "every",
+  "copies",
+  "keep",
+] as const;
+
 /** The keys whose value differs from the config's (the tab's "changed" mark; nothing to write when none). */
 export function changes(f: SetForm, original: SetSettings): string[] {
   const next = toSettings(f, original) as unknown as Record<string, unknown>;
   const old = original as unknown as Record<string, unknown>;
   const out: string[] = [];
-  for (const key of [
-    "automatic",
-    "folder",
-    "type",
-    "mode",
-    "frequency",
-    "day",
-    "time",
-    "every",
-    "copies",
-    "keep",
-  ]) {
+  for (const key of EDITED_KEYS) {
     const a = old[key] ?? undefined;
     const b = next[key] ?? undefined;
     // A monthly day read as "1" and sent as 1 is the same day.
@@ -142,18 +145,7 @@ export function changes(f: SetForm, original: SetSettings): string[] {
 
 /** The form's field an API error names (`["sets","archive","time"]` → "time"); undefined: the set as a whole. */
 export function fieldOf(e: FieldError, setId: string): string | undefined {
-  const names = new Set([
-    "automatic",
-    "folder",
-    "type",
-    "mode",
-    "frequency",
-    "day",
-    "time",
-    "every",
-    "copies",
-    "keep",
-  ]);
+  const names = new Set<string>(EDITED_KEYS);
   const path = e.path.filter((p, i) => !(i === 0 && (p === "sets" || p === "settings")) && p !== setId);
   return path.map(String).find((p) => names.has(p));
 }
