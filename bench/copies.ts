@@ -3,14 +3,15 @@
  * server on loopback — OpenSSH (sftp), Samba (smb), Ceph's S3 gateway (s3) — by `bsched copy`,
  * beside `rclone copy` of the same backup folder to the same server, alternated A B A B.
  * `npm run bench:copies [-- --runs N] [--scale S] [--kinds sftp,smb,s3] [--dir DIR] [--type separate|compressed]
- *   [--out FILE] [--profile DIR] [--rclone-transfers N] [--verify checksum,read,size]`.
+ *   [--out FILE] [--profile DIR] [--rclone-transfers N] [--verify checksum,read,size] [--transfers 1,4]`.
  * The servers are the tests' own (test/helpers/servers/): started here, stopped at the end.
  *
  * One bsched row per kind and `--verify` mode (default `checksum,size`): `checksum` (the default:
  * each file hashed as sent, then the server's own check where it has one, read back where not),
  * `read` (every copied byte read back from the server and hashed) and `size` (sizes checked, as
  * rclone checks sizes and, where the server offers one, a hash). rclone is the peer: `rclone copy`
- * with its defaults.
+ * with its defaults. `--transfers 1,4`: one bsched row per mode and number of files sent at once
+ * (the destinations' `transfers`; without it, their default).
  */
 import fs from "node:fs/promises";
 import os from "node:os";
@@ -37,6 +38,7 @@ const { values: args } = parseArgs({
     profile: { type: "string" },
     "rclone-transfers": { type: "string" },
     verify: { type: "string", default: "checksum,size" },
+    transfers: { type: "string" },
   },
 });
 const runs = Number(args.runs);
@@ -50,6 +52,23 @@ const NODE = args.profile
   : [process.execPath];
 const RCLONE_EXTRA = args["rclone-transfers"] ? ["--transfers", args["rclone-transfers"] as string] : [];
 const modes = (args.verify as string).split(",") as VerifyMode[];
+/** Each bsched variant: a verify mode and, when `--transfers` lists them, a number of transfers. */
+interface Variant {
+  verify: VerifyMode;
+  transfers: number | undefined;
+  id: string;
+  label: string;
+}
+const variants = modes.flatMap((verify): Variant[] =>
+  args.transfers === undefined
+    ? [{ verify, transfers: undefined, id: verify, label: `verify: ${verify}` }]
+    : (args.transfers as string).split(",").map((t) => ({
+        verify,
+        transfers: Number(t),
+        id: `${verify}-t${t}`,
+        label: `verify: ${verify}, transfers ${t}`,
+      })),
+);
 const log = (s: string) => process.stderr.write(`${s}\n`);
 
 type Kind = "sftp" | "smb" | "s3";
@@ -230,7 +249,12 @@ async function main(): Promise<void> {
           ]
         : []),
       "destinations:",
-      ...ts.flatMap((t) => modes.flatMap((m) => t.yaml(`${t.kind}-${m}`, m))),
+      ...ts.flatMap((t) =>
+        variants.flatMap((v) => [
+          ...t.yaml(`${t.kind}-${v.id}`, v.verify),
+          ...(v.transfers === undefined ? [] : [`    transfers: ${v.transfers}`]),
+        ]),
+      ),
       "sets:",
       "  a:",
       "    letter: A",
@@ -274,9 +298,12 @@ async function main(): Promise<void> {
     for (let round = 0; round < runs; round++) {
       for (const t of ts) {
         const cmds: [string, Command][] = [
-          ...modes.map((m): [string, Command] => [
-            `bsched copy (verify: ${m})`,
-            { kind: "exec", argv: [...NODE, BIN, "copy", "a", "--to", `${t.kind}-${m}`, "--config", config] },
+          ...variants.map((v): [string, Command] => [
+            `bsched copy (${v.label})`,
+            {
+              kind: "exec",
+              argv: [...NODE, BIN, "copy", "a", "--to", `${t.kind}-${v.id}`, "--config", config],
+            },
           ]),
           [
             "rclone copy",

@@ -32,6 +32,9 @@ export const VERIFY_COPY = ["checksum", "read", "size"] as const;
 export type VerifyCopy = (typeof VERIFY_COPY)[number];
 const verifyCopy = z.enum(VERIFY_COPY).default("checksum");
 
+/** Files a copy sends at once where its destination says nothing: rclone's default (`--transfers 4`). */
+export const DEFAULT_TRANSFERS = 4;
+
 export const serviceLoginSchema = z.strictObject({
   /** The Windows domain or workgroup (SMB); absent: the server's own. */
   domain: z.string().min(1).optional(),
@@ -47,6 +50,8 @@ function common<T extends z.ZodRawShape>(shape: T, keep: z.ZodType) {
     verify: verifyCopy,
     /** How often a failing copy there is tried in one run (5 s, then 30 s apart); default 3. */
     attempts: z.number().int().min(1).max(10).optional(),
+    /** Files sent at once by a copy there (rclone's `--transfers`); default DEFAULT_TRANSFERS. */
+    transfers: z.number().int().min(1).max(16).optional(),
   });
 }
 

@@ -1,7 +1,7 @@
 import { setTimeout as sleepFor } from "node:timers/promises";
 import type { Catalog } from "../catalog/catalog.ts";
 import { recordOf } from "../catalog/reconcile.ts";
-import type { VerifyCopy } from "../config/destinations.ts";
+import { DEFAULT_TRANSFERS, type VerifyCopy } from "../config/destinations.ts";
 import type { SetConfig } from "../config/load.ts";
 import { cancelledOr, throwIfCancelled } from "../core/cancel.ts";
 import { BschedError } from "../core/errors.ts";
@@ -31,6 +31,8 @@ export interface CopyTarget {
   verify: VerifyCopy;
   /** Its own number of attempts (`destinations.NAME.attempts`); default the run's retry. */
   attempts?: number | undefined;
+  /** Files sent at once (`destinations.NAME.transfers`); default DEFAULT_TRANSFERS. */
+  transfers?: number | undefined;
 }
 
 /** How a failing destination is tried again: `attempts` in all, waiting `delaysMs[i]` before attempt i+2. */
@@ -103,7 +105,7 @@ const FINAL = new Set([
 export async function copySet(opts: CopySetOptions): Promise<CopyOutcome[]> {
   throwIfCancelled(opts.signal, `copy of set ${opts.set.id}`);
   // Side by side: a destination waiting out its backoff (or a slow link) delays no other. Each
-  // streams one file at a time, so memory stays bounded whatever the number of destinations.
+  // streams a few files at a time (its `transfers`), so memory stays bounded whatever the sizes.
   const outcomes = await Promise.all(opts.targets.map((t) => copyToOne(opts, t)));
   // A cancel stops every destination: the run fails CANCELLED (each staging area aborted).
   throwIfCancelled(opts.signal, `copy of set ${opts.set.id}`);
@@ -222,6 +224,7 @@ async function pass(opts: CopySetOptions, target: CopyTarget, outcome: CopyOutco
       }
       const r = await copyBackup(from, dest, name, {
         signal,
+        transfers: target.transfers ?? DEFAULT_TRANSFERS,
         onFile: (file) => {
           progress.current = `${name}/${file}`;
           progress.files++;

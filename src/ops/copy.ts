@@ -117,6 +117,7 @@ export async function copyNow(ctx: OpContext, opts: CopyNowOptions): Promise<Cop
       keep: spec.config.keep as KeepPolicy | undefined,
       verify: spec.config.verify,
       attempts: spec.config.attempts,
+      transfers: spec.config.transfers,
     };
   });
   try {

@@ -3,6 +3,7 @@ import path from "node:path";
 import { whereOf } from "../../config/destinations.ts";
 import type { DestinationSpec } from "../../config/load.ts";
 import { BschedError } from "../../core/errors.ts";
+import { mapInParallel } from "../../core/parallel.ts";
 import type { Clock } from "../../platform/clock.ts";
 import { hostName } from "../../platform/host.ts";
 import { isRunLockName, parseTempName, runLockName, tempName } from "../../platform/names.ts";
@@ -194,7 +195,7 @@ export class S3Destination implements Destination {
     const out = objects.map((o) => o.key.slice(this.#root.length));
     const tops = folders.map((f) => f.slice(this.#root.length, -1));
     out.push(
-      ...(await mapLimited(tops, 8, (n) => (isBackupName(n) ? this.#listedName(n) : Promise.resolve(n)))),
+      ...(await mapInParallel(tops, 8, (n) => (isBackupName(n) ? this.#listedName(n) : Promise.resolve(n)))),
     );
     return out;
   }
@@ -408,18 +409,4 @@ export class S3Destination implements Destination {
     this.#conn = undefined;
     if (c) await c.then((x) => x.client.destroy()).catch(() => undefined);
   }
-}
-
-/** `f` over `items`, at most `limit` at once, results in order. */
-async function mapLimited<T, R>(items: T[], limit: number, f: (x: T) => Promise<R>): Promise<R[]> {
-  const out: R[] = new Array(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await f(items[i] as T);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return out;
 }

@@ -5,6 +5,7 @@ import path from "node:path";
 import type { Readable } from "node:stream";
 import { pipeline } from "node:stream";
 import { BschedError } from "../../core/errors.ts";
+import { inParallel } from "../../core/parallel.ts";
 import { MANIFEST_FILE } from "../../snapshot/manifest.ts";
 import type { Staging } from "../destination.ts";
 import { exactly } from "../exact-size.ts";
@@ -81,18 +82,9 @@ export function s3Staging(s: StagingRef): Staging {
       }
       // What the writers left in the scratch folder (a backup whose folder is this bucket), read a
       // few at a time: each put returns once read, the pool bounds what is in flight.
-      let next = 0;
-      let failed: unknown;
-      const worker = async () => {
-        while (next < files.length && failed === undefined) {
-          const f = files[next++] as { rel: string; size: number };
-          await put(f.rel, createReadStream(path.join(s.dir, f.rel)), f.size).catch((e: unknown) => {
-            failed ??= e;
-          });
-        }
-      };
-      await Promise.all(Array.from({ length: Math.min(FILES_AT_ONCE, files.length) }, worker));
-      if (failed !== undefined) throw failed;
+      await inParallel(files, FILES_AT_ONCE, (f) =>
+        put(f.rel, createReadStream(path.join(s.dir, f.rel)), f.size),
+      );
       // Every object whole and checked before the manifest: published means whole.
       await sender?.settle();
       const { sdk, client } = await s.conn();

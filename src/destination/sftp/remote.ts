@@ -1,6 +1,7 @@
 import path from "node:path";
 import type { FileEntryWithStats, SFTPWrapper, Stats } from "ssh2";
 import { BschedError } from "../../core/errors.ts";
+import { inParallel } from "../../core/parallel.ts";
 import type { ExecResult, SftpSession } from "./session.ts";
 
 /** SFTP status codes (draft-ietf-secsh-filexfer-02), as ssh2 gives them in `code`. */
@@ -304,22 +305,4 @@ function hasExtension(sftp: SFTPWrapper, name: string): boolean {
 
 function ignoreMissing(e: unknown): void {
   if ((e as { code?: string }).code !== "ENOENT") throw e;
-}
-
-/** Run `fn` on every item, at most `n` at once; the first failure fails it (after the others settle). */
-export async function inParallel<T>(items: T[], n: number, fn: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  let failure: { e: unknown } | undefined;
-  const worker = async () => {
-    while (failure === undefined && next < items.length) {
-      const item = items[next++] as T;
-      try {
-        await fn(item);
-      } catch (e) {
-        failure ??= { e };
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(n, items.length) }, worker));
-  if (failure) throw failure.e;
 }

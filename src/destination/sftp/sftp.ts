@@ -6,6 +6,7 @@ import { pipeline } from "node:stream/promises";
 import { whereOf } from "../../config/destinations.ts";
 import type { DestinationSpec } from "../../config/load.ts";
 import { BschedError } from "../../core/errors.ts";
+import { inParallel } from "../../core/parallel.ts";
 import type { Clock } from "../../platform/clock.ts";
 import { hostName } from "../../platform/host.ts";
 import {
@@ -25,7 +26,7 @@ import { scratchOf } from "../open.ts";
 import { ServerDigests } from "./digest.ts";
 import { diskFullError, remoteRange, remoteWriter } from "./io.ts";
 import { remoteLock } from "./lock.ts";
-import { inParallel, RemoteFs, type RemoteHandle } from "./remote.ts";
+import { RemoteFs, type RemoteHandle } from "./remote.ts";
 import { SftpSession } from "./session.ts";
 
 type SftpConfig = Extract<DestinationSpec["config"], { type: "sftp" }>;

@@ -1,12 +1,12 @@
 import { type SmbLogin, SmbSession } from "./session.ts";
 import type { SmbPlace } from "./smb-errors.ts";
 
-/** At most this many smbclient processes per destination (a stream being read holds one). */
-const MAX_SESSIONS = 3;
+/** At least this many smbclient processes per destination may run (a stream being read holds one). */
+const MIN_SESSIONS = 3;
 
 /**
  * The smbclient sessions of one destination: an operation takes an idle one (or starts one, up to
- * MAX_SESSIONS, or waits), so a stream still being read never blocks the next operation. A session
+ * its most, or waits), so a stream still being read never blocks the next operation. A session
  * that died (the server went away, a stream stopped early) is dropped; the next use reconnects.
  */
 export class SessionPool {
@@ -15,10 +15,13 @@ export class SessionPool {
   readonly #idle: SmbSession[] = [];
   #count = 0;
   readonly #waiting: (() => void)[] = [];
+  readonly #max: number;
 
-  constructor(login: () => SmbLogin, place: SmbPlace) {
+  /** `most`: sessions at once (a copy's `transfers` plus one), never fewer than MIN_SESSIONS. */
+  constructor(login: () => SmbLogin, place: SmbPlace, most = MIN_SESSIONS) {
     this.#login = login;
     this.#place = place;
+    this.#max = Math.max(MIN_SESSIONS, most);
   }
 
   async acquire(): Promise<SmbSession> {
@@ -29,7 +32,7 @@ export class SessionPool {
         this.#count--;
         continue;
       }
-      if (this.#count < MAX_SESSIONS) {
+      if (this.#count < this.#max) {
         this.#count++;
         try {
           return await SmbSession.start(this.#login(), this.#place);

@@ -1,6 +1,7 @@
 import fs from "node:fs/promises";
 import path from "node:path";
 import { PassThrough, Readable } from "node:stream";
+import { DEFAULT_TRANSFERS } from "../../config/destinations.ts";
 import type { DestinationSpec } from "../../config/load.ts";
 import { BschedError } from "../../core/errors.ts";
 import type { Clock } from "../../platform/clock.ts";
@@ -64,25 +65,30 @@ export class SmbDestination implements Destination {
       loginKey,
       passwordRef: own?.password ?? "",
     };
-    this.#pool = new SessionPool(() => {
-      if (own === undefined) {
-        throw new BschedError(
-          "CONFIG_INVALID",
-          `destinations.${spec.name}.login is "service" but server.serviceLogin is not set`,
-          {
-            hint: "add server.serviceLogin: { domain: …, user: …, password: secret:NAME }, or give the destination its own login",
-          },
-        );
-      }
-      return {
-        server,
-        share,
-        port: c.port,
-        user: own.user,
-        domain: own.domain,
-        password: resolveSecret(own.password, spec.state, `${loginKey}.password`),
-      };
-    }, this.#place);
+    this.#pool = new SessionPool(
+      () => {
+        if (own === undefined) {
+          throw new BschedError(
+            "CONFIG_INVALID",
+            `destinations.${spec.name}.login is "service" but server.serviceLogin is not set`,
+            {
+              hint: "add server.serviceLogin: { domain: …, user: …, password: secret:NAME }, or give the destination its own login",
+            },
+          );
+        }
+        return {
+          server,
+          share,
+          port: c.port,
+          user: own.user,
+          domain: own.domain,
+          password: resolveSecret(own.password, spec.state, `${loginKey}.password`),
+        };
+      },
+      this.#place,
+      // One session per file a copy sends at once, and one more for the commands between them.
+      (c.transfers ?? DEFAULT_TRANSFERS) + 1,
+    );
   }
 
   locationOf(backup: string, file?: string): string {
