@@ -409,6 +409,116 @@ test("copy: cancelled mid-file, nothing is listed there and the lock is free", a
   await lease.release();
 });
 
+/** `dest` with its staging's puts counted: how many run at once now, and at most. */
+function countingPuts(dest: Destination): { now: number; most: number; files: string[] } {
+  const n = { now: 0, most: 0, files: [] as string[] };
+  const stage = dest.stage.bind(dest);
+  dest.stage = async (backup) => {
+    const s = await stage(backup);
+    return {
+      ...s,
+      put: async (file, body, size) => {
+        n.files.push(file);
+        n.most = Math.max(n.most, ++n.now);
+        try {
+          return await s.put(file, body, size);
+        } finally {
+          n.now--;
+        }
+      },
+    };
+  };
+  return n;
+}
+
+test("copy: several files in flight (transfers), one failing: nothing published or staged, the copy fails naming that file, COPY_FAILED", async (t) => {
+  const c = await setup(t, { nas: ["transfers: 4"] });
+  const big = (b: number) => Buffer.alloc(1_000_000, b);
+  await c.backup({ "a.db": big(1), "b.db": big(2), "c.db": big(3), "d.db": big(4) });
+  // A slow link, so the four are in flight together; c.db's put fails every time.
+  const nas = faulty(c.dest("nas"), {
+    latencyMs: 2,
+    fail: [{ op: "put", nth: 1, on: /files\/c\.db$/, andAfter: true }],
+  });
+  const puts = countingPuts(nas);
+  const r = await copy(c, { to: ["nas"], destinations: [nas] });
+  const o = r.copies[0];
+  assert.equal(o?.ok, false);
+  assert.equal(o?.attempts, 3, "retried, then reported");
+  assert.match(o?.error ?? "", /files\/c\.db/, "the failing file is named");
+  assert.doesNotMatch(o?.error ?? "", /[abd]\.db/, "and no other");
+  assert.equal(r.warnings[0]?.code, "COPY_FAILED");
+  assert.ok(puts.most > 1, `files were sent side by side (at most ${puts.most} at once)`);
+  assert.equal(puts.now, 0, "every put ended before the copy failed");
+  assert.deepEqual(await fs.readdir(c.folder("nas")), [], "no backup, no staging, no lock left");
+});
+
+test("copy: transfers 3 sends up to three files at once, transfers 1 one at a time; both copies whole, byte for byte", async (t) => {
+  const c = await setup(t, { usb: ["transfers: 3", "verify: read"], nas: ["transfers: 1"] });
+  const files = Object.fromEntries(
+    ["a", "b", "c", "d", "e"].map((x, i) => [`${x}.db`, Buffer.alloc(300_000 + i, i)]),
+  );
+  const name = await c.backup(files);
+  const usb = faulty(c.dest("usb"), { latencyMs: 1 });
+  const nas = faulty(c.dest("nas"), { latencyMs: 1 });
+  const [u, n] = [countingPuts(usb), countingPuts(nas)];
+  const r = await copy(c, { destinations: [usb, nas] });
+  assert.deepEqual(
+    r.copies.map((o) => [o.destination, o.ok, o.copied]),
+    [
+      ["usb", true, [name]],
+      ["nas", true, [name]],
+    ],
+  );
+  assert.ok(u.most > 1 && u.most <= 3, `usb: at most 3 at once (${u.most})`);
+  assert.equal(n.most, 1, "nas: one at a time");
+  assert.deepEqual([...u.files].sort(), [...n.files].sort(), "every file sent to each");
+  for (const d of ["usb", "nas"]) {
+    for (const [f, body] of Object.entries(files))
+      assert.deepEqual(await fs.readFile(path.join(c.folder(d), name, "files", f)), body);
+  }
+});
+
+test("copy: cancelled with several files in flight, every transfer stops, nothing is listed there and the lock is free", async (t) => {
+  const c = await setup(t);
+  const big = (b: number) => Buffer.alloc(4_000_000, b);
+  await c.backup({ "a.db": big(1), "b.db": big(2), "c.db": big(3), "d.db": big(4) });
+  const abort = new AbortController();
+  const usb = faulty(c.dest("usb"), { latencyMs: 5 });
+  const puts = countingPuts(usb);
+  const from = faulty(new LocalDestination(c.s.backups), { latencyMs: 2 });
+  const config = c.config();
+  let inFlightAtCancel = 0;
+  await assert.rejects(
+    copyNow(
+      {
+        config,
+        clock: systemClock,
+        signal: abort.signal,
+        progress: (e) => {
+          // Once bytes flow with several files begun: the cancel lands with them in flight.
+          if (
+            e.kind === "progress" &&
+            e.progress.destination === "usb" &&
+            e.progress.bytes > 0 &&
+            puts.now > 1
+          ) {
+            inFlightAtCancel ||= puts.now;
+            abort.abort();
+          }
+        },
+      },
+      { set: getSet(config, "data"), to: ["usb"], destinations: [usb], from, retry: noWait },
+    ),
+    (e: unknown) => e instanceof BschedError && e.code === "CANCELLED",
+  );
+  assert.ok(inFlightAtCancel > 1, `several in flight at the cancel (${inFlightAtCancel})`);
+  assert.equal(puts.now, 0, "every put stopped");
+  assert.deepEqual(await fs.readdir(c.folder("usb")), [], "no staging, no lock");
+  const lease = await c.dest("usb").lock("data", "test", systemClock);
+  await lease.release();
+});
+
 test("backup: cancelled during its copies, the backup stays published and recorded ok; nothing is listed on the destination", async (t) => {
   const c = await setup(t);
   await fs.writeFile(path.join(c.s.data, "big.db"), Buffer.alloc(8_000_000, 4));
