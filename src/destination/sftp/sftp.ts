@@ -3,7 +3,7 @@ import fsp from "node:fs/promises";
 import path from "node:path";
 import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import { whereOf } from "../../config/destinations.ts";
+import { DEFAULT_TRANSFERS, whereOf } from "../../config/destinations.ts";
 import type { DestinationSpec } from "../../config/load.ts";
 import { BschedError } from "../../core/errors.ts";
 import { inParallel } from "../../core/parallel.ts";
@@ -58,6 +58,17 @@ export class SftpDestination implements Destination {
   /** Folders under the root already seen to be real folders (never a link): open() reads through them. */
   readonly #realDirs = new Set<string>();
   readonly #digests: ServerDigests;
+  /**
+   * The connections a copy's puts go through, `transfers` at most (rclone's: one SSH connection
+   * per transfer): one channel's window (2 MiB) is shared by every file on it, so several files on
+   * one connection only queue their requests in ssh2's buffers. The first lane is the session of
+   * everything else; the others connect at their first put and end with close().
+   */
+  readonly #lanes: RemoteFs[];
+  readonly #freeLanes: RemoteFs[] = [];
+  readonly #laneWaiters: ((fs: RemoteFs) => void)[] = [];
+  readonly #maxLanes: number;
+  readonly #newLane: () => RemoteFs;
 
   constructor(spec: DestinationSpec, c: SftpConfig) {
     this.name = spec.name;
@@ -65,22 +76,45 @@ export class SftpDestination implements Destination {
     this.#root = c.path;
     this.#scratch = scratchOf(spec);
     const key = (k: string) => `destinations.${spec.name}.${k}`;
-    const session = new SftpSession({
-      name: spec.name,
-      host: c.host,
-      port: c.port,
-      user: c.user,
-      hostKey: c.hostKey,
-      ...(c.privateKey === undefined ? {} : { privateKeyFile: c.privateKey }),
-      ...(c.passphrase === undefined
-        ? {}
-        : { passphrase: () => resolveSecret(c.passphrase as string, spec.state, key("passphrase")) }),
-      ...(c.password === undefined
-        ? {}
-        : { password: () => resolveSecret(c.password as string, spec.state, key("password")) }),
-    });
-    this.#fs = new RemoteFs(session, spec.name, c.user);
+    const newSession = () =>
+      new SftpSession({
+        name: spec.name,
+        host: c.host,
+        port: c.port,
+        user: c.user,
+        hostKey: c.hostKey,
+        ...(c.privateKey === undefined ? {} : { privateKeyFile: c.privateKey }),
+        ...(c.passphrase === undefined
+          ? {}
+          : { passphrase: () => resolveSecret(c.passphrase as string, spec.state, key("passphrase")) }),
+        ...(c.password === undefined
+          ? {}
+          : { password: () => resolveSecret(c.password as string, spec.state, key("password")) }),
+      });
+    this.#newLane = () => new RemoteFs(newSession(), spec.name, c.user);
+    this.#fs = this.#newLane();
     this.#digests = new ServerDigests(this.#fs);
+    this.#lanes = [this.#fs];
+    this.#freeLanes.push(this.#fs);
+    this.#maxLanes = c.transfers ?? DEFAULT_TRANSFERS;
+  }
+
+  /** A connection for one put (see #lanes): a free one, a new one up to the most, or the next freed. */
+  async #takeLane(): Promise<RemoteFs> {
+    const free = this.#freeLanes.pop();
+    if (free) return free;
+    if (this.#lanes.length < this.#maxLanes) {
+      const lane = this.#newLane();
+      this.#lanes.push(lane);
+      return lane;
+    }
+    return new Promise((resolve) => this.#laneWaiters.push(resolve));
+  }
+
+  #giveLane(lane: RemoteFs): void {
+    const next = this.#laneWaiters.shift();
+    if (next) next(lane);
+    else this.#freeLanes.push(lane);
   }
 
   locationOf(backup: string, file?: string): string {
@@ -205,11 +239,11 @@ export class SftpDestination implements Destination {
     const dir = path.join(this.#scratch, tmp);
     await fsp.mkdir(dir, { recursive: true, mode: 0o700 });
     const made = new Set<string>([remote]);
-    const mkdirs = async (folder: string) => {
+    const mkdirs = async (folder: string, via = fs) => {
       if (made.has(folder)) return;
-      await mkdirs(path.posix.dirname(folder));
-      await fs.mkdir(folder).catch(async (e: unknown) => {
-        if (!(await fs.lstat(folder).catch(() => undefined))?.isDirectory()) throw e;
+      await mkdirs(path.posix.dirname(folder), via);
+      await via.mkdir(folder).catch(async (e: unknown) => {
+        if (!(await via.lstat(folder).catch(() => undefined))?.isDirectory()) throw e;
       });
       made.add(folder);
     };
@@ -236,14 +270,14 @@ export class SftpDestination implements Destination {
       if (failure) throw failure.e;
     };
     /** Stream `body` into a new file of the staging area: exactly `size` bytes, synced on the server by publish. */
-    const upload = async (file: string, body: () => Readable, size: number) => {
+    const upload = async (file: string, body: () => Readable, size: number, via = fs) => {
       const target = path.posix.join(remote, file);
-      await mkdirs(path.posix.dirname(target));
-      const f = await fs.open(target, "wx", "creating");
+      await mkdirs(path.posix.dirname(target), via);
+      const f = await via.open(target, "wx", "creating");
       await pipeline(
         body(),
         exactly(size, this.locationOf(backup, file)),
-        remoteWriter(fs, f, onFull, deferSync),
+        remoteWriter(via, f, onFull, deferSync),
       );
     };
     let done = false;
@@ -257,7 +291,13 @@ export class SftpDestination implements Destination {
         this.#inside(backup, file);
         if (file === MANIFEST_FILE) throw new Error("the manifest is written by publish");
         if (failure) throw failure.e;
-        await upload(file, () => body, size);
+        // Its own connection while it sends (its sync and close follow on it, awaited by publish).
+        const lane = await this.#takeLane();
+        try {
+          await upload(file, () => body, size, lane);
+        } finally {
+          this.#giveLane(lane);
+        }
       },
       publish: async (manifestText) => {
         if (done) throw new BschedError("IO", `${this.locationOf(backup)}: already published or aborted`);
@@ -367,7 +407,7 @@ export class SftpDestination implements Destination {
   }
 
   async close(): Promise<void> {
-    await this.#fs.session.close();
+    await Promise.all(this.#lanes.map((l) => l.session.close()));
   }
 }
 
