@@ -480,7 +480,7 @@ test("copy: transfers 3 sends up to three files at once, transfers 1 one at a ti
 });
 
 test("copy: cancelled with several files in flight, every transfer stops, nothing is listed there and the lock is free", async (t) => {
-  const c = await setup(t);
+  const c = await setup(t, { usb: ["transfers: 4"] });
   const big = (b: number) => Buffer.alloc(4_000_000, b);
   await c.backup({ "a.db": big(1), "b.db": big(2), "c.db": big(3), "d.db": big(4) });
   const abort = new AbortController();

@@ -32,8 +32,14 @@ export const VERIFY_COPY = ["checksum", "read", "size"] as const;
 export type VerifyCopy = (typeof VERIFY_COPY)[number];
 const verifyCopy = z.enum(VERIFY_COPY).default("checksum");
 
-/** Files a copy sends at once where its destination says nothing: rclone's default (`--transfers 4`). */
-export const DEFAULT_TRANSFERS = 4;
+/**
+ * Files a copy sends at once where its destination says nothing. One, not rclone's 4: measured
+ * on every kind (bench/results/2026-12-04-copies.md, loopback, 2 cores under load), four at once
+ * were 1.1–1.3× slower and used more memory — the CPU, not the link, limits a copy there, and
+ * more streams only add handshakes, processes and garbage. A link with a long round trip (a
+ * window-bound SSH channel) is what `transfers: 4` is for.
+ */
+export const DEFAULT_TRANSFERS = 1;
 
 export const serviceLoginSchema = z.strictObject({
   /** The Windows domain or workgroup (SMB); absent: the server's own. */
