@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
+import { readFileSync } from "node:fs";
 import fs from "node:fs/promises";
 import path from "node:path";
 import { after, before, test } from "node:test";
@@ -257,6 +258,42 @@ if (missing) {
     const copied = await fs.readFile(path.join(s.dir, "copy", name, "files", "big.bin"));
     const sha = (x: Buffer) => createHash("sha256").update(x).digest("hex");
     assert.equal(sha(copied), sha(big));
+  });
+
+  test("sftp: a copy with transfers 3 sends its files side by side over connections of their own; the copy is whole, byte for byte", async (t) => {
+    const { dir, data } = await project("lanes-src");
+    const bodies = [1, 2, 3, 4, 5].map((i) => Buffer.alloc(700_000 + i, i));
+    for (const [i, b] of bodies.entries()) await fs.writeFile(path.join(data, `f${i}.db`), b);
+    const b = await runCli(["backup", "data", "--json"], { cwd: dir, env: {} });
+    assert.equal(b.code, 0, b.stderr);
+    const name = JSON.parse(b.stdout).name as string;
+    const from = new LocalDestination(path.join(server.dir, "lanes-src"));
+    const to = openDestination(sftpSpec(server, "lanes", { transfers: 3 }));
+    t.after(() => to.close?.());
+    await to.ready();
+    const started: string[] = [];
+    // Connections to the server open now (IPv4 loopback: /proc/net/tcp, remote port, ESTABLISHED).
+    const port = server.port.toString(16).toUpperCase().padStart(4, "0");
+    const connections = () =>
+      readFileSync("/proc/net/tcp", "utf8")
+        .split("\n")
+        .filter((l) => l.trim().split(/\s+/)[2]?.endsWith(`:${port}`) && l.trim().split(/\s+/)[3] === "01")
+        .length;
+    let most = 0;
+    await copyBackup(from, to, name, {
+      transfers: 3,
+      onFile: (f) => started.push(f),
+      onBytes: () => {
+        most = Math.max(most, connections());
+      },
+    });
+    assert.equal(started.length, 5);
+    assert.ok(most >= 3, `three connections at once at least (lanes and the session): ${most}`);
+    assert.deepEqual(await backupsOn(to), [name]);
+    for (const [i, body] of bodies.entries()) {
+      const copied = await fs.readFile(path.join(server.dir, "lanes", name, "files", `f${i}.db`));
+      assert.ok(copied.equals(body), `f${i}.db`);
+    }
   });
 
   test("sftp: a run lock whose lease ran out is taken over; a live one is not", async (t) => {
