@@ -204,6 +204,48 @@ describe("smb destination faults", { skip }, () => {
     }
   });
 
+  test("several files at once (transfers 3): each through a smbclient session of its own, no password in any argv; the copy verifies", async (t) => {
+    const s = await makeServer({ mode: "full" });
+    t.after(() => fs.rm(s.dir, { recursive: true, force: true }));
+    for (const i of [1, 2, 3, 4, 5])
+      await fs.writeFile(path.join(s.data, `f${i}.db`), Buffer.alloc(1_500_000, i));
+    const full = await s.backup();
+    const from = new LocalDestination(s.backups);
+    const spec = specOf(server, state, "lanes");
+    const d = new SmbDestination({
+      ...spec,
+      config: { ...spec.config, transfers: 3 } as DestinationSpec["config"],
+    });
+    let most = 0;
+    let leaked = false;
+    let sampling = true;
+    const sample = (async () => {
+      while (sampling) {
+        const lines = (await psArgs())
+          .split("\n")
+          .filter(
+            (l) => l.includes("smbclient") && l.includes(server.share) && l.includes(` -p ${server.port} `),
+          );
+        most = Math.max(most, lines.length);
+        leaked ||= lines.some((l) => l.includes(server.password));
+      }
+    })();
+    try {
+      await d.ready();
+      await copyBackup(from, d, full.name, { transfers: 3 });
+      sampling = false;
+      await sample;
+      assert.ok(most >= 3, `three sessions at once at least: ${most}`);
+      assert.equal(leaked, false, "the password is in no command line");
+      assert.deepEqual(await backups(d), [full.name]);
+      const report = await verifyBackups(d, [full.name], () => {});
+      assert.deepEqual(report.problems, []);
+    } finally {
+      sampling = false;
+      await d.close();
+    }
+  });
+
   test("the server stopped mid-put: a clear failure, nothing listed; after restart the leftovers go and a copy succeeds", async (t) => {
     const s = await makeServer({ mode: "full" });
     t.after(() => fs.rm(s.dir, { recursive: true, force: true }));
