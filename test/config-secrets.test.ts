@@ -5,8 +5,8 @@ import path from "node:path";
 import { Writable } from "node:stream";
 import { type TestContext, test } from "node:test";
 import { pino } from "pino";
-import { configSchema } from "../src/config/schema.ts";
-import { MASK, SECRET_LOG_PATHS, secretKeysOf } from "../src/config/secret-keys.ts";
+import { schemas } from "../src/config/schema.ts";
+import { MASK, secretKeysOf, secretLogPaths } from "../src/config/secret-keys.ts";
 import type { BschedError } from "../src/core/errors.ts";
 import { changeConfig, readConfig, showConfig } from "../src/ops/config.ts";
 import { BIN, collect, runCli, tempDir } from "./helpers/cli.ts";
@@ -50,7 +50,7 @@ function noSecretIn(text: string, what: string): void {
 
 test("the secret-valued keys are found in the schema (accessKeyId is an identifier, not one)", () => {
   assert.deepEqual(
-    secretKeysOf(configSchema)
+    secretKeysOf(schemas().configSchema)
       .map((k) => k.join("."))
       .sort(),
     [
@@ -204,7 +204,7 @@ test("the daemon's log redacts secret fields at any depth", () => {
       done();
     },
   });
-  const log = pino({ redact: { paths: [...SECRET_LOG_PATHS], censor: MASK } }, sink);
+  const log = pino({ redact: { paths: [...secretLogPaths()], censor: MASK } }, sink);
   log.info(
     { password: SVC, dest: { secretAccessKey: S3 }, set: { copies: { config: { passphrase: LOGIN } } } },
     "a config object logged by mistake",

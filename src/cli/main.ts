@@ -1,4 +1,5 @@
 import { Command, CommanderError } from "commander";
+import { config as zodConfig } from "zod";
 import { EXIT } from "../core/errors.ts";
 import { VERSION } from "../version.ts";
 import { printJson, quietOnClosedPipe, reportError } from "./output.ts";
@@ -60,6 +61,10 @@ export async function main(argv: string[]): Promise<number> {
     quietOnClosedPipe(process.stderr);
     pipesQuiet = true;
   }
+  // A command checks its config and a few manifests once: zod's compiled fast path (a function
+  // generated and compiled per object schema) costs more than it saves then. The daemon (and the
+  // demo, which runs one) checks every API request: it keeps it (docs/design.md "Start-up").
+  if (argv[2] !== "daemon" && argv[2] !== "demo") zodConfig({ jitless: true });
   try {
     const program = await buildProgram(exit, argv[2]);
     await program.parseAsync(argv);

@@ -1,26 +1,11 @@
 import { z } from "zod";
+import { lazy } from "../core/lazy.ts";
 
 /**
  * `destinations:` and `server.serviceLogin` (README "Copies off the machine"). A value that is a
  * secret (a password, a secret key, a key's passphrase) is written `secret:NAME`, stored with
  * `bsched secret set NAME` (src/secrets/); a plain value is accepted with a warning.
  */
-
-/**
- * `secret:NAME` or, discouraged, the value itself. Every key of this schema is secret-valued:
- * masked by `config show`, warned about when plain, refused plain by `config set`
- * (src/config/secret-keys.ts finds them in the schema).
- */
-export const secretValue = z.string().min(1);
-
-/**
- * A login's identifier (an S3 access key id): not a secret (services print it in their logs), so
- * shown and accepted plain; `secret:NAME` works too, for who wants it out of the config.
- */
-export const identifierValue = z.string().min(1);
-
-const name = z.string().min(1);
-const port = z.number().int().min(1).max(65535);
 
 /**
  * How a copy is checked. `checksum` (default): each file hashed as it is sent and compared with
@@ -30,7 +15,6 @@ const port = z.number().int().min(1).max(65535);
  */
 export const VERIFY_COPY = ["checksum", "read", "size"] as const;
 export type VerifyCopy = (typeof VERIFY_COPY)[number];
-const verifyCopy = z.enum(VERIFY_COPY).default("checksum");
 
 /**
  * Files a copy sends at once where its destination says nothing. One, not rclone's 4: measured
@@ -41,84 +25,112 @@ const verifyCopy = z.enum(VERIFY_COPY).default("checksum");
  */
 export const DEFAULT_TRANSFERS = 1;
 
-export const serviceLoginSchema = z.strictObject({
-  /** The Windows domain or workgroup (SMB); absent: the server's own. */
-  domain: z.string().min(1).optional(),
-  user: name,
-  password: secretValue,
-});
+/**
+ * The schemas, built at their first use, not at import: a command whose config check is cached
+ * (src/config/cache.ts) builds none (docs/design.md "Start-up").
+ */
+function build() {
+  /**
+   * `secret:NAME` or, discouraged, the value itself. Every key of this schema is secret-valued:
+   * masked by `config show`, warned about when plain, refused plain by `config set`
+   * (src/config/secret-keys.ts finds them in the schema).
+   */
+  const secretValue = z.string().min(1);
 
-/** Fields every destination may carry: its own keep (overriding the set's) and how copies are checked. */
-function common<T extends z.ZodRawShape>(shape: T, keep: z.ZodType) {
-  return z.strictObject({
-    ...shape,
-    keep: keep.optional(),
-    verify: verifyCopy,
-    /** How often a failing copy there is tried in one run (5 s, then 30 s apart); default 3. */
-    attempts: z.number().int().min(1).max(10).optional(),
-    /** Files sent at once by a copy there (rclone's `--transfers`); default DEFAULT_TRANSFERS. */
-    transfers: z.number().int().min(1).max(16).optional(),
+  /**
+   * A login's identifier (an S3 access key id): not a secret (services print it in their logs), so
+   * shown and accepted plain; `secret:NAME` works too, for who wants it out of the config.
+   */
+  const identifierValue = z.string().min(1);
+
+  const name = z.string().min(1);
+  const port = z.number().int().min(1).max(65535);
+  const verifyCopy = z.enum(VERIFY_COPY).default("checksum");
+
+  const serviceLoginSchema = z.strictObject({
+    /** The Windows domain or workgroup (SMB); absent: the server's own. */
+    domain: z.string().min(1).optional(),
+    user: name,
+    password: secretValue,
   });
+
+  /** Fields every destination may carry: its own keep (overriding the set's) and how copies are checked. */
+  function common<T extends z.ZodRawShape>(shape: T, keep: z.ZodType) {
+    return z.strictObject({
+      ...shape,
+      keep: keep.optional(),
+      verify: verifyCopy,
+      /** How often a failing copy there is tried in one run (5 s, then 30 s apart); default 3. */
+      attempts: z.number().int().min(1).max(10).optional(),
+      /** Files sent at once by a copy there (rclone's `--transfers`); default DEFAULT_TRANSFERS. */
+      transfers: z.number().int().min(1).max(16).optional(),
+    });
+  }
+
+  function destinationSchema(keep: z.ZodType) {
+    return z.discriminatedUnion("type", [
+      common(
+        {
+          type: z.literal("local"),
+          path: z.string().startsWith("/", { message: "an absolute path (a mounted disk's folder)" }),
+        },
+        keep,
+      ),
+      common(
+        {
+          type: z.literal("sftp"),
+          host: name,
+          port: port.default(22),
+          user: name,
+          privateKey: z
+            .string()
+            .startsWith("/", { message: "the absolute path of a private key file" })
+            .optional(),
+          passphrase: secretValue.optional(),
+          password: secretValue.optional(),
+          hostKey: z.string().regex(/^SHA256:[A-Za-z0-9+/]{43}=?$/, {
+            message:
+              'the server\'s host key fingerprint, "SHA256:…" as `ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub` prints it on the server',
+          }),
+          path: z.string().min(1),
+        },
+        keep,
+      ),
+      common(
+        {
+          type: z.literal("s3"),
+          endpoint: z.url().optional(),
+          bucket: name,
+          prefix: z.string().default(""),
+          region: z.string().min(1).default("us-east-1"),
+          accessKeyId: identifierValue,
+          secretAccessKey: secretValue,
+          /** Path-style addressing (https://host/bucket/key): what self-hosted gateways (Ceph, MinIO) want. */
+          pathStyle: z.boolean().default(true),
+        },
+        keep,
+      ),
+      common(
+        {
+          type: z.literal("smb"),
+          share: z.string().regex(/^\/\/[^/]+\/[^/]+$/, { message: "//server/share" }),
+          port: port.default(445),
+          path: z.string().default(""),
+          /** "service": server.serviceLogin (the seed's system parameters); or a login of its own. */
+          login: z.union([z.literal("service"), serviceLoginSchema]).default("service"),
+        },
+        keep,
+      ),
+    ]);
+  }
+
+  return { secretValue, identifierValue, serviceLoginSchema, destinationSchema };
 }
 
-export function destinationSchema(keep: z.ZodType) {
-  return z.discriminatedUnion("type", [
-    common(
-      {
-        type: z.literal("local"),
-        path: z.string().startsWith("/", { message: "an absolute path (a mounted disk's folder)" }),
-      },
-      keep,
-    ),
-    common(
-      {
-        type: z.literal("sftp"),
-        host: name,
-        port: port.default(22),
-        user: name,
-        privateKey: z
-          .string()
-          .startsWith("/", { message: "the absolute path of a private key file" })
-          .optional(),
-        passphrase: secretValue.optional(),
-        password: secretValue.optional(),
-        hostKey: z.string().regex(/^SHA256:[A-Za-z0-9+/]{43}=?$/, {
-          message:
-            'the server\'s host key fingerprint, "SHA256:…" as `ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub` prints it on the server',
-        }),
-        path: z.string().min(1),
-      },
-      keep,
-    ),
-    common(
-      {
-        type: z.literal("s3"),
-        endpoint: z.url().optional(),
-        bucket: name,
-        prefix: z.string().default(""),
-        region: z.string().min(1).default("us-east-1"),
-        accessKeyId: identifierValue,
-        secretAccessKey: secretValue,
-        /** Path-style addressing (https://host/bucket/key): what self-hosted gateways (Ceph, MinIO) want. */
-        pathStyle: z.boolean().default(true),
-      },
-      keep,
-    ),
-    common(
-      {
-        type: z.literal("smb"),
-        share: z.string().regex(/^\/\/[^/]+\/[^/]+$/, { message: "//server/share" }),
-        port: port.default(445),
-        path: z.string().default(""),
-        /** "service": server.serviceLogin (the seed's system parameters); or a login of its own. */
-        login: z.union([z.literal("service"), serviceLoginSchema]).default("service"),
-      },
-      keep,
-    ),
-  ]);
-}
+/** The destinations' schemas (built at the first call). */
+export const destinationSchemas = lazy(build);
 
-type Dest = z.output<ReturnType<typeof destinationSchema>>;
+type Dest = z.output<ReturnType<ReturnType<typeof destinationSchemas>["destinationSchema"]>>;
 
 /** Where a destination is, for messages and the catalog: a path or a URL, never a credential. */
 export function whereOf(d: Dest): string {

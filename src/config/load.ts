@@ -4,11 +4,10 @@ import { parse as parseYaml } from "yaml";
 import type { z } from "zod";
 import { BschedError, type FieldError } from "../core/errors.ts";
 import { realExisting } from "../platform/os-errors.ts";
+import { type CheckedConfig, cachedCheck } from "./cache.ts";
 import { whereOf } from "./destinations.ts";
 import {
-  configSchema,
   type DestinationConfig,
-  drillSchema,
   type EmailConfig,
   everySeconds,
   type NotifyConfig,
@@ -16,9 +15,10 @@ import {
   type RawDrill,
   type RawSet,
   type ServiceLogin,
+  schemas,
   sizeBytes,
 } from "./schema.ts";
-import { maskSecretFields, matchesKey, plainSecretWarnings, SECRET_FIELDS } from "./secret-keys.ts";
+import { maskSecretFields, matchesKey, plainSecretWarnings, secretFields } from "./secret-keys.ts";
 
 /**
  * Everything needed to open one destination (openDestination in src/destination/open.ts): its
@@ -214,12 +214,21 @@ export function loadConfig(
       cause: e,
     });
   }
-  const config = parseConfig(text, file);
+  // The same verdict as parseConfig's, read back when these bytes were checked before (cache.ts).
+  const config = resolveConfig(
+    cachedCheck(file, text, () => checkConfig(text, file)),
+    file,
+  );
   for (const w of config.warnings) onWarning(`${file}: ${w}`);
   return config;
 }
 
 export function parseConfig(text: string, file: string): Config {
+  return resolveConfig(checkConfig(text, file), file);
+}
+
+/** The YAML parsed and checked against the schema: its output, or CONFIG_INVALID naming each key. */
+export function checkConfig(text: string, file: string): CheckedConfig {
   let doc: unknown;
   try {
     doc = parseYaml(text, { prettyErrors: true });
@@ -228,7 +237,7 @@ export function parseConfig(text: string, file: string): Config {
       hint: "fix the YAML syntax at the line shown",
     });
   }
-  const result = configSchema.safeParse(doc ?? {});
+  const result = schemas().configSchema.safeParse(doc ?? {});
   if (!result.success) {
     throw new BschedError(
       "CONFIG_INVALID",
@@ -239,7 +248,7 @@ export function parseConfig(text: string, file: string): Config {
       },
     );
   }
-  return resolveConfig(result.data, file);
+  return { raw: result.data, plainSecrets: plainSecretWarnings(result.data) };
 }
 
 function valueAt(doc: unknown, keyPath: readonly PropertyKey[]): unknown {
@@ -257,7 +266,7 @@ function valueAt(doc: unknown, keyPath: readonly PropertyKey[]): unknown {
  */
 function yamlMessage(message: string): string {
   const [first, ...excerpt] = message.split("\n");
-  const secretLine = new RegExp(`\\b(${[...SECRET_FIELDS].join("|")})\\s*:`);
+  const secretLine = new RegExp(`\\b(${[...secretFields()].join("|")})\\s*:`);
   return excerpt.some((l) => secretLine.test(l))
     ? `${first} (the excerpt is not shown: it holds a secret's line)`
     : message;
@@ -266,7 +275,7 @@ function yamlMessage(message: string): string {
 /** A value as an error quotes it: a secret key's value never, secret fields inside it masked. */
 function quoted(keyPath: readonly PropertyKey[], value: unknown): string {
   const at = keyPath.map(String);
-  if (matchesKey(at) || SECRET_FIELDS.has(at[at.length - 1] ?? "")) return "a value (not shown: a secret)";
+  if (matchesKey(at) || secretFields().has(at[at.length - 1] ?? "")) return "a value (not shown: a secret)";
   return JSON.stringify(maskSecretFields(value));
 }
 
@@ -309,7 +318,7 @@ function isInside(child: string, parent: string): boolean {
   return rel === "" || (rel !== ".." && !rel.startsWith(`..${path.sep}`) && !path.isAbsolute(rel));
 }
 
-function resolveConfig(raw: RawConfig, file: string): Config {
+function resolveConfig({ raw, plainSecrets }: CheckedConfig, file: string): Config {
   const base = path.dirname(file);
   const root = path.resolve(base, raw.server.root);
   const backupFolder = path.resolve(root, raw.server.backupFolder);
@@ -318,7 +327,7 @@ function resolveConfig(raw: RawConfig, file: string): Config {
   const sets = new Map<string, SetConfig>();
   const warnings: string[] = [];
   const destinations = new Map<string, DestinationSpec>();
-  warnings.push(...plainSecretWarnings(raw));
+  warnings.push(...plainSecrets);
   const serverNotify = resolveServerNotify(raw.server.notify, base);
   for (const [name, d] of Object.entries(raw.destinations)) {
     destinations.set(name, {
@@ -478,7 +487,9 @@ function resolveDrill(d: RawDrill, root: string, id: string, source: string, fil
 
 /** The set's drill, or the defaults of `drill:` for a set that has none (`bsched drill SET` still works). */
 export function drillConfigOf(config: Config, set: SetConfig): DrillConfig {
-  return set.drill ?? resolveDrill(drillSchema.parse({}), config.root, set.id, set.source, config.file);
+  return (
+    set.drill ?? resolveDrill(schemas().drillSchema.parse({}), config.root, set.id, set.source, config.file)
+  );
 }
 
 export function getSet(config: Config, id: string): SetConfig {

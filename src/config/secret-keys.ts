@@ -1,7 +1,8 @@
 import type { z } from "zod";
+import { lazy } from "../core/lazy.ts";
 import { isSecretReference, SECRET_PREFIX } from "../secrets/names.ts";
-import { secretValue } from "./destinations.ts";
-import { configSchema } from "./schema.ts";
+import { destinationSchemas } from "./destinations.ts";
+import { schemas } from "./schema.ts";
 
 /**
  * The config keys that hold a secret, found in the schema itself: every key whose schema is
@@ -11,6 +12,7 @@ import { configSchema } from "./schema.ts";
  */
 export function secretKeysOf(schema: z.ZodType): string[][] {
   const found = new Map<string, string[]>();
+  const { secretValue } = destinationSchemas();
   const walk = (s: z.ZodType, at: string[]) => {
     if (s === secretValue) {
       found.set(at.join("."), at);
@@ -45,18 +47,23 @@ export function secretKeysOf(schema: z.ZodType): string[][] {
   return [...found.values()];
 }
 
-/** `server.serviceLogin.password`, `destinations.*.password`, `destinations.*.login.password`… */
-export const SECRET_CONFIG_KEYS: readonly (readonly string[])[] = secretKeysOf(configSchema);
+/**
+ * `server.serviceLogin.password`, `destinations.*.password`, `destinations.*.login.password`…
+ * Found at the first call: walking the schema builds it, which a cached config check avoids.
+ */
+export const secretConfigKeys: () => readonly (readonly string[])[] = lazy(() =>
+  secretKeysOf(schemas().configSchema),
+);
 
-/** The last segments of SECRET_CONFIG_KEYS (`password`, `passphrase`, `secretAccessKey`): a field of that name holds a secret wherever it is. */
-export const SECRET_FIELDS: ReadonlySet<string> = new Set(
-  SECRET_CONFIG_KEYS.map((k) => k[k.length - 1] as string),
+/** The last segments of secretConfigKeys() (`password`, `passphrase`, `secretAccessKey`): a field of that name holds a secret wherever it is. */
+export const secretFields: () => ReadonlySet<string> = lazy(
+  () => new Set(secretConfigKeys().map((k) => k[k.length - 1] as string)),
 );
 
 /** True when `at` (a key's segments) is one of `keys`, `*` matching any one segment. */
 export function matchesKey(
   at: readonly string[],
-  keys: readonly (readonly string[])[] = SECRET_CONFIG_KEYS,
+  keys: readonly (readonly string[])[] = secretConfigKeys(),
 ): boolean {
   return keys.some((k) => k.length === at.length && k.every((seg, i) => seg === "*" || seg === at[i]));
 }
@@ -102,7 +109,7 @@ export function secretReferencesIn(
 export const MASK = "********";
 
 /**
- * A deep copy of `value` with every field named as a secret (SECRET_FIELDS) that holds anything
+ * A deep copy of `value` with every field named as a secret (secretFields()) that holds anything
  * but a `secret:NAME` reference replaced by MASK: for what is printed of a config as loaded
  * (`config show --json`'s resolved sets, whose copies carry their destination's config) and for
  * the values an error message quotes.
@@ -114,7 +121,7 @@ export function maskSecretFields(value: unknown): unknown {
   return Object.fromEntries(
     Object.entries(value).map(([k, v]) => [
       k,
-      SECRET_FIELDS.has(k) && v !== undefined && v !== null && !isSecretReference(v)
+      secretFields().has(k) && v !== undefined && v !== null && !isSecretReference(v)
         ? MASK
         : maskSecretFields(v),
     ]),
@@ -125,8 +132,10 @@ export function maskSecretFields(value: unknown): unknown {
  * pino's redact paths for the daemon's log: a secret field at any depth up to 5 (bsched never
  * logs a config object; this keeps one logged by mistake from showing a plain secret).
  */
-export const SECRET_LOG_PATHS: readonly string[] = [...SECRET_FIELDS].flatMap((f) =>
-  [0, 1, 2, 3, 4].map((depth) => [...Array(depth).fill("*"), f].join(".")),
+export const secretLogPaths: () => readonly string[] = lazy(() =>
+  [...secretFields()].flatMap((f) =>
+    [0, 1, 2, 3, 4].map((depth) => [...Array(depth).fill("*"), f].join(".")),
+  ),
 );
 
 /**

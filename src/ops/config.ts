@@ -1,7 +1,7 @@
 import { applyChanges, type ConfigChange, keyPath, maskSecrets } from "../config/edit.ts";
 import { changedMeanwhile, hashText, readConfigText, replaceConfigText } from "../config/file.ts";
 import { type Config, findConfigFile, parseConfig } from "../config/load.ts";
-import { MASK, maskSecretFields, plainSecretsIn, SECRET_CONFIG_KEYS } from "../config/secret-keys.ts";
+import { MASK, maskSecretFields, plainSecretsIn, secretConfigKeys } from "../config/secret-keys.ts";
 import { BschedError } from "../core/errors.ts";
 import { throwIfAborted } from "./context.ts";
 
@@ -35,14 +35,6 @@ export interface ConfigChangeResult extends ConfigRead {
   changed: boolean;
 }
 
-/**
- * Keys whose values `showConfig` masks, in the text and the document (`*` matches one segment):
- * the schema's secret-valued keys (src/config/secret-keys.ts). A `secret:NAME` reference is shown
- * as it is; anything else there is a secret written plain and is never shown back. `hash` is of
- * the real text.
- */
-export const SECRET_KEYS: readonly (readonly string[])[] = SECRET_CONFIG_KEYS;
-
 export { MASK };
 
 /** The config file as it is on disk and as it loads. `file`: as --config (default $BSCHED_CONFIG, ./bsched.yaml). */
@@ -66,9 +58,15 @@ export interface ConfigShown {
   warnings: string[];
 }
 
+/**
+ * `secretKeys`: keys whose values are masked, in the text and the document (`*` matches one
+ * segment): the schema's secret-valued keys (src/config/secret-keys.ts). A `secret:NAME` reference
+ * is shown as it is; anything else there is a secret written plain and is never shown back. `hash`
+ * is of the real text.
+ */
 export function showConfig(
   read: ConfigRead,
-  secretKeys: readonly (readonly string[])[] = SECRET_KEYS,
+  secretKeys: readonly (readonly string[])[] = secretConfigKeys(),
 ): ConfigShown {
   const { text, document } = maskSecrets(read.text, secretKeys, MASK);
   const c = read.config;

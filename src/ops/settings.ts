@@ -2,8 +2,8 @@ import { isDeepStrictEqual } from "node:util";
 import { parse as parseYaml, stringify as toYaml } from "yaml";
 import { applyChanges, type ConfigChange } from "../config/edit.ts";
 import { getSet, parseConfig } from "../config/load.ts";
-import { configSchema, type DestinationConfig, type RawConfig, type RawSet } from "../config/schema.ts";
-import { matchesKey, SECRET_FIELDS } from "../config/secret-keys.ts";
+import { type DestinationConfig, type RawConfig, type RawSet, schemas } from "../config/schema.ts";
+import { matchesKey, secretFields } from "../config/secret-keys.ts";
 import { BschedError, type FieldError } from "../core/errors.ts";
 import type { BackupMode } from "../core/types.ts";
 import { openDestination } from "../destination/open.ts";
@@ -51,7 +51,7 @@ export interface SettingsView {
 function rawOf(read: ConfigRead): { raw: RawConfig; doc: Record<string, unknown> } {
   const doc = (parseYaml(read.text) ?? {}) as Record<string, unknown>;
   // readConfig parsed this very text: it passes.
-  return { raw: configSchema.parse(doc), doc };
+  return { raw: schemas().configSchema.parse(doc), doc };
 }
 
 /** The names in the secret store; none when it cannot be read (a view must still show the rest). */
@@ -120,7 +120,7 @@ function maskDestination(
 export function holdsNoSecret(v: unknown): boolean {
   if (v === null || typeof v !== "object") return true;
   return Object.entries(v).every(([k, x]) =>
-    SECRET_FIELDS.has(k) && typeof x === "string" ? false : holdsNoSecret(x),
+    secretFields().has(k) && typeof x === "string" ? false : holdsNoSecret(x),
   );
 }
 

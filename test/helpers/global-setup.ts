@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
 import type { Ceph } from "./servers/ceph.ts";
 import { startSharedCeph } from "./servers/ceph.ts";
 
@@ -8,8 +11,13 @@ import { startSharedCeph } from "./servers/ceph.ts";
  */
 
 let ceph: Ceph | undefined;
+let cacheHome: string | undefined;
 
 export async function globalSetup(): Promise<void> {
+  // The config check's cache (src/config/cache.ts) of every bsched the tests run: in a folder of
+  // this run, not the user's ~/.cache.
+  cacheHome = mkdtempSync(path.join(os.tmpdir(), "bsched-test-cache-"));
+  process.env.XDG_CACHE_HOME = cacheHome;
   const started = Date.now();
   try {
     ceph = await startSharedCeph();
@@ -25,4 +33,5 @@ export async function globalSetup(): Promise<void> {
 export async function globalTeardown(): Promise<void> {
   await ceph?.stop();
   ceph = undefined;
+  if (cacheHome !== undefined) rmSync(cacheHome, { recursive: true, force: true });
 }

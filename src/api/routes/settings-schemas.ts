@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { setSchema } from "../../config/schema.ts";
+import { schemas } from "../../config/schema.ts";
 import { BACKUP_MODES } from "../../core/types.ts";
 import { holdsNoSecret } from "../../ops/settings.ts";
 
@@ -13,7 +13,7 @@ import { holdsNoSecret } from "../../ops/settings.ts";
 /** A set's keys as GET /api/settings gives them: the config's set schema, `day` the one in effect. */
 export const setSettingsSchema = z
   .object({
-    ...setSchema.shape,
+    ...schemas().setSchema.shape,
     day: z.union([z.string(), z.number()]).optional(),
     // Its email's password is sent as a secret's mask (src/ops/settings.ts maskSetEmail), never a value.
     notify: z.looseObject({}).optional(),

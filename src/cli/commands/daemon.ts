@@ -3,7 +3,7 @@ import path from "node:path";
 import type { Command } from "commander";
 import { pino } from "pino";
 import { loadConfig } from "../../config/load.ts";
-import { MASK, SECRET_LOG_PATHS } from "../../config/secret-keys.ts";
+import { MASK, secretLogPaths } from "../../config/secret-keys.ts";
 import { runDaemon } from "../../daemon/process.ts";
 import { systemClock } from "../../platform/clock.ts";
 import { logDestination } from "../../platform/log-file.ts";
@@ -36,7 +36,7 @@ export function registerDaemon(program: Command, exit: ExitBox): void {
             level: conf.level,
             timestamp: pino.stdTimeFunctions.isoTime,
             // A secret field in anything logged is masked (docs/design.md "Secrets").
-            redact: { paths: [...SECRET_LOG_PATHS], censor: MASK },
+            redact: { paths: [...secretLogPaths()], censor: MASK },
           },
           logDestination({ ...conf, file }),
         );
