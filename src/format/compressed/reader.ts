@@ -178,23 +178,27 @@ export async function payloadDamage(file: PayloadFile): Promise<string | undefin
   return undefined;
 }
 
-/** Hash a member's bytes, writing them to `out` (a file, or a sink such as holeSink's) when given. */
+/**
+ * Hash a member's bytes, writing them to `out` (a file, or a sink such as holeSink's) when given.
+ * `hashed` false: only write them (`sha256` is then "").
+ */
 export async function hashStream(
   entry: ReadEntry,
   out: Sink | undefined,
   onBytes?: (n: number) => void,
+  hashed = true,
 ): Promise<CopyResult> {
-  const hash = createHash("sha256");
+  const hash = hashed ? createHash("sha256") : undefined;
   let bytes = 0;
   for await (const chunk of entry) {
     const b = chunk as Buffer;
-    hash.update(b);
+    hash?.update(b);
     if (typeof out === "function") await out(b);
     else if (out) await writeAll(out, b);
     bytes += b.length;
     onBytes?.(b.length);
   }
-  return { bytes, sha256: hash.digest("hex") };
+  return { bytes, sha256: hash?.digest("hex") ?? "" };
 }
 
 /**
@@ -221,7 +225,8 @@ export function compressedReader(link: ChainLink): BackupReader {
           const parts: Buffer[] = [];
           for await (const chunk of entry) parts.push(chunk as Buffer);
           await visit(e, inMemory(Buffer.concat(parts)));
-        } else await visit(e, { copy: (out, onBytes) => hashStream(entry, out, onBytes) });
+        } else
+          await visit(e, { copy: (out, onBytes, o) => hashStream(entry, out, onBytes, o?.hash !== false) });
         return undefined;
       });
       for (const e of wanted) if (!seen.has(e.path)) opts.unread(e, new NotStored(e.path));
