@@ -4,7 +4,9 @@
  * `--days` daily changes (1 % of the cardholders updated, punches inserted, logs appended) each
  * backed up as an incremental; then the newest state restored from that chain, and the same
  * state restored from a full made of it, alternated `--runs` times. Not part of the tests.
- * `npm run bench:blocks [-- --scale 0.25] [--days 30] [--type separate|compressed] [--runs 2]`
+ * `npm run bench:blocks [-- --scale 0.25] [--days 30] [--type separate|compressed] [--runs 2] [--keep]
+ * [--reuse]`: `--keep` leaves the chain and the full in `--dir`, `--reuse` measures the restores of
+ * the ones a `--keep` run left (same scale, days and type) without making them again.
  */
 import fs from "node:fs/promises";
 import os from "node:os";
@@ -22,6 +24,8 @@ const { values: args } = parseArgs({
     days: { type: "string", default: "30" },
     type: { type: "string", default: "separate" },
     runs: { type: "string", default: "2" },
+    keep: { type: "boolean", default: false },
+    reuse: { type: "boolean", default: false },
   },
 });
 const dir = path.resolve(args.dir as string);
@@ -61,20 +65,17 @@ async function dayChange(root: string, day: number): Promise<void> {
   );
 }
 
-async function main(): Promise<void> {
-  const load0 = os.loadavg();
-  const pristine = path.join(dir, `pristine-${scale}`);
-  if (!(await fs.stat(`${pristine}.stamp`).catch(() => undefined))) {
-    await fs.rm(pristine, { recursive: true, force: true });
-    await generateA(pristine, scale);
-    await fs.writeFile(`${pristine}.stamp`, `A v1 scale ${scale}`);
-  }
-  const data = path.join(dir, "data");
+/** A full and `days` daily incrementals of dataset A (the chain), and a full of the last state. */
+async function makeChains(
+  pristine: string,
+  data: string,
+  chain: Ctx,
+  full: Ctx,
+): Promise<{ fullBytes: number; chainBytes: number; incSeconds: number }> {
+  await fs.rm(path.join(dir, "chain.stamp"), { force: true });
   await fs.rm(path.join(dir, "chain"), { recursive: true, force: true });
   await fs.rm(path.join(dir, "full"), { recursive: true, force: true });
   await run("rsync", ["-a", "--delete", `${pristine}/`, `${data}/`]);
-  const chain: Ctx = { source: data, store: path.join(dir, "chain") };
-  const full: Ctx = { source: data, store: path.join(dir, "full") };
   await writeConfig(chain, type);
   await writeConfig(full, type);
   const bsched = async (c: Ctx, a: string[]) => {
@@ -99,6 +100,36 @@ async function main(): Promise<void> {
   }
   const chainBytes = (await storedBytes([path.join(chain.store, "backups")])) - fullBytes;
   await bsched(full, ["backup", "bench", "--mode", "full"]);
+  return { fullBytes, chainBytes, incSeconds };
+}
+
+async function main(): Promise<void> {
+  const load0 = os.loadavg();
+  const pristine = path.join(dir, `pristine-${scale}`);
+  if (!(await fs.stat(`${pristine}.stamp`).catch(() => undefined))) {
+    await fs.rm(pristine, { recursive: true, force: true });
+    await generateA(pristine, scale);
+    await fs.writeFile(`${pristine}.stamp`, `A v1 scale ${scale}`);
+  }
+  const data = path.join(dir, "data");
+  const chain: Ctx = { source: data, store: path.join(dir, "chain") };
+  const full: Ctx = { source: data, store: path.join(dir, "full") };
+  // What a --keep run left: the chain's figures, for a --reuse run of the same shape.
+  const stampFile = path.join(dir, "chain.stamp");
+  const shape = `${scale} ${days} ${type}`;
+  const kept = args.reuse
+    ? await fs
+        .readFile(stampFile, "utf8")
+        .then(
+          (t) =>
+            JSON.parse(t) as { shape: string; fullBytes: number; chainBytes: number; incSeconds: number },
+        )
+        .catch(() => undefined)
+    : undefined;
+  if (args.reuse && kept?.shape !== shape) throw new Error(`--reuse: no chain of ${shape} kept in ${dir}`);
+  const made = kept ?? (await makeChains(pristine, data, chain, full));
+  if (args.keep) await fs.writeFile(stampFile, JSON.stringify({ shape, ...made }));
+  const { fullBytes, chainBytes, incSeconds } = made;
   const expected = await snapshot(data);
   const times: Record<string, number[]> = { chain: [], full: [] };
   const rss: Record<string, number[]> = { chain: [], full: [] };
@@ -139,8 +170,10 @@ async function main(): Promise<void> {
       "",
     ].join("\n"),
   );
-  await fs.rm(path.join(dir, "chain"), { recursive: true, force: true });
-  await fs.rm(path.join(dir, "full"), { recursive: true, force: true });
+  if (!args.keep) {
+    await fs.rm(path.join(dir, "chain"), { recursive: true, force: true });
+    await fs.rm(path.join(dir, "full"), { recursive: true, force: true });
+  }
 }
 
 main().catch((e: unknown) => {

@@ -27,7 +27,7 @@ import type { BackupWriter, WriteJob } from "../format/types.ts";
 import type { Clock } from "../platform/clock.ts";
 import { hostName } from "../platform/host.ts";
 import { fromOsError, megabytes, mountPointOf } from "../platform/os-errors.ts";
-import { BLOCKS_MIN, isDelta, storedBlockBytes } from "../snapshot/blocks.ts";
+import { BLOCKS_MIN, BLOCKS_SUFFIX, blocksDirOf, isDelta, storedBlockBytes } from "../snapshot/blocks.ts";
 import { type ChainLink, resolveChain } from "../snapshot/chain.ts";
 import { type Plan, planBackup } from "../snapshot/diff.ts";
 import { CURRENT_FORMAT, serializeManifest, summarize } from "../snapshot/manifest.ts";
@@ -308,6 +308,7 @@ async function backupSet(opts: BackupOptions, early: Warning[], around: RootStat
       warnings,
     });
     const parentState = new Map((parent?.ref.manifest.entries ?? []).map((e) => [e.path, e]));
+    const blockNames = blockLayoutNames(plan.entries, warn);
     const job: WriteJob = {
       tmp,
       name,
@@ -343,7 +344,8 @@ async function backupSet(opts: BackupOptions, early: Warning[], around: RootStat
         opts.onProgress?.({ ...progress, current: e.path });
       },
       blockMin: opts.blockMin ?? BLOCKS_MIN,
-      blockParent: (p) => parentState.get(p),
+      // PATH is stored whole while the state holds PATH.bsched-blocks: its blocks have nowhere to go.
+      blockParent: (p) => (blockNames.has(blocksDirOf(p)) ? undefined : parentState.get(p)),
     };
     writer = await writerFor(type, set.compression, opts.compressedManifestReserve);
     const { stored, failed } = await writer.write(job);
@@ -529,4 +531,27 @@ function draftEntries(entries: Entry[], name: string): Entry[] {
 function stripFileKeys(e: Entry): Entry {
   const { ino: _i, ctimeNs: _c, size: _s, sha256: _h, from: _f, ...rest } = e;
   return rest;
+}
+
+/**
+ * The paths of the state whose names end in `.bsched-blocks`, the block layout's suffix
+ * (docs/design.md "Block incrementals"). They are backed up and restored as they are (names come
+ * from the manifest), but a big file beside one (`x` and `x.bsched-blocks`) is then stored whole,
+ * never as blocks, so the two cannot collide; and a folder of that name is warned about: the manual
+ * procedure (apply-blocks.sh, a self-extracting file) takes every such folder for stored blocks and
+ * stops at it.
+ */
+function blockLayoutNames(entries: Entry[], warn: (w: Warning) => void): Set<string> {
+  const out = new Set<string>();
+  for (const e of entries) {
+    if (!e.path.endsWith(BLOCKS_SUFFIX)) continue;
+    out.add(e.path);
+    if (e.kind === "dir")
+      warn({
+        path: e.path,
+        code: "UNSUPPORTED_NAME",
+        message: `a folder whose name ends in ${BLOCKS_SUFFIX} is backed up and restored by bsched, but the manual procedure (apply-blocks.sh, the self-extracting file) would take it for stored blocks and stop; rename it`,
+      });
+  }
+  return out;
 }

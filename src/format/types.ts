@@ -76,7 +76,15 @@ export function isSkippableReadError(code: string | undefined): boolean {
  */
 export interface StoredContent {
   data?: Buffer;
-  copy(out: Sink | undefined, onBytes?: (n: number) => void): Promise<CopyResult>;
+  copy(out: Sink | undefined, onBytes?: (n: number) => void, opts?: ContentCopy): Promise<CopyResult>;
+}
+
+/**
+ * `hash: false`: the caller hashes what it makes of the content itself (a file assembled from
+ * blocks): the copy's `sha256` is then "" and the content is not hashed twice.
+ */
+export interface ContentCopy {
+  hash?: boolean;
 }
 
 /** A stored file the backup does not hold (a compressed payload without that member). */

@@ -1,16 +1,18 @@
 import type { VerifyResult } from "../verify/verify.ts";
-import { type BackupNowOptions, type BackupNowResult, backupNow } from "./backup-now.ts";
+import type { BackupNowOptions, BackupNowResult } from "./backup-now.ts";
 import type { OpContext } from "./context.ts";
 import type { DrillNowOptions, DrillNowResult } from "./drill.ts";
-import { type RestoreOpResult, type RestoreSource, restore } from "./restore.ts";
+import type { RestoreOpResult, RestoreSource, restore } from "./restore.ts";
 import type { RunHandle, RunInfo, RunRegistry } from "./runs.ts";
-import { type VerifyTarget, verify } from "./verify.ts";
+import type { VerifyTarget, verify } from "./verify.ts";
 
 /*
  * The operations that take a while, started as runs of a registry: listed while they run, their
  * events to every subscriber (`ctx.progress` is subscribed first), cancelled by `handle.cancel()`,
  * `registry.cancel(id)` or `ctx.signal`. The operation itself is the plain function (backupNow,
- * restore, verify) given the run's sink and signal: one code path, watched or not.
+ * restore, verify) given the run's sink and signal: one code path, watched or not. Each is loaded
+ * when its run starts: a restore or a verify does not load (nor hold in memory) the backup
+ * pipeline, its notifiers and their mail library, nor a backup the restore's.
  */
 
 /**
@@ -21,13 +23,17 @@ export function startBackup(
   runs: RunRegistry,
   ctx: OpContext,
   opts: BackupNowOptions,
-  via: (ctx: OpContext, opts: BackupNowOptions) => Promise<BackupNowResult> = backupNow,
+  via?: (ctx: OpContext, opts: BackupNowOptions) => Promise<BackupNowResult>,
 ): RunHandle<BackupNowResult> {
   const scheduled = opts.trigger === "schedule" || opts.trigger === "catch-up";
   const trigger: RunInfo["trigger"] = scheduled ? "schedule" : "manual";
   return runs.start(
     { kind: "backup", set: opts.set.id, trigger },
-    (run) => via({ ...ctx, progress: run.progress, signal: run.signal }, opts),
+    async (run) =>
+      (via ?? (await import("./backup-now.ts")).backupNow)(
+        { ...ctx, progress: run.progress, signal: run.signal },
+        opts,
+      ),
     { signal: ctx.signal, progress: ctx.progress },
   );
 }
@@ -41,7 +47,12 @@ export function startRestore(
 ): RunHandle<RestoreOpResult> {
   return runs.start(
     { kind: "restore", set: "set" in source ? source.set.id : undefined },
-    (run) => restore({ ...ctx, progress: run.progress, signal: run.signal }, source, opts),
+    async (run) =>
+      (await import("./restore.ts")).restore(
+        { ...ctx, progress: run.progress, signal: run.signal },
+        source,
+        opts,
+      ),
     { signal: ctx.signal, progress: ctx.progress },
   );
 }
@@ -55,13 +66,18 @@ export function startVerify(
 ): RunHandle<VerifyResult> {
   return runs.start(
     { kind: "verify", set: "set" in target ? target.set.id : undefined },
-    (run) => verify({ ...ctx, progress: run.progress, signal: run.signal }, target, opts),
+    async (run) =>
+      (await import("./verify.ts")).verify(
+        { ...ctx, progress: run.progress, signal: run.signal },
+        target,
+        opts,
+      ),
     { signal: ctx.signal, progress: ctx.progress },
   );
 }
 
-// `bsched copy` imports it from copy.ts, which does not load the backup, restore and verify pipelines.
-export { startCopy } from "./copy.ts";
+// `startCopy` lives in copy.ts (`bsched copy` imports it from there): re-exported here, it made every
+// restore and verify load the copy machinery, the notifiers and their mail library.
 
 /** `drillNow` as a run of `runs` (kind `drill`): listed while it runs, cancelled like the others. */
 export async function startDrill(

@@ -15,6 +15,8 @@ export interface CopyLimits {
   limit?: number;
   /** If `src` ends early, give the sink zero bytes up to this size (what GNU tar does for a shrunk file). */
   padTo?: number;
+  /** false: only copy (the caller hashes what it makes of the bytes); `sha256` is then "". */
+  hash?: boolean;
 }
 
 /**
@@ -50,7 +52,7 @@ export async function copyAndHash(
   limits: CopyLimits = {},
 ): Promise<CopyResult> {
   const limit = limits.limit ?? Number.POSITIVE_INFINITY;
-  const hash = createHash("sha256");
+  const hash = limits.hash === false ? undefined : createHash("sha256");
   let bufs = [takeBuffer(), takeBuffer()] as const;
   let pos = 0;
   const want = () => Math.min(CHUNK, limit - pos);
@@ -70,7 +72,7 @@ export async function copyAndHash(
       bufs = [bufs[1], bufs[0]];
       pending = want() > 0 ? src.read(bufs[0], 0, want(), pos) : Promise.resolve(0);
       pending.catch(() => undefined);
-      hash.update(cur);
+      hash?.update(cur);
       if (typeof sink === "function") await sink(cur);
       else if (sink) await writeAll(sink, cur);
       onBytes?.(bytesRead);
@@ -82,12 +84,12 @@ export async function copyAndHash(
   }
   for (let padded = pos; padded < (limits.padTo ?? 0); ) {
     const zeros = Buffer.alloc(Math.min(CHUNK, (limits.padTo ?? 0) - padded));
-    hash.update(zeros);
+    hash?.update(zeros);
     if (typeof sink === "function") await sink(zeros);
     else if (sink) await writeAll(sink, zeros);
     padded += zeros.length;
   }
-  return { bytes: pos, sha256: hash.digest("hex") };
+  return { bytes: pos, sha256: hash?.digest("hex") ?? "" };
 }
 
 export async function writeAll(fh: FileHandle, data: Buffer, position?: number): Promise<void> {

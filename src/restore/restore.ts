@@ -13,20 +13,20 @@ import fs from "node:fs/promises";
 import path from "node:path";
 import { cancelledOr, throwIfCancelled } from "../core/cancel.ts";
 import { BschedError, errnoCode } from "../core/errors.ts";
-import type { BlockMap, Entry, Manifest, Progress, ProgressCallback, RootMeta } from "../core/types.ts";
-import { readManifest } from "../destination/backups.ts";
+import type { Entry, Manifest, Progress, ProgressCallback, RootMeta } from "../core/types.ts";
 import type { Destination } from "../destination/destination.ts";
 import { openBackupReader } from "../format/open.ts";
-import { NotStored, type StoredContent } from "../format/types.ts";
+import { NotStored } from "../format/types.ts";
 import { type Clock, systemClock } from "../platform/clock.ts";
-import { type CopyResult, copyAndHash, holeSink, type Sink, SPARSE_MIN, writeAll } from "../platform/copy.ts";
+import { type CopyResult, holeSink, type Sink, SPARSE_MIN } from "../platform/copy.ts";
 import { fsyncDir, syncTree } from "../platform/fsutil.ts";
 import type { Lock } from "../platform/lockfile.ts";
 import { isRestoreStagingOf, restoreStagingName } from "../platform/names.ts";
 import { utimesArg } from "../platform/times.ts";
-import { blockPathOf, DIGEST_CHARS, holdersOf, isDelta, ownRuns } from "../snapshot/blocks.ts";
+import { isDelta } from "../snapshot/blocks.ts";
 import { type ChainLink, checkChainState } from "../snapshot/chain.ts";
 import { isSetLockName, lockFolder } from "../source/setlock.ts";
+import { assembledResult, blockParts, openAssembled, ownMaps } from "./assemble.ts";
 import { removeRestoredMarker, writeRestoredMarker } from "./marker.ts";
 
 export interface RestoreOptions {
@@ -193,145 +193,6 @@ function writeSmallFile(dest: string, e: Entry, overwrite: boolean, data: Buffer
     closeSync(fd);
   }
   return { bytes: data.length, sha256: createHash("sha256").update(data).digest("hex") };
-}
-
-/** A file being assembled from blocks: its entry, its open output, which backup holds each block. */
-interface Assembled {
-  e: Entry;
-  fh: fs.FileHandle;
-  holders: string[];
-}
-
-async function openAssembled(
-  deltas: Entry[],
-  abs: (e: Entry) => string,
-  overwrite: boolean,
-): Promise<Assembled[]> {
-  const out: Assembled[] = [];
-  try {
-    for (const e of deltas) {
-      // Read back once assembled, to check its sha256.
-      const fh = await createExclusive(abs(e), overwrite, C.O_RDWR);
-      out.push({ e, fh, holders: holdersOf(e.blocks as BlockMap) });
-      await fh.truncate(e.size ?? 0);
-    }
-  } catch (err) {
-    for (const a of out) await a.fh.close().catch(() => undefined);
-    throw err;
-  }
-  return out;
-}
-
-/**
- * The maps that backup `link` wrote for the assembled files it stores blocks of (from its own
- * manifest, read once): they say how its blocks are cut into stored runs.
- */
-async function ownMaps(
-  assembled: Assembled[],
-  link: ChainLink,
-  newest: Manifest,
-): Promise<Map<string, BlockMap>> {
-  const paths = new Set(
-    assembled
-      .filter((a) => a.e.blocks?.base !== link.name && a.holders.includes(link.name))
-      .map((a) => a.e.path),
-  );
-  const out = new Map<string, BlockMap>();
-  if (paths.size === 0) return out;
-  const m = link.name === newest.name ? newest : (await readManifest(link.dest, link.name)).manifest;
-  for (const e of m.entries) {
-    if (paths.has(e.path) && e.kind === "file" && e.from === link.name && e.blocks) out.set(e.path, e.blocks);
-  }
-  return out;
-}
-
-/** What restore asks backup `name` for, for the assembled files: entries to read, and where each goes. */
-interface Part {
-  entry: Entry;
-  write(content: StoredContent): Promise<void>;
-}
-
-/**
- * The reads of one backup for the assembled files: from the backup that stores a file whole
- * (its `base`), that file, of which only the blocks it still holds are written; from a backup
- * that stores blocks, each block it holds (`PATH.bsched-blocks/K`), written at its place.
- */
-function blockParts(
-  assembled: Assembled[],
-  name: string,
-  own: Map<string, BlockMap>,
-  onBytes: (n: number) => void,
-): Map<string, Part> {
-  const parts = new Map<string, Part>();
-  for (const a of assembled) {
-    const map = a.e.blocks as BlockMap;
-    const bs = map.size;
-    const size = a.e.size ?? 0;
-    const mine: number[] = [];
-    for (let k = 0; k < a.holders.length; k++) if (a.holders[k] === name) mine.push(k);
-    if (mine.length === 0) continue;
-    if (map.base === name) {
-      const wanted = new Set(mine);
-      // The stream of the whole file: only the ranges of wanted blocks are written.
-      const sink = async (chunk: Buffer, at: number) => {
-        for (let off = 0; off < chunk.length; ) {
-          const pos = at + off;
-          const k = Math.floor(pos / bs);
-          const end = Math.min(chunk.length, (k + 1) * bs - at, size - at);
-          if (end <= off) return;
-          if (wanted.has(k)) await writeAll(a.fh, chunk.subarray(off, end), pos);
-          off = end;
-        }
-      };
-      const { blocks: _b, ...plain } = a.e;
-      parts.set(a.e.path, {
-        entry: { ...plain, size: undefined, from: name } as Entry,
-        async write(content) {
-          let at = 0;
-          const take = async (chunk: Buffer) => {
-            await sink(chunk, at);
-            at += chunk.length;
-          };
-          if (content.data) {
-            await take(content.data);
-            onBytes(content.data.length);
-          } else await content.copy(take, onBytes);
-        },
-      });
-    } else {
-      // The runs this backup stored (its own map, src/snapshot/blocks.ts ownRuns): each read once.
-      const stored = own.get(a.e.path);
-      if (!stored) continue;
-      const need = new Set(mine);
-      for (const run of ownRuns(stored, name)) {
-        const ks: number[] = [];
-        for (let k = run.start; k < run.start + run.count; k++) if (need.has(k)) ks.push(k);
-        if (ks.length === 0) continue;
-        const p = blockPathOf(a.e.path, run.start);
-        const len = Math.min(
-          run.count * bs,
-          (stored.digests.length / DIGEST_CHARS) * bs,
-          size - run.start * bs,
-        );
-        parts.set(p, {
-          entry: { path: p, kind: "file", mode: 0o600, mtimeNs: "0", uid: 0, gid: 0, size: len, from: name },
-          async write(content) {
-            const chunks: Buffer[] = [];
-            if (content.data) chunks.push(content.data);
-            else await content.copy(async (c) => void chunks.push(Buffer.from(c)));
-            const data = Buffer.concat(chunks);
-            for (const k of ks) {
-              const off = (k - run.start) * bs;
-              const end = Math.min(off + bs, data.length, size - run.start * bs);
-              if (end > off) await writeAll(a.fh, data.subarray(off, end), k * bs);
-            }
-            onBytes(data.length);
-          },
-        });
-      }
-    }
-  }
-  return parts;
 }
 
 /** The folder --to names: a folder, or absent (then made, with its missing parents: `firstMade`). */
@@ -624,15 +485,19 @@ async function restoreInto(
       });
     }
   };
-  // Files stored as blocks (src/snapshot/blocks.ts) are assembled in place: created at their
+  // Files stored as blocks (src/restore/assemble.ts) are assembled in place: created at their
   // size first, then each block written once, read from the backup that holds its newest version.
-  const assembled = await openAssembled(files.filter(isDelta), abs, overwrite);
+  const assembled = await openAssembled(files.filter(isDelta), chain, (e, access) =>
+    createExclusive(abs(e), overwrite, access),
+  );
   try {
     // Each backup of the chain hands out the files it stores in the order cheapest for its type
     // (src/format): restore never looks at the type. A file handed out twice (a compressed member
     // re-read because it changed) is written again: the last one is what the manifest describes.
+    // Newest first: an assembled file's base (the oldest backup holding its blocks) then comes
+    // after every other holder, and its pass hashes the finished file in order.
     const results = new Map<string, CopyResult>();
-    for (const link of chain) {
+    for (const link of [...chain].reverse()) {
       const wanted = files.filter((e) => e.from === link.name && !isDelta(e));
       const own = await ownMaps(assembled, link, manifest);
       const parts = blockParts(assembled, link.name, own, onBytes);
@@ -689,8 +554,7 @@ async function restoreInto(
     // Every assembled file checked against its whole-file sha256, as a copied one is.
     for (const a of assembled) {
       throwIfCancelled(signal, doing);
-      const r = await copyAndHash(a.fh, undefined);
-      check(a.e, a.e.from ?? "", r);
+      check(a.e, a.e.from ?? "", await assembledResult(a));
       if (isRoot) await a.fh.chown(a.e.uid, a.e.gid);
       await a.fh.chmod(a.e.mode);
       const t = utimesArg(a.e.mtimeNs);

@@ -7,7 +7,7 @@ import { openBackupReader } from "../format/open.ts";
 import { NotStored } from "../format/types.ts";
 import type { CopyResult } from "../platform/copy.ts";
 import { loadBeside } from "../restore/locate.ts";
-import { blockDigest, blockPathOf, digestAt, isDelta, ownRuns } from "../snapshot/blocks.ts";
+import { BlockHasher, blockPathOf, DIGEST_CHARS, digestAt, isDelta, ownRuns } from "../snapshot/blocks.ts";
 import { type ChainLink, resolveChain, stateProblems } from "../snapshot/chain.ts";
 
 /** Inside a large file, a progress event every this many bytes. */
@@ -189,24 +189,27 @@ export async function verifyBackups(
           throwIfCancelled(signal, doing);
           const b = blocks.get(e.path);
           if (b) {
-            const chunks: Buffer[] = [];
+            // Each block hashed as the run streams past: a run is never held whole in memory.
+            const map = b.file.blocks as BlockMap;
+            const hasher = new BlockHasher(map.size);
+            let bytes: number;
             try {
-              if (content.data) chunks.push(Buffer.from(content.data));
-              else await content.copy(async (c) => void chunks.push(Buffer.from(c)));
+              if (content.data) hasher.update(content.data);
+              const r = content.data
+                ? { bytes: content.data.length }
+                : await content.copy(async (c) => hasher.update(c), undefined, { hash: false });
+              bytes = r.bytes;
             } catch (err) {
               blockProblem(b, unreadable(err));
               return;
             }
-            const data = Buffer.concat(chunks);
-            onBytes(data.length);
-            result.bytes += data.length;
-            const map = b.file.blocks as BlockMap;
-            if (data.length !== b.entry.size)
-              blockProblem(b, `is ${data.length} bytes, expected ${b.entry.size}`);
+            onBytes(bytes);
+            result.bytes += bytes;
+            const digests = hasher.end();
+            if (bytes !== b.entry.size) blockProblem(b, `is ${bytes} bytes, expected ${b.entry.size}`);
             else
               for (let i = 0; i < b.count; i++) {
-                const block = data.subarray(i * map.size, (i + 1) * map.size);
-                if (blockDigest(block) !== digestAt(map, b.start + i))
+                if (digests.slice(i * DIGEST_CHARS, (i + 1) * DIGEST_CHARS) !== digestAt(map, b.start + i))
                   blockProblem(b, `differs from its digest in the manifest (block ${b.start + i})`);
               }
             return;

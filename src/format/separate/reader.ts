@@ -14,11 +14,12 @@ import type { BackupReader, StoredContent } from "../types.ts";
 export function inMemory(data: Buffer): StoredContent {
   return {
     data,
-    async copy(out, onBytes) {
+    async copy(out, onBytes, opts) {
       if (typeof out === "function") await out(data);
       else if (out) await writeAll(out, data);
       onBytes?.(data.length);
-      return { bytes: data.length, sha256: createHash("sha256").update(data).digest("hex") };
+      const sha256 = opts?.hash === false ? "" : createHash("sha256").update(data).digest("hex");
+      return { bytes: data.length, sha256 };
     },
   };
 }
@@ -48,7 +49,9 @@ export function separateReader(link: ChainLink): BackupReader {
             // A file that turns out larger than its entry says takes the stream.
             const h = await dest.open(name, stored(e));
             close = () => h.close();
-            content = { copy: (out, onBytes) => copyAndHash(h, out, onBytes) };
+            content = {
+              copy: (out, onBytes, o) => copyAndHash(h, out, onBytes, { hash: o?.hash !== false }),
+            };
           }
         } catch (err) {
           opts.unread(e, err);
