@@ -1,4 +1,4 @@
-import { createHash } from "node:crypto";
+import { createHash, hash } from "node:crypto";
 import { constants as C } from "node:fs";
 import fs, { type FileHandle } from "node:fs/promises";
 import path from "node:path";
@@ -160,7 +160,7 @@ export function compressedWriter(
             (e.size ?? Number.POSITIVE_INFINITY) <= SMALL_FILE_MAX ? job.reader.readSmall?.(e) : undefined;
           if (small) {
             // Hashed first: small.data is a shared buffer, reused by the next small read.
-            const sha256 = createHash("sha256").update(small.data).digest("hex");
+            const sha256 = hash("sha256", small.data, "hex");
             const fresh = refreshEntry(e, small.st);
             const size = small.data.length;
             await frames.write(entryHeader(fresh, size));
@@ -288,15 +288,15 @@ export function compressedWriter(
 }
 
 async function hashRange(fh: FileHandle, start: number, end: number): Promise<string> {
-  const hash = createHash("sha256");
+  const digest = createHash("sha256");
   const buf = Buffer.allocUnsafe(1 << 20);
   for (let pos = start; pos < end; ) {
     const { bytesRead } = await fh.read(buf, 0, Math.min(buf.length, end - pos), pos);
     if (bytesRead === 0) throw new Error(`file ended at ${pos}, expected ${end}`);
-    hash.update(buf.subarray(0, bytesRead));
+    digest.update(buf.subarray(0, bytesRead));
     pos += bytesRead;
   }
-  return hash.digest("hex");
+  return digest.digest("hex");
 }
 
 async function reassemble(
