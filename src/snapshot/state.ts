@@ -1,5 +1,6 @@
 import { BschedError } from "../core/errors.ts";
 import type { BlockMap, Entry, Manifest } from "../core/types.ts";
+import { comparePaths } from "./paths.ts";
 
 /**
  * A backup's state from its chain (docs/design.md "Manifest"): a format-3 incremental's manifest
@@ -61,7 +62,7 @@ export function changesSince(parent: ReadonlyMap<string, Entry>, state: Entry[])
   });
 }
 
-const byPath = (a: Entry, b: Entry) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0);
+const byPath = (a: Entry, b: Entry) => comparePaths(a.path, b.path);
 
 /**
  * The state after a manifest holding changes: `state` without its deletions and the paths the
