@@ -265,9 +265,11 @@ async function backupSet(opts: BackupOptions, early: Warning[], around: RootStat
       }),
     );
     for (const w of scan.warnings) warn(w);
+    // The parent's state by path: change detection, block maps and the changes to record use it.
+    const parentState = new Map((parent?.state.entries ?? []).map((e) => [e.path, e]));
     const plan = planBackup(
       scan.entries,
-      parent?.state.entries,
+      parent ? parentState : undefined,
       parent && (await dest.createdNs?.(parent.ref.name)),
     );
 
@@ -291,7 +293,6 @@ async function backupSet(opts: BackupOptions, early: Warning[], around: RootStat
     let shownBytes = 0;
     const links = mode === "full" ? plan.entries.filter((x) => x.kind === "symlink") : plan.newSymlinks;
     const parentRef: ParentRef | null = parent ? { name: parent.ref.name, digest: parent.digest } : null;
-    const parentState = new Map((parent?.state.entries ?? []).map((e) => [e.path, e]));
     // `entries`: the new state. A full records it whole; an incremental only what differs from
     // its parent's state (format 3, docs/design.md "Manifest"). The totals are the whole state's.
     const makeManifest = (entries: Entry[], finishedAt: Date): Manifest => ({
@@ -499,6 +500,9 @@ async function compressedRatio(set: SetConfig, dest: Destination): Promise<numbe
 
 /** Folders a backup creates, parents first: all in a full; in an incremental the new ones and those holding new content. */
 function dirsToCreate(plan: Plan, mode: BackupMode, links: Entry[]): Entry[] {
+  // Nothing new in an incremental (the common no-change run): no index of the whole state.
+  if (mode !== "full" && plan.newDirs.length === 0 && plan.toStore.length === 0 && links.length === 0)
+    return [];
   const state = new Map(plan.entries.map((e) => [e.path, e]));
   const made = new Map<string, Entry>();
   const need = (p: string | undefined) => {
