@@ -162,6 +162,40 @@ test("restore through the API into a new folder equals the source; a folder that
   assert.equal(relative.statusCode, 400);
 });
 
+test("browse of an incremental whose manifest lists only its changes (format 3) shows its whole state", async (t) => {
+  const f = await apiFixture(t);
+  const { app, server, service } = f;
+  await source(server.data);
+  await backupNow(service);
+  await fs.writeFile(path.join(server.data, "sub", "new.txt"), "new\n");
+  await fs.rm(path.join(server.data, "link"));
+  const name = await backupNow(service, "incremental");
+  const written = JSON.parse(await fs.readFile(path.join(server.backups, name, "manifest.json"), "utf8"));
+  assert.equal(written.header.holds, "changes");
+  assert.ok(
+    !written.entries.some((e: { path: string }) => e.path === "cardholders.db"),
+    "unchanged: not listed",
+  );
+  const top = (await app.inject({ method: "GET", url: `/api/sets/data/backups/${name}/files` })).json() as {
+    entries: { name: string; from: string | null }[];
+  };
+  assert.deepEqual(
+    top.entries.map((e) => e.name),
+    ["sub", "cardholders.db"],
+  );
+  const sub = (
+    await app.inject({ method: "GET", url: `/api/sets/data/backups/${name}/files?path=sub` })
+  ).json() as { entries: { path: string }[] };
+  assert.deepEqual(
+    sub.entries.map((e) => e.path),
+    ["sub/deep", "sub/events.db", "sub/new.txt"],
+  );
+  const v = await app.inject({ method: "POST", url: "/api/sets/data/verify" });
+  assert.equal(v.statusCode, 202, v.body);
+  const run = await ended(f, (v.json() as { id: string }).id);
+  assert.equal(run.result?.ok, true, JSON.stringify(run));
+});
+
 test("verify through the API finds a damaged file, naming it with its code", async (t) => {
   const f = await apiFixture(t);
   const { app, server, service } = f;

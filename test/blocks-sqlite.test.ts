@@ -5,6 +5,7 @@ import path from "node:path";
 import { DatabaseSync } from "node:sqlite";
 import { test } from "node:test";
 import type { Entry, Manifest } from "../src/core/types.ts";
+import { locateFromPath } from "../src/restore/locate.ts";
 import { isDelta } from "../src/snapshot/blocks.ts";
 import { checkDb, makeLiveServer, startWriter } from "./helpers/live.ts";
 
@@ -18,9 +19,9 @@ const DBS = ["events-wal.db", "events-rollback.db"];
 /** Block maps from 1 MiB: the databases are a few MB (the default threshold is 8 MiB). */
 const ENV = { BSCHED_BLOCK_MIN: String(1 << 20) };
 
+/** The state a backup restores (an incremental's manifest lists only its changes: src/snapshot/state.ts). */
 async function manifestOf(folder: string): Promise<Manifest> {
-  const raw = JSON.parse(await fs.readFile(path.join(folder, "manifest.json"), "utf8"));
-  return { ...raw.header, entries: raw.entries, deletions: raw.deletions };
+  return (await locateFromPath(folder)).manifest;
 }
 
 for (const type of ["separate", "compressed"] as const) {

@@ -5,6 +5,7 @@ import fs from "node:fs/promises";
 import path from "node:path";
 import { test } from "node:test";
 import type { Manifest } from "../src/core/types.ts";
+import { locateFromPath } from "../src/restore/locate.ts";
 import { holdersOf, isDelta } from "../src/snapshot/blocks.ts";
 import { makeServer, type TestServer } from "./helpers/server.ts";
 import { diffTrees, snapshotTree, type TreeRecord } from "./helpers/tree.ts";
@@ -22,6 +23,11 @@ export async function backupWithBlocks(s: TestServer): Promise<{ name: string; m
 export async function manifestOf(s: TestServer, name: string): Promise<Manifest> {
   const raw = JSON.parse(await fs.readFile(path.join(s.backups, name, "manifest.json"), "utf8"));
   return { ...raw.header, entries: raw.entries, deletions: raw.deletions };
+}
+
+/** The state a backup restores (its manifest may list only its changes: src/snapshot/state.ts). */
+export async function stateOfBackup(s: TestServer, name: string): Promise<Manifest> {
+  return (await locateFromPath(path.join(s.backups, name))).manifest;
 }
 
 /** Overwrite `len` bytes at `pos` with new random bytes. */
@@ -75,7 +81,8 @@ for (const type of ["separate", "compressed"] as const) {
     assert.equal(full.mode, "full");
     points.push({ name: full.name, tree: await snapshotTree(s.data) });
     const m0 = await manifestOf(s, full.name);
-    assert.equal(m0.formatVersion, 2);
+    assert.equal(m0.formatVersion, 3);
+    assert.equal(m0.holds, "state");
     const patched0 = m0.entries.find((e) => e.path === "patched.bin");
     assert.equal(patched0?.blocks?.base, full.name, "a full backup records block digests of big files");
     assert.equal(m0.entries.find((e) => e.path === "small.txt")?.blocks, undefined);
@@ -108,7 +115,11 @@ for (const type of ["separate", "compressed"] as const) {
     // Nothing changed: the files stored as blocks are carried with their maps, and still restore.
     const still = await backupWithBlocks(s);
     points.push({ name: still.name, tree: await snapshotTree(s.data) });
-    const carried = (await manifestOf(s, still.name)).entries.find((e) => e.path === "patched.bin");
+    // Its manifest lists no entry (format 3: only changes), so no map is written again.
+    const stillManifest = await manifestOf(s, still.name);
+    assert.equal(stillManifest.holds, "changes");
+    assert.deepEqual(stillManifest.entries, []);
+    const carried = (await stateOfBackup(s, still.name)).entries.find((e) => e.path === "patched.bin");
     assert.ok(carried && isDelta(carried) && carried.from !== still.name, "carried with its block map");
 
     for (const p of points) {

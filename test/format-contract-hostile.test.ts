@@ -148,9 +148,11 @@ for (const type of TYPES) {
     await expectRefused(h, dir2, /"link\/evil" lies under "link", which is a symlink/);
     await expectDamage(h.s, b2.name, /"link\/evil" lies under "link", which is a symlink/);
 
-    // 2. The newest state forgets `link` (so the older backup's link would be the parent).
+    // 2. The newest state forgets `link` (so the older backup's link would be the parent). Its
+    // manifest lists only changes (format 3): forgetting a path is deleting it.
     await editManifest(dir2, (m) => {
       m.entries = m.entries.filter((e) => e.path !== "link");
+      if (m.holds === "changes") m.deletions.push("link");
     });
     await expectRefused(h, dir2, /"link\/evil" lies under "link", which is not in the backup/);
     await fs.writeFile(path.join(dir2, "manifest.json"), original);

@@ -128,17 +128,26 @@ test("full → changes → incremental → more changes → incremental: every p
   await fs.rm(s.dir, { recursive: true, force: true });
 });
 
-test("an incremental with no change stores nothing and restores the same tree", async () => {
+test("an incremental with no change stores nothing, lists no entry and restores the same tree", async () => {
   const s = await makeServer();
   await fs.mkdir(path.join(s.data, "x/y"), { recursive: true });
   await fs.writeFile(path.join(s.data, "x/y/f"), "f");
+  for (let i = 0; i < 200; i++) await fs.writeFile(path.join(s.data, "x", `file-${i}.txt`), `content ${i}`);
   const snap = await snapshotTree(s.data);
   const b1 = await s.backup();
   const b2 = await s.backup();
   assert.equal(b2.mode, "incremental");
   assert.equal(b2.parent, b1.name);
   assert.equal(b2.storedFiles, 0);
-  assert.equal(b2.files, 1);
+  assert.equal(b2.files, 201, "the header's totals are the whole state's");
+  // Format 3: the manifest lists only changes, here none; a full lists every entry.
+  const manifest = (name: string) => fs.readFile(path.join(s.backups, name, "manifest.json"), "utf8");
+  const [full, none] = [await manifest(b1.name), await manifest(b2.name)];
+  assert.equal(JSON.parse(full).entries.length, 203);
+  assert.equal(JSON.parse(none).header.holds, "changes");
+  assert.deepEqual(JSON.parse(none).entries, []);
+  assert.deepEqual(JSON.parse(none).deletions, []);
+  assert.ok(none.length * 20 < full.length, `${none.length} bytes against the full's ${full.length}`);
   const out = path.join(s.dir, "out");
   const r = await s.cli(["restore", "data", "--to", out]);
   assert.equal(r.code, 0, r.stderr);

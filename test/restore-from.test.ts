@@ -82,6 +82,21 @@ test("restore --from with a missing parent fails with CHAIN_BROKEN naming the mi
   assert.equal(JSON.parse(r.stdout).error.code, "CHAIN_BROKEN");
   assert.equal(await fs.stat(out).catch(() => undefined), undefined, "nothing restored");
 
+  // The middle link there but its manifest damaged (the newest's state needs it: format 3 lists
+  // only changes): CHAIN_BROKEN naming it, nothing restored.
+  const middle = path.join(elsewhere, "B", names[1] as string);
+  execFileSync("cp", ["-a", path.join(s.backups, names[1] as string), middle]);
+  const text = await fs.readFile(path.join(middle, "manifest.json"), "utf8");
+  await fs.writeFile(path.join(middle, "manifest.json"), text.replace('"deletions":[', '"deletions":["x",'));
+  const d = await runCli(
+    ["restore", "--from", path.join(elsewhere, "B", names[2] as string), "--to", out, "--json"],
+    { cwd: elsewhere },
+  );
+  assert.equal(d.code, 1, d.stderr);
+  assert.equal(JSON.parse(d.stdout).error.code, "CHAIN_BROKEN");
+  assert.match(d.stderr, new RegExp(`${names[1]}.*(altered|digest differs)`));
+  assert.equal(await fs.stat(out).catch(() => undefined), undefined, "nothing restored");
+
   // A folder that is not a backup at all is named as such.
   const nb = await runCli(["restore", "--from", elsewhere, "--to", out], { cwd: elsewhere });
   assert.equal(nb.code, 1);

@@ -1,10 +1,11 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { BschedError } from "../src/core/errors.ts";
-import type { Entry } from "../src/core/types.ts";
+import type { Entry, Manifest } from "../src/core/types.ts";
 import { isRacy, isUnchanged, planBackup } from "../src/snapshot/diff.ts";
 import { backupBaseName, isBackupName, uniqueName } from "../src/snapshot/naming.ts";
 import { checkRelativePath, comparePaths, parentOf } from "../src/snapshot/paths.ts";
+import { applyChanges, changesSince, firstNeeded, stateOf } from "../src/snapshot/state.ts";
 
 const base = { mode: 0o644, mtimeNs: "1700000000000000000", uid: 0, gid: 0 };
 const file = (path: string, extra: Partial<Entry> = {}): Entry => ({
@@ -124,6 +125,81 @@ describe("planBackup", () => {
       ["a"],
       "a folder whose mode changed is carried",
     );
+  });
+});
+
+describe("state from a chain (format 3)", () => {
+  const F = "D_2026_01_01_04_00_00";
+  const I1 = "D_2026_01_02_04_00_00";
+  const I2 = "D_2026_01_03_04_00_00";
+  const header = (name: string, holds: "state" | "changes") =>
+    ({ name, holds, mode: holds === "state" ? "full" : "incremental" }) as unknown as Manifest;
+  const m = (
+    name: string,
+    holds: "state" | "changes",
+    entries: Entry[],
+    deletions: string[] = [],
+  ): Manifest => ({
+    ...header(name, holds),
+    entries,
+    deletions,
+  });
+  const full = [dir("a"), stored(file("a/x")), stored(file("b")), link("l", "b"), stored(file("z"))];
+
+  test("an incremental records only the entries whose record differs; the chain gives the state back", () => {
+    const parent = new Map(full.map((e) => [e.path, e]));
+    // Carried records (new objects with the same keys) are not changes; any key moving is.
+    const next = [
+      dir("a"),
+      { ...stored(file("a/x")) },
+      stored(file("a/y"), I1),
+      { ...stored(file("b")), mtimeNs: "1" },
+      link("l", "z"),
+    ];
+    const changes = changesSince(parent, next);
+    assert.deepEqual(
+      changes.map((e) => e.path),
+      ["a/y", "b", "l"],
+    );
+    const s1 = stateOf([m(F, "state", full), m(I1, "changes", changes, ["l", "z"])]);
+    assert.deepEqual(s1.entries, next);
+    assert.equal(s1.name, I1);
+    assert.equal(s1.holds, "state");
+    // Nothing changed: no entry, and the state is the parent's.
+    assert.deepEqual(changesSince(new Map(next.map((e) => [e.path, e])), next), []);
+    assert.deepEqual(
+      stateOf([m(F, "state", full), m(I1, "changes", changes, ["l", "z"]), m(I2, "changes", [])]).entries,
+      next,
+    );
+  });
+
+  test("kind changes and renames: deletions first, then the changes, sorted by path", () => {
+    const changes = [stored(file("a"), I1), dir("c"), stored(file("c/x"), I1)];
+    const state = applyChanges(full, { entries: changes, deletions: ["a", "a/x", "z"] });
+    assert.deepEqual(
+      state.map((e) => [e.path, e.kind]),
+      [
+        ["a", "file"],
+        ["b", "file"],
+        ["c", "dir"],
+        ["c/x", "file"],
+        ["l", "symlink"],
+      ],
+    );
+    assert.equal(
+      applyChanges(full, { entries: [], deletions: [] }),
+      full,
+      "an empty change list costs nothing",
+    );
+  });
+
+  test("only the manifests from the newest whole state on are needed", () => {
+    assert.equal(firstNeeded([header(F, "state"), header(I1, "changes"), header(I2, "changes")]), 0);
+    // A version-2 incremental (no `holds`) is a whole state.
+    const v2 = { name: I1, mode: "incremental" } as unknown as Manifest;
+    assert.equal(firstNeeded([header(F, "state"), v2, header(I2, "changes")]), 1);
+    assert.equal(firstNeeded([header(F, "state"), v2]), 1);
+    assert.throws(() => stateOf([m(I1, "changes", [])]), { code: "CHAIN_BROKEN" });
   });
 });
 

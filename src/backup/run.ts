@@ -18,7 +18,7 @@ import type {
   Totals,
   Warning,
 } from "../core/types.ts";
-import { assessBackups, diskBytesOf, listBackups, readManifest } from "../destination/backups.ts";
+import { assessBackups, diskBytesOf, listBackups, readManifest, readState } from "../destination/backups.ts";
 import type { Destination, Staging } from "../destination/destination.ts";
 import { destinationOf } from "../destination/for-set.ts";
 import type { Compressor } from "../format/compressed/frames.ts";
@@ -33,6 +33,7 @@ import { type Plan, planBackup } from "../snapshot/diff.ts";
 import { CURRENT_FORMAT, serializeManifest, summarize } from "../snapshot/manifest.ts";
 import { backupBaseName, uniqueName } from "../snapshot/naming.ts";
 import { parentOf } from "../snapshot/paths.ts";
+import { changesSince } from "../snapshot/state.ts";
 import { consistentReader, liveSource } from "../source/consistent-reader.ts";
 import { scanTree } from "../source/scan.ts";
 import { lockFolder } from "../source/setlock.ts";
@@ -108,8 +109,11 @@ async function findParent(set: SetConfig, dest: Destination, warn: (w: Warning) 
     const judged = (await assessBackups(dest, set.letter, set.id)).find((b) => b.name === newest.name);
     if (judged?.state === "broken")
       throw new Error(`backup ${newest.name} cannot be restored: ${judged.reason}`);
+    // Its digest is the new backup's parent reference; its state, what change detection compares
+    // with (a format-3 incremental's manifest lists only changes: its ancestors' complete it).
     const ref = await readManifest(dest, newest.name);
-    return { ref, digest: ref.digest, chainLength: chain.length, ancestors: chain.map((l) => l.name) };
+    const state = await readState(chain, ref.manifest);
+    return { ref, state, digest: ref.digest, chainLength: chain.length, ancestors: chain.map((l) => l.name) };
   } catch (e) {
     warn({
       path: newest.name,
@@ -261,9 +265,11 @@ async function backupSet(opts: BackupOptions, early: Warning[], around: RootStat
       }),
     );
     for (const w of scan.warnings) warn(w);
+    // The parent's state by path: change detection, block maps and the changes to record use it.
+    const parentState = new Map((parent?.state.entries ?? []).map((e) => [e.path, e]));
     const plan = planBackup(
       scan.entries,
-      parent?.ref.manifest.entries,
+      parent ? parentState : undefined,
       parent && (await dest.createdNs?.(parent.ref.name)),
     );
 
@@ -287,6 +293,8 @@ async function backupSet(opts: BackupOptions, early: Warning[], around: RootStat
     let shownBytes = 0;
     const links = mode === "full" ? plan.entries.filter((x) => x.kind === "symlink") : plan.newSymlinks;
     const parentRef: ParentRef | null = parent ? { name: parent.ref.name, digest: parent.digest } : null;
+    // `entries`: the new state. A full records it whole; an incremental only what differs from
+    // its parent's state (format 3, docs/design.md "Manifest"). The totals are the whole state's.
     const makeManifest = (entries: Entry[], finishedAt: Date): Manifest => ({
       format: "bsched-manifest",
       formatVersion: CURRENT_FORMAT,
@@ -297,17 +305,17 @@ async function backupSet(opts: BackupOptions, early: Warning[], around: RootStat
       name,
       type,
       mode,
+      holds: mode === "full" ? "state" : "changes",
       timezone: opts.timezone,
       startedAt: started.toISOString(),
       finishedAt: finishedAt.toISOString(),
       parent: parentRef,
       root,
-      entries,
+      entries: mode === "full" ? entries : changesSince(parentState, entries),
       deletions: plan.deletions,
       totals: totalsOf(entries, name, plan.deletions.length),
       warnings,
     });
-    const parentState = new Map((parent?.ref.manifest.entries ?? []).map((e) => [e.path, e]));
     const blockNames = blockLayoutNames(plan.entries, warn);
     const job: WriteJob = {
       tmp,
@@ -494,6 +502,9 @@ async function compressedRatio(set: SetConfig, dest: Destination): Promise<numbe
 
 /** Folders a backup creates, parents first: all in a full; in an incremental the new ones and those holding new content. */
 function dirsToCreate(plan: Plan, mode: BackupMode, links: Entry[]): Entry[] {
+  // Nothing new in an incremental (the common no-change run): no index of the whole state.
+  if (mode !== "full" && plan.newDirs.length === 0 && plan.toStore.length === 0 && links.length === 0)
+    return [];
   const state = new Map(plan.entries.map((e) => [e.path, e]));
   const made = new Map<string, Entry>();
   const need = (p: string | undefined) => {
@@ -522,9 +533,11 @@ async function writerFor(
 /** The state with a stand-in digest for each file still to store: as long as the real manifest will be. */
 function draftEntries(entries: Entry[], name: string): Entry[] {
   return entries.map((e) =>
-    e.kind === "file" && !e.sha256
-      ? { ...e, sha256: createHash("sha256").update(e.path).digest("hex"), from: name }
-      : e,
+    e.kind !== "file"
+      ? stripFileKeys(e)
+      : !e.sha256
+        ? { ...e, sha256: createHash("sha256").update(e.path).digest("hex"), from: name }
+        : e,
   );
 }
 

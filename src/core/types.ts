@@ -150,8 +150,11 @@ export interface Totals {
 
 export interface Manifest {
   format: "bsched-manifest";
-  /** 2 since block maps (entries' `blocks`); version 1 manifests are still read. */
-  formatVersion: 1 | 2;
+  /**
+   * 3 since an incremental's manifest lists only its changes (`holds`); 2 added block maps
+   * (entries' `blocks`); versions 1 and 2 (every manifest a whole state) are still read.
+   */
+  formatVersion: 1 | 2 | 3;
   tool: { name: "bsched"; version: string };
   host: string;
   set: string;
@@ -168,9 +171,15 @@ export interface Manifest {
    * written before it existed restore as before (the target folder keeps its own).
    */
   root?: RootMeta;
-  /** The whole state of the source at the time of the backup, sorted by path. */
+  /**
+   * What `entries` hold (format 3; absent before: a whole state). "state": the whole state of
+   * the source. "changes" (a format-3 incremental): only the entries whose record differs from
+   * the parent's state; the whole state is computed from the chain (src/snapshot/state.ts).
+   */
+  holds?: "state" | "changes";
+  /** The whole state of the source at the time of the backup, or its changes (`holds`), sorted by path. */
   entries: Entry[];
-  /** Paths present in the parent's state and gone from this one. */
+  /** Paths present in the parent's state and gone from this one (or now of another kind). */
   deletions: string[];
   totals: Totals;
   warnings: StoredWarning[];

@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import { BschedError, errnoCode } from "../core/errors.ts";
-import type { BackupRef } from "../core/types.ts";
+import type { BackupRef, Manifest } from "../core/types.ts";
 import { assessChains, type ChainLink, type Restorability } from "../snapshot/chain.ts";
 import {
   checkFolderName,
@@ -11,6 +11,7 @@ import {
   parseManifest,
 } from "../snapshot/manifest.ts";
 import { isBackupName } from "../snapshot/naming.ts";
+import { firstNeeded, stateOf } from "../snapshot/state.ts";
 import type { Destination } from "./destination.ts";
 
 /**
@@ -285,4 +286,46 @@ export async function readManifest(dest: Destination, name: string): Promise<Bac
   const manifest = parseManifest(bytes.toString("utf8"), dest.locationOf(name, MANIFEST_FILE));
   checkFolderName(manifest, at);
   return { name: manifest.name, path: at, manifest, digest: digestOf(bytes) };
+}
+
+/**
+ * The state of a chain's newest backup (src/snapshot/state.ts), the chain oldest first: its
+ * manifest and, when that lists only changes, its ancestors' back to the newest holding a whole
+ * state; each ancestor's bytes must have the digest its child recorded, or the chain is broken
+ * there (CHAIN_BROKEN naming it). `newest`: the newest's manifest when already read; a link's
+ * `manifest`: one read from elsewhere (a lone self-extracting file's payload).
+ */
+export async function readState(
+  chain: (ChainLink & { manifest?: Manifest })[],
+  newest?: Manifest,
+): Promise<Manifest> {
+  const last = chain.length - 1;
+  const from = newest && newest.holds !== "changes" ? last : firstNeeded(chain.map((l) => l.header));
+  const manifests = await Promise.all(
+    chain.slice(from).map(async (link, k) => {
+      const i = from + k;
+      if (i === last && newest) return newest;
+      if (link.manifest) return link.manifest;
+      const child = chain[i + 1];
+      let ref: BackupRef;
+      try {
+        ref = await readManifest(link.dest, link.name);
+      } catch (e) {
+        throw new BschedError(
+          "CHAIN_BROKEN",
+          `backup ${chain[last]?.name} needs the manifest of ${link.name}, which cannot be read: ${(e as Error).message}`,
+          { hint: "restore from an older complete chain, or copy a sound folder of that backup beside it" },
+        );
+      }
+      const want = child ? child.header.parent?.digest : link.digest;
+      if (want && ref.digest !== want)
+        throw new BschedError(
+          "CHAIN_BROKEN",
+          `backup ${child?.name ?? link.name}: the manifest of ${link.name} changed since its chain was checked (manifest digest differs)`,
+          { hint: "the backup was altered or replaced; restore from an older complete chain" },
+        );
+      return ref.manifest;
+    }),
+  );
+  return stateOf(manifests);
 }

@@ -2,7 +2,7 @@ import path from "node:path";
 import type { SetConfig } from "../config/load.ts";
 import { BschedError } from "../core/errors.ts";
 import type { Manifest } from "../core/types.ts";
-import { assessBackups, listBackups, loadLink, loadLinkAndBytes } from "../destination/backups.ts";
+import { assessBackups, listBackups, loadLink, loadLinkAndBytes, readState } from "../destination/backups.ts";
 import { describeDestination, OWN_FOLDER_NAME } from "../destination/by-name.ts";
 import type { Destination } from "../destination/destination.ts";
 import { destinationOf } from "../destination/for-set.ts";
@@ -17,6 +17,7 @@ export interface LocatedChain {
   /** Where the chain's parents are found (a lone file's link reads from its own one-file destination). */
   dest: Destination;
   chain: ChainLink[];
+  /** The state of the chain's newest backup (src/snapshot/state.ts), whatever its manifest lists. */
   manifest: Manifest;
 }
 
@@ -61,7 +62,7 @@ async function chainAt(dest: Destination, name: string): Promise<LocatedChain> {
   const file = dest.locationOf(name, MANIFEST_FILE);
   const manifest = parseManifest(found.bytes.toString("utf8"), file);
   checkFolderName(manifest, dest.locationOf(name));
-  return { dest, chain, manifest };
+  return { dest, chain, manifest: await readState(chain, manifest) };
 }
 
 /**
@@ -159,5 +160,5 @@ export async function locateFromPath(p: string): Promise<LocatedChain> {
   const link = await loneFileLink(lone, name);
   const beside = new LocalDestination(dir);
   const chain = await resolveChain(link, (n) => loadBeside(beside, n));
-  return { dest: beside, chain, manifest: link.manifest };
+  return { dest: beside, chain, manifest: await readState(chain, link.manifest) };
 }

@@ -4,6 +4,7 @@ import type { Entry, Manifest } from "../core/types.ts";
 import type { Destination } from "../destination/destination.ts";
 import type { ManifestHeader } from "./manifest.ts";
 import { parentOf } from "./paths.ts";
+import { holdsChanges } from "./state.ts";
 
 export interface ChainLink {
   name: string;
@@ -99,6 +100,14 @@ export function stateProblems(manifest: Manifest, chain: ChainLink[]): StateProb
       code: "MANIFEST_INVALID",
       problem: `the manifest names backup ${manifest.name}, not ${newest.name}`,
     });
+  }
+  // Only a whole state can be judged: a list of changes (src/snapshot/state.ts) lacks the rest.
+  if (holdsChanges(manifest)) {
+    problems.push({
+      code: "MANIFEST_INVALID",
+      problem: `the manifest of ${manifest.name} lists only changes, not the state to restore`,
+    });
+    return problems;
   }
   const kinds = new Map<string, Entry["kind"]>();
   for (const e of manifest.entries) {

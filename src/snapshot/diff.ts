@@ -46,9 +46,14 @@ export interface Plan {
   deletions: string[];
 }
 
-export function planBackup(scanned: Entry[], parent: Entry[] | undefined, parentBornNs?: bigint): Plan {
-  const before = new Map<string, Entry>();
-  for (const e of parent ?? []) before.set(e.path, e);
+/** `parent`: the parent's state, by path (a list is indexed here; a backup passes the map it keeps). */
+export function planBackup(
+  scanned: Entry[],
+  parent: Entry[] | ReadonlyMap<string, Entry> | undefined,
+  parentBornNs?: bigint,
+): Plan {
+  const before: ReadonlyMap<string, Entry> =
+    parent === undefined || Array.isArray(parent) ? new Map((parent ?? []).map((e) => [e.path, e])) : parent;
   const toStore: Entry[] = [];
   const newDirs: Entry[] = [];
   const newSymlinks: Entry[] = [];
@@ -73,7 +78,7 @@ export function planBackup(scanned: Entry[], parent: Entry[] | undefined, parent
   });
   if (parent) {
     const present = new Set(scanned.map((e) => e.path));
-    for (const e of parent) if (!present.has(e.path)) deletions.push(e.path);
+    for (const p of before.keys()) if (!present.has(p)) deletions.push(p);
     deletions.sort();
   }
   return { entries, toStore, newDirs, newSymlinks, deletions };

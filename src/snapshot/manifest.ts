@@ -8,8 +8,11 @@ import { isBackupName } from "./naming.ts";
 import { checkRelativePath } from "./paths.ts";
 
 export const MANIFEST_FILE = "manifest.json";
-/** The format this version writes: 2 added block maps (entries' `blocks`); 1 is still read. */
-export const CURRENT_FORMAT = 2;
+/**
+ * The format this version writes: 3 made an incremental's manifest list only its changes
+ * (`holds: "changes"`), 2 added block maps (entries' `blocks`); 1 and 2 are still read.
+ */
+export const CURRENT_FORMAT = 3;
 /** Folder inside a separate backup that holds the copied files under their relative paths. */
 export const FILES_DIR = "files";
 
@@ -79,6 +82,8 @@ const headerSchema = z.object({
   name: backupName,
   type: z.enum(BACKUP_TYPES),
   mode: z.enum(BACKUP_MODES),
+  // Format 3: whether the entries are the whole state or only the changes since the parent's.
+  holds: z.enum(["state", "changes"]).optional(),
   timezone: z.string(),
   startedAt: z.string(),
   finishedAt: z.string(),
@@ -136,7 +141,8 @@ function checkHeader(raw: unknown, file: string): ManifestHeader {
     const i = r.error.issues[0];
     throw invalid(file, `${i?.path.join(".")}: ${i?.message}`);
   }
-  if (r.data.formatVersion !== 1 && r.data.formatVersion !== CURRENT_FORMAT) {
+  const v = r.data.formatVersion;
+  if (v !== 1 && v !== 2 && v !== CURRENT_FORMAT) {
     throw new BschedError(
       "MANIFEST_INVALID",
       `${file}: manifest format version ${r.data.formatVersion} is not supported`,
@@ -145,8 +151,14 @@ function checkHeader(raw: unknown, file: string): ManifestHeader {
       },
     );
   }
+  // Format 3 says what its entries hold, and only an incremental can hold changes: nothing can
+  // take a list of changes for a whole state. Before 3, every manifest was a whole state.
+  const { name, letter, parent, holds, mode } = r.data;
+  if (v >= 3 ? holds === undefined : holds !== undefined)
+    throw invalid(file, v >= 3 ? "holds: missing" : `holds: not in format version ${v}`);
+  if (holds === "changes" && mode !== "incremental")
+    throw invalid(file, "holds: a full backup holds its state");
   // The letter is the first of the name's, and an incremental's parent is of the same set.
-  const { name, letter, parent } = r.data;
   if (!isBackupName(name, letter)) throw invalid(file, `it names backup ${name} but letter ${letter}`);
   if (parent && !isBackupName(parent.name, letter))
     throw invalid(file, `its parent ${parent.name} is not a backup of letter ${letter}`);

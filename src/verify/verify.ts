@@ -1,7 +1,7 @@
 import { cancelledOr, throwIfCancelled } from "../core/cancel.ts";
 import { BschedError, type ErrorCode, errnoCode } from "../core/errors.ts";
 import type { BlockMap, Entry, Manifest, Progress, ProgressCallback } from "../core/types.ts";
-import { readManifest } from "../destination/backups.ts";
+import { readManifest, readState } from "../destination/backups.ts";
 import type { Destination } from "../destination/destination.ts";
 import { openBackupReader } from "../format/open.ts";
 import { NotStored } from "../format/types.ts";
@@ -109,8 +109,16 @@ export async function verifyBackups(
       problems.push({ backup: name, problem: `broken chain: ${(e as Error).message}`, code: "CHAIN_BROKEN" });
       continue;
     }
+    // The state restore would restore: an incremental's manifest may list only its changes.
+    let state: Manifest;
+    try {
+      state = await readState(chain, manifest);
+    } catch (e) {
+      problems.push({ backup: name, problem: `broken chain: ${(e as Error).message}`, code: "CHAIN_BROKEN" });
+      continue;
+    }
     // What restore refuses is damage here too: the same checks of the state (snapshot/chain.ts).
-    for (const p of stateProblems(manifest, chain)) {
+    for (const p of stateProblems(state, chain)) {
       problems.push({
         backup: name,
         ...(p.path === undefined ? {} : { path: p.path }),
@@ -118,7 +126,7 @@ export async function verifyBackups(
         code: "UNSAFE_PATH",
       });
     }
-    await checkCarried(manifest, chain, stores, problems);
+    await checkCarried(state, chain, stores, problems);
     const own = ownFiles(manifest, name);
     const compare = (e: Entry, r: CopyResult) => {
       result.bytes += r.bytes;
