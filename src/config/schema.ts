@@ -139,6 +139,10 @@ function build() {
     .regex(/^([01]\d|2[0-3]):[0-5]\d$/, { message: 'a 24-hour time "HH:MM" from "00:00" to "23:59"' });
 
   // The day's allowed values depend on the frequency: checked (with a message saying so) below.
+  /** `every` of a set or a drill: a run every so many seconds, minutes or hours. */
+  const everyValue = z
+    .string()
+    .regex(/^[1-9]\d*(s|m|h)$/, { message: 'a duration such as "30s", "15m" or "2h"' });
   const dayValue = z.union([z.string(), z.number()], { error: 'monday..sunday, 1..31 or "last"' });
   const keepSchema = z
     .strictObject({
@@ -225,10 +229,7 @@ function build() {
   const drillSchema = z
     .strictObject({
       frequency: z.enum(FREQUENCIES).default("weekly"),
-      every: z
-        .string()
-        .regex(/^[1-9]\d*(s|m|h)$/, { message: 'a duration such as "30s", "15m" or "2h"' })
-        .optional(),
+      every: everyValue.optional(),
       day: dayValue.optional(),
       time: timeOfDay.default("06:00"),
       from: z
@@ -262,10 +263,7 @@ function build() {
         .min(1, { message: "a whole number of backups, 1 or more (every Nth backup is a full)" })
         .optional(),
       frequency: z.enum(FREQUENCIES).default("weekly"),
-      every: z
-        .string()
-        .regex(/^[1-9]\d*(s|m|h)$/, { message: 'a duration such as "30s", "15m" or "2h"' })
-        .optional(),
+      every: everyValue.optional(),
       day: dayValue.optional(),
       time: timeOfDay.default("04:00"),
       compression: z.enum(["zstd", "gzip"]).default("zstd"),
