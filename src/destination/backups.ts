@@ -281,8 +281,12 @@ export async function loadLinkAndBytes(
 
 /** A backup's whole manifest, parsed and checked, with its digest. */
 export async function readManifest(dest: Destination, name: string): Promise<BackupRef> {
+  return manifestRef(dest, name, await readWhole(dest, name, MANIFEST_FILE));
+}
+
+/** A backup's manifest parsed and checked from its bytes, with their digest. */
+function manifestRef(dest: Destination, name: string, bytes: Buffer): BackupRef {
   const at = dest.locationOf(name);
-  const bytes = await readWhole(dest, name, MANIFEST_FILE);
   const manifest = parseManifest(bytes.toString("utf8"), dest.locationOf(name, MANIFEST_FILE));
   checkFolderName(manifest, at);
   return { name: manifest.name, path: at, manifest, digest: digestOf(bytes) };
@@ -293,10 +297,11 @@ export async function readManifest(dest: Destination, name: string): Promise<Bac
  * manifest and, when that lists only changes, its ancestors' back to the newest holding a whole
  * state; each ancestor's bytes must have the digest its child recorded, or the chain is broken
  * there (CHAIN_BROKEN naming it). `newest`: the newest's manifest when already read; a link's
- * `manifest`: one read from elsewhere (a lone self-extracting file's payload).
+ * `manifest`: one read from elsewhere (a lone self-extracting file's payload); a link's `bytes`:
+ * its manifest's bytes, kept when its digest was taken, so a manifest is never read twice.
  */
 export async function readState(
-  chain: (ChainLink & { manifest?: Manifest })[],
+  chain: (ChainLink & { manifest?: Manifest; bytes?: Buffer })[],
   newest?: Manifest,
 ): Promise<Manifest> {
   const last = chain.length - 1;
@@ -309,7 +314,11 @@ export async function readState(
       const child = chain[i + 1];
       let ref: BackupRef;
       try {
-        ref = await readManifest(link.dest, link.name);
+        ref = link.bytes
+          ? manifestRef(link.dest, link.name, link.bytes)
+          : await readManifest(link.dest, link.name);
+        // Parsed: the bytes need not live as long as the chain does (a restore's whole run).
+        link.bytes = undefined;
       } catch (e) {
         throw new BschedError(
           "CHAIN_BROKEN",

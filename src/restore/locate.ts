@@ -12,6 +12,7 @@ import { payloadOf, readSelfExtractingHeader } from "../format/compressed/header
 import { type ChainLink, resolveChain } from "../snapshot/chain.ts";
 import { checkFolderName, digestOf, MANIFEST_FILE, parseManifest } from "../snapshot/manifest.ts";
 import { isBackupName } from "../snapshot/naming.ts";
+import { holdsChanges } from "../snapshot/state.ts";
 
 export interface LocatedChain {
   /** Where the chain's parents are found (a lone file's link reads from its own one-file destination). */
@@ -28,9 +29,11 @@ export interface LocatedChain {
 export async function loadBeside(
   dest: Destination,
   name: string,
-): Promise<(ChainLink & { manifest?: Manifest }) | undefined> {
-  const link = await loadLink(dest, name);
-  if (link || !isBackupName(name)) return link;
+  keepBytes = false,
+): Promise<(ChainLink & { manifest?: Manifest; bytes?: Buffer }) | undefined> {
+  const found = await loadLinkAndBytes(dest, name);
+  if (found) return keepBytes ? { ...found.link, bytes: found.bytes } : found.link;
+  if (!isBackupName(name)) return undefined;
   const lone = await dest.loneFile?.(name);
   return lone ? loneFileLink(lone, name) : undefined;
 }
@@ -45,6 +48,25 @@ async function loneFileLink(lone: Destination, name: string): Promise<ChainLink 
   return { name: manifest.name, dest: lone, header, digest: digestOf(bytes), manifest };
 }
 
+/**
+ * resolveChain, keeping on each link the manifest bytes the newest's state is made of
+ * (src/snapshot/state.ts): while the links walked back from the newest list only changes, each
+ * parent's bytes, read once for its digest, stay on its link for readState, so no manifest is read
+ * twice (a remote one is read once). Past the newest link holding a whole state nothing is kept:
+ * a long chain of older whole-state manifests (formats 1 and 2) costs no memory.
+ */
+function resolveKeeping(
+  newest: ChainLink,
+  load: (name: string, keep: boolean) => Promise<(ChainLink & { bytes?: Buffer }) | undefined>,
+): Promise<ChainLink[]> {
+  let keep = holdsChanges(newest.header);
+  return resolveChain(newest, async (name) => {
+    const link = await load(name, keep);
+    keep = keep && link !== undefined && holdsChanges(link.header);
+    return link;
+  });
+}
+
 async function chainAt(dest: Destination, name: string): Promise<LocatedChain> {
   const found = await loadLinkAndBytes(dest, name);
   if (!found) {
@@ -56,7 +78,7 @@ async function chainAt(dest: Destination, name: string): Promise<LocatedChain> {
       },
     );
   }
-  const chain = await resolveChain(found.link, (n) => loadBeside(dest, n));
+  const chain = await resolveKeeping(found.link, (n, keep) => loadBeside(dest, n, keep));
   // Parsed whole from the bytes already read (a remote manifest is read once), after the chain's
   // checks as before.
   const file = dest.locationOf(name, MANIFEST_FILE);
@@ -159,6 +181,6 @@ export async function locateFromPath(p: string): Promise<LocatedChain> {
   }
   const link = await loneFileLink(lone, name);
   const beside = new LocalDestination(dir);
-  const chain = await resolveChain(link, (n) => loadBeside(beside, n));
+  const chain = await resolveKeeping(link, (n, keep) => loadBeside(beside, n, keep));
   return { dest: beside, chain, manifest: await readState(chain, link.manifest) };
 }
