@@ -17,11 +17,12 @@ export const VERIFY_COPY = ["checksum", "read", "size"] as const;
 export type VerifyCopy = (typeof VERIFY_COPY)[number];
 
 /**
- * Files a copy sends at once where its destination says nothing. One, not rclone's 4: measured
- * on every kind (bench/results/2026-12-04-copies.md, loopback, 2 cores under load), four at once
- * were 1.1–1.3× slower and used more memory — the CPU, not the link, limits a copy there, and
- * more streams only add handshakes, processes and garbage. A link with a long round trip (a
- * window-bound SSH channel) is what `transfers: 4` is for.
+ * Files a copy sends at once where its destination says nothing. One, not rclone's 4, for memory:
+ * on a quiet machine (bench/results/2026-12-02-copies-quiet-transfers.md, dataset A on loopback)
+ * four at once took 0.86–0.92× the time of one on sftp and smb but peaked at 179–181 MB (sftp)
+ * against 160 MB; on a machine at load 20–30 (bench/results/2026-12-04-copies.md) four were
+ * 1.1–1.3× slower: there the CPU, not the link, limits a copy. `transfers: 4` is for a link with a
+ * long round trip (a window-bound SSH channel) and memory to spare.
  */
 export const DEFAULT_TRANSFERS = 1;
 
