@@ -184,10 +184,12 @@ export class DaemonService {
         },
         "daemon started",
       );
+      // Started before the loops: a slot already due runs at once, and its backup or drill
+      // (runNow, drillNow) must not find the daemon still "starting" (a drill failed so in CI).
+      this.#state = "started";
       this.#loop = this.#scheduler.start();
       this.#digest = this.#digestLoop(since);
       void this.#drills.start();
-      this.#state = "started";
       this.#checkDisk();
     } catch (e) {
       this.#unwatch?.();
